@@ -1,0 +1,149 @@
+//! `Identity`: one Secret of role credentials for one Atmos identity of a profile.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, EnvVar, Principal, Session, Via};
+
+/// Keeps a Secret of AWS role credentials fresh for one identity of an `AuthProfile` in the
+/// same namespace.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "auth.atmos.tools",
+    version = "v1alpha1",
+    kind = "Identity",
+    namespaced,
+    status = "IdentityStatus",
+    shortname = "aid",
+    category = "atmos",
+    printcolumn = r#"{"name":"Identity","type":"string","jsonPath":".status.identity"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Expires","type":"date","jsonPath":".status.expiration"}"#,
+    printcolumn = r#"{"name":"Renews","type":"date","jsonPath":".status.renewalTime","priority":1}"#,
+    printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentitySpec {
+    /// Name of the `AuthProfile` in this namespace.
+    pub profile: String,
+    /// Atmos identity name in the profile (`acme/network`). Left out: the profile's default
+    /// identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// ServiceAccount in this namespace whose token starts the chain. Left out: the
+    /// provider's `spec.service_account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Renew this long before expiry, a Go duration (`20m`). Left out: renew at two thirds
+    /// of the session's lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_before: Option<String>,
+    /// The Secret written: name, formats, mount path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretSpec>,
+    /// Identity fields deep-merged over the profile's definition, field by field (Atmos's
+    /// component-level rule).
+    #[serde(flatten)]
+    pub overrides: IdentityOverrides,
+}
+
+/// Atmos identity fields an `Identity` may override; same keys as atmos.yaml.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct IdentityOverrides {
+    /// Overrides the identity's `kind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Overrides the identity's `via`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// Deep-merged over the identity's `principal` (for example `session_name`, `duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    /// Overrides the identity's `session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+    /// Replaces the identity's `env` list (lists replace, as in Atmos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<EnvVar>>,
+}
+
+/// Default directory a consumer mounts the Secret at.
+pub const DEFAULT_MOUNT_PATH: &str = "/var/run/secrets/atmos-auth";
+
+/// The Secret the controller writes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSpec {
+    /// Secret name. Left out: the Identity's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the Secret holds. Default `[process]`. Combining `env` or `files` with `process`
+    /// in one pod disables renewal there: SDKs prefer static keys over `credential_process`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formats: Option<Vec<SecretFormat>>,
+    /// Where consumers mount the Secret (as a volume, no `subPath`); used in
+    /// `credential_process = cat <mountPath>/credential_process.json`.
+    /// Default `/var/run/secrets/atmos-auth`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
+}
+
+/// A layout of the Secret's data.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretFormat {
+    /// `config` with `credential_process` and `credential_process.json`: renewed in place,
+    /// for long runs.
+    Process,
+    /// Atmos's `credentials` and `config` files: read once per process.
+    Files,
+    /// `AWS_*` keys for `envFrom`: for short Jobs only.
+    Env,
+}
+
+/// What the controller did and found.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityStatus {
+    /// `Ready`: True while the Secret holds valid credentials for the current spec.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The Atmos identity resolved (the default one when `spec.identity` is left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// `[provider, identity, ..., target]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// The role of the last link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The STS session name of the last link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    /// The Secret written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// When the credentials in the Secret expire (RFC 3339, from STS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    /// When the controller will renew them (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_time: Option<String>,
+    /// When the Secret was last written with new credentials (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh_time: Option<String>,
+    /// When the last attempt failed (RFC 3339); cleared on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_time: Option<String>,
+    /// Failed attempts since the last success; drives the backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_attempts: Option<u32>,
+}

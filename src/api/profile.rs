@@ -1,0 +1,75 @@
+//! `AuthProfile`: the `auth:` block of an atmos.yaml profile.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, IdentityDef, Provider};
+
+/// The `auth:` block of atmos.yaml: providers and identities keyed by their Atmos names
+/// (`acme/admin` is a valid key).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "auth.atmos.tools",
+    version = "v1alpha1",
+    kind = "AuthProfile",
+    namespaced,
+    status = "AuthProfileStatus",
+    shortname = "authprofile",
+    shortname = "ap",
+    category = "atmos",
+    printcolumn = r#"{"name":"Identities","type":"integer","jsonPath":".status.identityCount"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+pub struct AuthProfileSpec {
+    /// `auth.providers`: where chains start, keyed by Atmos provider name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, Provider>,
+    /// `auth.identities`: roles to assume, keyed by Atmos identity name.
+    #[serde(default)]
+    pub identities: BTreeMap<String, IdentityDef>,
+}
+
+/// What the controller found in the profile.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthProfileStatus {
+    /// `Ready` is True when every identity resolves and can run in a cluster.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Number of identities in the profile.
+    #[serde(default)]
+    pub identity_count: i64,
+    /// The profile's default identity, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_identity: Option<String>,
+    /// One entry per identity: its chain and whether it resolves.
+    #[serde(default)]
+    pub identities: Vec<IdentityState>,
+}
+
+/// The state of one identity of a profile.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityState {
+    /// Atmos identity name.
+    pub name: String,
+    /// True when the chain resolves and every link can run in a cluster.
+    pub ready: bool,
+    /// `[provider, identity, ..., this identity]` when it resolves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// Reason it does not resolve or run (empty when ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What is wrong and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

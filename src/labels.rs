@@ -1,0 +1,21 @@
+//! Names of the labels and annotations the controller puts on the Secrets it owns.
+
+/// Label selecting the Secrets this controller manages (the metadata watch filters on it).
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "atmos-auth-controller";
+/// Field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "atmos-auth-controller";
+/// Hash of the resolved spec the Secret's credentials were made for.
+pub const SPEC_HASH: &str = "auth.atmos.tools/spec-hash";
+/// RFC 3339 expiry of the credentials in the Secret.
+pub const EXPIRATION: &str = "auth.atmos.tools/expiration";
+/// RFC 3339 time the controller renews them.
+pub const RENEWAL_TIME: &str = "auth.atmos.tools/renewal-time";
+/// RFC 3339 time the credentials were issued.
+pub const ISSUED_AT: &str = "auth.atmos.tools/issued-at";
+/// Atmos identity name the Secret serves.
+pub const IDENTITY: &str = "auth.atmos.tools/identity";
+
+/// The controller's own annotations: the only ones kept in the metadata cache.
+pub const OWN_ANNOTATIONS: [&str; 5] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT, IDENTITY];

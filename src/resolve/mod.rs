@@ -1,0 +1,32 @@
+//! Resolution: profile + Identity overrides -> a validated chain of STS calls. Pure: no
+//! Kubernetes, no network, no clock (callers pass `now` where it matters).
+
+mod model;
+
+pub use model::{Link, Resolved, SecretPlan, TokenSource};
+
+/// Operator settings that shape what a profile may ask for. They come from the
+/// controller's configuration, never from a profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Token audiences a provider may request. Default `["sts.amazonaws.com"]`.
+    pub allowed_audiences: Vec<String>,
+    /// `spec.endpoint_url` values an operator allow-listed (default none: refused).
+    pub allowed_endpoints: Vec<String>,
+    /// Shortest session a link may request, seconds. AWS: 900. Lowered only by a test
+    /// setting so tests can watch several renewals.
+    pub min_session_seconds: i64,
+    /// Shortest token a provider may request, seconds (TokenRequest minimum: 600).
+    pub min_token_seconds: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            allowed_audiences: vec!["sts.amazonaws.com".to_owned()],
+            allowed_endpoints: Vec::new(),
+            min_session_seconds: 900,
+            min_token_seconds: 600,
+        }
+    }
+}

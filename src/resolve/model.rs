@@ -1,0 +1,76 @@
+//! What resolution produces: everything one refresh needs, nothing read from I/O.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::SecretFormat;
+
+/// A fully resolved and validated Identity: the token to request, the STS calls to make
+/// in order, and the Secret to write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Resolved {
+    /// Atmos identity name of the target (the default identity when none was named).
+    pub identity: String,
+    /// `[provider, identity, ..., target]`.
+    pub chain: Vec<String>,
+    /// The projected ServiceAccount token that starts the chain.
+    pub token: TokenSource,
+    /// STS calls in order: `links[0]` is `AssumeRoleWithWebIdentity`, the rest `AssumeRole`.
+    pub links: Vec<Link>,
+    /// Region written to the consumer's `config` (the target link's region).
+    pub region: String,
+    /// The Secret to write.
+    pub secret: SecretPlan,
+    /// `refreshBefore`, in seconds, when set.
+    pub refresh_before_seconds: Option<i64>,
+}
+
+/// TokenRequest parameters. The namespace is always the Identity's own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenSource {
+    /// Atmos provider name.
+    pub provider: String,
+    /// ServiceAccount in the Identity's namespace.
+    pub service_account: String,
+    /// Token audience (already checked against the allow-list).
+    pub audience: String,
+    /// Requested token lifetime, at least 600 s.
+    pub expiration_seconds: i64,
+}
+
+/// One STS call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// Atmos identity name of this link.
+    pub identity: String,
+    /// IAM role ARN.
+    pub role_arn: String,
+    /// Explicit session name; `None`: `atmos-<identity>-<unix seconds>` at call time.
+    pub session_name: Option<String>,
+    /// External id (only on chained links).
+    pub external_id: Option<String>,
+    /// Requested session length.
+    pub duration_seconds: i32,
+    /// Region of this call.
+    pub region: String,
+}
+
+/// The Secret to write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecretPlan {
+    /// Secret name.
+    pub name: String,
+    /// Formats, deduplicated, in a stable order.
+    pub formats: Vec<SecretFormat>,
+    /// Where consumers mount it.
+    pub mount_path: String,
+}
+
+impl Resolved {
+    /// Hash of everything that shapes the credentials and the Secret's layout: a change
+    /// renews at once. Hex SHA-256 of the canonical JSON (field order is fixed by the types).
+    pub fn spec_hash(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(&json))
+    }
+}
