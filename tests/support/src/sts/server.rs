@@ -1,0 +1,98 @@
+//! The HTTP side: the Query API on every path but `/_local/*`, and the local endpoints for
+//! call counts.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::Rng as _;
+
+use super::actions::{self, StsState};
+use super::calls::CallCounts;
+use super::params::Params;
+use super::sigv4;
+use super::xml;
+
+pub fn router(state: Arc<StsState>) -> Router {
+    Router::new()
+        .route("/_local/calls", get(calls).delete(reset_calls))
+        .route("/_local/calls/reset", post(reset_calls))
+        .route("/_local/healthz", get(|| async { "ok" }))
+        .fallback(query_api)
+        .with_state(state)
+}
+
+async fn calls(State(state): State<Arc<StsState>>) -> Json<CallCounts> {
+    Json(state.calls.snapshot())
+}
+
+async fn reset_calls(State(state): State<Arc<StsState>>) -> StatusCode {
+    state.calls.reset();
+    StatusCode::NO_CONTENT
+}
+
+/// An AWS-style request ID (a random version-4 UUID).
+fn request_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill(&mut b[..]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+async fn query_api(
+    State(state): State<Arc<StsState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = request_id();
+    let form_body: &[u8] = if method == Method::POST { &body } else { b"" };
+    let params = Params::parse(uri.query(), form_body);
+    let action = params.get("Action");
+    let signed = sigv4::Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        headers: &headers,
+        body: &body,
+    };
+    let result = actions::dispatch(&state, action, &params, &signed, &request_id).await;
+    let action_name = action.unwrap_or("(none)");
+    state
+        .calls
+        .record(action_name, result.as_ref().err().map(|e| e.code));
+    let (status, body) = match result {
+        Ok(body) => {
+            tracing::info!(action = action_name, request_id, "local STS: ok");
+            (StatusCode::OK, body)
+        }
+        Err(err) => {
+            // Error messages never carry tokens or secrets.
+            tracing::info!(action = action_name, request_id, code = err.code, message = %err.message, "local STS: error");
+            let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, xml::error(&request_id, &err))
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
