@@ -2,6 +2,15 @@
 //! Secrets of refreshed AWS role credentials.
 
 pub mod api;
+pub mod cli;
+pub mod controller;
 pub mod credentials;
 pub mod labels;
+pub mod redact;
+pub mod render;
+pub mod renewal;
 pub mod resolve;
+pub mod secret;
+pub mod sts;
+pub mod telemetry;
+pub mod token;

@@ -1,14 +1,26 @@
-use kube::CustomResourceExt;
+use std::process::ExitCode;
 
-use atmos_auth_controller::api;
+use clap::Parser;
 
-fn main() {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&api::AuthProfile::crd()).unwrap_or_default()
-    );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&api::Identity::crd()).unwrap_or_default()
-    );
+use atmos_auth_controller::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds => atmos_auth_controller::cli::crds::print(),
+        Command::Validate(args) => atmos_auth_controller::cli::validate::run(&args),
+        Command::Run(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(atmos_auth_controller::cli::run::run(*args))
+        }
+    }
 }

@@ -1,0 +1,232 @@
+//! `run`: the controller process — kube client, admin server, leader election, controllers,
+//! graceful shutdown on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, Config};
+use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
+use tokio::sync::watch;
+
+use crate::controller::{self, Context, Scope};
+use crate::resolve::Settings;
+use crate::sts::{Exchanger, StsSettings};
+use crate::telemetry::{self, Health, LogFormat, Metrics};
+
+/// Arguments of `run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Kubeconfig file; default: `KUBECONFIG`, `~/.kube/config`, then in-cluster config.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// STS endpoint URL for every call. Default: AWS's regional endpoint of each link.
+    /// Profiles can never set it.
+    #[arg(long, env = "ATMOS_AUTH_STS_ENDPOINT")]
+    pub sts_endpoint: Option<String>,
+    /// Budget for one STS call, retries included.
+    #[arg(long, env = "ATMOS_AUTH_STS_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub sts_timeout: Duration,
+    /// Token audiences a provider may request (repeat, or comma-separated).
+    #[arg(long = "allowed-audience", env = "ATMOS_AUTH_ALLOWED_AUDIENCES", value_delimiter = ',', default_value = "sts.amazonaws.com")]
+    pub allowed_audiences: Vec<String>,
+    /// `spec.endpoint_url` values profiles may carry (repeat, or comma-separated). Default none.
+    #[arg(long = "allowed-endpoint", env = "ATMOS_AUTH_ALLOWED_ENDPOINTS", value_delimiter = ',')]
+    pub allowed_endpoints: Vec<String>,
+    /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
+    #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Log format.
+    #[arg(long, env = "ATMOS_AUTH_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter (`info`, `debug`, `atmos_auth_controller=debug`); `RUST_LOG` wins.
+    #[arg(long, env = "ATMOS_AUTH_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, env = "ATMOS_AUTH_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+    /// Elect a leader on a Lease so only one replica renews.
+    #[arg(long, env = "ATMOS_AUTH_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    /// Namespace of the Lease; default: the pod's namespace (`POD_NAMESPACE`) or `default`.
+    #[arg(long, env = "ATMOS_AUTH_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, env = "ATMOS_AUTH_LEASE_NAME", default_value = "atmos-auth-controller")]
+    pub lease_name: String,
+    /// This replica's name in the Lease and in Events; default: `POD_NAME` or the host name.
+    #[arg(long, env = "POD_NAME")]
+    pub instance: Option<String>,
+    /// TESTS ONLY: shortest session a link may ask for, seconds (AWS's minimum is 900).
+    #[arg(long, env = "ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", default_value_t = 900, hide = true)]
+    pub min_session_seconds: i64,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = s.parse().map_err(|e| format!("{s:?} is not a duration like 20s or 1m: {e}"))?;
+    d.try_into().map_err(|_| format!("{s:?} must be positive"))
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format, &args.log_level);
+    match serve(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "controller stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn client(args: &RunArgs) -> Result<Client, String> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| e.to_string())?
+        }
+        None => Config::infer().await.map_err(|e| e.to_string())?,
+    };
+    Client::try_from(config).map_err(|e| e.to_string())
+}
+
+async fn serve(args: RunArgs) -> Result<(), String> {
+    let client = client(&args).await?;
+    let instance = args
+        .instance
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("atmos-auth-controller-{}", std::process::id()));
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(signals(stop_tx));
+    let stopped = {
+        let rx = stop_rx.clone();
+        move || wait_true(rx.clone())
+    };
+
+    let admin = tokio::spawn(telemetry::serve(args.admin_addr, health.clone(), metrics.clone(), stopped()));
+
+    let settings = Settings {
+        allowed_audiences: args.allowed_audiences.clone(),
+        allowed_endpoints: args.allowed_endpoints.clone(),
+        min_session_seconds: args.min_session_seconds,
+        ..Settings::default()
+    };
+    let sts = StsSettings { endpoint: args.sts_endpoint.clone(), operation_timeout: args.sts_timeout, ..StsSettings::default() };
+    if args.min_session_seconds < 900 {
+        tracing::warn!(seconds = args.min_session_seconds, "test setting: sessions shorter than AWS's 15 minutes are allowed");
+    }
+
+    // Leadership: a standby keeps its caches warm but reconciles nothing.
+    let mut leader = if args.leader_election {
+        let ns = args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_owned());
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(ns)
+            .with_identity(instance.clone())
+            .with_duration(10)
+            .with_grace(3)
+            .with_create_mode(LeaseCreateMode::AutoCreate)
+            .build()
+            .await
+            .map_err(|e| format!("leader election: {e}"))?;
+        let (rx, _task) = manager.watch().await;
+        Some(rx)
+    } else {
+        None
+    };
+
+    let scopes: Vec<Scope> =
+        if args.namespaces.is_empty() { vec![Scope::Cluster] } else { args.namespaces.iter().cloned().map(Scope::Namespace).collect() };
+
+    health.set_serving(true);
+    if let Some(rx) = leader.as_mut() {
+        tracing::info!(%instance, "waiting for leadership");
+        tokio::select! {
+            r = rx.wait_for(|l| *l) => { r.map_err(|_| "leader election stopped".to_owned())?; }
+            _ = stopped() => { return finish(admin).await; }
+        }
+        tracing::info!(%instance, "leading");
+    }
+
+    let reporter = Reporter { controller: "atmos-auth-controller".to_owned(), instance: Some(instance.clone()) };
+    let mut runs = Vec::new();
+    for scope in scopes {
+        let caches = controller::caches(&client, &scope);
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            profiles: caches.profiles.clone(),
+            exchanger: Exchanger::new(sts.clone(), Some(metrics.clone() as Arc<dyn crate::sts::CallObserver>)),
+            settings: settings.clone(),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            metrics: metrics.clone(),
+        });
+        let profiles = caches.profiles.clone();
+        let health = health.clone();
+        tokio::spawn(async move {
+            if profiles.wait_until_ready().await.is_ok() {
+                health.set_synced();
+            }
+        });
+        // Stop on a signal, or when leadership is lost (a replica that lost its lease must
+        // not write; it exits and comes back as a standby).
+        let lost = leader.clone();
+        let stop = stopped();
+        let shutdown = async move {
+            match lost {
+                Some(mut rx) => {
+                    tokio::select! {
+                        _ = stop => {},
+                        _ = rx.wait_for(|l| !*l) => { tracing::error!("leadership lost: stopping"); },
+                    }
+                }
+                None => stop.await,
+            }
+        };
+        let shared = futures::FutureExt::shared(Box::pin(shutdown));
+        runs.push(controller::run(ctx, caches, scope, shared));
+    }
+    futures::future::join_all(runs).await;
+    if let Some(rx) = leader {
+        // Dropping the receiver makes the lease task release the lock for a fast hand-over.
+        drop(rx);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    finish(admin).await
+}
+
+async fn finish(admin: tokio::task::JoinHandle<std::io::Result<()>>) -> Result<(), String> {
+    match tokio::time::timeout(Duration::from_secs(5), admin).await {
+        Ok(Ok(Err(e))) => Err(format!("admin server: {e}")),
+        _ => Ok(()),
+    }
+}
+
+async fn wait_true(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+async fn signals(tx: watch::Sender<bool>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight work");
+    let _ = tx.send(true);
+}

@@ -1,0 +1,108 @@
+//! `validate FILE...`: the controller's resolver, offline, over manifests.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::api::{AuthProfileSpec, IdentitySpec};
+use crate::resolve::{Settings, resolve, validate_profile};
+
+/// Arguments of `validate`.
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Manifest files (multi-document YAML); `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Token audiences the controller allows (as `run --allowed-audience`).
+    #[arg(long = "allowed-audience", default_value = "sts.amazonaws.com")]
+    pub allowed_audiences: Vec<String>,
+}
+
+struct Doc {
+    file: String,
+    kind: String,
+    namespace: String,
+    name: String,
+    spec: serde_json::Value,
+}
+
+/// Checks every AuthProfile and every Identity (against the profile of the same namespace
+/// found in the files) and prints each problem; exit 1 when there is any.
+pub fn run(args: &ValidateArgs) -> ExitCode {
+    let settings = Settings { allowed_audiences: args.allowed_audiences.clone(), ..Settings::default() };
+    let mut docs = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    for file in &args.files {
+        match read_docs(file) {
+            Ok(d) => docs.extend(d),
+            Err(e) => problems.push(format!("{}: {e}", file.display())),
+        }
+    }
+    let mut checked = 0;
+    for doc in docs.iter().filter(|d| d.kind == "AuthProfile") {
+        checked += 1;
+        match serde_json::from_value::<AuthProfileSpec>(doc.spec.clone()) {
+            Ok(spec) => {
+                for p in validate_profile(&spec, &settings).all_problems() {
+                    problems.push(format!("{}: AuthProfile {}/{}: {p}", doc.file, doc.namespace, doc.name));
+                }
+            }
+            Err(e) => problems.push(format!("{}: AuthProfile {}/{}: spec: {e}", doc.file, doc.namespace, doc.name)),
+        }
+    }
+    for doc in docs.iter().filter(|d| d.kind == "Identity") {
+        checked += 1;
+        let spec = match serde_json::from_value::<IdentitySpec>(doc.spec.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("{}: Identity {}/{}: spec: {e}", doc.file, doc.namespace, doc.name));
+                continue;
+            }
+        };
+        let profile = docs
+            .iter()
+            .find(|d| d.kind == "AuthProfile" && d.namespace == doc.namespace && d.name == spec.profile)
+            .and_then(|d| serde_json::from_value::<AuthProfileSpec>(d.spec.clone()).ok());
+        let Some(profile) = profile else {
+            problems.push(format!(
+                "{}: Identity {}/{}: spec.profile: AuthProfile {:?} is not in the files given",
+                doc.file, doc.namespace, doc.name, spec.profile
+            ));
+            continue;
+        };
+        if let Err(ps) = resolve(&profile, &spec, &doc.name, &settings) {
+            for p in ps {
+                problems.push(format!("{}: Identity {}/{}: {p}", doc.file, doc.namespace, doc.name));
+            }
+        }
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    if problems.is_empty() {
+        eprintln!("{checked} resources checked, no problems");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{checked} resources checked, {} problems", problems.len());
+        ExitCode::FAILURE
+    }
+}
+
+fn read_docs(path: &PathBuf) -> Result<Vec<Doc>, String> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())?
+    };
+    let values: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| e.to_string())?;
+    Ok(values
+        .into_iter()
+        .filter(|v| v.get("apiVersion").and_then(|a| a.as_str()).is_some_and(|a| a.starts_with(crate::api::GROUP)))
+        .map(|v| Doc {
+            file: path.display().to_string(),
+            kind: v["kind"].as_str().unwrap_or_default().to_owned(),
+            namespace: v["metadata"]["namespace"].as_str().unwrap_or("default").to_owned(),
+            name: v["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            spec: v.get("spec").cloned().unwrap_or(serde_json::Value::Null),
+        })
+        .collect())
+}

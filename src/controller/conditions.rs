@@ -1,0 +1,52 @@
+//! Kubernetes-convention conditions: the transition time moves only when the status does.
+
+use jiff::Timestamp;
+
+use crate::api::Condition;
+
+/// Condition type every resource carries.
+pub const READY: &str = "Ready";
+
+/// Sets `type_` in `conditions`, keeping `lastTransitionTime` when `status` is unchanged.
+pub fn set(conditions: &mut Vec<Condition>, type_: &str, ok: bool, reason: &str, message: &str, generation: Option<i64>, now: Timestamp) {
+    let status = if ok { "True" } else { "False" };
+    let message = crate::redact::redact(message);
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.last_transition_time = now.to_string();
+            }
+            c.status = status.to_owned();
+            c.reason = reason.to_owned();
+            c.message = message;
+            c.observed_generation = generation;
+        }
+        None => conditions.push(Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message,
+            observed_generation: generation,
+            last_transition_time: now.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_moves_only_on_status_change() {
+        let t0 = Timestamp::from_second(1_000).unwrap();
+        let t1 = Timestamp::from_second(2_000).unwrap();
+        let mut c = Vec::new();
+        set(&mut c, READY, false, "Pending", "m", Some(1), t0);
+        set(&mut c, READY, false, "AccessDenied", "m2", Some(2), t1);
+        assert_eq!(c[0].last_transition_time, t0.to_string());
+        assert_eq!(c[0].reason, "AccessDenied");
+        set(&mut c, READY, true, "CredentialsIssued", "ok", Some(2), t1);
+        assert_eq!(c[0].last_transition_time, t1.to_string());
+        assert_eq!(c.len(), 1);
+    }
+}

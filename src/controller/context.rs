@@ -1,0 +1,28 @@
+//! What every reconcile shares.
+
+use std::sync::Arc;
+
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use crate::api::AuthProfile;
+use crate::resolve::Settings;
+use crate::sts::Exchanger;
+use crate::telemetry::Metrics;
+
+/// Shared state of the controllers.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// AuthProfiles from the informer cache.
+    pub profiles: Store<AuthProfile>,
+    /// STS exchanges and the parent-session cache.
+    pub exchanger: Exchanger,
+    /// Operator limits on what profiles may ask for.
+    pub settings: Settings,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}

@@ -1,0 +1,49 @@
+//! The controller layer's one error type: each lower layer's error converted once.
+
+use crate::secret::SecretError;
+use crate::sts::{Class, StsError};
+use crate::token::TokenError;
+
+/// Why a refresh or a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No ServiceAccount token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// STS refused or did not answer.
+    #[error(transparent)]
+    Sts(#[from] StsError),
+    /// The Secret could not be written.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Any other API call.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// An object without namespace, name or UID.
+    #[error("object without {0}")]
+    Metadata(&'static str),
+}
+
+impl Error {
+    /// Condition reason for this failure.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Token(e) => e.reason().to_owned(),
+            Self::Sts(e) => e.code().to_owned(),
+            Self::Secret(SecretError::Conflict { .. }) => "SecretConflict".to_owned(),
+            Self::Secret(_) => "SecretWriteFailed".to_owned(),
+            Self::Kube(_) | Self::Metadata(_) => "ApiError".to_owned(),
+        }
+    }
+
+    /// Transient failures back off and retry; the others wait for a change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Token(e) => e.is_transient(),
+            Self::Sts(e) => e.class() == Class::Transient,
+            Self::Secret(e) => e.is_transient(),
+            Self::Kube(_) => true,
+            Self::Metadata(_) => false,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The two controllers (Identity, AuthProfile) and how they are wired to the API server.
+
+mod conditions;
+mod context;
+mod error;
+mod identity;
+mod profile;
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, metadata_watcher, predicates, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::api::{AuthProfile, Identity};
+use crate::labels;
+pub use context::Context;
+pub use error::Error;
+
+/// Where the controllers look.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// Every namespace.
+    Cluster,
+    /// One namespace.
+    Namespace(String),
+}
+
+impl Scope {
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match self {
+            Self::Cluster => Api::all(client.clone()),
+            Self::Namespace(ns) => Api::namespaced(client.clone(), ns),
+        }
+    }
+}
+
+/// Informer caches the controllers read, started before the controllers so readiness can
+/// wait on them.
+pub struct Caches {
+    /// AuthProfiles.
+    pub profiles: Store<AuthProfile>,
+    profile_stream: std::pin::Pin<Box<dyn Stream<Item = Result<AuthProfile, watcher::Error>> + Send>>,
+}
+
+/// Starts the AuthProfile informer for `scope`.
+pub fn caches(client: &Client, scope: &Scope) -> Caches {
+    let (profiles, writer) = reflector::store();
+    let profile_stream = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects()
+        .predicate_filter(predicates::generation, Default::default())
+        .boxed();
+    Caches { profiles, profile_stream }
+}
+
+/// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
+pub async fn run(
+    ctx: Arc<Context>,
+    caches: Caches,
+    scope: Scope,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
+) {
+    let client = ctx.client.clone();
+
+    // Identities: only spec (generation) and annotation changes trigger a reconcile, so the
+    // controller's own status writes never start another attempt (backoff stays honest);
+    // annotating an Identity is the manual retry.
+    let (identity_store, identity_writer) = reflector::store();
+    let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
+        .default_backoff()
+        .reflect(identity_writer)
+        .touched_objects()
+        .predicate_filter(predicates::generation.combine(predicates::annotations), Default::default());
+
+    // Owned Secrets as metadata only, selected by label; foreign annotations (a `kubectl
+    // apply`-made Secret keeps its whole data in one) and managedFields are dropped at once.
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let secrets = metadata_watcher(scope.api::<Secret>(&client), watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .modify(|meta| {
+            meta.metadata.managed_fields = None;
+            if let Some(a) = meta.metadata.annotations.as_mut() {
+                a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
+            }
+        })
+        .touched_objects()
+        .predicate_filter(predicates::resource_version, Default::default());
+
+    // A profile change reconciles the Identities that use it.
+    let store_for_map = identity_store.clone();
+    let profile_to_identities = move |p: AuthProfile| {
+        let ns = p.namespace().unwrap_or_default();
+        let name = p.name_any();
+        store_for_map
+            .state()
+            .into_iter()
+            .filter(|i| i.namespace().as_deref() == Some(ns.as_str()) && i.spec.profile == name)
+            .map(|i| ObjectRef::from_obj(&*i))
+            .collect::<Vec<_>>()
+    };
+
+    let identities = Controller::for_stream(identity_stream, identity_store)
+        .owns_stream(secrets)
+        .watches_stream(caches.profile_stream, profile_to_identities)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(identity::reconcile, identity::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    let profiles = Controller::new(scope.api::<AuthProfile>(&client), watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(profile::reconcile, profile::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    tracing::info!(?scope, "controllers running");
+    futures::join!(identities, profiles);
+    tracing::info!("controllers stopped");
+}

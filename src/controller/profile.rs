@@ -1,0 +1,52 @@
+//! The AuthProfile reconcile: validate the whole profile and report each identity.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use super::conditions::{self, READY};
+use super::{Context, Error};
+use crate::api::{AuthProfile, AuthProfileStatus};
+use crate::resolve::validate_profile;
+
+/// Reconciles one AuthProfile.
+pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let generation = obj.metadata.generation;
+    let old = obj.status.clone().unwrap_or_default();
+    let report = validate_profile(&obj.spec, &ctx.settings);
+    let mut status = AuthProfileStatus {
+        conditions: old.conditions.clone(),
+        observed_generation: generation,
+        identity_count: obj.spec.identities.len() as i64,
+        default_identity: report.default_identity.clone(),
+        identities: report.identity_states(),
+    };
+    let problems = report.all_problems();
+    if problems.is_empty() {
+        conditions::set(&mut status.conditions, READY, true, "Valid", "every identity resolves and can run in a cluster", generation, now);
+    } else {
+        let reason = problems.first().map(|p| p.reason.to_string()).unwrap_or_default();
+        let msg = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        conditions::set(&mut status.conditions, READY, false, &reason, &msg, generation, now);
+    }
+    if status != old {
+        let api: Api<AuthProfile> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+        api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&json!({ "status": status })))
+            .await?;
+    }
+    ctx.metrics.reconciled("authprofile", started.elapsed());
+    Ok(Action::await_change())
+}
+
+/// API failures: retry soon.
+pub fn error_policy(obj: Arc<AuthProfile>, err: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(profile = %obj.name_any(), error = %err, "profile reconcile failed");
+    Action::requeue(Duration::from_secs(15))
+}

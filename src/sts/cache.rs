@@ -1,0 +1,122 @@
+//! Parent sessions shared between Identities. The key holds everything that shapes a
+//! session, so nothing is shared across namespaces, ServiceAccounts or endpoints.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+
+use super::Session;
+use crate::resolve::{Link, TokenSource};
+
+/// Everything that shapes the session at the end of a chain prefix.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    namespace: String,
+    service_account: String,
+    audience: String,
+    endpoint: String,
+    /// (role, duration, external id, region) per link up to this one.
+    links: Vec<(String, i32, Option<String>, String)>,
+}
+
+impl SessionKey {
+    /// Key of the session obtained after `links` (a prefix of a chain).
+    pub fn new(namespace: &str, token: &TokenSource, endpoint: &str, links: &[Link]) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            service_account: token.service_account.clone(),
+            audience: token.audience.clone(),
+            endpoint: endpoint.to_owned(),
+            links: links
+                .iter()
+                .map(|l| (l.role_arn.clone(), l.duration_seconds, l.external_id.clone(), l.region.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Sessions by key, each usable until its own renewal point (two thirds of its lifetime), so
+/// a reused parent always has a third of its life left.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<SessionKey, Session>>,
+}
+
+impl SessionCache {
+    /// A session still before its renewal point.
+    pub fn get(&self, key: &SessionKey, now: Timestamp) -> Option<Session> {
+        let mut map = self.entries.lock().ok()?;
+        // Drop whatever has aged out while we hold the lock: the map stays small.
+        map.retain(|_, s| usable(s, now));
+        map.get(key).cloned()
+    }
+
+    /// Remembers a session.
+    pub fn put(&self, key: SessionKey, session: Session) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.insert(key, session);
+        }
+    }
+
+    /// Number of sessions held (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn usable(s: &Session, now: Timestamp) -> bool {
+    let lifetime = s.credentials.expiration.as_second() - s.issued.as_second();
+    now.as_second() < s.issued.as_second() + lifetime * 2 / 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::Credentials;
+
+    fn link(role: &str) -> Link {
+        Link { identity: "a".into(), role_arn: role.into(), session_name: None, external_id: None, duration_seconds: 3600, region: "us-east-1".into() }
+    }
+    fn token(sa: &str) -> TokenSource {
+        TokenSource { provider: "p".into(), service_account: sa.into(), audience: "sts.amazonaws.com".into(), expiration_seconds: 600 }
+    }
+    fn session(issued: i64, expires: i64) -> Session {
+        Session {
+            credentials: Credentials {
+                access_key_id: "k".into(),
+                secret_access_key: "s".into(),
+                session_token: "t".into(),
+                expiration: Timestamp::from_second(expires).unwrap(),
+            },
+            assumed_role_arn: "arn".into(),
+            session_name: "n".into(),
+            issued: Timestamp::from_second(issued).unwrap(),
+        }
+    }
+
+    #[test]
+    fn keys_separate_tenants_and_endpoints() {
+        let l = [link("arn:aws:iam::123456789012:role/a")];
+        let base = SessionKey::new("ns1", &token("sa"), "", &l);
+        assert_ne!(base, SessionKey::new("ns2", &token("sa"), "", &l));
+        assert_ne!(base, SessionKey::new("ns1", &token("other"), "", &l));
+        assert_ne!(base, SessionKey::new("ns1", &token("sa"), "http://x", &l));
+        assert_eq!(base, SessionKey::new("ns1", &token("sa"), "", &l));
+    }
+
+    #[test]
+    fn sessions_expire_at_two_thirds() {
+        let cache = SessionCache::default();
+        let key = SessionKey::new("ns", &token("sa"), "", &[link("r")]);
+        cache.put(key.clone(), session(1000, 1000 + 3600));
+        assert!(cache.get(&key, Timestamp::from_second(1000 + 2399).unwrap()).is_some());
+        assert!(cache.get(&key, Timestamp::from_second(1000 + 2400).unwrap()).is_none());
+        assert!(cache.is_empty());
+    }
+}

@@ -1,0 +1,120 @@
+//! STS failures, sorted into the two classes the controller acts on.
+
+use std::fmt;
+
+/// What the controller does about a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// The spec, the trust policy or the role must change: report, no retry loop.
+    FixTheSpec,
+    /// Worth retrying with exponential backoff.
+    Transient,
+}
+
+/// Error codes that only a change of spec or IAM can fix.
+const FIX_THE_SPEC: [&str; 9] = [
+    "AccessDenied",
+    "InvalidIdentityToken",
+    "ValidationError",
+    "RegionDisabledException",
+    "IDPRejectedClaim",
+    "MalformedPolicyDocument",
+    "PackedPolicyTooLarge",
+    "InvalidParameterValue",
+    "ExpiredTokenException",
+];
+
+/// A failed STS call. Messages are STS's own (shown as is, redacted of anything secret).
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    /// STS answered with an error code.
+    #[error("{action} for {role} failed: {code}: {message}")]
+    Rejected {
+        /// `AssumeRoleWithWebIdentity` or `AssumeRole`.
+        action: &'static str,
+        /// Role asked for.
+        role: String,
+        /// AWS error code.
+        code: String,
+        /// AWS error message.
+        message: String,
+        /// HTTP status, when known.
+        status: Option<u16>,
+    },
+    /// No answer: connection, timeout, or an unparseable response.
+    #[error("{action} for {role} failed: {detail}")]
+    Transport {
+        /// `AssumeRoleWithWebIdentity` or `AssumeRole`.
+        action: &'static str,
+        /// Role asked for.
+        role: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// STS answered without credentials.
+    #[error("{action} for {role}: STS returned no credentials")]
+    NoCredentials {
+        /// `AssumeRoleWithWebIdentity` or `AssumeRole`.
+        action: &'static str,
+        /// Role asked for.
+        role: String,
+    },
+}
+
+impl StsError {
+    /// Which class of failure this is.
+    pub fn class(&self) -> Class {
+        match self {
+            Self::Rejected { code, status, .. } => {
+                if FIX_THE_SPEC.contains(&code.as_str()) {
+                    Class::FixTheSpec
+                } else if status.is_some_and(|s| (400..500).contains(&s)) && code != "Throttling" && code != "IDPCommunicationError" {
+                    // Other 4xx answers (unknown codes) are the request's fault.
+                    Class::FixTheSpec
+                } else {
+                    Class::Transient
+                }
+            }
+            Self::Transport { .. } | Self::NoCredentials { .. } => Class::Transient,
+        }
+    }
+
+    /// The AWS error code, or a word for transport failures; used as the condition reason.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Rejected { code, .. } => code,
+            Self::Transport { .. } => "StsUnreachable",
+            Self::NoCredentials { .. } => "StsNoCredentials",
+        }
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FixTheSpec => "fix-the-spec",
+            Self::Transient => "transient",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(code: &str, status: u16) -> StsError {
+        StsError::Rejected { action: "AssumeRole", role: "r".into(), code: code.into(), message: "m".into(), status: Some(status) }
+    }
+
+    #[test]
+    fn sorts_codes_into_classes() {
+        for code in ["AccessDenied", "InvalidIdentityToken", "ValidationError", "RegionDisabledException"] {
+            assert_eq!(rejected(code, 400).class(), Class::FixTheSpec, "{code}");
+        }
+        for (code, status) in [("Throttling", 400), ("IDPCommunicationError", 400), ("InternalFailure", 500), ("ServiceUnavailable", 503)] {
+            assert_eq!(rejected(code, status).class(), Class::Transient, "{code}");
+        }
+        let timeout = StsError::Transport { action: "AssumeRole", role: "r".into(), detail: "timeout".into() };
+        assert_eq!(timeout.class(), Class::Transient);
+    }
+}

@@ -1,0 +1,255 @@
+//! The AWS exchanges: `AssumeRoleWithWebIdentity` (unsigned) with the ServiceAccount token,
+//! then `AssumeRole` per chained link with the parent's credentials, through the real
+//! `aws-sdk-sts`. Parent sessions are cached and shared by Identities whose chains share them.
+
+mod cache;
+mod error;
+
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials as AwsCredentials;
+use aws_sdk_sts::config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::{Builder, tls};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use jiff::Timestamp;
+
+use crate::credentials::Credentials;
+use crate::resolve::{Link, Resolved, session_name};
+pub use cache::{SessionCache, SessionKey};
+pub use error::{Class, StsError};
+
+/// Where and how STS is called: the controller's configuration, never a profile's.
+#[derive(Clone, Debug)]
+pub struct StsSettings {
+    /// STS endpoint URL; `None`: AWS's regional endpoint for each link's region.
+    pub endpoint: Option<String>,
+    /// Budget for one call including retries.
+    pub operation_timeout: Duration,
+    /// Attempts per call (the SDK's standard retry: throttling and 5xx).
+    pub max_attempts: u32,
+}
+
+impl Default for StsSettings {
+    fn default() -> Self {
+        Self { endpoint: None, operation_timeout: Duration::from_secs(20), max_attempts: 3 }
+    }
+}
+
+/// One STS session obtained for a link.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The credentials.
+    pub credentials: Credentials,
+    /// `arn:aws:sts::...:assumed-role/...` as STS returned it.
+    pub assumed_role_arn: String,
+    /// Session name used.
+    pub session_name: String,
+    /// When the controller received it.
+    pub issued: Timestamp,
+}
+
+/// Observes each STS call (metrics).
+pub trait CallObserver: Send + Sync {
+    /// `action` finished in `elapsed` with `outcome` (`ok` or an error code).
+    fn sts_call(&self, action: &'static str, outcome: &str, elapsed: Duration);
+}
+
+/// Runs chains of STS calls.
+pub struct Exchanger {
+    http: SharedHttpClient,
+    settings: StsSettings,
+    cache: SessionCache,
+    observer: Option<std::sync::Arc<dyn CallObserver>>,
+}
+
+impl Exchanger {
+    /// An exchanger with its own HTTPS client (rustls with ring, like kube's).
+    pub fn new(settings: StsSettings, observer: Option<std::sync::Arc<dyn CallObserver>>) -> Self {
+        let http = Builder::new()
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .build_https();
+        Self { http, settings, cache: SessionCache::default(), observer }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &StsSettings {
+        &self.settings
+    }
+
+    /// Runs `resolved`'s chain for an Identity in `namespace`. Reuses the deepest cached
+    /// parent session that has not reached its own renewal point; calls `token` only when
+    /// the first link must run. The target link always runs.
+    pub async fn run_chain<E, F, Fut>(&self, namespace: &str, resolved: &Resolved, now: Timestamp, token: F) -> Result<Session, E>
+    where
+        E: From<StsError>,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<String, E>>,
+    {
+        let endpoint = self.settings.endpoint.clone().unwrap_or_default();
+        let keys: Vec<SessionKey> = (0..resolved.links.len())
+            .map(|i| SessionKey::new(namespace, &resolved.token, &endpoint, &resolved.links[..=i]))
+            .collect();
+        let last = resolved.links.len() - 1;
+        // Deepest cached parent (never the target itself).
+        let mut start = 0;
+        let mut parent: Option<Session> = None;
+        for i in (0..last).rev() {
+            if let Some(s) = self.cache.get(&keys[i], now) {
+                start = i + 1;
+                parent = Some(s);
+                break;
+            }
+        }
+        let mut token = Some(token);
+        for (i, link) in resolved.links.iter().enumerate().skip(start) {
+            let name = link.session_name.clone().unwrap_or_else(|| session_name(&link.identity, now.as_second()));
+            let session = match parent.take() {
+                None => {
+                    let jwt = match token.take() {
+                        Some(f) => f().await?,
+                        None => unreachable_token(link)?,
+                    };
+                    self.assume_role_with_web_identity(link, &name, &jwt).await?
+                }
+                Some(p) => self.assume_role(link, &name, &p.credentials).await?,
+            };
+            self.cache.put(keys[i].clone(), session.clone());
+            parent = Some(session);
+        }
+        parent.ok_or_else(|| E::from(StsError::NoCredentials { action: "AssumeRole", role: resolved.links[last].role_arn.clone() }))
+    }
+
+    fn config(&self, region: &str) -> aws_sdk_sts::config::Builder {
+        let mut b = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .http_client(self.http.clone())
+            .retry_config(RetryConfig::standard().with_max_attempts(self.settings.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_timeout(self.settings.operation_timeout)
+                    .build(),
+            );
+        if let Some(ep) = &self.settings.endpoint {
+            b = b.endpoint_url(ep);
+        }
+        b
+    }
+
+    async fn assume_role_with_web_identity(&self, link: &Link, name: &str, jwt: &str) -> Result<Session, StsError> {
+        const ACTION: &str = "AssumeRoleWithWebIdentity";
+        // No credentials provider: the operation is unsigned.
+        let client = aws_sdk_sts::Client::from_conf(self.config(&link.region).build());
+        let started = Instant::now();
+        let out = client
+            .assume_role_with_web_identity()
+            .role_arn(&link.role_arn)
+            .role_session_name(name)
+            .web_identity_token(jwt)
+            .duration_seconds(link.duration_seconds)
+            .send()
+            .await;
+        self.observe(ACTION, &out, started);
+        let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
+        session(ACTION, link, name, out.credentials, out.assumed_role_user.map(|u| u.arn))
+    }
+
+    async fn assume_role(&self, link: &Link, name: &str, parent: &Credentials) -> Result<Session, StsError> {
+        const ACTION: &str = "AssumeRole";
+        let creds = AwsCredentials::new(
+            parent.access_key_id.clone(),
+            parent.secret_access_key.clone(),
+            Some(parent.session_token.clone()),
+            Some(parent.expiration.into()),
+            "atmos-auth-controller-parent",
+        );
+        let client = aws_sdk_sts::Client::from_conf(self.config(&link.region).credentials_provider(creds).build());
+        let started = Instant::now();
+        let out = client
+            .assume_role()
+            .role_arn(&link.role_arn)
+            .role_session_name(name)
+            .duration_seconds(link.duration_seconds)
+            .set_external_id(link.external_id.clone())
+            .send()
+            .await;
+        self.observe(ACTION, &out, started);
+        let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
+        session(ACTION, link, name, out.credentials, out.assumed_role_user.map(|u| u.arn))
+    }
+
+    fn observe<T, E: ProvideErrorMetadata, R>(&self, action: &'static str, out: &Result<T, SdkError<E, R>>, started: Instant) {
+        if let Some(o) = &self.observer {
+            let outcome = match out {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e.code().unwrap_or("transport").to_owned(),
+            };
+            o.sts_call(action, &outcome, started.elapsed());
+        }
+    }
+}
+
+fn unreachable_token<T>(link: &Link) -> Result<T, StsError> {
+    // The token closure is consumed by the first link only; a second uncached first link
+    // cannot happen, but report rather than panic.
+    Err(StsError::NoCredentials { action: "AssumeRoleWithWebIdentity", role: link.role_arn.clone() })
+}
+
+fn session(
+    action: &'static str,
+    link: &Link,
+    name: &str,
+    creds: Option<aws_sdk_sts::types::Credentials>,
+    arn: Option<String>,
+) -> Result<Session, StsError> {
+    let c = creds.ok_or_else(|| StsError::NoCredentials { action, role: link.role_arn.clone() })?;
+    let expiration = Timestamp::from_second(c.expiration.secs())
+        .map_err(|_| StsError::NoCredentials { action, role: link.role_arn.clone() })?;
+    Ok(Session {
+        credentials: Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+            session_token: c.session_token,
+            expiration,
+        },
+        assumed_role_arn: arn.unwrap_or_else(|| link.role_arn.clone()),
+        session_name: name.to_owned(),
+        issued: Timestamp::now(),
+    })
+}
+
+fn to_error<E, R>(action: &'static str, role: &str, err: SdkError<E, R>) -> StsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus,
+{
+    let status = err.raw_response().map(HasStatus::status);
+    match err.code() {
+        Some(code) => StsError::Rejected {
+            action,
+            role: role.to_owned(),
+            code: code.to_owned(),
+            message: crate::redact::redact(err.message().unwrap_or_default()),
+            status,
+        },
+        None => StsError::Transport {
+            action,
+            role: role.to_owned(),
+            detail: crate::redact::redact(&format!("{}", DisplayErrorContext(&err))),
+        },
+    }
+}
+
+/// The HTTP status of a raw response.
+pub trait HasStatus {
+    /// Status code.
+    fn status(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}

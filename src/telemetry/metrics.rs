@@ -1,0 +1,133 @@
+//! Prometheus metrics, named in the manner of cert-manager's
+//! `certmanager_certificate_expiration_timestamp_seconds`.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicI64;
+
+use crate::sts::CallObserver;
+
+/// Labels naming one Identity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IdentityLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// Identity object name.
+    pub name: String,
+    /// Atmos identity name.
+    pub identity: String,
+}
+
+/// A reason label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// CamelCase reason.
+    pub reason: String,
+}
+
+/// An STS call's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StsLabels {
+    /// STS action.
+    pub action: String,
+    /// `ok` or the AWS error code.
+    pub outcome: String,
+}
+
+/// A controller label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    /// `identity` or `authprofile`.
+    pub controller: String,
+}
+
+/// All metrics of the process.
+pub struct Metrics {
+    registry: Registry,
+    renewals: Family<ReasonLabels, Counter>,
+    failures: Family<ReasonLabels, Counter>,
+    sts_latency: Family<StsLabels, Histogram>,
+    expiration: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
+    renewal_time: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
+    reconcile: Family<ControllerLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("atmos_auth");
+        let renewals = Family::<ReasonLabels, Counter>::default();
+        let failures = Family::<ReasonLabels, Counter>::default();
+        let sts_latency = Family::<StsLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 12)));
+        let expiration = Family::<IdentityLabels, Gauge<i64, AtomicI64>>::default();
+        let renewal_time = Family::<IdentityLabels, Gauge<i64, AtomicI64>>::default();
+        let reconcile = Family::<ControllerLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14)));
+        registry.register("renewals", "Secrets written with new credentials, by trigger reason", renewals.clone());
+        registry.register("renewal_failures", "Failed refresh attempts, by reason", failures.clone());
+        registry.register("sts_call_duration_seconds", "STS call latency, by action and outcome", sts_latency.clone());
+        registry.register(
+            "identity_expiration_timestamp_seconds",
+            "When the credentials in an Identity's Secret expire (Unix seconds)",
+            expiration.clone(),
+        );
+        registry.register(
+            "identity_renewal_timestamp_seconds",
+            "When the controller renews an Identity's credentials (Unix seconds)",
+            renewal_time.clone(),
+        );
+        registry.register("reconcile_duration_seconds", "Time spent in one reconcile", reconcile.clone());
+        Self { registry, renewals, failures, sts_latency, expiration, renewal_time, reconcile }
+    }
+}
+
+impl Metrics {
+    /// One renewal written, triggered by `reason`.
+    pub fn renewed(&self, reason: &str) {
+        self.renewals.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// One failed attempt.
+    pub fn failed(&self, reason: &str) {
+        self.failures.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+    }
+
+    /// Records an Identity's expiry and next renewal.
+    pub fn schedule(&self, labels: &IdentityLabels, expiration: i64, renewal: i64) {
+        self.expiration.get_or_create(labels).set(expiration);
+        self.renewal_time.get_or_create(labels).set(renewal);
+    }
+
+    /// Forgets an Identity (deleted).
+    pub fn forget(&self, labels: &IdentityLabels) {
+        self.expiration.remove(labels);
+        self.renewal_time.remove(labels);
+    }
+
+    /// One reconcile of `controller` took `elapsed`.
+    pub fn reconciled(&self, controller: &str, elapsed: Duration) {
+        self.reconcile
+            .get_or_create(&ControllerLabels { controller: controller.to_owned() })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl CallObserver for Metrics {
+    fn sts_call(&self, action: &'static str, outcome: &str, elapsed: Duration) {
+        self.sts_latency
+            .get_or_create(&StsLabels { action: action.to_owned(), outcome: outcome.to_owned() })
+            .observe(elapsed.as_secs_f64());
+    }
+}
