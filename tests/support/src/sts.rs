@@ -67,7 +67,8 @@ impl LocalSts {
             sessions: SessionStore::default(),
             calls: CallCounter::default(),
         });
-        let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
+        let server =
+            ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
         Ok(Self { server, state })
     }

@@ -6,7 +6,8 @@
 use anyhow::{Context, Result, bail};
 use atmos_auth_testenv::sts::{LocalSts, OidcIssuer, StsConfig};
 
-const USAGE: &str = "usage: local-sts --config roles.yaml --issuer URL [--issuer-ca FILE] [--port N]";
+const USAGE: &str =
+    "usage: local-sts --config roles.yaml --issuer URL [--issuer-ca FILE] [--port N]";
 
 struct Args {
     config: String,
@@ -30,7 +31,9 @@ fn parse_args() -> Result<Args> {
         let mut value = || -> Result<String> {
             match inline.clone() {
                 Some(v) => Ok(v),
-                None => args.next().with_context(|| format!("{name} needs a value\n{USAGE}")),
+                None => args
+                    .next()
+                    .with_context(|| format!("{name} needs a value\n{USAGE}")),
             }
         };
         match name.as_str() {

@@ -111,13 +111,15 @@ fn session_seconds(
     if let Some(cap) = chained_cap
         && requested > cap
     {
-        return Err(StsError::validation(if cap == AWS_DEFAULT_SESSION_SECONDS {
-            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".to_owned()
-        } else {
-            format!(
-                "The requested DurationSeconds exceeds the {cap} second session limit for roles assumed by role chaining."
-            )
-        }));
+        return Err(StsError::validation(
+            if cap == AWS_DEFAULT_SESSION_SECONDS {
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".to_owned()
+            } else {
+                format!(
+                    "The requested DurationSeconds exceeds the {cap} second session limit for roles assumed by role chaining."
+                )
+            },
+        ));
     }
     if requested > role.max_session_seconds {
         return Err(StsError::validation(

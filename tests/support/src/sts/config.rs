@@ -130,7 +130,10 @@ impl StsConfig {
             if let Some(external_id) = &role.external_id
                 && !valid_external_id(external_id)
             {
-                bail!("role {}: external_id must be 2-1224 characters of [\\w+=,.@:/-]", role.arn);
+                bail!(
+                    "role {}: external_id must be 2-1224 characters of [\\w+=,.@:/-]",
+                    role.arn
+                );
             }
         }
         Ok(())
@@ -273,14 +276,14 @@ roles:
         assert_eq!(config.roles[1].max_session_seconds, 3600);
         assert_eq!(config.roles[1].external_id.as_deref(), Some("ext-1"));
         assert_eq!(config.client_ids(), vec!["sts.amazonaws.com".to_owned()]);
-        assert!(config.roles[0].trusts_web_identity(
-            "sts.amazonaws.com",
-            "system:serviceaccount:infra:terraform"
-        ));
-        assert!(!config.roles[0].trusts_web_identity(
-            "sts.amazonaws.com",
-            "system:serviceaccount:infra:other"
-        ));
+        assert!(
+            config.roles[0]
+                .trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:terraform")
+        );
+        assert!(
+            !config.roles[0]
+                .trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:other")
+        );
         assert!(config.roles[1].trusts_role("arn:aws:iam::123456789012:role/admin"));
     }
 
@@ -299,12 +302,18 @@ roles:
 
     #[test]
     fn string_like_wildcards() {
-        assert!(string_like("system:serviceaccount:infra:*", "system:serviceaccount:infra:tf"));
+        assert!(string_like(
+            "system:serviceaccount:infra:*",
+            "system:serviceaccount:infra:tf"
+        ));
         assert!(string_like("a?c", "abc"));
         assert!(string_like("*", ""));
         assert!(string_like("a*b*c", "aXXbYYc"));
         assert!(!string_like("a*b*c", "aXXbYY"));
         assert!(!string_like("abc", "abcd"));
-        assert!(!string_like("system:serviceaccount:infra:*", "system:serviceaccount:other:tf"));
+        assert!(!string_like(
+            "system:serviceaccount:infra:*",
+            "system:serviceaccount:other:tf"
+        ));
     }
 }

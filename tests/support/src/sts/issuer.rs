@@ -58,7 +58,10 @@ impl SigningKey {
         let encoding = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())?;
         // Uncompressed point: 0x04 || x || y.
         let raw = key.public_key_raw();
-        anyhow::ensure!(raw.len() == 65 && raw[0] == 4, "unexpected P-256 public key");
+        anyhow::ensure!(
+            raw.len() == 65 && raw[0] == 4,
+            "unexpected P-256 public key"
+        );
         let jwk = json!({
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
             "x": b64url(&raw[1..33]), "y": b64url(&raw[33..]),
@@ -219,7 +222,11 @@ impl TestIssuer {
 
     /// The published key `kid`.
     pub fn key(&self, kid: &str) -> Option<SigningKey> {
-        self.state.published().iter().find(|k| k.kid == kid).cloned()
+        self.state
+            .published()
+            .iter()
+            .find(|k| k.kid == kid)
+            .cloned()
     }
 
     /// Signs `claims` with the first published key.

@@ -98,7 +98,10 @@ impl OidcVerifier {
         if !issuer.ca_pem.trim().is_empty() {
             let certs = reqwest::Certificate::from_pem_bundle(issuer.ca_pem.as_bytes())
                 .context("parsing the issuer's CA PEM")?;
-            anyhow::ensure!(!certs.is_empty(), "the issuer's CA PEM holds no certificate");
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "the issuer's CA PEM holds no certificate"
+            );
             builder = builder.tls_built_in_root_certs(false);
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
@@ -268,7 +271,9 @@ impl OidcVerifier {
         }
         if let Some(nbf) = claims.nbf.as_ref() {
             let nbf = number_seconds(nbf).ok_or_else(|| {
-                StsError::invalid_identity_token("The web identity token has an invalid 'nbf' claim")
+                StsError::invalid_identity_token(
+                    "The web identity token has an invalid 'nbf' claim",
+                )
             })?;
             if now_s + NBF_LEEWAY_SECONDS < nbf {
                 return Err(StsError::invalid_identity_token(format!(

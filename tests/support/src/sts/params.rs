@@ -44,9 +44,7 @@ fn takes(action: &str, name: &str) -> bool {
             return false;
         };
         let (index, field) = rest.split_once('.').unwrap_or((rest, ""));
-        !index.is_empty()
-            && index.bytes().all(|b| b.is_ascii_digit())
-            && (fields.contains(&field))
+        !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) && (fields.contains(&field))
     };
     match action {
         "AssumeRoleWithWebIdentity" => {
@@ -248,11 +246,13 @@ mod tests {
 
     #[test]
     fn rejects_parameters_an_action_does_not_take() {
-        let p = params("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=x&ExternalId=e");
+        let p =
+            params("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=x&ExternalId=e");
         let err = reject_unknown("AssumeRoleWithWebIdentity", &p).unwrap_err();
         assert_eq!(err.code, "ValidationError");
         assert!(err.message.contains("ExternalId"));
-        let p = params("Action=AssumeRole&ExternalId=e&Tags.member.1.Key=k&PolicyArns.member.2.arn=a");
+        let p =
+            params("Action=AssumeRole&ExternalId=e&Tags.member.1.Key=k&PolicyArns.member.2.arn=a");
         assert!(reject_unknown("AssumeRole", &p).is_ok());
         let p = params("Action=GetCallerIdentity&RoleArn=x");
         assert!(reject_unknown("GetCallerIdentity", &p).is_err());
@@ -262,11 +262,17 @@ mod tests {
     fn validates_session_names_and_durations() {
         assert!(role_session_name(&params("RoleSessionName=ok-name_1@x.y")).is_ok());
         for bad in ["RoleSessionName=a", "RoleSessionName=has+space%20", "X=1"] {
-            assert_eq!(role_session_name(&params(bad)).unwrap_err().code, "ValidationError");
+            assert_eq!(
+                role_session_name(&params(bad)).unwrap_err().code,
+                "ValidationError"
+            );
         }
         let long = format!("RoleSessionName={}", "a".repeat(65));
         assert!(role_session_name(&params(&long)).is_err());
-        assert_eq!(duration_seconds(&params("DurationSeconds=900"), 900).unwrap(), Some(900));
+        assert_eq!(
+            duration_seconds(&params("DurationSeconds=900"), 900).unwrap(),
+            Some(900)
+        );
         assert!(duration_seconds(&params("DurationSeconds=899"), 900).is_err());
         assert!(duration_seconds(&params("DurationSeconds=43201"), 900).is_err());
         assert!(duration_seconds(&params("DurationSeconds=x"), 900).is_err());
@@ -278,7 +284,9 @@ mod tests {
         assert_eq!(packed_policy_size(&params("")).unwrap(), None);
         assert!(packed_policy_size(&params("Policy={}")).unwrap().is_some());
         assert_eq!(
-            packed_policy_size(&params("Policy=not-json")).unwrap_err().code,
+            packed_policy_size(&params("Policy=not-json"))
+                .unwrap_err()
+                .code,
             "MalformedPolicyDocument"
         );
     }

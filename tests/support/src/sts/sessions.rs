@@ -91,13 +91,15 @@ impl SessionStore {
         let mut token = [0u8; 120];
         rng.fill(&mut token[..]);
         let expiration = now
-            .checked_add(SignedDuration::from_secs(i64::from(request.duration_seconds)))
+            .checked_add(SignedDuration::from_secs(i64::from(
+                request.duration_seconds,
+            )))
             .unwrap_or(Timestamp::MAX);
         let session = Arc::new(Session {
             access_key_id: format!("ASIA{}", random_id(&mut rng, 16)),
             secret_access_key: base64::engine::general_purpose::STANDARD.encode(secret),
             session_token: base64::engine::general_purpose::STANDARD.encode(token),
-            expiration: truncate_to_second(expiration),
+            expiration: ceil_to_second(expiration),
             account: request.account.to_owned(),
             role_arn: request.role_arn.to_owned(),
             role_name: request.role_name.to_owned(),
@@ -140,8 +142,10 @@ fn random_id(rng: &mut impl rand::Rng, len: usize) -> String {
         .collect()
 }
 
-fn truncate_to_second(ts: Timestamp) -> Timestamp {
-    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
+/// Whole seconds, rounded up, so a session never lasts less than asked.
+fn ceil_to_second(ts: Timestamp) -> Timestamp {
+    let seconds = ts.as_second() + i64::from(ts.subsec_nanosecond() > 0);
+    Timestamp::from_second(seconds).unwrap_or(ts)
 }
 
 #[cfg(test)]
@@ -171,9 +175,13 @@ mod tests {
             s.assumed_role_arn(),
             "arn:aws:sts::123456789012:assumed-role/admin/s1"
         );
-        assert_eq!(s.expiration.as_second(), now.as_second() + 900);
+        let expected = now.as_second() + 900 + i64::from(now.subsec_nanosecond() > 0);
+        assert_eq!(s.expiration.as_second(), expected);
         assert!(store.get(&s.access_key_id).is_some());
         assert!(!format!("{s:?}").contains(&s.secret_access_key));
-        assert_eq!(role_id("arn:aws:iam::1:role/a"), role_id("arn:aws:iam::1:role/a"));
+        assert_eq!(
+            role_id("arn:aws:iam::1:role/a"),
+            role_id("arn:aws:iam::1:role/a")
+        );
     }
 }

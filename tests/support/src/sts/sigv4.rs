@@ -55,8 +55,9 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, StsError> {
             signature = Some(v);
         }
     }
-    let missing =
-        |name: &str| StsError::incomplete_signature(format!("Authorization header requires '{name}' parameter."));
+    let missing = |name: &str| {
+        StsError::incomplete_signature(format!("Authorization header requires '{name}' parameter."))
+    };
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
@@ -229,7 +230,11 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec
 }
 
 /// The hex signature of `req` under `auth`'s scope and signed headers with `secret`.
-pub fn signature(req: &Request<'_>, auth: &Authorization, secret: &str) -> Result<String, StsError> {
+pub fn signature(
+    req: &Request<'_>,
+    auth: &Authorization,
+    secret: &str,
+) -> Result<String, StsError> {
     let amz_date = amz_date(req.headers)?;
     let scope = format!(
         "{}/{}/{}/aws4_request",
@@ -237,10 +242,13 @@ pub fn signature(req: &Request<'_>, auth: &Authorization, secret: &str) -> Resul
     );
     let creq = canonical_request(req, &auth.signed_headers)?;
     let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
-    Ok(hex::encode(hmac(&key, string_to_sign(amz_date, &scope, &creq).as_bytes())))
+    Ok(hex::encode(hmac(
+        &key,
+        string_to_sign(amz_date, &scope, &creq).as_bytes(),
+    )))
 }
 
-fn amz_date<'h>(headers: &'h HeaderMap) -> Result<&'h str, StsError> {
+fn amz_date(headers: &HeaderMap) -> Result<&str, StsError> {
     headers
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use tokio_rustls::server::TlsStream;
 pub struct ServerThread {
     addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    stopped: Option<mpsc::Receiver<()>>,
+    /// In a mutex only so that the server can live in a `static` (`Receiver` is not `Sync`).
+    stopped: Mutex<Option<mpsc::Receiver<()>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -79,11 +80,7 @@ impl ServerThread {
                         let _ = shutdown_rx.await;
                     };
                     match tls {
-                        None => {
-                            axum::serve(tcp, app)
-                                .with_graceful_shutdown(shutdown)
-                                .await
-                        }
+                        None => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
                         Some(acceptor) => {
                             axum::serve(TlsListener { tcp, acceptor }, app)
                                 .with_graceful_shutdown(shutdown)
@@ -101,7 +98,7 @@ impl ServerThread {
         Ok(Self {
             addr,
             shutdown: Some(shutdown_tx),
-            stopped: Some(stopped_rx),
+            stopped: Mutex::new(Some(stopped_rx)),
             thread: Some(thread),
         })
     }
@@ -117,7 +114,12 @@ impl Drop for ServerThread {
             let _ = shutdown.send(());
         }
         // Wait a little for the port to be released, but never hang a test on it.
-        if let Some(stopped) = self.stopped.take()
+        let stopped = self
+            .stopped
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(stopped) = stopped
             && stopped.recv_timeout(Duration::from_secs(3)).is_ok()
             && let Some(thread) = self.thread.take()
         {

@@ -44,14 +44,28 @@ fn credentials_and_user(out: &mut String, session: &Session) {
     element(out, "AssumedRoleId", &session.assumed_role_id());
     element(out, "Arn", &session.assumed_role_arn());
     out.push_str("</AssumedRoleUser>");
+    element(
+        out,
+        "SessionTokenSize",
+        &session.session_token.len().to_string(),
+    );
+}
+
+/// What AWS reports about session policies: `PackedPolicySize` and its successor
+/// `SessionTokenUtilization`, both a percentage.
+fn policy_size(out: &mut String, percent: Option<u32>) {
+    if let Some(percent) = percent {
+        element(out, "PackedPolicySize", &percent.to_string());
+        element(out, "SessionTokenUtilization", &percent.to_string());
+    }
 }
 
 fn envelope(action: &str, result: &str, request_id: &str) -> String {
     let mut out = String::with_capacity(result.len() + 300);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<{action}Response xmlns=\"{NAMESPACE}\"><{action}Result>{result}</{action}Result>\
-         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>\n",
+         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
         escape(request_id)
     );
     out
@@ -75,18 +89,14 @@ pub fn assume_role_with_web_identity(
     element(&mut result, "SubjectFromWebIdentityToken", web.subject);
     element(&mut result, "Audience", web.audience);
     element(&mut result, "Provider", web.provider);
-    if let Some(size) = web.packed_policy_size {
-        element(&mut result, "PackedPolicySize", &size.to_string());
-    }
+    policy_size(&mut result, web.packed_policy_size);
     envelope("AssumeRoleWithWebIdentity", &result, request_id)
 }
 
 pub fn assume_role(request_id: &str, session: &Session, packed_policy_size: Option<u32>) -> String {
     let mut result = String::new();
     credentials_and_user(&mut result, session);
-    if let Some(size) = packed_policy_size {
-        element(&mut result, "PackedPolicySize", &size.to_string());
-    }
+    policy_size(&mut result, packed_policy_size);
     envelope("AssumeRole", &result, request_id)
 }
 
@@ -100,7 +110,10 @@ pub fn get_caller_identity(request_id: &str, caller: &Session) -> String {
 
 pub fn error(request_id: &str, err: &StsError) -> String {
     let mut out = String::with_capacity(300 + err.message.len());
-    let _ = write!(out, "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type>");
+    let _ = write!(
+        out,
+        "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type>"
+    );
     element(&mut out, "Code", err.code);
     element(&mut out, "Message", &err.message);
     out.push_str("</Error>");
