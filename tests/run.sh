@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command (README "Run the tests"): builds the local control plane from Go modules
+# once per machine (cached), makes sure the AWS CLI is present for the consumer tests, then
+# runs every test of the workspace. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+for tool in cargo go python3; do
+  command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool is required (see README, Prerequisites)" >&2; exit 1; }
+done
+# The consumer tests run the real AWS CLI against the files the controller writes.
+if ! command -v aws >/dev/null; then
+  echo "tests/run.sh: installing the AWS CLI from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check awscli
+fi
+
+start=$SECONDS
+tests/controlplane/build-binaries.sh >/dev/null
+echo "tests/run.sh: control plane binaries ready in $((SECONDS - start)) s" >&2
+
+cargo test --workspace --locked "$@"
