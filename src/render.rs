@@ -1,0 +1,267 @@
+//! What the Secret holds: the data keys for each of `secret.formats`.
+//!
+//! - `process`: `config` (`[profile <identity>]`, `region`, `credential_process = cat
+//!   <mountPath>/credential_process.json`) and `credential_process.json` (Version 1).
+//! - `files`: Atmos's own layout: `credentials` (`[<identity>]`, the three keys, preceded by
+//!   Atmos's `; atmos: expiration=<RFC3339>` comment, which go-ini attaches to the section)
+//!   and `config` (`[profile <identity>]`, `region`).
+//! - `env`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
+//!   `AWS_DEFAULT_REGION`.
+//!
+//! `process` and `files` both write `config`. When both are asked for, the `process` one
+//! is written: it is a superset (the same `region`, plus `credential_process`). Note that
+//! SDKs prefer the static keys of `credentials` (and of `env`) over `credential_process`, so
+//! a pod that uses both loses renewal; the README says so.
+//!
+//! Identity names and regions are checked by the resolver (no `[`, `]`, `;`, `#`, space or
+//! control character), so they cannot break the INI layout; values are written with
+//! rust-ini's basic escaping in any case.
+
+use std::collections::BTreeMap;
+
+use ini::{EscapePolicy, Ini, LineSeparator, WriteOption};
+use serde::Serialize;
+
+use crate::api::SecretFormat;
+use crate::credentials::Credentials;
+
+/// Data key of the AWS config file.
+pub const CONFIG: &str = "config";
+/// Data key of the shared credentials file (`files`).
+pub const CREDENTIALS: &str = "credentials";
+/// Data key of the `credential_process` output (`process`).
+pub const CREDENTIAL_PROCESS_JSON: &str = "credential_process.json";
+
+/// The Secret's data for `formats`. `mount_path` is where consumers mount the Secret
+/// (absolute, as the resolver checked it; a trailing `/` is ignored).
+pub fn render(
+    identity: &str,
+    region: &str,
+    formats: &[SecretFormat],
+    mount_path: &str,
+    creds: &Credentials,
+) -> BTreeMap<String, String> {
+    let mut data = BTreeMap::new();
+    // Files first, so that Process's `config` replaces it when both are asked for.
+    if formats.contains(&SecretFormat::Files) {
+        data.insert(CREDENTIALS.to_owned(), credentials_file(identity, creds));
+        data.insert(CONFIG.to_owned(), config_file(identity, region, None));
+    }
+    if formats.contains(&SecretFormat::Process) {
+        let path = format!("{}/{CREDENTIAL_PROCESS_JSON}", mount_path.trim_end_matches('/'));
+        data.insert(
+            CONFIG.to_owned(),
+            config_file(identity, region, Some(&format!("cat {path}"))),
+        );
+        data.insert(CREDENTIAL_PROCESS_JSON.to_owned(), credential_process_json(creds));
+    }
+    if formats.contains(&SecretFormat::Env) {
+        for (key, value) in [
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key.as_str()),
+            ("AWS_SESSION_TOKEN", creds.session_token.as_str()),
+            ("AWS_REGION", region),
+            ("AWS_DEFAULT_REGION", region),
+        ] {
+            data.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    data
+}
+
+/// RFC 3339 in UTC, whole seconds (`2025-10-24T23:42:49Z`): what STS returns and what
+/// Atmos's comment parser and every SDK accept. Cut, never rounded up.
+pub fn rfc3339(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `[profile <identity>]` with `region` and, for `process`, `credential_process`.
+fn config_file(identity: &str, region: &str, credential_process: Option<&str>) -> String {
+    let mut ini = Ini::new();
+    let mut section = ini.with_section(Some(format!("profile {identity}")));
+    section.set("region", region);
+    if let Some(command) = credential_process {
+        section.set("credential_process", command);
+    }
+    write_ini(&ini)
+}
+
+/// `; atmos: expiration=<RFC3339>` then `[<identity>]` with the three keys.
+fn credentials_file(identity: &str, creds: &Credentials) -> String {
+    let mut ini = Ini::new();
+    ini.with_section(Some(identity))
+        .set("aws_access_key_id", creds.access_key_id.as_str())
+        .set("aws_secret_access_key", creds.secret_access_key.as_str())
+        .set("aws_session_token", creds.session_token.as_str());
+    format!("; atmos: expiration={}\n{}", rfc3339(creds.expiration), write_ini(&ini))
+}
+
+/// The `credential_process` output, version 1.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProcessOutput<'a> {
+    version: u8,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    expiration: String,
+}
+
+fn credential_process_json(creds: &Credentials) -> String {
+    serde_json::to_string(&ProcessOutput {
+        version: 1,
+        access_key_id: &creds.access_key_id,
+        secret_access_key: &creds.secret_access_key,
+        session_token: &creds.session_token,
+        expiration: rfc3339(creds.expiration),
+    })
+    // Serializing plain strings cannot fail.
+    .unwrap_or_default()
+}
+
+/// rust-ini's text with `key = value` and `\n`. Writing to a `Vec` cannot fail.
+fn write_ini(ini: &Ini) -> String {
+    let mut buf = Vec::new();
+    let option = WriteOption {
+        escape_policy: EscapePolicy::Basics,
+        line_separator: LineSeparator::CR,
+        kv_separator: " = ",
+    };
+    if ini.write_to_opt(&mut buf, option).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    fn creds() -> Credentials {
+        Credentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: "wJalr/K7MDENG+bPxRfiCY=".into(),
+            session_token: "FwoGZXIvYXdzEB0aD+/tok==".into(),
+            expiration: "2025-10-24T23:42:49.750Z".parse().unwrap(),
+        }
+    }
+
+    fn keys(data: &BTreeMap<String, String>) -> Vec<&str> {
+        data.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn process_exact_text_and_read_back() {
+        let data = render(
+            "acme/network",
+            "us-east-2",
+            &[SecretFormat::Process],
+            "/var/run/secrets/atmos-auth",
+            &creds(),
+        );
+        assert_eq!(keys(&data), ["config", "credential_process.json"]);
+        assert_eq!(
+            data["config"],
+            "[profile acme/network]\n\
+             region = us-east-2\n\
+             credential_process = cat /var/run/secrets/atmos-auth/credential_process.json\n"
+        );
+        let ini = Ini::load_from_str(&data["config"]).unwrap();
+        assert_eq!(ini.get_from(Some("profile acme/network"), "region"), Some("us-east-2"));
+        assert_eq!(
+            ini.get_from(Some("profile acme/network"), "credential_process"),
+            Some("cat /var/run/secrets/atmos-auth/credential_process.json")
+        );
+        assert_eq!(
+            data["credential_process.json"],
+            r#"{"Version":1,"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"wJalr/K7MDENG+bPxRfiCY=","SessionToken":"FwoGZXIvYXdzEB0aD+/tok==","Expiration":"2025-10-24T23:42:49Z"}"#
+        );
+        let json: serde_json::Value = serde_json::from_str(&data["credential_process.json"]).unwrap();
+        assert_eq!(json["Version"], 1);
+        assert_eq!(json["Expiration"], "2025-10-24T23:42:49Z");
+    }
+
+    #[test]
+    fn mount_path_trailing_slash() {
+        let data = render("a", "us-east-1", &[SecretFormat::Process], "/aws/", &creds());
+        assert!(data["config"].contains("credential_process = cat /aws/credential_process.json\n"));
+    }
+
+    #[test]
+    fn files_exact_text_and_read_back() {
+        let data = render("acme/network", "eu-west-1", &[SecretFormat::Files], "/unused", &creds());
+        assert_eq!(keys(&data), ["config", "credentials"]);
+        assert_eq!(
+            data["credentials"],
+            "; atmos: expiration=2025-10-24T23:42:49Z\n\
+             [acme/network]\n\
+             aws_access_key_id = ASIAEXAMPLE\n\
+             aws_secret_access_key = wJalr/K7MDENG+bPxRfiCY=\n\
+             aws_session_token = FwoGZXIvYXdzEB0aD+/tok==\n"
+        );
+        assert_eq!(data["config"], "[profile acme/network]\nregion = eu-west-1\n");
+        let ini = Ini::load_from_str(&data["credentials"]).unwrap();
+        let section = ini.section(Some("acme/network")).unwrap();
+        assert_eq!(section.get("aws_access_key_id"), Some("ASIAEXAMPLE"));
+        assert_eq!(section.get("aws_secret_access_key"), Some("wJalr/K7MDENG+bPxRfiCY="));
+        assert_eq!(section.get("aws_session_token"), Some("FwoGZXIvYXdzEB0aD+/tok=="));
+        let config = Ini::load_from_str(&data["config"]).unwrap();
+        assert_eq!(
+            config.get_from(Some("profile acme/network"), "region"),
+            Some("eu-west-1")
+        );
+    }
+
+    #[test]
+    fn env_keys() {
+        let data = render("a", "us-west-2", &[SecretFormat::Env], "/x", &creds());
+        assert_eq!(
+            data,
+            BTreeMap::from(
+                [
+                    ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+                    ("AWS_DEFAULT_REGION", "us-west-2"),
+                    ("AWS_REGION", "us-west-2"),
+                    ("AWS_SECRET_ACCESS_KEY", "wJalr/K7MDENG+bPxRfiCY="),
+                    ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEB0aD+/tok=="),
+                ]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            )
+        );
+    }
+
+    #[test]
+    fn process_config_wins_over_files_config() {
+        let all = render(
+            "acme/admin",
+            "us-east-2",
+            &[SecretFormat::Files, SecretFormat::Process, SecretFormat::Env],
+            "/aws",
+            &creds(),
+        );
+        assert_eq!(
+            keys(&all),
+            [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_DEFAULT_REGION",
+                "AWS_REGION",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+                "config",
+                "credential_process.json",
+                "credentials",
+            ]
+        );
+        assert_eq!(
+            all["config"],
+            "[profile acme/admin]\nregion = us-east-2\ncredential_process = cat /aws/credential_process.json\n"
+        );
+    }
+
+    #[test]
+    fn no_format_no_data() {
+        assert!(render("a", "us-east-1", &[], "/x", &creds()).is_empty());
+    }
+}

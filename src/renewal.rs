@@ -1,0 +1,387 @@
+//! When to renew: a pure decision over (now, the Secret's annotations, the resolved spec),
+//! in the manner of cert-manager's chain of trigger policies, and the arithmetic of renewal
+//! times, backoff and requeues. No clock: callers pass `now`.
+//!
+//! Renewal time (`renewal_time`), with `L` the real lifetime `expiration - issued` and `j`
+//! the caller's jitter in `[0, 1]`:
+//! - default: `issued + 2/3 L - j * 5% L`, so at least a third of the session (and at most
+//!   38%) is left when renewal starts;
+//! - with `refreshBefore = R`: the target `expiration - R` is clamped to
+//!   `[issued + 10% L, issued + 2/3 L]`, then the same jitter is taken off (never going
+//!   below `issued + 10% L`). So `R` can only make renewal earlier than the default: a
+//!   Secret never holds less than a third of a session (SDKs re-run `credential_process` up
+//!   to 15 minutes before expiry, and the kubelet needs time to update the mounted file),
+//!   and a session is used for at least a tenth of its life, even when `R >= L` (then
+//!   renewal comes at `issued + 10% L`, as early as allowed);
+//! - `L <= 0` (already expired when issued): `issued`, renew at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::labels;
+
+/// Why the controller renews now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RenewReason {
+    /// No Secret yet.
+    SecretMissing,
+    /// The Secret's credentials were made for another resolved spec (or it does not say).
+    SpecChanged,
+    /// Renewal time has come.
+    Renewing,
+    /// The credentials have expired (or their expiry is unknown).
+    Expired,
+}
+
+impl RenewReason {
+    /// The CamelCase word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RenewReason::SecretMissing => "SecretMissing",
+            RenewReason::SpecChanged => "SpecChanged",
+            RenewReason::Renewing => "Renewing",
+            RenewReason::Expired => "Expired",
+        }
+    }
+}
+
+impl fmt::Display for RenewReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an existing Secret says about its credentials (its annotations).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretState {
+    /// [`labels::SPEC_HASH`].
+    pub spec_hash: Option<String>,
+    /// [`labels::EXPIRATION`].
+    pub expiration: Option<Timestamp>,
+    /// [`labels::RENEWAL_TIME`].
+    pub renewal_time: Option<Timestamp>,
+}
+
+impl SecretState {
+    /// Reads the controller's annotations. A missing, empty or unparsable value counts as
+    /// missing (and so leads to a renewal).
+    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Self {
+        let text = |key: &str| annotations.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let time = |key: &str| text(key).and_then(|v| v.parse::<Timestamp>().ok());
+        Self {
+            spec_hash: text(labels::SPEC_HASH).map(str::to_owned),
+            expiration: time(labels::EXPIRATION),
+            renewal_time: time(labels::RENEWAL_TIME),
+        }
+    }
+}
+
+/// The reason to renew now, or `None` (requeue at renewal time). The first policy that
+/// fires wins:
+/// 1. no Secret: `SecretMissing`;
+/// 2. spec hash absent or different: `SpecChanged`;
+/// 3. expiry unknown or `now >= expiration`: `Expired`;
+/// 4. renewal time unknown or `now >= renewal_time`: `Renewing`.
+pub fn renewal_reason(now: Timestamp, secret: Option<&SecretState>, spec_hash: &str) -> Option<RenewReason> {
+    let Some(secret) = secret else {
+        return Some(RenewReason::SecretMissing);
+    };
+    if secret.spec_hash.as_deref() != Some(spec_hash) {
+        return Some(RenewReason::SpecChanged);
+    }
+    if secret.expiration.is_none_or(|e| now >= e) {
+        return Some(RenewReason::Expired);
+    }
+    if secret.renewal_time.is_none_or(|r| now >= r) {
+        return Some(RenewReason::Renewing);
+    }
+    None
+}
+
+/// Default renewal point, as a fraction of the lifetime.
+pub const DEFAULT_RENEWAL_FRACTION: f64 = 2.0 / 3.0;
+/// Earliest renewal point, as a fraction of the lifetime.
+pub const MIN_RENEWAL_FRACTION: f64 = 0.1;
+/// Most jitter taken off the renewal point, as a fraction of the lifetime.
+pub const MAX_JITTER_FRACTION: f64 = 0.05;
+
+/// When to renew credentials issued at `issued` that expire at `expiration`; see the module
+/// documentation for the rule and its clamps. `jitter` is the caller's random number in
+/// `[0, 1]` (values outside are clamped, NaN counts as 0).
+pub fn renewal_time(
+    issued: Timestamp,
+    expiration: Timestamp,
+    refresh_before_seconds: Option<i64>,
+    jitter: f64,
+) -> Timestamp {
+    let lifetime_ms = expiration.duration_since(issued).as_millis();
+    if lifetime_ms <= 0 {
+        return issued;
+    }
+    let lifetime = lifetime_ms as f64;
+    let jitter = if jitter.is_nan() { 0.0 } else { jitter.clamp(0.0, 1.0) };
+    let earliest = lifetime * MIN_RENEWAL_FRACTION;
+    let latest = lifetime * DEFAULT_RENEWAL_FRACTION;
+    let target = match refresh_before_seconds {
+        None => latest,
+        Some(before) => (lifetime - before as f64 * 1000.0).clamp(earliest, latest),
+    };
+    let offset = (target - jitter * MAX_JITTER_FRACTION * lifetime).max(earliest);
+    // `as` saturates; the offset lies within (0, lifetime).
+    issued
+        .checked_add(SignedDuration::from_millis(offset as i64))
+        .unwrap_or(issued)
+}
+
+/// First backoff after a transient failure.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
+/// Longest backoff.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Wait after `failed_attempts` consecutive transient failures: 5 s, 10 s, 20 s, ... capped
+/// at 5 min (0 attempts counts as 1).
+pub fn backoff(failed_attempts: u32) -> Duration {
+    let doublings = failed_attempts.saturating_sub(1).min(16);
+    BACKOFF_BASE.saturating_mul(1 << doublings).min(BACKOFF_MAX)
+}
+
+/// Shortest requeue: never a busy loop.
+pub const MIN_REQUEUE: Duration = Duration::from_secs(1);
+
+/// How long to wait from `now` until `at` (a renewal time), rounded up to whole seconds so
+/// the next look is not a hair early, and at least [`MIN_REQUEUE`].
+pub fn requeue_after(now: Timestamp, at: Timestamp) -> Duration {
+    let wait = at.duration_since(now);
+    if wait <= SignedDuration::ZERO {
+        return MIN_REQUEUE;
+    }
+    let secs = wait.as_secs() + i64::from(wait.subsec_nanos() > 0);
+    Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX)).max(MIN_REQUEUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn annotations_parsed_tolerantly() {
+        let full = BTreeMap::from([
+            (labels::SPEC_HASH.to_owned(), "abc".to_owned()),
+            (labels::EXPIRATION.to_owned(), "2026-01-01T01:00:00Z".to_owned()),
+            (labels::RENEWAL_TIME.to_owned(), "2026-01-01T00:40:00+00:00".to_owned()),
+            ("other".to_owned(), "x".to_owned()),
+        ]);
+        assert_eq!(
+            SecretState::from_annotations(&full),
+            SecretState {
+                spec_hash: Some("abc".into()),
+                expiration: Some(ts("2026-01-01T01:00:00Z")),
+                renewal_time: Some(ts("2026-01-01T00:40:00Z")),
+            }
+        );
+        let garbage = BTreeMap::from([
+            (labels::SPEC_HASH.to_owned(), "  ".to_owned()),
+            (labels::EXPIRATION.to_owned(), "tomorrow".to_owned()),
+            (labels::RENEWAL_TIME.to_owned(), "2026-13-01T00:00:00Z".to_owned()),
+        ]);
+        assert_eq!(SecretState::from_annotations(&garbage), SecretState::default());
+        assert_eq!(SecretState::from_annotations(&BTreeMap::new()), SecretState::default());
+    }
+
+    #[test]
+    fn renewal_reason_table() {
+        let exp = ts("2026-01-01T01:00:00Z");
+        let renew = ts("2026-01-01T00:40:00Z");
+        let good = SecretState {
+            spec_hash: Some("h".into()),
+            expiration: Some(exp),
+            renewal_time: Some(renew),
+        };
+        let with = |f: fn(&mut SecretState)| {
+            let mut s = good.clone();
+            f(&mut s);
+            s
+        };
+        let before = ts("2026-01-01T00:10:00Z");
+        let table: Vec<(&str, Timestamp, Option<SecretState>, Option<RenewReason>)> = vec![
+            ("no secret", before, None, Some(RenewReason::SecretMissing)),
+            ("fresh", before, Some(good.clone()), None),
+            (
+                "just before renewal",
+                ts("2026-01-01T00:39:59.999Z"),
+                Some(good.clone()),
+                None,
+            ),
+            ("at renewal", renew, Some(good.clone()), Some(RenewReason::Renewing)),
+            (
+                "after renewal",
+                ts("2026-01-01T00:50:00Z"),
+                Some(good.clone()),
+                Some(RenewReason::Renewing),
+            ),
+            ("at expiry", exp, Some(good.clone()), Some(RenewReason::Expired)),
+            (
+                "after expiry",
+                ts("2026-01-02T00:00:00Z"),
+                Some(good.clone()),
+                Some(RenewReason::Expired),
+            ),
+            (
+                "other hash",
+                before,
+                Some(with(|s| s.spec_hash = Some("x".into()))),
+                Some(RenewReason::SpecChanged),
+            ),
+            (
+                "no hash",
+                before,
+                Some(with(|s| s.spec_hash = None)),
+                Some(RenewReason::SpecChanged),
+            ),
+            // Spec change beats expiry: the hash is checked first.
+            (
+                "other hash, expired",
+                exp,
+                Some(with(|s| s.spec_hash = Some("x".into()))),
+                Some(RenewReason::SpecChanged),
+            ),
+            (
+                "no expiration",
+                before,
+                Some(with(|s| s.expiration = None)),
+                Some(RenewReason::Expired),
+            ),
+            (
+                "no renewal time",
+                before,
+                Some(with(|s| s.renewal_time = None)),
+                Some(RenewReason::Renewing),
+            ),
+            (
+                "empty state",
+                before,
+                Some(SecretState::default()),
+                Some(RenewReason::SpecChanged),
+            ),
+        ];
+        for (name, now, state, want) in table {
+            assert_eq!(renewal_reason(now, state.as_ref(), "h"), want, "{name}");
+        }
+        assert_eq!(RenewReason::SecretMissing.to_string(), "SecretMissing");
+        assert_eq!(RenewReason::Expired.to_string(), "Expired");
+    }
+
+    #[test]
+    fn default_renewal_at_two_thirds_minus_jitter() {
+        let issued = ts("2026-01-01T00:00:00Z");
+        let exp = ts("2026-01-01T01:00:00Z");
+        assert_eq!(renewal_time(issued, exp, None, 0.0), ts("2026-01-01T00:40:00Z"));
+        // full jitter: 5% of 1h = 3 min earlier
+        assert_eq!(renewal_time(issued, exp, None, 1.0), ts("2026-01-01T00:37:00Z"));
+        assert_eq!(renewal_time(issued, exp, None, 0.5), ts("2026-01-01T00:38:30Z"));
+        // out-of-range jitter is clamped
+        assert_eq!(renewal_time(issued, exp, None, 7.0), ts("2026-01-01T00:37:00Z"));
+        assert_eq!(renewal_time(issued, exp, None, -1.0), ts("2026-01-01T00:40:00Z"));
+        assert_eq!(renewal_time(issued, exp, None, f64::NAN), ts("2026-01-01T00:40:00Z"));
+    }
+
+    #[test]
+    fn jitter_bounds_keep_a_third() {
+        let issued = ts("2026-01-01T00:00:00Z");
+        for lifetime_s in [60_i64, 900, 3600, 43200] {
+            let exp = issued.checked_add(SignedDuration::from_secs(lifetime_s)).unwrap();
+            for i in 0..=100 {
+                let j = f64::from(i) / 100.0;
+                for rb in [
+                    None,
+                    Some(1),
+                    Some(lifetime_s / 4),
+                    Some(lifetime_s / 2),
+                    Some(lifetime_s * 2),
+                ] {
+                    let at = renewal_time(issued, exp, rb, j);
+                    let used = at.duration_since(issued).as_millis() as f64;
+                    let l = (lifetime_s * 1000) as f64;
+                    assert!(used >= l * 0.1 - 1.0, "{lifetime_s} {j} {rb:?}: {used}");
+                    assert!(used <= l * 2.0 / 3.0 + 1.0, "{lifetime_s} {j} {rb:?}: {used}");
+                    if rb.is_none() {
+                        assert!(used >= l * (2.0 / 3.0 - 0.05) - 1.0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refresh_before_clamps() {
+        let issued = ts("2026-01-01T00:00:00Z");
+        let exp = ts("2026-01-01T01:00:00Z");
+        // 45m before expiry: at 15m (between 10% and 2/3)
+        assert_eq!(
+            renewal_time(issued, exp, Some(45 * 60), 0.0),
+            ts("2026-01-01T00:15:00Z")
+        );
+        assert_eq!(
+            renewal_time(issued, exp, Some(45 * 60), 1.0),
+            ts("2026-01-01T00:12:00Z")
+        );
+        // 5m before expiry would leave too little: the default 2/3 point
+        assert_eq!(renewal_time(issued, exp, Some(5 * 60), 0.0), ts("2026-01-01T00:40:00Z"));
+        assert_eq!(renewal_time(issued, exp, Some(5 * 60), 1.0), ts("2026-01-01T00:37:00Z"));
+        // longer than the session: as early as allowed, 10% of the lifetime
+        assert_eq!(
+            renewal_time(issued, exp, Some(2 * 3600), 0.0),
+            ts("2026-01-01T00:06:00Z")
+        );
+        assert_eq!(renewal_time(issued, exp, Some(3600), 1.0), ts("2026-01-01T00:06:00Z"));
+        // jitter never goes below the 10% floor
+        assert_eq!(
+            renewal_time(issued, exp, Some(53 * 60), 1.0),
+            ts("2026-01-01T00:06:00Z")
+        );
+    }
+
+    #[test]
+    fn degenerate_lifetimes() {
+        let issued = ts("2026-01-01T00:00:00Z");
+        assert_eq!(renewal_time(issued, issued, None, 0.5), issued);
+        assert_eq!(renewal_time(issued, ts("2025-12-31T00:00:00Z"), Some(60), 0.5), issued);
+    }
+
+    #[test]
+    fn backoff_doubles_to_five_minutes() {
+        let secs: Vec<u64> = [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, u32::MAX]
+            .into_iter()
+            .map(|n| backoff(n).as_secs())
+            .collect();
+        assert_eq!(secs, [5, 5, 10, 20, 40, 80, 160, 300, 300, 300, 300]);
+    }
+
+    #[test]
+    fn requeue_rounds_up_and_never_spins() {
+        let now = ts("2026-01-01T00:00:00Z");
+        assert_eq!(
+            requeue_after(now, ts("2026-01-01T00:40:00Z")),
+            Duration::from_secs(2400)
+        );
+        assert_eq!(
+            requeue_after(now, ts("2026-01-01T00:00:10.2Z")),
+            Duration::from_secs(11)
+        );
+        assert_eq!(
+            requeue_after(now, ts("2026-01-01T00:00:00.001Z")),
+            Duration::from_secs(1)
+        );
+        assert_eq!(requeue_after(now, now), Duration::from_secs(1));
+        assert_eq!(requeue_after(now, ts("2025-01-01T00:00:00Z")), Duration::from_secs(1));
+    }
+}

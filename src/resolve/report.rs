@@ -1,0 +1,136 @@
+//! Validation of a whole profile, for the AuthProfile status and the `validate` CLI.
+
+use std::collections::BTreeSet;
+
+use super::Settings;
+use super::chain::{Checker, default_identities, list};
+use super::problem::{Problem, Reason, summarize};
+use crate::api::{AuthProfileSpec, IdentityState};
+
+/// What [`validate_profile`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileReport {
+    /// The single `default: true` identity (`None` when there is none or several).
+    pub default_identity: Option<String>,
+    /// Problems of the profile as a whole (several defaults, an unused provider without a
+    /// kind).
+    pub problems: Vec<Problem>,
+    /// One report per identity, in name order.
+    pub identities: Vec<IdentityReport>,
+}
+
+/// One identity of a profile, checked as the target of an Identity that sets nothing but
+/// `profile` and `identity` (a ServiceAccount missing from the provider is not a problem
+/// here: an Identity can name one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityReport {
+    /// Atmos identity name.
+    pub name: String,
+    /// `[provider, identity, ..., this identity]` when the chain reaches an existing
+    /// provider (it may still have problems).
+    pub chain: Vec<String>,
+    /// Everything wrong with this identity's chain.
+    pub problems: Vec<Problem>,
+}
+
+impl IdentityReport {
+    /// True when the chain resolves and every link can run in a cluster.
+    pub fn is_ready(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The status entry of this identity.
+    pub fn state(&self) -> IdentityState {
+        let summary = summarize(&self.problems);
+        IdentityState {
+            name: self.name.clone(),
+            ready: self.is_ready(),
+            chain: self.chain.clone(),
+            reason: summary.as_ref().map(|(reason, _)| reason.to_string()),
+            message: summary.map(|(_, message)| message),
+        }
+    }
+}
+
+impl ProfileReport {
+    /// True when the profile has no problem and every identity is ready.
+    pub fn is_ready(&self) -> bool {
+        self.problems.is_empty() && self.identities.iter().all(IdentityReport::is_ready)
+    }
+
+    /// The status entries, one per identity.
+    pub fn identity_states(&self) -> Vec<IdentityState> {
+        self.identities.iter().map(IdentityReport::state).collect()
+    }
+
+    /// Every problem once: the profile's, then each identity's (a broken link shared by
+    /// several chains is listed once).
+    pub fn all_problems(&self) -> Vec<Problem> {
+        let mut seen = BTreeSet::new();
+        self.problems
+            .iter()
+            .chain(self.identities.iter().flat_map(|i| i.problems.iter()))
+            .filter(|p| seen.insert((p.path.clone(), p.message.clone())))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Checks every identity of `profile` as a target, and the profile as a whole.
+pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> ProfileReport {
+    let mut problems = Vec::new();
+    let defaults = default_identities(profile);
+    if defaults.len() > 1 {
+        problems.push(Problem::new(
+            "auth.identities",
+            Reason::MultipleDefaultIdentities,
+            format!(
+                "several identities are marked default: true ({}); keep at most one",
+                list(defaults.iter())
+            ),
+        ));
+    }
+
+    let mut reached = BTreeSet::new();
+    let identities = profile
+        .identities
+        .iter()
+        .map(|(name, def)| {
+            let mut checker = Checker {
+                profile,
+                settings,
+                target: name,
+                overrides: None,
+                problems: Vec::new(),
+            };
+            let chain = checker.check(def, None, false);
+            if let Some(provider) = chain.provider {
+                reached.insert(provider);
+            }
+            IdentityReport {
+                name: name.clone(),
+                chain: chain.names,
+                problems: checker.problems,
+            }
+        })
+        .collect();
+
+    for (name, provider) in &profile.providers {
+        if !reached.contains(name) && provider.kind.is_empty() {
+            problems.push(Problem::new(
+                format!("auth.providers.{name}.kind"),
+                Reason::InvalidProfile,
+                "kind is required; the controller runs providers of kind kubernetes/oidc",
+            ));
+        }
+    }
+
+    ProfileReport {
+        default_identity: match defaults.as_slice() {
+            [one] => Some((*one).to_owned()),
+            _ => None,
+        },
+        problems,
+        identities,
+    }
+}
