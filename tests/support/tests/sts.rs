@@ -831,3 +831,184 @@ fn shared_sts_from_a_plain_thread() {
     });
     drop(rt);
 }
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_an_idp_communication_error() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let issuer = TestIssuer::start_es256().unwrap();
+    let config = StsConfig::from_yaml_str(CONFIG).unwrap();
+    let sts = LocalSts::start(
+        config,
+        atmos_auth_testenv::sts::OidcIssuer {
+            url: url.clone(),
+            ca_pem: issuer.ca_pem().to_owned(),
+        },
+    )
+    .unwrap();
+    let claims = TokenClaims::new(&url, TERRAFORM, &[AUD], 600);
+    let token = issuer.sign(&claims).unwrap();
+    let env = Env { issuer, sts };
+    let err = web_identity(&env, ADMIN, &token, None).await.unwrap_err();
+    assert_eq!(code(&err), "IDPCommunicationError");
+    assert!(matches!(
+        err.into_service_error(),
+        AssumeRoleWithWebIdentityError::IdpCommunicationErrorException(_)
+    ));
+}
+
+#[tokio::test]
+async fn the_local_sts_binary_serves_the_dev_run_mode() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let issuer = TestIssuer::start_es256().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("roles.yaml");
+    let ca = dir.path().join("issuer-ca.pem");
+    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&ca, issuer.ca_pem()).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-sts"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--issuer", issuer.url(), "--port=0", "--issuer-ca"])
+        .arg(&ca)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let endpoint = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+
+    let token = issuer.token(TERRAFORM, AUD, 600).unwrap();
+    let out = sdk(&endpoint, None)
+        .await
+        .assume_role_with_web_identity()
+        .role_arn(ADMIN)
+        .role_session_name("dev")
+        .web_identity_token(token)
+        .send()
+        .await
+        .unwrap();
+    let me = sdk(&endpoint, Some(creds(out.credentials().unwrap())))
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.arn(),
+        Some("arn:aws:sts::123456789012:assumed-role/admin/dev")
+    );
+    let calls: CallCounts = reqwest::get(format!("{endpoint}/_local/calls"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calls.all(), 2);
+    child.kill().await.unwrap();
+}
+
+/// Tokens of the real kube-apiserver (TokenRequest API) through its real discovery and JWKS.
+#[tokio::test]
+async fn real_kube_apiserver_tokens_are_verified() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use kube::Api;
+    use kube::api::{ObjectMeta, PostParams};
+
+    let cp = atmos_auth_testenv::controlplane::shared();
+    let client = cp.client().await.unwrap();
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some("local-sts-test".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let service_accounts = Api::<ServiceAccount>::namespaced(client, "local-sts-test");
+    let service_account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some("terraform".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    service_accounts
+        .create(&PostParams::default(), &service_account)
+        .await
+        .unwrap();
+    let token_for = |audience: &str| {
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: vec![audience.into()],
+                expiration_seconds: Some(600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let service_accounts = service_accounts.clone();
+        async move {
+            service_accounts
+                .create_token_request("terraform", &PostParams::default(), &request)
+                .await
+                .unwrap()
+                .status
+                .unwrap()
+                .token
+        }
+    };
+
+    let config = StsConfig::from_yaml_str(&CONFIG.replace(
+        "system:serviceaccount:infra:terraform",
+        "system:serviceaccount:local-sts-test:terraform",
+    ))
+    .unwrap();
+    let sts = LocalSts::start(
+        config,
+        atmos_auth_testenv::sts::OidcIssuer {
+            url: cp.issuer().to_owned(),
+            ca_pem: cp.ca_pem().to_owned(),
+        },
+    )
+    .unwrap();
+    let env = Env {
+        issuer: TestIssuer::start_es256().unwrap(),
+        sts,
+    };
+
+    let out = web_identity(&env, ADMIN, &token_for(AUD).await, Some(900))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.subject_from_web_identity_token(),
+        Some("system:serviceaccount:local-sts-test:terraform")
+    );
+    sdk(&env.sts.endpoint(), Some(creds(out.credentials().unwrap())))
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+
+    let err = web_identity(&env, ADMIN, &token_for("not-sts").await, None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidIdentityToken");
+    // A token of the test issuer is not one of the apiserver's.
+    let foreign = env.issuer.token(TERRAFORM, AUD, 600).unwrap();
+    let err = web_identity(&env, ADMIN, &foreign, None).await.unwrap_err();
+    assert_eq!(code(&err), "InvalidIdentityToken");
+}

@@ -73,17 +73,19 @@ async fn query_api(
     };
     let result = actions::dispatch(&state, action, &params, &signed, &request_id).await;
     let action_name = action.unwrap_or("(none)");
+    // Role ARNs are not secrets; tokens and keys are never logged.
+    let role = params.get("RoleArn").unwrap_or_default();
     state
         .calls
         .record(action_name, result.as_ref().err().map(|e| e.code));
     let (status, body) = match result {
         Ok(body) => {
-            tracing::info!(action = action_name, request_id, "local STS: ok");
+            tracing::info!(action = action_name, role, request_id, "local STS: ok");
             (StatusCode::OK, body)
         }
         Err(err) => {
             // Error messages never carry tokens or secrets.
-            tracing::info!(action = action_name, request_id, code = err.code, message = %err.message, "local STS: error");
+            tracing::info!(action = action_name, role, request_id, code = err.code, message = %err.message, "local STS: error");
             let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
             (status, xml::error(&request_id, &err))
         }
