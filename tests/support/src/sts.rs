@@ -7,6 +7,28 @@
 //! AWS's limits, and signed calls are checked with SigV4 against the credentials it issued.
 //! It counts the calls it serves, so tests can assert how many a scenario made.
 //!
+//! The configuration ([`StsConfig`], YAML):
+//!
+//! ```yaml
+//! account: "123456789012"            # required, 12 digits
+//! min_session_seconds: 900           # smallest DurationSeconds (AWS: 900)
+//! max_chained_session_seconds: 3600  # longest chained AssumeRole session (AWS: 1 h)
+//! oidc_client_ids: [sts.amazonaws.com]  # the IAM OIDC provider's audiences;
+//!                                    # default: every audience some role trusts
+//! port: 0                            # 127.0.0.1 port; absent or 0: any free port
+//! roles:
+//!   - arn: arn:aws:iam::123456789012:role/admin   # role path allowed: role/team/admin
+//!     max_session_seconds: 3600      # MaxSessionDuration (default 3600, at most 43200)
+//!     web_identity:                  # who may AssumeRoleWithWebIdentity; absent: nobody
+//!       audiences: [sts.amazonaws.com]                        # StringLike (* and ?)
+//!       subjects: ["system:serviceaccount:infra:terraform"]   # StringLike (* and ?)
+//!     trusted_roles: []              # role ARNs whose sessions may AssumeRole into it
+//!     external_id: null              # ExternalId an AssumeRole must carry, if set
+//! ```
+//!
+//! Without `DurationSeconds` a session lasts AWS's default hour, capped by the role's
+//! maximum and, for chained calls, by `max_chained_session_seconds`.
+//!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
 //! use atmos_auth_testenv::sts::{LocalSts, OidcIssuer, StsConfig};
@@ -67,8 +89,7 @@ impl LocalSts {
             sessions: SessionStore::default(),
             calls: CallCounter::default(),
         });
-        let server =
-            ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
+        let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
         Ok(Self { server, state })
     }

@@ -67,9 +67,7 @@ fn shared() -> &'static Env {
 
 async fn sdk(endpoint: &str, credentials: Option<Credentials>) -> aws_sdk_sts::Client {
     let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .build_https();
     let loader = aws_config::defaults(BehaviorVersion::latest())
         .empty_test_environment()
@@ -117,9 +115,7 @@ async fn web_identity(
 
 async fn admin_credentials(env: &Env) -> Credentials {
     let token = env.issuer.token(TERRAFORM, AUD, 600).expect("token");
-    let out = web_identity(env, ADMIN, &token, None)
-        .await
-        .expect("web identity");
+    let out = web_identity(env, ADMIN, &token, None).await.expect("web identity");
     creds(out.credentials().expect("credentials"))
 }
 
@@ -161,10 +157,7 @@ async fn web_identity_credentials_work_with_the_rust_sdk() {
     let lifetime = c.expiration().secs() - jiff::Timestamp::now().as_second();
     assert!((899..=901).contains(&lifetime), "{lifetime}");
     let user = out.assumed_role_user().unwrap();
-    assert_eq!(
-        user.arn(),
-        "arn:aws:sts::123456789012:assumed-role/admin/test-session"
-    );
+    assert_eq!(user.arn(), "arn:aws:sts::123456789012:assumed-role/admin/test-session");
     assert!(user.assumed_role_id().starts_with("AROA"));
     assert!(user.assumed_role_id().ends_with(":test-session"));
     assert_eq!(out.subject_from_web_identity_token(), Some(TERRAFORM));
@@ -233,10 +226,7 @@ async fn web_identity_credentials_work_with_the_aws_cli() {
     .await
     .unwrap();
     assert_eq!(me["Account"], ACCOUNT);
-    assert_eq!(
-        me["Arn"],
-        "arn:aws:sts::123456789012:assumed-role/admin/cli"
-    );
+    assert_eq!(me["Arn"], "arn:aws:sts::123456789012:assumed-role/admin/cli");
 
     // A chained AssumeRole signed by botocore, with an external id.
     let chained = aws_cli(
@@ -276,29 +266,15 @@ async fn web_identity_credentials_work_with_the_aws_cli() {
     assert_eq!(calls.ok("AssumeRoleWithWebIdentity"), 1);
     assert_eq!(calls.ok("AssumeRole"), 1);
     assert_eq!(calls.ok("GetCallerIdentity"), 1);
-    assert_eq!(
-        calls.errors("GetCallerIdentity", "SignatureDoesNotMatch"),
-        1
-    );
+    assert_eq!(calls.errors("GetCallerIdentity", "SignatureDoesNotMatch"), 1);
 }
 
 /// Runs the real AWS CLI against `endpoint`, isolated from the host's AWS configuration;
 /// returns its JSON output, or its stderr.
-async fn aws_cli(
-    args: &[&str],
-    endpoint: &str,
-    keys: Option<(&str, &str, &str)>,
-) -> Result<serde_json::Value, String> {
+async fn aws_cli(args: &[&str], endpoint: &str, keys: Option<(&str, &str, &str)>) -> Result<serde_json::Value, String> {
     let mut cmd = tokio::process::Command::new("aws");
     cmd.args(args)
-        .args([
-            "--endpoint-url",
-            endpoint,
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
+        .args(["--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
@@ -335,16 +311,10 @@ async fn bad_web_identity_tokens_are_rejected_with_aws_codes() {
     ));
 
     // A client id the provider knows but the role's trust policy does not.
-    let token = env
-        .issuer
-        .token(TERRAFORM, "other.example.com", 600)
-        .unwrap();
+    let token = env.issuer.token(TERRAFORM, "other.example.com", 600).unwrap();
     let err = web_identity(&env, ADMIN, &token, None).await.unwrap_err();
     assert_eq!(code(&err), "AccessDenied");
-    assert_eq!(
-        message(&err),
-        "Not authorized to perform sts:AssumeRoleWithWebIdentity"
-    );
+    assert_eq!(message(&err), "Not authorized to perform sts:AssumeRoleWithWebIdentity");
 
     // Expired.
     let mut claims = TokenClaims::new(&url, TERRAFORM, &[AUD], 600);
@@ -391,9 +361,7 @@ async fn bad_web_identity_tokens_are_rejected_with_aws_codes() {
     assert_eq!(code(&err), "InvalidIdentityToken");
 
     // Not a JWT at all (what moto would accept).
-    let err = web_identity(&env, ADMIN, "not-a-jwt-at-all", None)
-        .await
-        .unwrap_err();
+    let err = web_identity(&env, ADMIN, "not-a-jwt-at-all", None).await.unwrap_err();
     assert_eq!(code(&err), "InvalidIdentityToken");
 
     // A subject outside the trust policy.
@@ -426,22 +394,16 @@ async fn session_rules_follow_aws() {
     let token = env.issuer.token(TERRAFORM, AUD, 600).unwrap();
 
     // DurationSeconds above the role's MaxSessionDuration.
-    let err = web_identity(&env, ADMIN, &token, Some(3601))
-        .await
-        .unwrap_err();
+    let err = web_identity(&env, ADMIN, &token, Some(3601)).await.unwrap_err();
     assert_eq!(code(&err), "ValidationError");
     assert_eq!(
         message(&err),
         "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
     );
     // Below the minimum, above AWS's maximum.
-    let err = web_identity(&env, ADMIN, &token, Some(0))
-        .await
-        .unwrap_err();
+    let err = web_identity(&env, ADMIN, &token, Some(0)).await.unwrap_err();
     assert_eq!(code(&err), "ValidationError");
-    let err = web_identity(&env, ADMIN, &token, Some(43_201))
-        .await
-        .unwrap_err();
+    let err = web_identity(&env, ADMIN, &token, Some(43_201)).await.unwrap_err();
     assert_eq!(code(&err), "ValidationError");
     // Without DurationSeconds: one hour, capped by the role (120 s here).
     let short = env
@@ -449,8 +411,7 @@ async fn session_rules_follow_aws() {
         .token("system:serviceaccount:infra:runner", AUD, 600)
         .unwrap();
     let out = web_identity(&env, SHORT, &short, None).await.unwrap();
-    let lifetime =
-        out.credentials().unwrap().expiration().secs() - jiff::Timestamp::now().as_second();
+    let lifetime = out.credentials().unwrap().expiration().secs() - jiff::Timestamp::now().as_second();
     assert!((119..=121).contains(&lifetime), "{lifetime}");
 
     // RoleSessionName.
@@ -508,8 +469,7 @@ async fn session_rules_follow_aws() {
         .send()
         .await
         .unwrap();
-    let lifetime =
-        out.credentials().unwrap().expiration().secs() - jiff::Timestamp::now().as_second();
+    let lifetime = out.credentials().unwrap().expiration().secs() - jiff::Timestamp::now().as_second();
     assert!((1799..=1801).contains(&lifetime), "{lifetime}");
     assert_eq!(
         out.assumed_role_user().unwrap().arn(),
@@ -625,16 +585,9 @@ async fn signed_calls_are_verified() {
     }
 
     // Unsigned.
-    let (status, body) = post_form(
-        &endpoint,
-        &[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")],
-    )
-    .await;
+    let (status, body) = post_form(&endpoint, &[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")]).await;
     assert_eq!(status, 403);
-    assert_eq!(
-        xml_text(&body, "Code").as_deref(),
-        Some("MissingAuthenticationToken")
-    );
+    assert_eq!(xml_text(&body, "Code").as_deref(), Some("MissingAuthenticationToken"));
     assert_eq!(xml_text(&body, "Type").as_deref(), Some("Sender"));
     assert!(xml_text(&body, "RequestId").is_some());
 
@@ -660,16 +613,10 @@ async fn signed_calls_are_verified() {
         .unwrap();
 
     let calls = env.sts.calls();
-    assert_eq!(
-        calls.errors("GetCallerIdentity", "SignatureDoesNotMatch"),
-        1
-    );
+    assert_eq!(calls.errors("GetCallerIdentity", "SignatureDoesNotMatch"), 1);
     assert_eq!(calls.errors("GetCallerIdentity", "InvalidClientTokenId"), 1);
     assert_eq!(calls.errors("AssumeRole", "InvalidClientTokenId"), 2);
-    assert_eq!(
-        calls.errors("GetCallerIdentity", "MissingAuthenticationToken"),
-        1
-    );
+    assert_eq!(calls.errors("GetCallerIdentity", "MissingAuthenticationToken"), 1);
     assert_eq!(calls.errors("GetCallerIdentity", "ExpiredToken"), 1);
     assert_eq!(calls.ok("GetCallerIdentity"), 1);
     assert_eq!(calls.ok("AssumeRoleWithWebIdentity"), 2);
@@ -686,9 +633,7 @@ async fn responses_have_the_aws_xml_shape_and_get_works() {
         ("RoleSessionName", "via-get"),
         ("WebIdentityToken", &token),
     ]);
-    let response = reqwest::get(format!("{}/?{query}", env.sts.endpoint()))
-        .await
-        .unwrap();
+    let response = reqwest::get(format!("{}/?{query}", env.sts.endpoint())).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["content-type"], "text/xml");
     assert!(response.headers().contains_key("x-amzn-requestid"));
@@ -711,17 +656,11 @@ async fn responses_have_the_aws_xml_shape_and_get_works() {
     }
     assert!(body.contains("</AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>"));
     let expiration = xml_text(&body, "Expiration").unwrap();
-    assert!(
-        expiration.ends_with('Z') && expiration.len() == 20,
-        "{expiration}"
-    );
+    assert!(expiration.ends_with('Z') && expiration.len() == 20, "{expiration}");
 
     let (status, body) = post_form(
         &env.sts.endpoint(),
-        &[
-            ("Action", "DecodeAuthorizationMessage"),
-            ("Version", "2011-06-15"),
-        ],
+        &[("Action", "DecodeAuthorizationMessage"), ("Version", "2011-06-15")],
     )
     .await;
     assert_eq!(status, 400);
@@ -775,9 +714,7 @@ async fn calls_are_counted_over_http_and_resettable() {
     let env = env();
     let token = env.issuer.token(TERRAFORM, AUD, 600).unwrap();
     web_identity(&env, ADMIN, &token, None).await.unwrap();
-    web_identity(&env, ADMIN, &token, Some(99_999))
-        .await
-        .unwrap_err();
+    web_identity(&env, ADMIN, &token, Some(99_999)).await.unwrap_err();
     let http = reqwest::Client::new();
     let url = format!("{}/_local/calls", env.sts.endpoint());
     let counts: CallCounts = http.get(&url).send().await.unwrap().json().await.unwrap();
@@ -903,10 +840,7 @@ async fn the_local_sts_binary_serves_the_dev_run_mode() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        me.arn(),
-        Some("arn:aws:sts::123456789012:assumed-role/admin/dev")
-    );
+    assert_eq!(me.arn(), Some("arn:aws:sts::123456789012:assumed-role/admin/dev"));
     let calls: CallCounts = reqwest::get(format!("{endpoint}/_local/calls"))
         .await
         .unwrap()
@@ -915,4 +849,32 @@ async fn the_local_sts_binary_serves_the_dev_run_mode() {
         .unwrap();
     assert_eq!(calls.all(), 2);
     child.kill().await.unwrap();
+}
+
+#[test]
+fn the_dev_run_mode_trust_policies_parse() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/local/roles.yaml");
+    let config = StsConfig::from_yaml_file(path).unwrap();
+    assert!(!config.roles.is_empty());
+}
+
+#[tokio::test]
+async fn tokens_without_a_subject_are_invalid() {
+    #[derive(serde::Serialize)]
+    struct NoSub<'a> {
+        iss: &'a str,
+        aud: &'a str,
+        exp: i64,
+    }
+    let env = env();
+    let key = env.issuer.key("es256-1").unwrap();
+    let token = key
+        .sign(&NoSub {
+            iss: env.issuer.url(),
+            aud: AUD,
+            exp: jiff::Timestamp::now().as_second() + 600,
+        })
+        .unwrap();
+    let err = web_identity(&env, ADMIN, &token, None).await.unwrap_err();
+    assert_eq!(code(&err), "InvalidIdentityToken");
 }

@@ -64,11 +64,7 @@ pub async fn dispatch(
 }
 
 /// Verifies the SigV4 signature of a call and returns the session that signed it.
-pub fn authenticate(
-    state: &StsState,
-    request: &sigv4::Request<'_>,
-    now: Timestamp,
-) -> Result<Arc<Session>, StsError> {
+pub fn authenticate(state: &StsState, request: &sigv4::Request<'_>, now: Timestamp) -> Result<Arc<Session>, StsError> {
     let Some(header) = request.headers.get("authorization") else {
         return Err(StsError::missing_authentication());
     };
@@ -97,29 +93,22 @@ pub fn authenticate(
 
 /// The session length: the requested one, or AWS's default of one hour capped at what the
 /// role (and, for chained calls, role chaining) allows.
-fn session_seconds(
-    requested: Option<u32>,
-    role: &RoleConfig,
-    chained_cap: Option<u32>,
-) -> Result<u32, StsError> {
+fn session_seconds(requested: Option<u32>, role: &RoleConfig, chained_cap: Option<u32>) -> Result<u32, StsError> {
     let Some(requested) = requested else {
         let cap = chained_cap.unwrap_or(u32::MAX);
-        return Ok(AWS_DEFAULT_SESSION_SECONDS
-            .min(role.max_session_seconds)
-            .min(cap));
+        return Ok(AWS_DEFAULT_SESSION_SECONDS.min(role.max_session_seconds).min(cap));
     };
     if let Some(cap) = chained_cap
         && requested > cap
     {
-        return Err(StsError::validation(
-            if cap == AWS_DEFAULT_SESSION_SECONDS {
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".to_owned()
-            } else {
-                format!(
-                    "The requested DurationSeconds exceeds the {cap} second session limit for roles assumed by role chaining."
-                )
-            },
-        ));
+        return Err(StsError::validation(if cap == AWS_DEFAULT_SESSION_SECONDS {
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+                .to_owned()
+        } else {
+            format!(
+                "The requested DurationSeconds exceeds the {cap} second session limit for roles assumed by role chaining."
+            )
+        }));
     }
     if requested > role.max_session_seconds {
         return Err(StsError::validation(
@@ -151,16 +140,11 @@ async fn assume_role_with_web_identity(
 
     let verified = state.oidc.verify(token, now).await?;
     let client_ids = config.client_ids();
-    let audiences: Vec<&String> = verified
-        .audiences
-        .iter()
-        .filter(|a| client_ids.contains(a))
-        .collect();
+    let audiences: Vec<&String> = verified.audiences.iter().filter(|a| client_ids.contains(a)).collect();
     if audiences.is_empty() {
         return Err(StsError::invalid_identity_token("Incorrect token audience"));
     }
-    let denied =
-        || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity");
+    let denied = || StsError::access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity");
     let role = config.role(role_arn).ok_or_else(denied)?;
     let Some(audience) = audiences
         .into_iter()

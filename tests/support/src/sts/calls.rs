@@ -56,10 +56,7 @@ pub struct CallCounter {
 
 impl CallCounter {
     fn with<T>(&self, f: impl FnOnce(&mut CallCounts) -> T) -> T {
-        let mut counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut counts)
     }
 

@@ -95,8 +95,8 @@ impl StsConfig {
 
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let yaml = std::fs::read_to_string(path)
-            .with_context(|| format!("reading local STS config {}", path.display()))?;
+        let yaml =
+            std::fs::read_to_string(path).with_context(|| format!("reading local STS config {}", path.display()))?;
         Self::from_yaml_str(&yaml).with_context(|| format!("in {}", path.display()))
     }
 
@@ -113,13 +113,11 @@ impl StsConfig {
         }
         let mut seen = HashSet::new();
         for role in &self.roles {
-            let name = role_name(&role.arn, &self.account)
-                .with_context(|| format!("role {:?}", role.arn))?;
+            let name = role_name(&role.arn, &self.account).with_context(|| format!("role {:?}", role.arn))?;
             if !seen.insert(name.to_owned()) {
                 bail!("role name {name:?} appears twice");
             }
-            if role.max_session_seconds < self.min_session_seconds
-                || role.max_session_seconds > AWS_MAX_SESSION_SECONDS
+            if role.max_session_seconds < self.min_session_seconds || role.max_session_seconds > AWS_MAX_SESSION_SECONDS
             {
                 bail!(
                     "role {}: max_session_seconds must be between min_session_seconds ({}) and {AWS_MAX_SESSION_SECONDS}",
@@ -181,15 +179,12 @@ impl RoleConfig {
 
     pub fn trusts_web_identity(&self, audience: &str, subject: &str) -> bool {
         self.web_identity.as_ref().is_some_and(|w| {
-            w.audiences.iter().any(|p| string_like(p, audience))
-                && w.subjects.iter().any(|p| string_like(p, subject))
+            w.audiences.iter().any(|p| string_like(p, audience)) && w.subjects.iter().any(|p| string_like(p, subject))
         })
     }
 
     pub fn trusts_role(&self, caller_role_arn: &str) -> bool {
-        self.trusted_roles
-            .iter()
-            .any(|p| string_like(p, caller_role_arn))
+        self.trusted_roles.iter().any(|p| string_like(p, caller_role_arn))
     }
 }
 
@@ -276,14 +271,8 @@ roles:
         assert_eq!(config.roles[1].max_session_seconds, 3600);
         assert_eq!(config.roles[1].external_id.as_deref(), Some("ext-1"));
         assert_eq!(config.client_ids(), vec!["sts.amazonaws.com".to_owned()]);
-        assert!(
-            config.roles[0]
-                .trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:terraform")
-        );
-        assert!(
-            !config.roles[0]
-                .trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:other")
-        );
+        assert!(config.roles[0].trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:terraform"));
+        assert!(!config.roles[0].trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:other"));
         assert!(config.roles[1].trusts_role("arn:aws:iam::123456789012:role/admin"));
     }
 

@@ -58,10 +58,7 @@ impl SigningKey {
         let encoding = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())?;
         // Uncompressed point: 0x04 || x || y.
         let raw = key.public_key_raw();
-        anyhow::ensure!(
-            raw.len() == 65 && raw[0] == 4,
-            "unexpected P-256 public key"
-        );
+        anyhow::ensure!(raw.len() == 65 && raw[0] == 4, "unexpected P-256 public key");
         let jwk = json!({
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
             "x": b64url(&raw[1..33]), "y": b64url(&raw[33..]),
@@ -77,8 +74,7 @@ impl SigningKey {
     /// A fresh RSA key (RS256), kube-apiserver's usual service-account key. `bits` of 2048
     /// is realistic; tests may use 1024 to save key generation time in debug builds.
     pub fn rs256(kid: &str, bits: usize) -> Result<Self> {
-        let key = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, bits)
-            .context("generating an RSA key")?;
+        let key = rsa::RsaPrivateKey::new(&mut rand_core_06::OsRng, bits).context("generating an RSA key")?;
         let pem = key
             .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
             .context("encoding the RSA key")?;
@@ -143,9 +139,7 @@ struct IssuerState {
 
 impl IssuerState {
     fn published(&self) -> MutexGuard<'_, Vec<SigningKey>> {
-        self.published
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.published.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -162,8 +156,7 @@ impl TestIssuer {
     pub fn start(keys: Vec<SigningKey>) -> Result<Self> {
         anyhow::ensure!(!keys.is_empty(), "a test issuer needs a key");
         let (ca_pem, tls) = tls_for_loopback()?;
-        let listener =
-            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the test issuer")?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the test issuer")?;
         let url = format!("https://{}", listener.local_addr()?);
         let state = Arc::new(IssuerState {
             url,
@@ -176,11 +169,7 @@ impl TestIssuer {
             .route(JWKS_PATH, get(jwks))
             .with_state(state.clone());
         let server = ServerThread::spawn("test-issuer", listener, app, Some(tls))?;
-        Ok(Self {
-            server,
-            state,
-            ca_pem,
-        })
+        Ok(Self { server, state, ca_pem })
     }
 
     /// Starts an issuer with one fresh ES256 key, kid `es256-1`.
@@ -222,11 +211,7 @@ impl TestIssuer {
 
     /// The published key `kid`.
     pub fn key(&self, kid: &str) -> Option<SigningKey> {
-        self.state
-            .published()
-            .iter()
-            .find(|k| k.kid == kid)
-            .cloned()
+        self.state.published().iter().find(|k| k.kid == kid).cloned()
     }
 
     /// Signs `claims` with the first published key.

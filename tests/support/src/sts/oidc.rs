@@ -98,10 +98,7 @@ impl OidcVerifier {
         if !issuer.ca_pem.trim().is_empty() {
             let certs = reqwest::Certificate::from_pem_bundle(issuer.ca_pem.as_bytes())
                 .context("parsing the issuer's CA PEM")?;
-            anyhow::ensure!(
-                !certs.is_empty(),
-                "the issuer's CA PEM holds no certificate"
-            );
+            anyhow::ensure!(!certs.is_empty(), "the issuer's CA PEM holds no certificate");
             builder = builder.tls_built_in_root_certs(false);
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
@@ -133,8 +130,7 @@ impl OidcVerifier {
     }
 
     async fn fetch_keys(&self) -> Result<Vec<Jwk>> {
-        self.fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let base = self.issuer.url.trim_end_matches('/');
         let discovery: Discovery = self
             .http
@@ -270,17 +266,18 @@ impl OidcVerifier {
             )));
         }
         if let Some(nbf) = claims.nbf.as_ref() {
-            let nbf = number_seconds(nbf).ok_or_else(|| {
-                StsError::invalid_identity_token(
-                    "The web identity token has an invalid 'nbf' claim",
-                )
-            })?;
+            let nbf = number_seconds(nbf)
+                .ok_or_else(|| StsError::invalid_identity_token("The web identity token has an invalid 'nbf' claim"))?;
             if now_s + NBF_LEEWAY_SECONDS < nbf {
                 return Err(StsError::invalid_identity_token(format!(
                     "Token is not yet valid: current date/time {now_s} is before the not-before date/time {nbf}"
                 )));
             }
         }
+        let subject = claims
+            .sub
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| StsError::invalid_identity_token("The web identity token has no 'sub' claim"))?;
         let audiences = match claims.aud {
             Some(Audience::One(a)) => vec![a],
             Some(Audience::Many(a)) => a,
@@ -288,7 +285,7 @@ impl OidcVerifier {
         };
         Ok(VerifiedToken {
             issuer: claims.iss.unwrap_or_default(),
-            subject: claims.sub.unwrap_or_default(),
+            subject,
             audiences,
             expires_at: exp,
         })

@@ -10,20 +10,16 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     /// Parameters of the query string followed by those of a form-encoded body.
     pub fn parse(query: Option<&str>, body: &[u8]) -> Self {
-        let mut params: Vec<(String, String)> =
-            form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
+        let mut params: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
         params.extend(form_urlencoded::parse(body).into_owned());
         Self(params)
     }
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -37,10 +33,7 @@ fn takes(action: &str, name: &str) -> bool {
         return true;
     }
     let member_of = |list: &str, fields: &[&str]| -> bool {
-        let Some(rest) = name
-            .strip_prefix(list)
-            .and_then(|r| r.strip_prefix(".member."))
-        else {
+        let Some(rest) = name.strip_prefix(list).and_then(|r| r.strip_prefix(".member.")) else {
             return false;
         };
         let (index, field) = rest.split_once('.').unwrap_or((rest, ""));
@@ -50,12 +43,7 @@ fn takes(action: &str, name: &str) -> bool {
         "AssumeRoleWithWebIdentity" => {
             matches!(
                 name,
-                "RoleArn"
-                    | "RoleSessionName"
-                    | "WebIdentityToken"
-                    | "ProviderId"
-                    | "Policy"
-                    | "DurationSeconds"
+                "RoleArn" | "RoleSessionName" | "WebIdentityToken" | "ProviderId" | "Policy" | "DurationSeconds"
             ) || member_of("PolicyArns", &["arn"])
         }
         "AssumeRole" => {
@@ -169,10 +157,7 @@ pub fn duration_seconds(params: &Params, min: u32) -> Result<Option<u32>, StsErr
 /// allowed size, as `PackedPolicySize` reports it.
 pub fn packed_policy_size(params: &Params) -> Result<Option<u32>, StsError> {
     let policy = params.get("Policy");
-    let arns = params
-        .names()
-        .filter(|n| n.starts_with("PolicyArns.member."))
-        .count();
+    let arns = params.names().filter(|n| n.starts_with("PolicyArns.member.")).count();
     if policy.is_none() && arns == 0 {
         return Ok(None);
     }
@@ -202,13 +187,7 @@ pub fn packed_policy_size(params: &Params) -> Result<Option<u32>, StsError> {
     Ok(Some(percent))
 }
 
-fn check_length(
-    value: &str,
-    member: &str,
-    min: usize,
-    max: usize,
-    show_value: bool,
-) -> Result<(), StsError> {
+fn check_length(value: &str, member: &str, min: usize, max: usize, show_value: bool) -> Result<(), StsError> {
     let len = value.chars().count();
     let shown = show_value.then_some(value);
     if len < min {
@@ -246,13 +225,11 @@ mod tests {
 
     #[test]
     fn rejects_parameters_an_action_does_not_take() {
-        let p =
-            params("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=x&ExternalId=e");
+        let p = params("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=x&ExternalId=e");
         let err = reject_unknown("AssumeRoleWithWebIdentity", &p).unwrap_err();
         assert_eq!(err.code, "ValidationError");
         assert!(err.message.contains("ExternalId"));
-        let p =
-            params("Action=AssumeRole&ExternalId=e&Tags.member.1.Key=k&PolicyArns.member.2.arn=a");
+        let p = params("Action=AssumeRole&ExternalId=e&Tags.member.1.Key=k&PolicyArns.member.2.arn=a");
         assert!(reject_unknown("AssumeRole", &p).is_ok());
         let p = params("Action=GetCallerIdentity&RoleArn=x");
         assert!(reject_unknown("GetCallerIdentity", &p).is_err());
@@ -262,10 +239,7 @@ mod tests {
     fn validates_session_names_and_durations() {
         assert!(role_session_name(&params("RoleSessionName=ok-name_1@x.y")).is_ok());
         for bad in ["RoleSessionName=a", "RoleSessionName=has+space%20", "X=1"] {
-            assert_eq!(
-                role_session_name(&params(bad)).unwrap_err().code,
-                "ValidationError"
-            );
+            assert_eq!(role_session_name(&params(bad)).unwrap_err().code, "ValidationError");
         }
         let long = format!("RoleSessionName={}", "a".repeat(65));
         assert!(role_session_name(&params(&long)).is_err());
@@ -284,9 +258,7 @@ mod tests {
         assert_eq!(packed_policy_size(&params("")).unwrap(), None);
         assert!(packed_policy_size(&params("Policy={}")).unwrap().is_some());
         assert_eq!(
-            packed_policy_size(&params("Policy=not-json"))
-                .unwrap_err()
-                .code,
+            packed_policy_size(&params("Policy=not-json")).unwrap_err().code,
             "MalformedPolicyDocument"
         );
     }

@@ -43,14 +43,7 @@ fn request_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
 async fn query_api(
@@ -75,9 +68,7 @@ async fn query_api(
     let action_name = action.unwrap_or("(none)");
     // Role ARNs are not secrets; tokens and keys are never logged.
     let role = params.get("RoleArn").unwrap_or_default();
-    state
-        .calls
-        .record(action_name, result.as_ref().err().map(|e| e.code));
+    state.calls.record(action_name, result.as_ref().err().map(|e| e.code));
     let (status, body) = match result {
         Ok(body) => {
             tracing::info!(action = action_name, role, request_id, "local STS: ok");

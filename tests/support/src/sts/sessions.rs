@@ -78,9 +78,7 @@ pub struct SessionStore {
 impl SessionStore {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
         // A panic while holding this lock cannot leave the map half-updated.
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Mints fresh credentials for a role session and remembers them.
@@ -91,9 +89,7 @@ impl SessionStore {
         let mut token = [0u8; 120];
         rng.fill(&mut token[..]);
         let expiration = now
-            .checked_add(SignedDuration::from_secs(i64::from(
-                request.duration_seconds,
-            )))
+            .checked_add(SignedDuration::from_secs(i64::from(request.duration_seconds)))
             .unwrap_or(Timestamp::MAX);
         let session = Arc::new(Session {
             access_key_id: format!("ASIA{}", random_id(&mut rng, 16)),
@@ -171,17 +167,11 @@ mod tests {
         assert_eq!(s.secret_access_key.len(), 40);
         assert_eq!(s.role_id.len(), 21);
         assert!(s.role_id.starts_with("AROA"));
-        assert_eq!(
-            s.assumed_role_arn(),
-            "arn:aws:sts::123456789012:assumed-role/admin/s1"
-        );
+        assert_eq!(s.assumed_role_arn(), "arn:aws:sts::123456789012:assumed-role/admin/s1");
         let expected = now.as_second() + 900 + i64::from(now.subsec_nanosecond() > 0);
         assert_eq!(s.expiration.as_second(), expected);
         assert!(store.get(&s.access_key_id).is_some());
         assert!(!format!("{s:?}").contains(&s.secret_access_key));
-        assert_eq!(
-            role_id("arn:aws:iam::1:role/a"),
-            role_id("arn:aws:iam::1:role/a")
-        );
+        assert_eq!(role_id("arn:aws:iam::1:role/a"), role_id("arn:aws:iam::1:role/a"));
     }
 }

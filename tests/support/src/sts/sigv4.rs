@@ -55,9 +55,8 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, StsError> {
             signature = Some(v);
         }
     }
-    let missing = |name: &str| {
-        StsError::incomplete_signature(format!("Authorization header requires '{name}' parameter."))
-    };
+    let missing =
+        |name: &str| StsError::incomplete_signature(format!("Authorization header requires '{name}' parameter."));
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
@@ -117,9 +116,7 @@ fn normalize_path(path: &str) -> String {
         }
     }
     let mut result = format!("/{}", segments.join("/"));
-    let ends_with_slash = ["/", "/.", "/./", "/..", "/../"]
-        .iter()
-        .any(|s| path.ends_with(s));
+    let ends_with_slash = ["/", "/.", "/./", "/..", "/../"].iter().any(|s| path.ends_with(s));
     if ends_with_slash && !result.ends_with('/') {
         result.push('/');
     }
@@ -127,11 +124,10 @@ fn normalize_path(path: &str) -> String {
 }
 
 fn canonical_query(query: Option<&str>) -> String {
-    let mut params: Vec<(String, String)> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .filter(|(k, _)| k != "X-Amz-Signature")
-            .map(|(k, v)| (uri_encode(&k, false), uri_encode(&v, false)))
-            .collect();
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k != "X-Amz-Signature")
+        .map(|(k, v)| (uri_encode(&k, false), uri_encode(&v, false)))
+        .collect();
     params.sort();
     params
         .iter()
@@ -230,16 +226,9 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec
 }
 
 /// The hex signature of `req` under `auth`'s scope and signed headers with `secret`.
-pub fn signature(
-    req: &Request<'_>,
-    auth: &Authorization,
-    secret: &str,
-) -> Result<String, StsError> {
+pub fn signature(req: &Request<'_>, auth: &Authorization, secret: &str) -> Result<String, StsError> {
     let amz_date = amz_date(req.headers)?;
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        auth.date, auth.region, auth.service
-    );
+    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
     let creq = canonical_request(req, &auth.signed_headers)?;
     let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
     Ok(hex::encode(hmac(
@@ -249,14 +238,9 @@ pub fn signature(
 }
 
 fn amz_date(headers: &HeaderMap) -> Result<&str, StsError> {
-    headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            StsError::incomplete_signature(
-                "Authorization header requires existence of a 'X-Amz-Date' header.",
-            )
-        })
+    headers.get("x-amz-date").and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        StsError::incomplete_signature("Authorization header requires existence of a 'X-Amz-Date' header.")
+    })
 }
 
 fn parse_amz_date(value: &str) -> Option<Timestamp> {
@@ -265,12 +249,7 @@ fn parse_amz_date(value: &str) -> Option<Timestamp> {
 }
 
 /// Checks the scope, the clock and the signature of `req` against `secret`.
-pub fn verify(
-    req: &Request<'_>,
-    auth: &Authorization,
-    secret: &str,
-    now: Timestamp,
-) -> Result<(), StsError> {
+pub fn verify(req: &Request<'_>, auth: &Authorization, secret: &str, now: Timestamp) -> Result<(), StsError> {
     let amz_date = amz_date(req.headers)?;
     let Some(signed_at) = parse_amz_date(amz_date) else {
         return Err(StsError::incomplete_signature(format!(
@@ -351,9 +330,7 @@ mod tests {
             headers: &headers,
             body: b"",
         };
-        let signed: Vec<String> = ["content-type", "host", "x-amz-date"]
-            .map(String::from)
-            .to_vec();
+        let signed: Vec<String> = ["content-type", "host", "x-amz-date"].map(String::from).to_vec();
         let creq = canonical_request(&req, &signed).unwrap();
         assert_eq!(
             creq,
@@ -380,10 +357,7 @@ mod tests {
         assert_eq!(normalize_path("/a/./b/../c/"), "/a/c/");
         assert_eq!(normalize_path("/a//b"), "/a/b");
         assert_eq!(uri_encode("/a b/%41", true), "/a%20b/%2541");
-        assert_eq!(
-            canonical_query(Some("b=2&a=x+y&a=%2F&c")),
-            "a=%2F&a=x%20y&b=2&c="
-        );
+        assert_eq!(canonical_query(Some("b=2&a=x+y&a=%2F&c")), "a=%2F&a=x%20y&b=2&c=");
         assert_eq!(trim_all("  a   b  c "), "a b c");
     }
 
@@ -394,10 +368,7 @@ mod tests {
             "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00",
             "AWS4-HMAC-SHA256 Credential=a/b/c/aws4_request, SignedHeaders=host, Signature=00",
         ] {
-            assert_eq!(
-                parse_authorization(bad).unwrap_err().code,
-                "IncompleteSignature"
-            );
+            assert_eq!(parse_authorization(bad).unwrap_err().code, "IncompleteSignature");
         }
     }
 }

@@ -54,12 +54,7 @@ impl axum::serve::Listener for TlsListener {
 }
 
 impl ServerThread {
-    pub fn spawn(
-        name: &str,
-        listener: TcpListener,
-        app: Router,
-        tls: Option<TlsAcceptor>,
-    ) -> Result<Self> {
+    pub fn spawn(name: &str, listener: TcpListener, app: Router, tls: Option<TlsAcceptor>) -> Result<Self> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -44,11 +44,7 @@ fn credentials_and_user(out: &mut String, session: &Session) {
     element(out, "AssumedRoleId", &session.assumed_role_id());
     element(out, "Arn", &session.assumed_role_arn());
     out.push_str("</AssumedRoleUser>");
-    element(
-        out,
-        "SessionTokenSize",
-        &session.session_token.len().to_string(),
-    );
+    element(out, "SessionTokenSize", &session.session_token.len().to_string());
 }
 
 /// What AWS reports about session policies: `PackedPolicySize` and its successor
@@ -79,11 +75,7 @@ pub struct WebIdentityResult<'a> {
     pub packed_policy_size: Option<u32>,
 }
 
-pub fn assume_role_with_web_identity(
-    request_id: &str,
-    session: &Session,
-    web: &WebIdentityResult<'_>,
-) -> String {
+pub fn assume_role_with_web_identity(request_id: &str, session: &Session, web: &WebIdentityResult<'_>) -> String {
     let mut result = String::new();
     credentials_and_user(&mut result, session);
     element(&mut result, "SubjectFromWebIdentityToken", web.subject);
@@ -110,10 +102,7 @@ pub fn get_caller_identity(request_id: &str, caller: &Session) -> String {
 
 pub fn error(request_id: &str, err: &StsError) -> String {
     let mut out = String::with_capacity(300 + err.message.len());
-    let _ = write!(
-        out,
-        "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type>"
-    );
+    let _ = write!(out, "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type>");
     element(&mut out, "Code", err.code);
     element(&mut out, "Message", &err.message);
     out.push_str("</Error>");
