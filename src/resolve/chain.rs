@@ -259,10 +259,7 @@ impl<'a> Checker<'a> {
         // Walk from the target towards the provider.
         let mut walk: Vec<(&str, IdentityDef)> = vec![(self.target, target_def.clone())];
         let mut provider: Option<String> = None;
-        loop {
-            let Some((name, def)) = walk.last() else { break };
-            let name = *name;
-            let def = def.clone();
+        while let Some((name, def)) = walk.last().map(|(n, d)| (*n, d.clone())) {
             let runnable = self.check_identity_kind(name, &def);
             let via = def.via.clone().unwrap_or_default();
             match (via.provider, via.identity) {
