@@ -38,7 +38,8 @@ pub struct IdentitySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
     /// Renew this long before expiry, a Go duration (`20m`). Left out: renew at two thirds
-    /// of the session's lifetime.
+    /// of the session's lifetime. It can only make renewal earlier: the renewal point is
+    /// kept between a tenth and two thirds of the lifetime, so at least a third remains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_before: Option<String>,
     /// The Secret written: name, formats, mount path.
