@@ -12,7 +12,8 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, metadata_watcher, predicates, watcher};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
@@ -83,7 +84,7 @@ pub async fn run(
     // Owned Secrets as metadata only, selected by label; foreign annotations (a `kubectl
     // apply`-made Secret keeps its whole data in one) and managedFields are dropped at once.
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-    let secrets = metadata_watcher(scope.api::<Secret>(&client), watcher::Config::default().labels(&selector))
+    let secrets = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default().labels(&selector))
         .default_backoff()
         .modify(|meta| {
             meta.metadata.managed_fields = None;

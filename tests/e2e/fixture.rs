@@ -1,0 +1,336 @@
+//! What every end-to-end test stands on: the shared local control plane with the CRDs
+//! installed, a verifying local STS per test, and controller processes (the real binary)
+//! scoped to the test's own namespace, so tests run in parallel and count STS calls alone.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use atmos_auth_controller::api::{AuthProfile, Identity};
+use atmos_auth_testenv::controlplane::{self, ControlPlane};
+use atmos_auth_testenv::sts::{LocalSts, OidcIssuer, StsConfig};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const ADMIN_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-admin";
+pub const NETWORK_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-network";
+pub const AUDIT_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-audit";
+/// Shortest session the tests' STS and controllers accept (AWS: 900 s).
+pub const MIN_SESSION: u32 = 20;
+
+/// The control plane with both CRDs established.
+pub fn control_plane() -> &'static ControlPlane {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let cp = controlplane::shared();
+    let ready = READY.get_or_init(|| {
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            rt.block_on(install_crds(cp)).map_err(|e| format!("{e:#}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("CRD install panicked".into()))
+    });
+    if let Err(e) = ready {
+        panic!("installing the CRDs failed: {e}");
+    }
+    cp
+}
+
+async fn install_crds(cp: &ControlPlane) -> Result<()> {
+    let client = cp.client().await?;
+    let api: Api<CustomResourceDefinition> = Api::all(client);
+    for crd in [AuthProfile::crd(), Identity::crd()] {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd)).await?;
+        wait_for(Duration::from_secs(30), || async {
+            let c = api.get(&name).await?;
+            Ok(c.status
+                .and_then(|s| s.conditions)
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True")))
+        })
+        .await
+        .with_context(|| format!("CRD {name} not established"))?;
+    }
+    Ok(())
+}
+
+/// The STS roles every test may use: e2e-admin trusts the `terraform` ServiceAccount of any
+/// `e2e-*` namespace; e2e-network trusts e2e-admin sessions; e2e-audit also demands an
+/// external id.
+pub fn sts_config() -> StsConfig {
+    let yaml = format!(
+        r#"
+account: "{ACCOUNT}"
+min_session_seconds: {MIN_SESSION}
+max_chained_session_seconds: 3600
+roles:
+  - arn: {ADMIN_ROLE}
+    max_session_seconds: 3600
+    web_identity:
+      audiences: [sts.amazonaws.com]
+      subjects: ["system:serviceaccount:e2e-*:terraform"]
+  - arn: {NETWORK_ROLE}
+    max_session_seconds: 3600
+    trusted_roles: [{ADMIN_ROLE}]
+  - arn: {AUDIT_ROLE}
+    max_session_seconds: 3600
+    trusted_roles: [{ADMIN_ROLE}]
+    external_id: audit-ext-id
+"#
+    );
+    match StsConfig::from_yaml_str(&yaml) {
+        Ok(c) => c,
+        Err(e) => panic!("bad test STS config: {e:#}"),
+    }
+}
+
+/// A local STS that verifies tokens against the control plane's issuer.
+pub fn start_sts(cp: &ControlPlane) -> LocalSts {
+    let issuer = OidcIssuer { url: cp.issuer().to_owned(), ca_pem: cp.ca_pem().to_owned() };
+    match LocalSts::start(sts_config(), issuer) {
+        Ok(s) => s,
+        Err(e) => panic!("local STS failed to start: {e:#}"),
+    }
+}
+
+/// A controller process. Killed on drop, and by the kernel if the test process dies.
+pub struct ControllerProcess {
+    child: Child,
+    pub log: PathBuf,
+    pub admin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ControllerProcess {
+    /// Starts the real binary against `cp`, watching `namespace`, calling `sts_endpoint`.
+    pub fn start(cp: &ControlPlane, namespace: &str, sts_endpoint: &str, extra: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("controller.log");
+        let port = free_port()?;
+        let admin = format!("127.0.0.1:{port}");
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atmos-auth-controller"));
+        cmd.args(["run", "--log-format", "json", "--log-level", "atmos_auth_controller=debug,info"])
+            .arg("--kubeconfig")
+            .arg(cp.kubeconfig_path())
+            .args(["--sts-endpoint", sts_endpoint, "--namespace", namespace, "--admin-addr", &admin])
+            .args(extra)
+            .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child when
+        // its parent thread exits. The spawning thread lives as long as the test process
+        // (see `spawner`).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = spawner(cmd)?;
+        Ok(Self { child, log, admin, _dir: dir })
+    }
+
+    /// The controller's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> Result<bool> {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("controller did not stop within 20 s of SIGTERM")
+    }
+
+    /// SIGKILL, as a crashed node would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// GET on the admin server.
+    pub async fn admin_get(&self, path: &str) -> Result<(u16, String)> {
+        let resp = reqwest::Client::new().get(format!("http://{}{path}", self.admin)).send().await?;
+        Ok((resp.status().as_u16(), resp.text().await?))
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Spawns children from one thread that never exits, so PR_SET_PDEATHSIG fires only when
+/// the whole test process dies.
+fn spawner(cmd: Command) -> Result<Child> {
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Sender, channel};
+    type Job = (Command, Sender<std::io::Result<Child>>);
+    static TX: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+    let tx = TX.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = channel();
+    tx.lock().map_err(|_| anyhow::anyhow!("spawner poisoned"))?.send((cmd, reply_tx))?;
+    Ok(reply_rx.recv()??)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A fresh namespace `e2e-<name>` with a `terraform` ServiceAccount.
+pub async fn namespace(client: &Client, name: &str) -> Result<String> {
+    let ns = format!("e2e-{name}");
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let obj: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
+    nss.create(&PostParams::default(), &obj).await.with_context(|| format!("creating namespace {ns}"))?;
+    service_account(client, &ns, "terraform").await?;
+    Ok(ns)
+}
+
+/// Creates a ServiceAccount.
+pub async fn service_account(client: &Client, ns: &str, name: &str) -> Result<()> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
+    api.create(&PostParams::default(), &sa).await?;
+    Ok(())
+}
+
+/// Server-side applies YAML documents (AuthProfile / Identity / anything typed as JSON).
+pub async fn apply(client: &Client, ns: &str, yaml: &str) -> Result<()> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(yaml)?;
+    for doc in docs {
+        let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+        let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let pp = PatchParams::apply("e2e-test").force();
+        match kind.as_str() {
+            "AuthProfile" => {
+                Api::<AuthProfile>::namespaced(client.clone(), ns).patch(&name, &pp, &Patch::Apply(&doc)).await?;
+            }
+            "Identity" => {
+                Api::<Identity>::namespaced(client.clone(), ns).patch(&name, &pp, &Patch::Apply(&doc)).await?;
+            }
+            "Secret" => {
+                Api::<Secret>::namespaced(client.clone(), ns).patch(&name, &pp, &Patch::Apply(&doc)).await?;
+            }
+            other => bail!("apply: unsupported kind {other}"),
+        }
+    }
+    Ok(())
+}
+
+/// Polls `f` every 200 ms until it returns true or `timeout` passes.
+pub async fn wait_for<F, Fut>(timeout: Duration, mut f: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        match f().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = Some(format!("{e:#}")),
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} (last error: {last:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Identity's Ready condition as (status, reason, message).
+pub fn ready(identity: &Identity) -> Option<(String, String, String)> {
+    identity
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Waits until the Identity's Ready condition has `reason`; returns the Identity.
+pub async fn wait_reason(client: &Client, ns: &str, name: &str, reason: &str, timeout: Duration) -> Result<Identity> {
+    let api: Api<Identity> = Api::namespaced(client.clone(), ns);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let i = api.get(name).await?;
+        let r = ready(&i);
+        if r.as_ref().is_some_and(|(_, rs, _)| rs == reason) {
+            return Ok(i);
+        }
+        if Instant::now() > deadline {
+            bail!("Identity {ns}/{name} never reached reason {reason} in {timeout:?}; last Ready: {r:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A Secret's data as strings.
+pub async fn secret_data(client: &Client, ns: &str, name: &str) -> Result<BTreeMap<String, String>> {
+    let s = Api::<Secret>::namespaced(client.clone(), ns).get(name).await?;
+    Ok(s.data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect())
+}
+
+/// The credentials in a `process`-format Secret, as `(key id, secret, token, expiration)`.
+pub fn process_credentials(data: &BTreeMap<String, String>) -> Result<(String, String, String, String)> {
+    let json: serde_json::Value = serde_json::from_str(data.get("credential_process.json").context("no credential_process.json")?)?;
+    let s = |k: &str| json[k].as_str().map(str::to_owned).with_context(|| format!("no {k}"));
+    Ok((s("AccessKeyId")?, s("SecretAccessKey")?, s("SessionToken")?, s("Expiration")?))
+}
+
+/// `GetCallerIdentity` with the given credentials through the real aws-sdk-sts, signed.
+pub async fn caller_arn(endpoint: &str, key: &str, secret: &str, token: &str) -> Result<String> {
+    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .http_client(http)
+        .credentials_provider(Credentials::new(key, secret, Some(token.to_owned()), None, "e2e"))
+        .build();
+    let out = aws_sdk_sts::Client::from_conf(conf).get_caller_identity().send().await.map_err(|e| {
+        anyhow::anyhow!("GetCallerIdentity failed: {}", aws_sdk_sts::error::DisplayErrorContext(&e))
+    })?;
+    out.arn.context("no ARN")
+}

@@ -1,0 +1,43 @@
+//! End-to-end tests: the real controller binary against a real kube-apiserver (built from Go
+//! modules, see tests/controlplane) and the verifying local STS. Each test owns a namespace
+//! `e2e-<name>`, its own STS and its own controller process scoped to that namespace.
+
+mod fixture;
+mod flow;
+mod safety;
+
+/// The profile most tests apply: a provider and a two-link chain.
+pub fn profile(duration: &str) -> String {
+    format!(
+        r#"
+apiVersion: auth.atmos.tools/v1alpha1
+kind: AuthProfile
+metadata: {{name: k8s}}
+spec:
+  providers:
+    cluster-oidc:
+      kind: kubernetes/oidc
+      region: us-east-2
+      spec: {{audience: sts.amazonaws.com, service_account: terraform}}
+  identities:
+    acme/admin:
+      default: true
+      kind: aws/assume-role
+      via: {{provider: cluster-oidc}}
+      principal: {{assume_role: "{admin}", duration: {duration}}}
+    acme/network:
+      kind: aws/assume-role
+      via: {{identity: acme/admin}}
+      principal: {{assume_role: "{network}", duration: {duration}}}
+"#,
+        admin = fixture::ADMIN_ROLE,
+        network = fixture::NETWORK_ROLE,
+    )
+}
+
+/// An Identity manifest.
+pub fn identity(name: &str, body: &str) -> String {
+    format!(
+        "apiVersion: auth.atmos.tools/v1alpha1\nkind: Identity\nmetadata: {{name: {name}}}\nspec:\n  profile: k8s\n{body}\n"
+    )
+}
