@@ -1,1 +1,2 @@
-pub mod sts;
+pub mod certs;
+pub mod controlplane;
