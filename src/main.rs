@@ -7,13 +7,10 @@ use atmos_auth_controller::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crds => atmos_auth_controller::cli::crds::print(),
+        Command::Crds(args) => atmos_auth_controller::cli::crds::run(&args),
         Command::Validate(args) => atmos_auth_controller::cli::validate::run(&args),
         Command::Run(args) => {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");

@@ -113,6 +113,10 @@ pub struct IdentityDef {
 
 /// `via`: exactly one of `provider` or `identity`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "has(self.provider) != has(self.identity)",
+    "message": "set exactly one of via.provider (first link) or via.identity (role chaining)"
+}]))]
 pub struct Via {
     /// Name of a provider in the same profile (first link: `AssumeRoleWithWebIdentity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

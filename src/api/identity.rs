@@ -93,9 +93,7 @@ pub struct SecretSpec {
 }
 
 /// A layout of the Secret's data.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SecretFormat {
     /// `config` with `credential_process` and `credential_process.json`: renewed in place,

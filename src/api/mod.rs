@@ -10,8 +10,7 @@ mod status;
 
 pub use atmos::{Account, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, Session, Via};
 pub use identity::{
-    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat,
-    SecretSpec,
+    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat, SecretSpec,
 };
 pub use profile::{AuthProfile, AuthProfileSpec, AuthProfileStatus, IdentityState};
 pub use status::Condition;

@@ -17,7 +17,6 @@ use super::{Condition, IdentityDef, Provider};
     kind = "AuthProfile",
     namespaced,
     status = "AuthProfileStatus",
-    shortname = "authprofile",
     shortname = "ap",
     category = "atmos",
     printcolumn = r#"{"name":"Identities","type":"integer","jsonPath":".status.identityCount"}"#,

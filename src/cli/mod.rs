@@ -20,8 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
     Run(Box<run::RunArgs>),
-    /// Print both CustomResourceDefinitions as YAML.
-    Crds,
+    /// Print both CustomResourceDefinitions as YAML (or write one file each with --write).
+    Crds(crds::CrdsArgs),
     /// Check AuthProfile and Identity manifests offline with the controller's resolver.
     Validate(validate::ValidateArgs),
 }

@@ -31,10 +31,19 @@ pub struct RunArgs {
     #[arg(long, env = "ATMOS_AUTH_STS_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub sts_timeout: Duration,
     /// Token audiences a provider may request (repeat, or comma-separated).
-    #[arg(long = "allowed-audience", env = "ATMOS_AUTH_ALLOWED_AUDIENCES", value_delimiter = ',', default_value = "sts.amazonaws.com")]
+    #[arg(
+        long = "allowed-audience",
+        env = "ATMOS_AUTH_ALLOWED_AUDIENCES",
+        value_delimiter = ',',
+        default_value = "sts.amazonaws.com"
+    )]
     pub allowed_audiences: Vec<String>,
     /// `spec.endpoint_url` values profiles may carry (repeat, or comma-separated). Default none.
-    #[arg(long = "allowed-endpoint", env = "ATMOS_AUTH_ALLOWED_ENDPOINTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-endpoint",
+        env = "ATMOS_AUTH_ALLOWED_ENDPOINTS",
+        value_delimiter = ','
+    )]
     pub allowed_endpoints: Vec<String>,
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
     #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
@@ -61,12 +70,19 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
     /// TESTS ONLY: shortest session a link may ask for, seconds (AWS's minimum is 900).
-    #[arg(long, env = "ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", default_value_t = 900, hide = true)]
+    #[arg(
+        long,
+        env = "ATMOS_AUTH_TEST_MIN_SESSION_SECONDS",
+        default_value_t = 900,
+        hide = true
+    )]
     pub min_session_seconds: i64,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d: jiff::SignedDuration = s.parse().map_err(|e| format!("{s:?} is not a duration like 20s or 1m: {e}"))?;
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration like 20s or 1m: {e}"))?;
     d.try_into().map_err(|_| format!("{s:?} must be positive"))
 }
 
@@ -85,8 +101,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
 async fn client(args: &RunArgs) -> Result<Client, String> {
     let config = match &args.kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
-            Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| e.to_string())?
+            let kc =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .map_err(|e| e.to_string())?
         }
         None => Config::infer().await.map_err(|e| e.to_string())?,
     };
@@ -109,7 +128,12 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         move || wait_true(rx.clone())
     };
 
-    let admin = tokio::spawn(telemetry::serve(args.admin_addr, health.clone(), metrics.clone(), stopped()));
+    let admin = tokio::spawn(telemetry::serve(
+        args.admin_addr,
+        health.clone(),
+        metrics.clone(),
+        stopped(),
+    ));
 
     let settings = Settings {
         allowed_audiences: args.allowed_audiences.clone(),
@@ -117,9 +141,16 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         min_session_seconds: args.min_session_seconds,
         ..Settings::default()
     };
-    let sts = StsSettings { endpoint: args.sts_endpoint.clone(), operation_timeout: args.sts_timeout, ..StsSettings::default() };
+    let sts = StsSettings {
+        endpoint: args.sts_endpoint.clone(),
+        operation_timeout: args.sts_timeout,
+        ..StsSettings::default()
+    };
     if args.min_session_seconds < 900 {
-        tracing::warn!(seconds = args.min_session_seconds, "test setting: sessions shorter than AWS's 15 minutes are allowed");
+        tracing::warn!(
+            seconds = args.min_session_seconds,
+            "test setting: sessions shorter than AWS's 15 minutes are allowed"
+        );
     }
 
     // Leadership: a standby keeps its caches warm but reconciles nothing.
@@ -144,8 +175,11 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         None
     };
 
-    let scopes: Vec<Scope> =
-        if args.namespaces.is_empty() { vec![Scope::Cluster] } else { args.namespaces.iter().cloned().map(Scope::Namespace).collect() };
+    let scopes: Vec<Scope> = if args.namespaces.is_empty() {
+        vec![Scope::Cluster]
+    } else {
+        args.namespaces.iter().cloned().map(Scope::Namespace).collect()
+    };
 
     health.set_serving(true);
     if let Some(rx) = leader.as_mut() {
@@ -157,7 +191,10 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         tracing::info!(%instance, "leading");
     }
 
-    let reporter = Reporter { controller: "atmos-auth-controller".to_owned(), instance: Some(instance.clone()) };
+    let reporter = Reporter {
+        controller: "atmos-auth-controller".to_owned(),
+        instance: Some(instance.clone()),
+    };
     let mut runs = Vec::new();
     for scope in scopes {
         let caches = controller::caches(&client, &scope);

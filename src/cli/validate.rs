@@ -28,7 +28,10 @@ struct Doc {
 /// Checks every AuthProfile and every Identity (against the profile of the same namespace
 /// found in the files) and prints each problem; exit 1 when there is any.
 pub fn run(args: &ValidateArgs) -> ExitCode {
-    let settings = Settings { allowed_audiences: args.allowed_audiences.clone(), ..Settings::default() };
+    let settings = Settings {
+        allowed_audiences: args.allowed_audiences.clone(),
+        ..Settings::default()
+    };
     let mut docs = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     for file in &args.files {
@@ -46,7 +49,10 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
                     problems.push(format!("{}: AuthProfile {}/{}: {p}", doc.file, doc.namespace, doc.name));
                 }
             }
-            Err(e) => problems.push(format!("{}: AuthProfile {}/{}: spec: {e}", doc.file, doc.namespace, doc.name)),
+            Err(e) => problems.push(format!(
+                "{}: AuthProfile {}/{}: spec: {e}",
+                doc.file, doc.namespace, doc.name
+            )),
         }
     }
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
@@ -54,7 +60,10 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         let spec = match serde_json::from_value::<IdentitySpec>(doc.spec.clone()) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(format!("{}: Identity {}/{}: spec: {e}", doc.file, doc.namespace, doc.name));
+                problems.push(format!(
+                    "{}: Identity {}/{}: spec: {e}",
+                    doc.file, doc.namespace, doc.name
+                ));
                 continue;
             }
         };
@@ -96,7 +105,11 @@ fn read_docs(path: &PathBuf) -> Result<Vec<Doc>, String> {
     let values: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| e.to_string())?;
     Ok(values
         .into_iter()
-        .filter(|v| v.get("apiVersion").and_then(|a| a.as_str()).is_some_and(|a| a.starts_with(crate::api::GROUP)))
+        .filter(|v| {
+            v.get("apiVersion")
+                .and_then(|a| a.as_str())
+                .is_some_and(|a| a.starts_with(crate::api::GROUP))
+        })
         .map(|v| Doc {
             file: path.display().to_string(),
             kind: v["kind"].as_str().unwrap_or_default().to_owned(),

@@ -16,7 +16,7 @@ use atmos_auth_testenv::sts::{LocalSts, OidcIssuer, StsConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const ADMIN_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-admin";
@@ -31,7 +31,10 @@ pub fn control_plane() -> &'static ControlPlane {
     let cp = controlplane::shared();
     let ready = READY.get_or_init(|| {
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
             rt.block_on(install_crds(cp)).map_err(|e| format!("{e:#}"))
         })
         .join()
@@ -46,9 +49,13 @@ pub fn control_plane() -> &'static ControlPlane {
 async fn install_crds(cp: &ControlPlane) -> Result<()> {
     let client = cp.client().await?;
     let api: Api<CustomResourceDefinition> = Api::all(client);
-    for crd in [AuthProfile::crd(), Identity::crd()] {
+    // The checked-in files (tests/crds.rs keeps them equal to the generated ones).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    for file in ["authprofiles.auth.atmos.tools.yaml", "identities.auth.atmos.tools.yaml"] {
+        let crd: CustomResourceDefinition = serde_saphyr::from_str(&std::fs::read_to_string(dir.join(file))?)?;
         let name = crd.metadata.name.clone().unwrap_or_default();
-        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd)).await?;
+        api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
+            .await?;
         wait_for(Duration::from_secs(30), || async {
             let c = api.get(&name).await?;
             Ok(c.status
@@ -93,7 +100,10 @@ roles:
 
 /// A local STS that verifies tokens against the control plane's issuer.
 pub fn start_sts(cp: &ControlPlane) -> LocalSts {
-    let issuer = OidcIssuer { url: cp.issuer().to_owned(), ca_pem: cp.ca_pem().to_owned() };
+    let issuer = OidcIssuer {
+        url: cp.issuer().to_owned(),
+        ca_pem: cp.ca_pem().to_owned(),
+    };
     match LocalSts::start(sts_config(), issuer) {
         Ok(s) => s,
         Err(e) => panic!("local STS failed to start: {e:#}"),
@@ -117,16 +127,29 @@ impl ControllerProcess {
         let admin = format!("127.0.0.1:{port}");
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atmos-auth-controller"));
-        cmd.args(["run", "--log-format", "json", "--log-level", "atmos_auth_controller=debug,info"])
-            .arg("--kubeconfig")
-            .arg(cp.kubeconfig_path())
-            .args(["--sts-endpoint", sts_endpoint, "--namespace", namespace, "--admin-addr", &admin])
-            .args(extra)
-            .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out);
+        cmd.args([
+            "run",
+            "--log-format",
+            "json",
+            "--log-level",
+            "atmos_auth_controller=debug,info",
+        ])
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig_path())
+        .args([
+            "--sts-endpoint",
+            sts_endpoint,
+            "--namespace",
+            namespace,
+            "--admin-addr",
+            &admin,
+        ])
+        .args(extra)
+        .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child when
         // its parent thread exits. The spawning thread lives as long as the test process
         // (see `spawner`).
@@ -139,7 +162,12 @@ impl ControllerProcess {
             });
         }
         let child = spawner(cmd)?;
-        Ok(Self { child, log, admin, _dir: dir })
+        Ok(Self {
+            child,
+            log,
+            admin,
+            _dir: dir,
+        })
     }
 
     /// The controller's log so far.
@@ -171,7 +199,10 @@ impl ControllerProcess {
 
     /// GET on the admin server.
     pub async fn admin_get(&self, path: &str) -> Result<(u16, String)> {
-        let resp = reqwest::Client::new().get(format!("http://{}{path}", self.admin)).send().await?;
+        let resp = reqwest::Client::new()
+            .get(format!("http://{}{path}", self.admin))
+            .send()
+            .await?;
         Ok((resp.status().as_u16(), resp.text().await?))
     }
 }
@@ -199,7 +230,9 @@ fn spawner(cmd: Command) -> Result<Child> {
         Mutex::new(tx)
     });
     let (reply_tx, reply_rx) = channel();
-    tx.lock().map_err(|_| anyhow::anyhow!("spawner poisoned"))?.send((cmd, reply_tx))?;
+    tx.lock()
+        .map_err(|_| anyhow::anyhow!("spawner poisoned"))?
+        .send((cmd, reply_tx))?;
     Ok(reply_rx.recv()??)
 }
 
@@ -212,7 +245,9 @@ pub async fn namespace(client: &Client, name: &str) -> Result<String> {
     let ns = format!("e2e-{name}");
     let nss: Api<Namespace> = Api::all(client.clone());
     let obj: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
-    nss.create(&PostParams::default(), &obj).await.with_context(|| format!("creating namespace {ns}"))?;
+    nss.create(&PostParams::default(), &obj)
+        .await
+        .with_context(|| format!("creating namespace {ns}"))?;
     service_account(client, &ns, "terraform").await?;
     Ok(ns)
 }
@@ -234,13 +269,19 @@ pub async fn apply(client: &Client, ns: &str, yaml: &str) -> Result<()> {
         let pp = PatchParams::apply("e2e-test").force();
         match kind.as_str() {
             "AuthProfile" => {
-                Api::<AuthProfile>::namespaced(client.clone(), ns).patch(&name, &pp, &Patch::Apply(&doc)).await?;
+                Api::<AuthProfile>::namespaced(client.clone(), ns)
+                    .patch(&name, &pp, &Patch::Apply(&doc))
+                    .await?;
             }
             "Identity" => {
-                Api::<Identity>::namespaced(client.clone(), ns).patch(&name, &pp, &Patch::Apply(&doc)).await?;
+                Api::<Identity>::namespaced(client.clone(), ns)
+                    .patch(&name, &pp, &Patch::Apply(&doc))
+                    .await?;
             }
             "Secret" => {
-                Api::<Secret>::namespaced(client.clone(), ns).patch(&name, &pp, &Patch::Apply(&doc)).await?;
+                Api::<Secret>::namespaced(client.clone(), ns)
+                    .patch(&name, &pp, &Patch::Apply(&doc))
+                    .await?;
             }
             other => bail!("apply: unsupported kind {other}"),
         }
@@ -309,9 +350,17 @@ pub async fn secret_data(client: &Client, ns: &str, name: &str) -> Result<BTreeM
 
 /// The credentials in a `process`-format Secret, as `(key id, secret, token, expiration)`.
 pub fn process_credentials(data: &BTreeMap<String, String>) -> Result<(String, String, String, String)> {
-    let json: serde_json::Value = serde_json::from_str(data.get("credential_process.json").context("no credential_process.json")?)?;
+    let json: serde_json::Value = serde_json::from_str(
+        data.get("credential_process.json")
+            .context("no credential_process.json")?,
+    )?;
     let s = |k: &str| json[k].as_str().map(str::to_owned).with_context(|| format!("no {k}"));
-    Ok((s("AccessKeyId")?, s("SecretAccessKey")?, s("SessionToken")?, s("Expiration")?))
+    Ok((
+        s("AccessKeyId")?,
+        s("SecretAccessKey")?,
+        s("SessionToken")?,
+        s("Expiration")?,
+    ))
 }
 
 /// `GetCallerIdentity` with the given credentials through the real aws-sdk-sts, signed.
@@ -329,8 +378,15 @@ pub async fn caller_arn(endpoint: &str, key: &str, secret: &str, token: &str) ->
         .http_client(http)
         .credentials_provider(Credentials::new(key, secret, Some(token.to_owned()), None, "e2e"))
         .build();
-    let out = aws_sdk_sts::Client::from_conf(conf).get_caller_identity().send().await.map_err(|e| {
-        anyhow::anyhow!("GetCallerIdentity failed: {}", aws_sdk_sts::error::DisplayErrorContext(&e))
-    })?;
+    let out = aws_sdk_sts::Client::from_conf(conf)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "GetCallerIdentity failed: {}",
+                aws_sdk_sts::error::DisplayErrorContext(&e)
+            )
+        })?;
     out.arn.context("no ARN")
 }
