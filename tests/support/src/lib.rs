@@ -1,2 +1,3 @@
 pub mod certs;
 pub mod controlplane;
+pub mod sts;
