@@ -22,7 +22,9 @@ fn looks_secret(word: &str) -> bool {
     // Secret keys are 40 base64 characters, session tokens hundreds; ARNs and names contain
     // ':' or '/' and are shorter runs of word characters, so they survive.
     let long_b64 = word.len() >= 40
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=')
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=')
         && word.chars().any(|c| c.is_ascii_digit())
         && word.chars().any(|c| c.is_ascii_uppercase())
         && word.chars().any(|c| c.is_ascii_lowercase());

@@ -61,7 +61,10 @@ impl SecretError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Conflict { .. } => false,
-            Self::Api { source: kube::Error::Api(s), .. } => s.code >= 500 || s.code == 429 || s.code == 409,
+            Self::Api {
+                source: kube::Error::Api(s),
+                ..
+            } => s.code >= 500 || s.code == 429 || s.code == 409,
             Self::Api { .. } => true,
         }
     }
@@ -80,7 +83,9 @@ pub async fn existing(api: &Api<Secret>, name: &str, owner_uid: &str) -> Result<
 }
 
 fn owned_by(meta: &PartialObjectMeta<Secret>, uid: &str) -> bool {
-    meta.owner_references().iter().any(|o| o.uid == uid && o.controller == Some(true))
+    meta.owner_references()
+        .iter()
+        .any(|o| o.uid == uid && o.controller == Some(true))
 }
 
 /// The Secret the controller wants: data, managed-by label, its own annotations, and a
@@ -96,7 +101,10 @@ pub fn desired(
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned())])),
+            labels: Some(BTreeMap::from([(
+                labels::MANAGED_BY.to_owned(),
+                labels::MANAGED_BY_VALUE.to_owned(),
+            )])),
             annotations: Some(annotations),
             owner_references: Some(vec![owner]),
             ..Default::default()
@@ -112,13 +120,32 @@ pub fn desired(
 pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret) -> Result<(), SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
-    let err = |source| SecretError::Api { namespace: namespace.clone(), name: name.clone(), source };
+    let err = |source| SecretError::Api {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        source,
+    };
     match existing {
-        Existing::Foreign => Err(SecretError::Conflict { namespace: namespace.clone(), name: name.clone() }),
-        Existing::Missing => match api.create(&PostParams { field_manager: Some(labels::FIELD_MANAGER.to_owned()), ..Default::default() }, secret).await {
+        Existing::Foreign => Err(SecretError::Conflict {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }),
+        Existing::Missing => match api
+            .create(
+                &PostParams {
+                    field_manager: Some(labels::FIELD_MANAGER.to_owned()),
+                    ..Default::default()
+                },
+                secret,
+            )
+            .await
+        {
             Ok(_) => Ok(()),
             // Someone created it since we looked: theirs, not ours.
-            Err(kube::Error::Api(s)) if s.code == 409 => Err(SecretError::Conflict { namespace: namespace.clone(), name: name.clone() }),
+            Err(kube::Error::Api(s)) if s.code == 409 => Err(SecretError::Conflict {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            }),
             Err(e) => Err(err(e)),
         },
         Existing::Owned { uid, .. } => {
@@ -132,10 +159,14 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret) -> R
                 "type": body.type_,
                 "data": body.data,
             });
-            api.patch(&name, &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(applied))
-                .await
-                .map(|_| ())
-                .map_err(err)
+            api.patch(
+                &name,
+                &PatchParams::apply(labels::FIELD_MANAGER).force(),
+                &Patch::Apply(applied),
+            )
+            .await
+            .map(|_| ())
+            .map_err(err)
         }
     }
 }

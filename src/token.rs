@@ -65,7 +65,10 @@ impl TokenError {
     /// Only API failures other than 4xx are worth a quick retry.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Api { source: kube::Error::Api(status), .. } => status.code >= 500 || status.code == 429,
+            Self::Api {
+                source: kube::Error::Api(status),
+                ..
+            } => status.code >= 500 || status.code == 429,
             Self::Api { .. } => true,
             _ => false,
         }
@@ -86,14 +89,10 @@ pub async fn request_token(client: &Client, namespace: &str, source: &TokenSourc
     let name = &source.service_account;
     let ids = || (namespace.to_owned(), name.clone());
     match api.create_token_request(name, &PostParams::default(), &req).await {
-        Ok(tr) => tr
-            .status
-            .map(|s| s.token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                let (namespace, name) = ids();
-                TokenError::Empty { namespace, name }
-            }),
+        Ok(tr) => tr.status.map(|s| s.token).filter(|t| !t.is_empty()).ok_or_else(|| {
+            let (namespace, name) = ids();
+            TokenError::Empty { namespace, name }
+        }),
         Err(kube::Error::Api(s)) if s.code == 404 => {
             let (namespace, name) = ids();
             Err(TokenError::ServiceAccountNotFound { namespace, name })
@@ -104,7 +103,11 @@ pub async fn request_token(client: &Client, namespace: &str, source: &TokenSourc
         }
         Err(source) => {
             let (namespace, name) = ids();
-            Err(TokenError::Api { namespace, name, source })
+            Err(TokenError::Api {
+                namespace,
+                name,
+                source,
+            })
         }
     }
 }

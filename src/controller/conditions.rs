@@ -8,7 +8,15 @@ use crate::api::Condition;
 pub const READY: &str = "Ready";
 
 /// Sets `type_` in `conditions`, keeping `lastTransitionTime` when `status` is unchanged.
-pub fn set(conditions: &mut Vec<Condition>, type_: &str, ok: bool, reason: &str, message: &str, generation: Option<i64>, now: Timestamp) {
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
     let status = if ok { "True" } else { "False" };
     let message = crate::redact::redact(message);
     match conditions.iter_mut().find(|c| c.type_ == type_) {

@@ -54,14 +54,25 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
             "AuthProfile {ns}/{} not found: apply it, or fix spec.profile",
             obj.spec.profile
         );
-        conditions::set(&mut status.conditions, READY, false, "ProfileNotFound", &msg, generation, now);
+        conditions::set(
+            &mut status.conditions,
+            READY,
+            false,
+            "ProfileNotFound",
+            &msg,
+            generation,
+            now,
+        );
         write_status(obj, ctx, &old, &status).await?;
         return Ok(Action::await_change());
     };
     let resolved = match resolve(&profile.spec, &obj.spec, &obj.name_any(), &ctx.settings) {
         Ok(r) => r,
         Err(problems) => {
-            let reason = problems.first().map(|p| p.reason.to_string()).unwrap_or_else(|| "InvalidSpec".to_owned());
+            let reason = problems
+                .first()
+                .map(|p| p.reason.to_string())
+                .unwrap_or_else(|| "InvalidSpec".to_owned());
             let msg = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             conditions::set(&mut status.conditions, READY, false, &reason, &msg, generation, now);
             write_status(obj, ctx, &old, &status).await?;
@@ -72,7 +83,11 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
     status.chain = resolved.chain.clone();
     status.secret_name = Some(resolved.secret.name.clone());
     let hash = resolved.spec_hash();
-    let metric_labels = IdentityLabels { namespace: ns.clone(), name: obj.name_any(), identity: resolved.identity.clone() };
+    let metric_labels = IdentityLabels {
+        namespace: ns.clone(),
+        name: obj.name_any(),
+        identity: resolved.identity.clone(),
+    };
 
     // 2. Decide.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
@@ -81,8 +96,19 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
         Existing::Missing => None,
         Existing::Owned { annotations, .. } => Some(SecretState::from_annotations(annotations)),
         Existing::Foreign => {
-            let err = Error::Secret(secret::SecretError::Conflict { namespace: ns.clone(), name: resolved.secret.name.clone() });
-            conditions::set(&mut status.conditions, READY, false, &err.reason(), &err.to_string(), generation, now);
+            let err = Error::Secret(secret::SecretError::Conflict {
+                namespace: ns.clone(),
+                name: resolved.secret.name.clone(),
+            });
+            conditions::set(
+                &mut status.conditions,
+                READY,
+                false,
+                &err.reason(),
+                &err.to_string(),
+                generation,
+                now,
+            );
             write_status(obj, ctx, &old, &status).await?;
             return Ok(Action::await_change());
         }
@@ -100,7 +126,15 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
                 status.last_failure_time = None;
             }
             let msg = ready_message(&resolved, &exp.to_string(), &renew.to_string());
-            conditions::set(&mut status.conditions, READY, true, "CredentialsIssued", &msg, generation, now);
+            conditions::set(
+                &mut status.conditions,
+                READY,
+                true,
+                "CredentialsIssued",
+                &msg,
+                generation,
+                now,
+            );
             write_status(obj, ctx, &old, &status).await?;
             return Ok(Action::requeue(renewal::requeue_after(now, renew)));
         }
@@ -126,12 +160,28 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
             status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
             status.failed_attempts = None;
             status.last_failure_time = None;
-            let msg = ready_message(&resolved, &status.expiration.clone().unwrap_or_default(), &status.renewal_time.clone().unwrap_or_default());
-            conditions::set(&mut status.conditions, READY, true, "CredentialsIssued", &msg, generation, now);
+            let msg = ready_message(
+                &resolved,
+                &status.expiration.clone().unwrap_or_default(),
+                &status.renewal_time.clone().unwrap_or_default(),
+            );
+            conditions::set(
+                &mut status.conditions,
+                READY,
+                true,
+                "CredentialsIssued",
+                &msg,
+                generation,
+                now,
+            );
             write_status(obj, ctx, &old, &status).await?;
             ctx.metrics.renewed(&trigger.to_string());
-            ctx.metrics.schedule(&metric_labels, expiration.as_second(), renew_at.as_second());
-            let note = format!("{trigger}: credentials for {assumed} written to Secret {}, valid until {expiration}, renewal at {renew_at}", resolved.secret.name);
+            ctx.metrics
+                .schedule(&metric_labels, expiration.as_second(), renew_at.as_second());
+            let note = format!(
+                "{trigger}: credentials for {assumed} written to Secret {}, valid until {expiration}, renewal at {renew_at}",
+                resolved.secret.name
+            );
             publish(ctx, obj, EventType::Normal, "Renewed", "Refresh", note).await;
             tracing::info!(namespace = %ns, identity = %obj.name_any(), %trigger, %expiration, renewal = %renew_at, "credentials renewed");
             Ok(Action::requeue(renewal::requeue_after(now, renew_at)))
@@ -143,8 +193,14 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
             let expired = state.as_ref().and_then(|s| s.expiration).is_some_and(|e| e <= now);
             let reason = if expired { "Expired".to_owned() } else { err.reason() };
             let kept = match state.as_ref().and_then(|s| s.expiration) {
-                Some(e) if e > now => format!(" The previous credentials stay in Secret {} until {e}.", resolved.secret.name),
-                Some(e) => format!(" The credentials in Secret {} expired at {e}; they are kept, not deleted.", resolved.secret.name),
+                Some(e) if e > now => format!(
+                    " The previous credentials stay in Secret {} until {e}.",
+                    resolved.secret.name
+                ),
+                Some(e) => format!(
+                    " The credentials in Secret {} expired at {e}; they are kept, not deleted.",
+                    resolved.secret.name
+                ),
                 None => String::new(),
             };
             let transient = err.is_transient();
@@ -158,7 +214,15 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
             conditions::set(&mut status.conditions, READY, false, &reason, &msg, generation, now);
             write_status(obj, ctx, &old, &status).await?;
             ctx.metrics.failed(&err.reason());
-            publish(ctx, obj, EventType::Warning, &err.reason(), "Refresh", crate::redact::redact(&msg)).await;
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                &err.reason(),
+                "Refresh",
+                crate::redact::redact(&msg),
+            )
+            .await;
             tracing::warn!(namespace = %ns, identity = %obj.name_any(), reason = %err.reason(), error = %crate::redact::redact(&err.to_string()), "refresh failed");
             if transient {
                 Ok(Action::requeue(renewal::backoff(attempts)))
@@ -188,8 +252,19 @@ async fn write_secret(
 ) -> Result<Written, Error> {
     let creds = &session.credentials;
     let issued = session.issued;
-    let renew_at = renewal::renewal_time(issued, creds.expiration, resolved.refresh_before_seconds, rand::random::<f64>());
-    let data = render(&resolved.identity, &resolved.region, &resolved.secret.formats, &resolved.secret.mount_path, creds);
+    let renew_at = renewal::renewal_time(
+        issued,
+        creds.expiration,
+        resolved.refresh_before_seconds,
+        rand::random::<f64>(),
+    );
+    let data = render(
+        &resolved.identity,
+        &resolved.region,
+        &resolved.secret.formats,
+        &resolved.secret.mount_path,
+        creds,
+    );
     let annotations = BTreeMap::from([
         (labels::SPEC_HASH.to_owned(), hash.to_owned()),
         (labels::EXPIRATION.to_owned(), creds.expiration.to_string()),
@@ -202,7 +277,12 @@ async fn write_secret(
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     secret::write(&api, existing, &desired).await?;
     tracing::debug!(%trigger, secret = %resolved.secret.name, "secret written");
-    Ok((creds.expiration, renew_at, session.session_name.clone(), session.assumed_role_arn.clone()))
+    Ok((
+        creds.expiration,
+        renew_at,
+        session.session_name.clone(),
+        session.assumed_role_arn.clone(),
+    ))
 }
 
 fn ready_message(resolved: &Resolved, expiration: &str, renewal: &str) -> String {
@@ -227,12 +307,19 @@ async fn write_status(obj: &Identity, ctx: &Context, old: &IdentityStatus, new: 
         }
     }
     let patch = json!({ "status": body });
-    api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     Ok(())
 }
 
 async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, action: &str, note: String) {
-    let ev = Event { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
+    let ev = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: action.to_owned(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::debug!(error = %e, "event not published");
     }

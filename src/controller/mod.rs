@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::core::PartialObjectMeta;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -59,7 +59,10 @@ pub fn caches(client: &Client, scope: &Scope) -> Caches {
         .touched_objects()
         .predicate_filter(predicates::generation, Default::default())
         .boxed();
-    Caches { profiles, profile_stream }
+    Caches {
+        profiles,
+        profile_stream,
+    }
 }
 
 /// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
@@ -79,21 +82,27 @@ pub async fn run(
         .default_backoff()
         .reflect(identity_writer)
         .touched_objects()
-        .predicate_filter(predicates::generation.combine(predicates::annotations), Default::default());
+        .predicate_filter(
+            predicates::generation.combine(predicates::annotations),
+            Default::default(),
+        );
 
     // Owned Secrets as metadata only, selected by label; foreign annotations (a `kubectl
     // apply`-made Secret keeps its whole data in one) and managedFields are dropped at once.
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-    let secrets = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .modify(|meta| {
-            meta.metadata.managed_fields = None;
-            if let Some(a) = meta.metadata.annotations.as_mut() {
-                a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
-            }
-        })
-        .touched_objects()
-        .predicate_filter(predicates::resource_version, Default::default());
+    let secrets = watcher(
+        scope.api::<PartialObjectMeta<Secret>>(&client),
+        watcher::Config::default().labels(&selector),
+    )
+    .default_backoff()
+    .modify(|meta| {
+        meta.metadata.managed_fields = None;
+        if let Some(a) = meta.metadata.annotations.as_mut() {
+            a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
+        }
+    })
+    .touched_objects()
+    .predicate_filter(predicates::resource_version, Default::default());
 
     // A profile change reconciles the Identities that use it.
     let store_for_map = identity_store.clone();

@@ -30,7 +30,15 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
     };
     let problems = report.all_problems();
     if problems.is_empty() {
-        conditions::set(&mut status.conditions, READY, true, "Valid", "every identity resolves and can run in a cluster", generation, now);
+        conditions::set(
+            &mut status.conditions,
+            READY,
+            true,
+            "Valid",
+            "every identity resolves and can run in a cluster",
+            generation,
+            now,
+        );
     } else {
         let reason = problems.first().map(|p| p.reason.to_string()).unwrap_or_default();
         let msg = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
@@ -38,8 +46,12 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
     }
     if status != old {
         let api: Api<AuthProfile> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-        api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&json!({ "status": status })))
-            .await?;
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": status })),
+        )
+        .await?;
     }
     ctx.metrics.reconciled("authprofile", started.elapsed());
     Ok(Action::await_change())

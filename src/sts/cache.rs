@@ -30,7 +30,14 @@ impl SessionKey {
             endpoint: endpoint.to_owned(),
             links: links
                 .iter()
-                .map(|l| (l.role_arn.clone(), l.duration_seconds, l.external_id.clone(), l.region.clone()))
+                .map(|l| {
+                    (
+                        l.role_arn.clone(),
+                        l.duration_seconds,
+                        l.external_id.clone(),
+                        l.region.clone(),
+                    )
+                })
                 .collect(),
         }
     }
@@ -81,10 +88,22 @@ mod tests {
     use crate::credentials::Credentials;
 
     fn link(role: &str) -> Link {
-        Link { identity: "a".into(), role_arn: role.into(), session_name: None, external_id: None, duration_seconds: 3600, region: "us-east-1".into() }
+        Link {
+            identity: "a".into(),
+            role_arn: role.into(),
+            session_name: None,
+            external_id: None,
+            duration_seconds: 3600,
+            region: "us-east-1".into(),
+        }
     }
     fn token(sa: &str) -> TokenSource {
-        TokenSource { provider: "p".into(), service_account: sa.into(), audience: "sts.amazonaws.com".into(), expiration_seconds: 600 }
+        TokenSource {
+            provider: "p".into(),
+            service_account: sa.into(),
+            audience: "sts.amazonaws.com".into(),
+            expiration_seconds: 600,
+        }
     }
     fn session(issued: i64, expires: i64) -> Session {
         Session {

@@ -68,7 +68,10 @@ impl StsError {
             Self::Rejected { code, status, .. } => {
                 if FIX_THE_SPEC.contains(&code.as_str()) {
                     Class::FixTheSpec
-                } else if status.is_some_and(|s| (400..500).contains(&s)) && code != "Throttling" && code != "IDPCommunicationError" {
+                } else if status.is_some_and(|s| (400..500).contains(&s))
+                    && code != "Throttling"
+                    && code != "IDPCommunicationError"
+                {
                     // Other 4xx answers (unknown codes) are the request's fault.
                     Class::FixTheSpec
                 } else {
@@ -103,18 +106,38 @@ mod tests {
     use super::*;
 
     fn rejected(code: &str, status: u16) -> StsError {
-        StsError::Rejected { action: "AssumeRole", role: "r".into(), code: code.into(), message: "m".into(), status: Some(status) }
+        StsError::Rejected {
+            action: "AssumeRole",
+            role: "r".into(),
+            code: code.into(),
+            message: "m".into(),
+            status: Some(status),
+        }
     }
 
     #[test]
     fn sorts_codes_into_classes() {
-        for code in ["AccessDenied", "InvalidIdentityToken", "ValidationError", "RegionDisabledException"] {
+        for code in [
+            "AccessDenied",
+            "InvalidIdentityToken",
+            "ValidationError",
+            "RegionDisabledException",
+        ] {
             assert_eq!(rejected(code, 400).class(), Class::FixTheSpec, "{code}");
         }
-        for (code, status) in [("Throttling", 400), ("IDPCommunicationError", 400), ("InternalFailure", 500), ("ServiceUnavailable", 503)] {
+        for (code, status) in [
+            ("Throttling", 400),
+            ("IDPCommunicationError", 400),
+            ("InternalFailure", 500),
+            ("ServiceUnavailable", 503),
+        ] {
             assert_eq!(rejected(code, status).class(), Class::Transient, "{code}");
         }
-        let timeout = StsError::Transport { action: "AssumeRole", role: "r".into(), detail: "timeout".into() };
+        let timeout = StsError::Transport {
+            action: "AssumeRole",
+            role: "r".into(),
+            detail: "timeout".into(),
+        };
         assert_eq!(timeout.class(), Class::Transient);
     }
 }

@@ -32,7 +32,11 @@ pub struct StsSettings {
 
 impl Default for StsSettings {
     fn default() -> Self {
-        Self { endpoint: None, operation_timeout: Duration::from_secs(20), max_attempts: 3 }
+        Self {
+            endpoint: None,
+            operation_timeout: Duration::from_secs(20),
+            max_attempts: 3,
+        }
     }
 }
 
@@ -69,7 +73,12 @@ impl Exchanger {
         let http = Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https();
-        Self { http, settings, cache: SessionCache::default(), observer }
+        Self {
+            http,
+            settings,
+            cache: SessionCache::default(),
+            observer,
+        }
     }
 
     /// The settings in force.
@@ -80,7 +89,13 @@ impl Exchanger {
     /// Runs `resolved`'s chain for an Identity in `namespace`. Reuses the deepest cached
     /// parent session that has not reached its own renewal point; calls `token` only when
     /// the first link must run. The target link always runs.
-    pub async fn run_chain<E, F, Fut>(&self, namespace: &str, resolved: &Resolved, now: Timestamp, token: F) -> Result<Session, E>
+    pub async fn run_chain<E, F, Fut>(
+        &self,
+        namespace: &str,
+        resolved: &Resolved,
+        now: Timestamp,
+        token: F,
+    ) -> Result<Session, E>
     where
         E: From<StsError>,
         F: FnOnce() -> Fut,
@@ -103,7 +118,10 @@ impl Exchanger {
         }
         let mut token = Some(token);
         for (i, link) in resolved.links.iter().enumerate().skip(start) {
-            let name = link.session_name.clone().unwrap_or_else(|| session_name(&link.identity, now.as_second()));
+            let name = link
+                .session_name
+                .clone()
+                .unwrap_or_else(|| session_name(&link.identity, now.as_second()));
             let session = match parent.take() {
                 None => {
                     let jwt = match token.take() {
@@ -117,7 +135,12 @@ impl Exchanger {
             self.cache.put(keys[i].clone(), session.clone());
             parent = Some(session);
         }
-        parent.ok_or_else(|| E::from(StsError::NoCredentials { action: "AssumeRole", role: resolved.links[last].role_arn.clone() }))
+        parent.ok_or_else(|| {
+            E::from(StsError::NoCredentials {
+                action: "AssumeRole",
+                role: resolved.links[last].role_arn.clone(),
+            })
+        })
     }
 
     fn config(&self, region: &str) -> aws_sdk_sts::config::Builder {
@@ -153,7 +176,13 @@ impl Exchanger {
             .await;
         self.observe(ACTION, &out, started);
         let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
-        session(ACTION, link, name, out.credentials, out.assumed_role_user.map(|u| u.arn))
+        session(
+            ACTION,
+            link,
+            name,
+            out.credentials,
+            out.assumed_role_user.map(|u| u.arn),
+        )
     }
 
     async fn assume_role(&self, link: &Link, name: &str, parent: &Credentials) -> Result<Session, StsError> {
@@ -177,10 +206,21 @@ impl Exchanger {
             .await;
         self.observe(ACTION, &out, started);
         let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
-        session(ACTION, link, name, out.credentials, out.assumed_role_user.map(|u| u.arn))
+        session(
+            ACTION,
+            link,
+            name,
+            out.credentials,
+            out.assumed_role_user.map(|u| u.arn),
+        )
     }
 
-    fn observe<T, E: ProvideErrorMetadata, R>(&self, action: &'static str, out: &Result<T, SdkError<E, R>>, started: Instant) {
+    fn observe<T, E: ProvideErrorMetadata, R>(
+        &self,
+        action: &'static str,
+        out: &Result<T, SdkError<E, R>>,
+        started: Instant,
+    ) {
         if let Some(o) = &self.observer {
             let outcome = match out {
                 Ok(_) => "ok".to_owned(),
@@ -194,7 +234,10 @@ impl Exchanger {
 fn unreachable_token<T>(link: &Link) -> Result<T, StsError> {
     // The token closure is consumed by the first link only; a second uncached first link
     // cannot happen, but report rather than panic.
-    Err(StsError::NoCredentials { action: "AssumeRoleWithWebIdentity", role: link.role_arn.clone() })
+    Err(StsError::NoCredentials {
+        action: "AssumeRoleWithWebIdentity",
+        role: link.role_arn.clone(),
+    })
 }
 
 fn session(
@@ -204,9 +247,14 @@ fn session(
     creds: Option<aws_sdk_sts::types::Credentials>,
     arn: Option<String>,
 ) -> Result<Session, StsError> {
-    let c = creds.ok_or_else(|| StsError::NoCredentials { action, role: link.role_arn.clone() })?;
-    let expiration = Timestamp::from_second(c.expiration.secs())
-        .map_err(|_| StsError::NoCredentials { action, role: link.role_arn.clone() })?;
+    let c = creds.ok_or_else(|| StsError::NoCredentials {
+        action,
+        role: link.role_arn.clone(),
+    })?;
+    let expiration = Timestamp::from_second(c.expiration.secs()).map_err(|_| StsError::NoCredentials {
+        action,
+        role: link.role_arn.clone(),
+    })?;
     Ok(Session {
         credentials: Credentials {
             access_key_id: c.access_key_id,

@@ -63,13 +63,29 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("atmos_auth");
         let renewals = Family::<ReasonLabels, Counter>::default();
         let failures = Family::<ReasonLabels, Counter>::default();
-        let sts_latency = Family::<StsLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 12)));
+        let sts_latency = Family::<StsLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 12))
+        });
         let expiration = Family::<IdentityLabels, Gauge<i64, AtomicI64>>::default();
         let renewal_time = Family::<IdentityLabels, Gauge<i64, AtomicI64>>::default();
-        let reconcile = Family::<ControllerLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14)));
-        registry.register("renewals", "Secrets written with new credentials, by trigger reason", renewals.clone());
-        registry.register("renewal_failures", "Failed refresh attempts, by reason", failures.clone());
-        registry.register("sts_call_duration_seconds", "STS call latency, by action and outcome", sts_latency.clone());
+        let reconcile = Family::<ControllerLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        });
+        registry.register(
+            "renewals",
+            "Secrets written with new credentials, by trigger reason",
+            renewals.clone(),
+        );
+        registry.register(
+            "renewal_failures",
+            "Failed refresh attempts, by reason",
+            failures.clone(),
+        );
+        registry.register(
+            "sts_call_duration_seconds",
+            "STS call latency, by action and outcome",
+            sts_latency.clone(),
+        );
         registry.register(
             "identity_expiration_timestamp_seconds",
             "When the credentials in an Identity's Secret expire (Unix seconds)",
@@ -80,20 +96,40 @@ impl Default for Metrics {
             "When the controller renews an Identity's credentials (Unix seconds)",
             renewal_time.clone(),
         );
-        registry.register("reconcile_duration_seconds", "Time spent in one reconcile", reconcile.clone());
-        Self { registry, renewals, failures, sts_latency, expiration, renewal_time, reconcile }
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time spent in one reconcile",
+            reconcile.clone(),
+        );
+        Self {
+            registry,
+            renewals,
+            failures,
+            sts_latency,
+            expiration,
+            renewal_time,
+            reconcile,
+        }
     }
 }
 
 impl Metrics {
     /// One renewal written, triggered by `reason`.
     pub fn renewed(&self, reason: &str) {
-        self.renewals.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+        self.renewals
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// One failed attempt.
     pub fn failed(&self, reason: &str) {
-        self.failures.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
+        self.failures
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Records an Identity's expiry and next renewal.
@@ -111,7 +147,9 @@ impl Metrics {
     /// One reconcile of `controller` took `elapsed`.
     pub fn reconciled(&self, controller: &str, elapsed: Duration) {
         self.reconcile
-            .get_or_create(&ControllerLabels { controller: controller.to_owned() })
+            .get_or_create(&ControllerLabels {
+                controller: controller.to_owned(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -127,7 +165,10 @@ impl Metrics {
 impl CallObserver for Metrics {
     fn sts_call(&self, action: &'static str, outcome: &str, elapsed: Duration) {
         self.sts_latency
-            .get_or_create(&StsLabels { action: action.to_owned(), outcome: outcome.to_owned() })
+            .get_or_create(&StsLabels {
+                action: action.to_owned(),
+                outcome: outcome.to_owned(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 }

@@ -24,7 +24,15 @@ async fn two_identities_on_a_chain_get_working_credentials() -> anyhow::Result<(
     apply(&client, &ns, &profile("20m")).await?;
     apply(&client, &ns, &identity("admin", "  secret: {name: aws-admin}")).await?;
     let admin = wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
-    apply(&client, &ns, &identity("network", "  identity: acme/network\n  principal: {session_name: runner-network}")).await?;
+    apply(
+        &client,
+        &ns,
+        &identity(
+            "network",
+            "  identity: acme/network\n  principal: {session_name: runner-network}",
+        ),
+    )
+    .await?;
     let network = wait_reason(&client, &ns, "network", "CredentialsIssued", Duration::from_secs(60)).await?;
 
     // Status says what was resolved and assumed.
@@ -39,12 +47,20 @@ async fn two_identities_on_a_chain_get_working_credentials() -> anyhow::Result<(
     let data = secret_data(&client, &ns, "network").await?;
     let (key, secret, token, _) = process_credentials(&data)?;
     let arn = caller_arn(&sts.endpoint(), &key, &secret, &token).await?;
-    assert_eq!(arn, format!("arn:aws:sts::{ACCOUNT}:assumed-role/e2e-network/runner-network"));
+    assert_eq!(
+        arn,
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/e2e-network/runner-network")
+    );
     assert!(data["config"].contains("[profile acme/network]"), "{}", data["config"]);
     let data = secret_data(&client, &ns, "aws-admin").await?;
     let (key, secret, token, _) = process_credentials(&data)?;
     let arn = caller_arn(&sts.endpoint(), &key, &secret, &token).await?;
-    assert!(arn.starts_with(&format!("arn:aws:sts::{ACCOUNT}:assumed-role/e2e-admin/atmos-acme-admin-")), "{arn}");
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:sts::{ACCOUNT}:assumed-role/e2e-admin/atmos-acme-admin-"
+        )),
+        "{arn}"
+    );
 
     // A third Identity on the same chain reuses acme/admin's session: one AssumeRole, no
     // new web identity exchange.
@@ -52,7 +68,11 @@ async fn two_identities_on_a_chain_get_working_credentials() -> anyhow::Result<(
     apply(&client, &ns, &identity("network-2", "  identity: acme/network")).await?;
     wait_reason(&client, &ns, "network-2", "CredentialsIssued", Duration::from_secs(60)).await?;
     let after = sts.calls();
-    assert_eq!(after.ok("AssumeRoleWithWebIdentity"), before.ok("AssumeRoleWithWebIdentity"), "parent session not reused");
+    assert_eq!(
+        after.ok("AssumeRoleWithWebIdentity"),
+        before.ok("AssumeRoleWithWebIdentity"),
+        "parent session not reused"
+    );
     assert_eq!(after.ok("AssumeRole"), before.ok("AssumeRole") + 1);
 
     // Between renewals nothing is called and nothing is written.
@@ -61,7 +81,11 @@ async fn two_identities_on_a_chain_get_working_credentials() -> anyhow::Result<(
     let calls = sts.calls().all();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(sts.calls().all(), calls, "STS called between renewals");
-    assert_eq!(secrets.get_metadata("network").await?.metadata.resource_version, rv, "Secret rewritten between renewals");
+    assert_eq!(
+        secrets.get_metadata("network").await?.metadata.resource_version,
+        rv,
+        "Secret rewritten between renewals"
+    );
     Ok(())
 }
 
@@ -79,7 +103,12 @@ async fn renews_at_the_computed_time_and_not_before() -> anyhow::Result<()> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let first = secrets.get_metadata("admin").await?;
     let ann = |m: &kube::core::PartialObjectMeta<Secret>, k: &str| -> anyhow::Result<Timestamp> {
-        Ok(m.metadata.annotations.as_ref().and_then(|a| a.get(k)).ok_or_else(|| anyhow::anyhow!("no {k}"))?.parse()?)
+        Ok(m.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(k))
+            .ok_or_else(|| anyhow::anyhow!("no {k}"))?
+            .parse()?)
     };
     let issued = ann(&first, labels::ISSUED_AT)?;
     let expires = ann(&first, labels::EXPIRATION)?;
@@ -87,7 +116,10 @@ async fn renews_at_the_computed_time_and_not_before() -> anyhow::Result<()> {
     let lifetime = expires.as_second() - issued.as_second();
     let at = renew.as_second() - issued.as_second();
     // Two thirds of the real lifetime, minus at most 5% jitter.
-    assert!((lifetime * 2 / 3 - lifetime / 20 - 1..=lifetime * 2 / 3 + 1).contains(&at), "renewal at {at}s of {lifetime}s");
+    assert!(
+        (lifetime * 2 / 3 - lifetime / 20 - 1..=lifetime * 2 / 3 + 1).contains(&at),
+        "renewal at {at}s of {lifetime}s"
+    );
 
     // Poll: the Secret keeps its resourceVersion until the renewal time, then changes soon after.
     let rv = first.metadata.resource_version.clone();
@@ -95,15 +127,25 @@ async fn renews_at_the_computed_time_and_not_before() -> anyhow::Result<()> {
         let m = secrets.get_metadata("admin").await?;
         let now = Timestamp::now();
         if m.metadata.resource_version != rv {
-            assert!(now >= renew, "Secret rewritten at {now}, before its renewal time {renew}");
+            assert!(
+                now >= renew,
+                "Secret rewritten at {now}, before its renewal time {renew}"
+            );
             break now;
         }
-        assert!(now.as_second() < renew.as_second() + 10, "not renewed 10 s after {renew}");
+        assert!(
+            now.as_second() < renew.as_second() + 10,
+            "not renewed 10 s after {renew}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let second = secrets.get_metadata("admin").await?;
     assert!(ann(&second, labels::ISSUED_AT)? > issued);
-    assert!(renewed_at.as_second() - renew.as_second() <= 5, "renewed {}s late", renewed_at.as_second() - renew.as_second());
+    assert!(
+        renewed_at.as_second() - renew.as_second() <= 5,
+        "renewed {}s late",
+        renewed_at.as_second() - renew.as_second()
+    );
     let id = Api::<Identity>::namespaced(client.clone(), &ns).get("admin").await?;
     assert_eq!(ready(&id).map(|r| r.1).as_deref(), Some("CredentialsIssued"));
     Ok(())
@@ -120,7 +162,9 @@ async fn editing_the_identity_renews_at_once() -> anyhow::Result<()> {
     apply(&client, &ns, &identity("net", "  identity: acme/network")).await?;
     wait_reason(&client, &ns, "net", "CredentialsIssued", Duration::from_secs(60)).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let hash = |m: kube::core::PartialObjectMeta<Secret>| m.metadata.annotations.and_then(|a| a.get(labels::SPEC_HASH).cloned());
+    let hash = |m: kube::core::PartialObjectMeta<Secret>| {
+        m.metadata.annotations.and_then(|a| a.get(labels::SPEC_HASH).cloned())
+    };
     let before = hash(secrets.get_metadata("net").await?);
 
     let api: Api<Identity> = Api::namespaced(client.clone(), &ns);
@@ -135,6 +179,10 @@ async fn editing_the_identity_renews_at_once() -> anyhow::Result<()> {
     assert_ne!(before, after, "spec hash unchanged after an edit");
     let data = secret_data(&client, &ns, "net").await?;
     let (key, secret, token, _) = process_credentials(&data)?;
-    assert!(caller_arn(&sts.endpoint(), &key, &secret, &token).await?.ends_with("/edited"));
+    assert!(
+        caller_arn(&sts.endpoint(), &key, &secret, &token)
+            .await?
+            .ends_with("/edited")
+    );
     Ok(())
 }
