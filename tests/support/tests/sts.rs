@@ -878,3 +878,99 @@ async fn tokens_without_a_subject_are_invalid() {
     let err = web_identity(&env, ADMIN, &token, None).await.unwrap_err();
     assert_eq!(code(&err), "InvalidIdentityToken");
 }
+
+/// Tokens of the real kube-apiserver (TokenRequest API) through its real discovery and JWKS.
+#[tokio::test]
+async fn real_kube_apiserver_tokens_are_verified() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use kube::Api;
+    use kube::api::{ObjectMeta, PostParams};
+
+    let cp = atmos_auth_testenv::controlplane::shared();
+    let client = cp.client().await.unwrap();
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some("local-sts-test".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let service_accounts = Api::<ServiceAccount>::namespaced(client, "local-sts-test");
+    let service_account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some("terraform".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    service_accounts
+        .create(&PostParams::default(), &service_account)
+        .await
+        .unwrap();
+    let token_for = |audience: &str| {
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: vec![audience.into()],
+                expiration_seconds: Some(600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let service_accounts = service_accounts.clone();
+        async move {
+            service_accounts
+                .create_token_request("terraform", &PostParams::default(), &request)
+                .await
+                .unwrap()
+                .status
+                .unwrap()
+                .token
+        }
+    };
+
+    let config = StsConfig::from_yaml_str(&CONFIG.replace(
+        "system:serviceaccount:infra:terraform",
+        "system:serviceaccount:local-sts-test:terraform",
+    ))
+    .unwrap();
+    let sts = LocalSts::start(
+        config,
+        atmos_auth_testenv::sts::OidcIssuer {
+            url: cp.issuer().to_owned(),
+            ca_pem: cp.ca_pem().to_owned(),
+        },
+    )
+    .unwrap();
+    let env = Env {
+        issuer: TestIssuer::start_es256().unwrap(),
+        sts,
+    };
+
+    let out = web_identity(&env, ADMIN, &token_for(AUD).await, Some(900))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.subject_from_web_identity_token(),
+        Some("system:serviceaccount:local-sts-test:terraform")
+    );
+    sdk(&env.sts.endpoint(), Some(creds(out.credentials().unwrap())))
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+
+    let err = web_identity(&env, ADMIN, &token_for("not-sts").await, None)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidIdentityToken");
+    // A token of the test issuer is not one of the apiserver's.
+    let foreign = env.issuer.token(TERRAFORM, AUD, 600).unwrap();
+    let err = web_identity(&env, ADMIN, &foreign, None).await.unwrap_err();
+    assert_eq!(code(&err), "InvalidIdentityToken");
+}

@@ -6,8 +6,7 @@
 use anyhow::{Context, Result, bail};
 use atmos_auth_testenv::sts::{LocalSts, OidcIssuer, StsConfig};
 
-const USAGE: &str =
-    "usage: local-sts --config roles.yaml --issuer URL [--issuer-ca FILE] [--port N]";
+const USAGE: &str = "usage: local-sts --config roles.yaml --issuer URL [--issuer-ca FILE] [--port N]";
 
 struct Args {
     config: String,
@@ -31,9 +30,7 @@ fn parse_args() -> Result<Args> {
         let mut value = || -> Result<String> {
             match inline.clone() {
                 Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .with_context(|| format!("{name} needs a value\n{USAGE}")),
+                None => args.next().with_context(|| format!("{name} needs a value\n{USAGE}")),
             }
         };
         match name.as_str() {
@@ -67,8 +64,7 @@ async fn main() -> Result<()> {
         config.port = Some(port);
     }
     let ca_pem = match &args.issuer_ca {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading the issuer CA {path}"))?,
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading the issuer CA {path}"))?,
         None => String::new(),
     };
     let sts = LocalSts::start(
