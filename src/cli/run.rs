@@ -181,7 +181,6 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         args.namespaces.iter().cloned().map(Scope::Namespace).collect()
     };
 
-    health.set_serving(true);
     if let Some(rx) = leader.as_mut() {
         tracing::info!(%instance, "waiting for leadership");
         tokio::select! {
@@ -191,6 +190,7 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         tracing::info!(%instance, "leading");
     }
 
+    health.set_leading();
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(instance.clone()),

@@ -16,8 +16,7 @@ use super::Metrics;
 #[derive(Default)]
 pub struct Health {
     caches_synced: AtomicBool,
-    /// True when this replica does not lead, or leads and its controllers run.
-    serving: AtomicBool,
+    leading: AtomicBool,
 }
 
 impl Health {
@@ -26,14 +25,15 @@ impl Health {
         self.caches_synced.store(true, Ordering::SeqCst);
     }
 
-    /// Whether this replica can do its part (standby or running leader).
-    pub fn set_serving(&self, v: bool) {
-        self.serving.store(v, Ordering::SeqCst);
+    /// This replica runs the controllers (it leads, or leader election is off).
+    pub fn set_leading(&self) {
+        self.leading.store(true, Ordering::SeqCst);
     }
 
-    /// Ready to receive traffic.
+    /// Ready: a standby is ready to take over as soon as it runs; a leader once its caches
+    /// have synced.
     pub fn ready(&self) -> bool {
-        self.caches_synced.load(Ordering::SeqCst) && self.serving.load(Ordering::SeqCst)
+        !self.leading.load(Ordering::SeqCst) || self.caches_synced.load(Ordering::SeqCst)
     }
 }
 

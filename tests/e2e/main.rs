@@ -4,6 +4,7 @@
 
 mod fixture;
 mod flow;
+mod ha;
 mod safety;
 
 /// The profile most tests apply: a provider and a two-link chain.
