@@ -4,8 +4,7 @@
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 
 /// A PEM certificate and its PEM (PKCS#8) private key.
@@ -31,9 +30,7 @@ pub struct Ca {
 impl Ca {
     pub fn new(common_name: &str) -> Result<Self> {
         let mut params = CertificateParams::new(Vec::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -41,10 +38,7 @@ impl Ca {
             KeyUsagePurpose::DigitalSignature,
         ];
         let key = KeyPair::generate()?;
-        let cert_pem = params
-            .self_signed(&key)
-            .context("self-signing the CA")?
-            .pem();
+        let cert_pem = params.self_signed(&key).context("self-signing the CA")?.pem();
         Ok(Self {
             issuer: Issuer::new(params, key),
             cert_pem,
@@ -63,12 +57,7 @@ impl Ca {
 
     /// A client certificate: Kubernetes reads the user from the CN and groups from the Os.
     pub fn issue_client(&self, user: &str, groups: &[&str]) -> Result<CertKey> {
-        self.issue(
-            user,
-            groups,
-            Vec::new(),
-            ExtendedKeyUsagePurpose::ClientAuth,
-        )
+        self.issue(user, groups, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)
     }
 
     fn issue(
@@ -78,20 +67,13 @@ impl Ca {
         sans: Vec<String>,
         usage: ExtendedKeyUsagePurpose,
     ) -> Result<CertKey> {
-        let mut params = CertificateParams::new(sans)
-            .with_context(|| format!("certificate parameters for {common_name}"))?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        let mut params =
+            CertificateParams::new(sans).with_context(|| format!("certificate parameters for {common_name}"))?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
         for org in organizations {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, *org);
+            params.distinguished_name.push(DnType::OrganizationName, *org);
         }
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         params.extended_key_usages = vec![usage];
         params.use_authority_key_identifier_extension = true;
         let key = KeyPair::generate()?;

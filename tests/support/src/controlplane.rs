@@ -144,9 +144,7 @@ impl ControlPlane {
     async fn launch(options: ControlPlaneOptions) -> Result<Self> {
         let started = Instant::now();
         let bin_dir = k8s_bin_dir()?;
-        let dir = tempfile::Builder::new()
-            .prefix("atmos-auth-cp-")
-            .tempdir()?;
+        let dir = tempfile::Builder::new().prefix("atmos-auth-cp-").tempdir()?;
         // First, so the dir is removed even if we die during the steps below.
         let supervisor = Supervisor::spawn(dir.path())?;
         let d = dir.path().to_path_buf();
@@ -221,6 +219,15 @@ impl ControlPlane {
                 "--unsafe-no-fsync".into(),
             ],
         )?;
+        // The apiserver would start anyway, but its first etcd dials fail and back off.
+        let http = cp.http_client()?;
+        let etcd_health = format!("{etcd_url}/health");
+        cp.wait_for("etcd /health", "etcd", || {
+            let request = http.get(&etcd_health);
+            async move { Ok(request.send().await?.status().is_success()) }
+        })
+        .await?;
+
         let mut apiserver_args = vec![
             format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1".into(),
@@ -247,7 +254,6 @@ impl ControlPlane {
         apiserver_args.extend(options.apiserver_args);
         cp.spawn("kube-apiserver", apiserver_args)?;
 
-        let http = cp.http_client()?;
         let readyz = format!("{server_url}/readyz");
         cp.wait_for("kube-apiserver /readyz", "kube-apiserver", || {
             let request = http.get(&readyz);
@@ -266,19 +272,15 @@ impl ControlPlane {
         .await?;
         // With --use-service-account-credentials=false every loop runs as the controller-
         // manager's own user, whose bootstrap role cannot delete (GC) or publish ConfigMaps.
-        bind_cluster_role(
-            &client,
-            "cluster-admin",
-            "User",
-            "system:kube-controller-manager",
-        )
-        .await?;
+        bind_cluster_role(&client, "cluster-admin", "User", "system:kube-controller-manager").await?;
 
         let kcm_kubeconfig = file("kcm.kubeconfig");
         let mut kcm_args = vec![
             format!("--kubeconfig={kcm_kubeconfig}"),
             format!("--authentication-kubeconfig={kcm_kubeconfig}"),
             format!("--authorization-kubeconfig={kcm_kubeconfig}"),
+            // We set no front-proxy (requestheader) CA, so don't look for one forever.
+            "--authentication-skip-lookup=true".into(),
             "--leader-elect=false".into(),
             "--controllers=namespace-controller,garbage-collector-controller,\
              serviceaccount-controller,root-ca-certificate-publisher-controller"
@@ -294,14 +296,10 @@ impl ControlPlane {
         cp.spawn("kube-controller-manager", kcm_args)?;
 
         let service_accounts = Api::<ServiceAccount>::namespaced(client, "default");
-        cp.wait_for(
-            "the default ServiceAccount",
-            "kube-controller-manager",
-            || {
-                let service_accounts = service_accounts.clone();
-                async move { Ok(service_accounts.get_opt("default").await?.is_some()) }
-            },
-        )
+        cp.wait_for("the default ServiceAccount", "kube-controller-manager", || {
+            let service_accounts = service_accounts.clone();
+            async move { Ok(service_accounts.get_opt("default").await?.is_some()) }
+        })
         .await?;
 
         cp.startup_time = started.elapsed();
@@ -377,31 +375,15 @@ impl ControlPlane {
     /// granted; bind roles as the test needs).
     pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> Result<PathBuf> {
         let cert = self.ca.issue_client(user, groups)?;
-        let path = self
-            .dir()
-            .join(format!("user-{}.kubeconfig", file_safe(user)));
-        write_kubeconfig(
-            &path,
-            &self.server_url,
-            self.ca_pem(),
-            user,
-            &Credentials::Cert(&cert),
-        )?;
+        let path = self.dir().join(format!("user-{}.kubeconfig", file_safe(user)));
+        write_kubeconfig(&path, &self.server_url, self.ca_pem(), user, &Credentials::Cert(&cert))?;
         Ok(path)
     }
 
     /// A kubeconfig that authenticates with a bearer token, e.g. a ServiceAccount token.
     pub fn token_kubeconfig(&self, name: &str, token: &str) -> Result<PathBuf> {
-        let path = self
-            .dir()
-            .join(format!("token-{}.kubeconfig", file_safe(name)));
-        write_kubeconfig(
-            &path,
-            &self.server_url,
-            self.ca_pem(),
-            name,
-            &Credentials::Token(token),
-        )?;
+        let path = self.dir().join(format!("token-{}.kubeconfig", file_safe(name)));
+        write_kubeconfig(&path, &self.server_url, self.ca_pem(), name, &Credentials::Token(token))?;
         Ok(path)
     }
 
@@ -517,6 +499,11 @@ pub fn k8s_bin_dir() -> Result<PathBuf> {
 
 fn build_binaries() -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../controlplane/build-binaries.sh");
+    ensure!(
+        script.is_file(),
+        "{} not found (this crate was built elsewhere?); set ATMOS_AUTH_K8S_BIN",
+        script.display()
+    );
     // Test binaries run in parallel; one build at a time (the script is not re-entrant).
     let lock = std::env::temp_dir().join("atmos-auth-build-binaries.lock");
     let output = Command::new("flock")
@@ -546,13 +533,7 @@ enum Credentials<'a> {
     Token(&'a str),
 }
 
-fn write_kubeconfig(
-    path: &Path,
-    server: &str,
-    ca_pem: &str,
-    user: &str,
-    credentials: &Credentials,
-) -> Result<()> {
+fn write_kubeconfig(path: &Path, server: &str, ca_pem: &str, user: &str, credentials: &Credentials) -> Result<()> {
     let credentials = match credentials {
         Credentials::Cert(cert) => format!(
             "client-certificate-data: {}\n    client-key-data: {}",
@@ -574,12 +555,7 @@ fn write_kubeconfig(
     )
 }
 
-async fn bind_cluster_role(
-    client: &kube::Client,
-    role: &str,
-    kind: &str,
-    subject: &str,
-) -> Result<()> {
+async fn bind_cluster_role(client: &kube::Client, role: &str, kind: &str, subject: &str) -> Result<()> {
     let binding = ClusterRoleBinding {
         metadata: ObjectMeta {
             name: Some(format!("atmos-auth-testenv:{}", file_safe(subject))),
@@ -638,9 +614,5 @@ fn tail(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(40);
-    format!(
-        "--- last lines of {} ---\n{}",
-        log.display(),
-        lines[start..].join("\n")
-    )
+    format!("--- last lines of {} ---\n{}", log.display(), lines[start..].join("\n"))
 }
