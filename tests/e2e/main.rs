@@ -6,6 +6,7 @@ mod fixture;
 mod flow;
 mod ha;
 mod safety;
+mod sts_tokens;
 
 /// The profile most tests apply: a provider and a two-link chain.
 pub fn profile(duration: &str) -> String {
