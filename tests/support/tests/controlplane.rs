@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use atmos_auth_testenv::controlplane::{K8S_VERSION, shared};
+use atmos_auth_testenv::controlplane::{ControlPlane, ControlPlaneOptions, K8S_VERSION, shared};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use k8s_openapi::{
     api::{
@@ -162,6 +162,41 @@ fn kubectl_uses_the_admin_kubeconfig() {
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "serviceaccount/default");
 }
 
+/// Gone, or a zombie waiting for init to reap it.
+fn running(pid: &u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn drop_stops_the_processes_and_removes_the_dir() {
+    let cp = ControlPlane::start().unwrap();
+    let (dir, pids) = (cp.dir().to_owned(), cp.pids());
+    drop(cp);
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert!(!pids.iter().any(running), "{pids:?} still running");
+}
+
+#[test]
+fn startup_failure_shows_the_log_and_cleans_up() {
+    let options = ControlPlaneOptions {
+        apiserver_args: vec!["--no-such-flag".into()],
+        ..Default::default()
+    };
+    let error = format!("{:#}", ControlPlane::start_with(options).err().unwrap());
+    assert!(error.contains("kube-apiserver exited"), "{error}");
+    assert!(error.contains("unknown flag: --no-such-flag"), "{error}");
+    let log = error
+        .split("--- last lines of ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    assert!(!Path::new(log).parent().unwrap().exists(), "{log}: dir left behind");
+}
+
 /// Set in the child process of `tears_down_after_sigkill`.
 const TEARDOWN_CHILD: &str = "ATMOS_AUTH_TEARDOWN_CHILD";
 
@@ -202,14 +237,6 @@ fn tears_down_after_sigkill() {
     child.kill().unwrap(); // SIGKILL: no destructor, no atexit handler runs
     child.wait().unwrap();
 
-    let running = |pid: &u32| {
-        // Gone, or a zombie waiting for init to reap it.
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-        })
-    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while Path::new(&dir).exists() || pids.iter().any(running) {
         assert!(
