@@ -20,8 +20,8 @@ use super::{Condition, EnvVar, Principal, Session, Via};
     printcolumn = r#"{"name":"Identity","type":"string","jsonPath":".status.identity"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
-    printcolumn = r#"{"name":"Expires","type":"date","jsonPath":".status.expiration"}"#,
-    printcolumn = r#"{"name":"Renews","type":"date","jsonPath":".status.renewalTime","priority":1}"#,
+    printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.expiration"}"#,
+    printcolumn = r#"{"name":"Renews","type":"string","jsonPath":".status.renewalTime","priority":1}"#,
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
