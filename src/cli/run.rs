@@ -17,8 +17,10 @@ use crate::resolve::Settings;
 use crate::sts::{Exchanger, StsSettings};
 use crate::telemetry::{self, Health, LogFormat, Metrics};
 
-/// Arguments of `run`.
+/// Arguments of `run`. A flag given twice keeps its last value (extra arguments can
+/// override the chart's defaults).
 #[derive(clap::Args, Debug)]
+#[command(args_override_self = true)]
 pub struct RunArgs {
     /// Kubeconfig file; default: `KUBECONFIG`, `~/.kube/config`, then in-cluster config.
     #[arg(long, env = "KUBECONFIG")]
