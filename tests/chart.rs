@@ -617,6 +617,65 @@ fn template_ha_adds_pdb_and_forces_leader_election() {
     );
 }
 
+#[test]
+fn deployment_settings_are_accepted_by_the_controller_binary() {
+    // The chart speaks to the binary through environment variables and arguments; a renamed
+    // flag or an unparsable value would only show up as a crash loop in a real cluster. Run
+    // the real binary with the rendered settings and a kubeconfig that does not exist: it
+    // must get past argument parsing (clap exits 2) and stop at the kubeconfig (exit 1).
+    let cases: [&[&str]; 3] = [
+        &[],
+        &[
+            "--set-json",
+            r#"controller.watchNamespaces=["team-a","team-b"]"#,
+            "--set",
+            "replicaCount=2",
+        ],
+        &[
+            "--set",
+            "controller.stsEndpoint=https://sts.us-east-2.amazonaws.com",
+            "--set",
+            "controller.stsTimeout=1m30s",
+            "--set-json",
+            r#"controller.allowedEndpoints=["https://sts.example.com"]"#,
+            "--set-json",
+            r#"controller.allowedAudiences=["sts.amazonaws.com","sts.example.com"]"#,
+            "--set",
+            "controller.logFormat=text",
+            "--set",
+            "controller.logLevel=atmos_auth_controller=debug\\,info",
+            "--set",
+            "controller.adminPort=9090",
+            "--set-json",
+            r#"controller.extraArgs=["--lease-name=custom"]"#,
+        ],
+    ];
+    for args in cases {
+        let objects = render(args);
+        let container = &the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+        let mut command = Command::new(env!("CARGO_BIN_EXE_atmos-auth-controller"));
+        command.env_clear();
+        for (name, value) in env_of(container) {
+            // Downward-API values (POD_NAME, POD_NAMESPACE) get stand-ins.
+            command.env(&name, value.as_str().unwrap_or("from-the-downward-api"));
+        }
+        command
+            .args(strs(&container["args"]))
+            .args(["--kubeconfig", "/nonexistent/kubeconfig"]);
+        let out = output(&mut command, None);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}\n{text}", describe(&command));
+        assert!(
+            text.contains("/nonexistent/kubeconfig"),
+            "{args:?}: stopped before the kubeconfig:\n{text}"
+        );
+    }
+}
+
 /// Verbs the controller never needs and that would let it, or whoever controls it, do more
 /// than its job.
 const FORBIDDEN_VERBS: [&str; 6] = [
