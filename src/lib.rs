@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod credentials;
+pub mod import;
 pub mod labels;
 pub mod redact;
 pub mod render;

@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Crds(args) => atmos_auth_controller::cli::crds::run(&args),
         Command::Validate(args) => atmos_auth_controller::cli::validate::run(&args),
+        Command::Import(args) => atmos_auth_controller::cli::import::run(&args),
         Command::Run(args) => {
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

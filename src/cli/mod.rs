@@ -1,6 +1,7 @@
-//! The command line: `run`, `crds`, `validate`.
+//! The command line: `run`, `crds`, `validate`, `import`.
 
 pub mod crds;
+pub mod import;
 pub mod run;
 pub mod validate;
 
@@ -24,4 +25,6 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Check AuthProfile and Identity manifests offline with the controller's resolver.
     Validate(validate::ValidateArgs),
+    /// Convert atmos.yaml files and profile directories to AuthProfile (and Identity) manifests.
+    Import(import::ImportArgs),
 }

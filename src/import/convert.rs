@@ -1,0 +1,375 @@
+//! The merged `auth:` block (JSON) to the AuthProfile's spec: keys the resource holds are
+//! kept as written; keys it does not hold, and keys that make no sense in a cluster, are
+//! left out with a note saying why. Secrets (`password`, `credentials`) are never copied.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::api::{AuthProfileSpec, IdentityDef, Provider};
+use crate::resolve::{Problem, Reason};
+
+/// `auth:` keys that only mean something to Atmos on a workstation or in a job, with why.
+const NOT_APPLICABLE: &[(&str, &str)] = &[
+    (
+        "realm",
+        "Atmos's credential isolation realm for files on a workstation; in a cluster credentials are \
+         isolated by namespace",
+    ),
+    (
+        "logs",
+        "Atmos's own auth log settings; the controller logs as its --log-level says",
+    ),
+    (
+        "keyring",
+        "where Atmos keeps credentials on a workstation; the controller keeps them in Secrets",
+    ),
+    ("console", "AWS web console sign-in, for a person"),
+    (
+        "integrations",
+        "ECR/EKS logins Atmos performs after authenticating; not done by the controller",
+    ),
+];
+
+/// Provider keys the AuthProfile holds.
+const PROVIDER_KEYS: &[&str] = &[
+    "kind",
+    "region",
+    "spec",
+    "session",
+    "default",
+    "start_url",
+    "url",
+    "username",
+    "driver",
+    "tags",
+];
+
+/// Provider keys of Atmos the AuthProfile does not hold, with why.
+const PROVIDER_DROPPED: &[(&str, &str)] = &[
+    (
+        "password",
+        "a SAML password is never copied into a manifest (and SAML needs a person in a browser)",
+    ),
+    (
+        "provider_type",
+        "a browser driver setting for an interactive SAML login",
+    ),
+    (
+        "download_browser_driver",
+        "a browser driver setting for an interactive SAML login",
+    ),
+    ("browser_type", "a browser setting for an interactive SAML login"),
+    (
+        "browser_executable_path",
+        "a browser setting for an interactive SAML login",
+    ),
+    (
+        "auto_provision_identities",
+        "SSO identity auto-provisioning happens at a person's login",
+    ),
+    ("console", "AWS web console sign-in settings, for a person"),
+];
+
+/// Identity keys the AuthProfile holds.
+const IDENTITY_KEYS: &[&str] = &[
+    "kind",
+    "default",
+    "required",
+    "via",
+    "principal",
+    "session",
+    "env",
+    "tags",
+    "spec",
+];
+
+/// Identity keys of Atmos the AuthProfile does not hold (or must not), with why.
+const IDENTITY_DROPPED: &[(&str, &str)] = &[
+    (
+        "credentials",
+        "static keys are never copied into a manifest (kind aws/user cannot run in a cluster; the \
+         controller stores no long-lived keys)",
+    ),
+    ("provider", "set by Atmos on identities it provisions from an SSO login"),
+    ("alias", "a display alias of Atmos's CLI"),
+    ("emulator", "binds to a local emulator component of a stack"),
+];
+
+/// What the conversion produced.
+#[derive(Debug, Default)]
+pub(crate) struct Converted {
+    pub spec: AuthProfileSpec,
+    /// `(path, message)`: keys left out and why.
+    pub notes: Vec<(String, String)>,
+    /// Values of the wrong shape (a number where Atmos has a string, ...).
+    pub problems: Vec<Problem>,
+}
+
+/// Converts the merged `auth:` block.
+pub(crate) fn to_spec(auth: &Value) -> Converted {
+    let mut out = Converted::default();
+    let Value::Object(auth) = auth else {
+        out.problems
+            .push(shape("auth", "a map with providers and identities", auth));
+        return out;
+    };
+    // Block-level keys first, then providers, then identities: the order people read them.
+    for (key, _) in auth {
+        match key.as_str() {
+            "providers" | "identities" => {}
+            other => {
+                let why = NOT_APPLICABLE.iter().find(|(k, _)| *k == other).map_or_else(
+                    || "not a key of Atmos's auth: block; left out".to_owned(),
+                    |(_, why)| format!("not applicable in a cluster: {why}; left out"),
+                );
+                out.notes.push((format!("auth.{other}"), why));
+            }
+        }
+    }
+    if let Some(providers) = auth.get("providers") {
+        out.spec.providers = entries("providers", providers, &mut out, convert_provider);
+    }
+    if let Some(identities) = auth.get("identities") {
+        out.spec.identities = entries("identities", identities, &mut out, convert_identity);
+    }
+    note_case_collisions("auth.providers", out.spec.providers.keys(), &mut out.notes);
+    note_case_collisions("auth.identities", out.spec.identities.keys(), &mut out.notes);
+    out
+}
+
+/// `auth.providers` / `auth.identities`: a map of name to definition (null: none).
+fn entries<T>(
+    section: &str,
+    value: &Value,
+    out: &mut Converted,
+    convert: fn(&str, &Map<String, Value>, &mut Converted) -> Option<T>,
+) -> BTreeMap<String, T> {
+    let mut result = BTreeMap::new();
+    match value {
+        Value::Null => {}
+        Value::Object(items) => {
+            for (name, def) in items {
+                let path = format!("auth.{section}.{name}");
+                match def {
+                    Value::Object(fields) => {
+                        if let Some(converted) = convert(&path, fields, out) {
+                            result.insert(name.clone(), converted);
+                        }
+                    }
+                    other => out.problems.push(shape(&path, "a map of settings", other)),
+                }
+            }
+        }
+        other => out
+            .problems
+            .push(shape(&format!("auth.{section}"), "a map of name to settings", other)),
+    }
+    result
+}
+
+fn convert_provider(path: &str, fields: &Map<String, Value>, out: &mut Converted) -> Option<Provider> {
+    let kept = keep(path, fields, PROVIDER_KEYS, PROVIDER_DROPPED, "provider", out);
+    typed(path, kept, out)
+}
+
+fn convert_identity(path: &str, fields: &Map<String, Value>, out: &mut Converted) -> Option<IdentityDef> {
+    let kept = keep(path, fields, IDENTITY_KEYS, IDENTITY_DROPPED, "identity", out);
+    typed(path, kept, out)
+}
+
+/// The fields the resource holds; notes for the others.
+fn keep(
+    path: &str,
+    fields: &Map<String, Value>,
+    keys: &[&str],
+    dropped: &[(&str, &str)],
+    what: &str,
+    out: &mut Converted,
+) -> Map<String, Value> {
+    let mut kept = Map::new();
+    for (key, value) in fields {
+        if key == "tags" && value.is_array() {
+            // Atmos's tags are a list of strings; the v1alpha1 schema holds a map, so a list
+            // would be refused by the apiserver. Tags only filter Atmos's CLI listings.
+            out.notes.push((
+                format!("{path}.tags"),
+                "left out: Atmos's tags (a list, for filtering atmos auth list) have no place in the \
+                 v1alpha1 resource, whose tags field is a map"
+                    .to_owned(),
+            ));
+        } else if keys.contains(&key.as_str()) {
+            kept.insert(key.clone(), value.clone());
+        } else if let Some((_, why)) = dropped.iter().find(|(k, _)| k == key) {
+            out.notes.push((format!("{path}.{key}"), format!("left out: {why}")));
+        } else {
+            out.notes.push((
+                format!("{path}.{key}"),
+                format!("left out: not a key of an Atmos {what}"),
+            ));
+        }
+    }
+    // A missing kind is the resolver's to report ("kind is required; ..."), with its path;
+    // the typed field has no default.
+    kept.entry("kind").or_insert_with(|| Value::String(String::new()));
+    if kept.get("kind").is_some_and(Value::is_null) {
+        kept.insert("kind".to_owned(), Value::String(String::new()));
+    }
+    kept
+}
+
+/// The typed definition; on a type error, the first field that fails names the path.
+fn typed<T: DeserializeOwned>(path: &str, fields: Map<String, Value>, out: &mut Converted) -> Option<T> {
+    match serde_json::from_value::<T>(Value::Object(fields.clone())) {
+        Ok(def) => Some(def),
+        Err(whole) => {
+            // Narrow to the field: the type with only `kind` and that one field.
+            let culprit = fields.iter().filter(|(k, _)| *k != "kind").find_map(|(key, value)| {
+                let mut one = Map::new();
+                one.insert("kind".to_owned(), Value::String(String::new()));
+                one.insert(key.clone(), value.clone());
+                serde_json::from_value::<T>(Value::Object(one))
+                    .err()
+                    .map(|e| (format!("{path}.{key}"), e.to_string()))
+            });
+            let (at, message) = culprit.unwrap_or_else(|| (path.to_owned(), whole.to_string()));
+            out.problems.push(Problem::new(
+                at,
+                Reason::InvalidProfile,
+                format!(
+                    "{message}; write it as Atmos's schema has it (strings are quoted where YAML would read a number)"
+                ),
+            ));
+            None
+        }
+    }
+}
+
+fn shape(path: &str, expected: &str, found: &Value) -> Problem {
+    let found = match found {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    };
+    Problem::new(
+        path,
+        Reason::InvalidProfile,
+        format!("expected {expected}, found {found}"),
+    )
+}
+
+/// Atmos reads atmos.yaml through Viper, which folds keys to lower case: `acme/Admin` and
+/// `acme/admin` are one identity there, two here.
+fn note_case_collisions<'a>(section: &str, names: impl Iterator<Item = &'a String>, notes: &mut Vec<(String, String)>) {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for name in names {
+        if let Some(first) = seen.insert(name.to_lowercase(), name) {
+            notes.push((
+                format!("{section}.{name}"),
+                format!(
+                    "differs from {first} only in letter case: Atmos folds keys to lower case and sees one \
+                     entry, this resource keeps two; rename one"
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::{Principal, Via};
+
+    #[test]
+    fn keeps_resource_keys_and_explains_the_rest() {
+        let c = to_spec(&json!({
+            "realm": "x", "logs": {"level": "Debug"}, "keyring": {"type": "file"}, "console": {}, "integrations": {},
+            "identitys": {},
+            "providers": {"saml": {"kind": "aws/saml", "url": "https://idp", "password": "hunter2",
+                                   "browser_type": "chromium", "tags": ["ci"], "bogus": 1}},
+            "identities": {"u": {"kind": "aws/user", "credentials": {"access_key_id": "AKIA"}, "alias": "me",
+                                 "tags": {"team": "x"}}}
+        }));
+        assert_eq!(c.problems, vec![]);
+        assert_eq!(c.spec.providers["saml"].url.as_deref(), Some("https://idp"));
+        assert_eq!(c.spec.providers["saml"].tags, None);
+        assert_eq!(c.spec.identities["u"].credentials, None);
+        assert_eq!(c.spec.identities["u"].tags, Some(json!({"team": "x"})));
+        let paths: Vec<&str> = c.notes.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "auth.console",
+                "auth.identitys",
+                "auth.integrations",
+                "auth.keyring",
+                "auth.logs",
+                "auth.realm",
+                "auth.providers.saml.bogus",
+                "auth.providers.saml.browser_type",
+                "auth.providers.saml.password",
+                "auth.providers.saml.tags",
+                "auth.identities.u.alias",
+                "auth.identities.u.credentials",
+            ]
+        );
+        assert!(!format!("{:?}", c.spec).contains("hunter2"));
+        assert!(!format!("{:?}", c.spec).contains("AKIA"));
+        assert_eq!(c.notes[1].1, "not a key of Atmos's auth: block; left out");
+    }
+
+    #[test]
+    fn typed_fields_and_wrong_types_with_paths() {
+        let c = to_spec(&json!({
+            "providers": {"p": {"kind": "kubernetes/oidc", "region": 12}},
+            "identities": {
+                "ok": {"kind": "aws/assume-role", "via": {"provider": "p"},
+                       "principal": {"assume_role": "arn:aws:iam::123456789012:role/x", "custom": [1]}},
+                "bad": {"kind": "aws/assume-role", "principal": {"duration": 3600}},
+                "flat": "aws/assume-role",
+                "nokind": {"via": {"identity": "ok"}}
+            }
+        }));
+        assert_eq!(
+            c.spec.identities["ok"].principal,
+            Some(Principal {
+                assume_role: Some("arn:aws:iam::123456789012:role/x".into()),
+                extra: [("custom".to_owned(), json!([1]))].into(),
+                ..Principal::default()
+            })
+        );
+        assert_eq!(
+            c.spec.identities["nokind"].via,
+            Some(Via {
+                provider: None,
+                identity: Some("ok".into())
+            })
+        );
+        assert_eq!(c.spec.identities["nokind"].kind, "");
+        let problems: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "auth.providers.p.region: invalid type: integer `12`, expected a string; write it as Atmos's \
+                 schema has it (strings are quoted where YAML would read a number)",
+                "auth.identities.bad.principal: invalid type: integer `3600`, expected a string; write it as \
+                 Atmos's schema has it (strings are quoted where YAML would read a number)",
+                "auth.identities.flat: expected a map of settings, found a string",
+            ]
+        );
+    }
+
+    #[test]
+    fn case_collisions_are_noted() {
+        let c = to_spec(&json!({"identities": {"acme/Admin": {"kind": "k"}, "acme/admin": {"kind": "k"}}}));
+        assert_eq!(c.notes.len(), 1);
+        assert_eq!(c.notes[0].0, "auth.identities.acme/admin");
+    }
+}
