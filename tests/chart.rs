@@ -697,7 +697,12 @@ fn chart_rules_have_no_wildcards_and_no_dangerous_verbs() {
             "--set",
             "replicaCount=3",
         ]),
-        render(&["--set", "rbac.tokenCreator.clusterWide=true"]),
+        render(&[
+            "--set",
+            "rbac.tokenCreator.clusterWide=true",
+            "--set",
+            "rbac.ownerReferencesPermissionEnforcement=true",
+        ]),
     ];
     for objects in &renders {
         for (owner, rule) in rules(objects) {
@@ -710,6 +715,11 @@ fn chart_rules_have_no_wildcards_and_no_dangerous_verbs() {
             assert!(rule.get("nonResourceURLs").is_none(), "{owner}: {rule}");
             // The aggregated edit role is for people, not for the controller.
             if owner.ends_with("-edit") {
+                continue;
+            }
+            // The one update, opt-in (see owner_references_permission_enforcement_needs_its_value).
+            if strs(&rule["resources"]) == ["identities/finalizers"] {
+                assert_eq!(strs(&rule["verbs"]), ["update"]);
                 continue;
             }
             for verb in strs(&rule["verbs"]) {
@@ -972,6 +982,88 @@ fn rendered_manifests_apply_server_side() {
 }
 
 #[test]
+fn owner_references_permission_enforcement_needs_its_value() {
+    // Some clusters (OpenShift) enable the OwnerReferencesPermissionEnforcement admission
+    // plugin: whoever sets blockOwnerDeletion on an owner reference, as the controller does on
+    // each Secret it writes, must be allowed to update the owner's finalizers. Show that the
+    // default rules are refused there and the chart's value fixes it.
+    let cp = ControlPlane::start_with(controlplane::ControlPlaneOptions {
+        apiserver_args: vec!["--enable-admission-plugins=OwnerReferencesPermissionEnforcement".into()],
+        ..Default::default()
+    })
+    .expect("a private control plane with OwnerReferencesPermissionEnforcement");
+    let kubeconfig = cp.kubeconfig_path();
+    let kubectl = || tool_on("kubectl", kubeconfig);
+    ok(kubectl().args(["create", "namespace", "atmos-auth-system"]), None);
+    ok(kubectl().args(["create", "namespace", "owners"]), None);
+    let apply = |args: &[&str]| {
+        let manifests = template(RELEASE, NAMESPACE, args);
+        ok(
+            tool_on("kubectl", kubeconfig).args(["apply", "--server-side", "-f", "-"]),
+            Some(&manifests),
+        );
+    };
+    apply(&[]);
+    ok(
+        kubectl().args(["wait", "--for=condition=Established", "crd/identities.auth.atmos.tools"]),
+        None,
+    );
+    ok(
+        kubectl().args(["apply", "--server-side", "-f", "-"]),
+        Some(&identity_yaml("owners", "owner", Some("tf"))),
+    );
+    let uid = ok(
+        kubectl().args([
+            "get",
+            "identity",
+            "owner",
+            "-n",
+            "owners",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ]),
+        None,
+    );
+    // The owner reference kube's controller_owner_ref() builds.
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "owned",
+            "namespace": "owners",
+            "ownerReferences": [{
+                "apiVersion": "auth.atmos.tools/v1alpha1",
+                "kind": "Identity",
+                "name": "owner",
+                "uid": uid,
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }],
+        },
+    })
+    .to_string();
+    let create_as_controller = || {
+        output(
+            tool_on("kubectl", kubeconfig).args(["create", "--dry-run=server", "-f", "-", "--as", CONTROLLER]),
+            Some(&secret),
+        )
+    };
+    let refused = create_as_controller();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("blockOwnerDeletion"),
+        "{stderr}"
+    );
+
+    apply(&["--set", "rbac.ownerReferencesPermissionEnforcement=true"]);
+    let out = eventually("the finalizers rule to take effect", Duration::from_secs(10), || {
+        let out = create_as_controller();
+        out.status.success().then_some(out)
+    });
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created (server dry run)"));
+}
+
+#[test]
 fn helm_install_from_docs() {
     let cp = installed();
     let status = ok(
@@ -1151,6 +1243,7 @@ subjects: [{kind: ServiceAccount, name: atmos-auth-controller, namespace: atmos-
         can("patch", "identities.auth.atmos.tools", NS, false),
         can("delete", "authprofiles.auth.atmos.tools", NS, false),
         can_sub("update", "identities.auth.atmos.tools", "status", NS, false),
+        can_sub("update", "identities.auth.atmos.tools", "finalizers", NS, false),
         // Secrets: read metadata, create, apply; never delete or update.
         can("list", "secrets", ALL, true),
         can("watch", "secrets", ALL, true),

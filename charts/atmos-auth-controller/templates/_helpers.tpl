@@ -91,4 +91,11 @@ controller makes; see docs/install.md "What the controller may do".
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.rbac.ownerReferencesPermissionEnforcement }}
+# OwnerReferencesPermissionEnforcement: setting blockOwnerDeletion on a Secret's owner
+# reference to an Identity requires update on the Identity's finalizers.
+- apiGroups: ["auth.atmos.tools"]
+  resources: ["identities/finalizers"]
+  verbs: ["update"]
+{{- end }}
 {{- end }}
