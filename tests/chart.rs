@@ -1135,7 +1135,21 @@ fn helm_install_from_docs() {
     }
 
     // The documented command is also the upgrade command: running it again succeeds.
-    run_docs_install(cp).unwrap_or_else(|e| panic!("running the docs' install block again (upgrade) failed: {e}"));
+    let notes =
+        run_docs_install(cp).unwrap_or_else(|e| panic!("running the docs' install block again (upgrade) failed: {e}"));
+    // NOTES.txt tells the newcomer the one step the install cannot do for them.
+    assert!(
+        notes.contains("The controller may not mint ServiceAccount tokens anywhere yet"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("--clusterrole=atmos-auth-controller-token-creator"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("--serviceaccount=atmos-auth-system:atmos-auth-controller"),
+        "{notes}"
+    );
     let status: Value = serde_json::from_str(&ok(
         tool_on("helm", cp.kubeconfig_path()).args(["status", RELEASE, "-n", NAMESPACE, "-o", "json"]),
         None,
