@@ -286,21 +286,26 @@ fn installed() -> &'static ControlPlane {
     cp
 }
 
-/// The `sh` block that follows the "*Tested* (`helm_install_from_docs` ..." line.
-fn docs_install_block() -> String {
+/// The first `sh` block of docs/install.md after `marker`.
+fn docs_block_after(marker: &str) -> String {
     let docs = fs::read_to_string(repo().join("docs/install.md")).unwrap();
     let start = docs
-        .find("*Tested* (`helm_install_from_docs`")
-        .expect("docs/install.md marks its tested install block");
+        .find(marker)
+        .unwrap_or_else(|| panic!("docs/install.md no longer says {marker:?}"));
     let rest = &docs[start..];
     let open = rest.find("```sh\n").expect("a ```sh block after the marker") + "```sh\n".len();
     let close = rest[open..].find("```").unwrap();
     rest[open..open + close].to_owned()
 }
 
-/// Runs the docs' block with `helm` and `kubectl` first on PATH; Err(output) if it fails.
-fn run_docs_install(cp: &ControlPlane) -> Result<String, String> {
-    let block = docs_install_block();
+/// The install block that docs/install.md marks as tested.
+fn docs_install_block() -> String {
+    docs_block_after("*Tested* (`helm_install_from_docs`")
+}
+
+/// Runs a shell block from the docs with `helm` and `kubectl` first on PATH, against the
+/// given control plane; Err(output) if it fails.
+fn run_docs_block(cp: &ControlPlane, block: &str) -> Result<String, String> {
     let path = format!(
         "{}:{}",
         cp.bin_dir().display(),
@@ -308,7 +313,7 @@ fn run_docs_install(cp: &ControlPlane) -> Result<String, String> {
     );
     let mut bash = Command::new("bash");
     helm_env(&mut bash)
-        .args(["-euo", "pipefail", "-c", &block])
+        .args(["-euo", "pipefail", "-c", block])
         .env("PATH", path)
         .env("KUBECONFIG", cp.kubeconfig_path())
         .env("IMAGE_REPO", TEST_IMAGE_REPO);
@@ -323,6 +328,10 @@ fn run_docs_install(cp: &ControlPlane) -> Result<String, String> {
     } else {
         Err(format!("{block}\n{text}"))
     }
+}
+
+fn run_docs_install(cp: &ControlPlane) -> Result<String, String> {
+    run_docs_block(cp, &docs_install_block())
 }
 
 fn install_from_docs(cp: &ControlPlane) -> Result<(), String> {
@@ -1061,6 +1070,35 @@ fn owner_references_permission_enforcement_needs_its_value() {
         out.status.success().then_some(out)
     });
     assert!(String::from_utf8_lossy(&out.stdout).contains("created (server dry run)"));
+}
+
+#[test]
+fn helm_adopts_crds_applied_before_with_the_docs_snippet() {
+    // The development and end-to-end setups apply crds/ with kubectl; the docs show how to
+    // hand those CRDs to Helm. Without that step the install must fail, with it succeed.
+    let cp = ControlPlane::start().expect("a private control plane");
+    ok(
+        tool_on("kubectl", cp.kubeconfig_path())
+            .args(["apply", "--server-side", "-f"])
+            .arg(repo().join("crds")),
+        None,
+    );
+    let refused = run_docs_install(&cp).expect_err("Helm must not silently adopt CRDs it did not create");
+    assert!(
+        refused.contains("cannot be imported into the current release"),
+        "{refused}"
+    );
+    run_docs_block(&cp, &docs_block_after("to Helm once:")).unwrap_or_else(|e| panic!("the adoption snippet: {e}"));
+    run_docs_install(&cp).unwrap_or_else(|e| panic!("install after adoption: {e}"));
+    let crd = ok(
+        tool_on("kubectl", cp.kubeconfig_path()).args(["get", "crd", "identities.auth.atmos.tools", "-o", "json"]),
+        None,
+    );
+    let crd: Value = serde_json::from_str(&crd).unwrap();
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+        "now managed by the release"
+    );
 }
 
 #[test]
