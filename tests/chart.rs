@@ -2,13 +2,15 @@
 //! real `helm` and `kubectl` against a real kube-apiserver (the local control plane of
 //! `atmos-auth-testenv`).
 //!
-//! Two control planes, so that the two ways of installing never fight over the same
+//! Several control planes, so that the ways of installing never fight over the same
 //! cluster-scoped objects (the CRDs and the token-creator ClusterRole carry Helm's ownership
 //! annotations after `helm install`, and Helm refuses to adopt objects another tool made):
 //! - the shared one gets the chart installed exactly as docs/install.md says (release
 //!   `atmos-auth-controller` in `atmos-auth-system`) and carries the RBAC matrix, the
 //!   admission policy and the examples;
-//! - a private one receives `helm template` output through `kubectl apply --server-side`.
+//! - private ones receive `helm template` output through `kubectl apply --server-side`, run
+//!   with the OwnerReferencesPermissionEnforcement admission plugin, or start with CRDs that
+//!   `kubectl` applied before Helm.
 //!
 //! Not here: running the controller binary with the chart's ServiceAccount token against the
 //! local STS (the end-to-end suite owns those fixtures), and `cargo build --release` for the
@@ -1088,7 +1090,11 @@ fn helm_adopts_crds_applied_before_with_the_docs_snippet() {
         refused.contains("cannot be imported into the current release"),
         "{refused}"
     );
-    run_docs_block(&cp, &docs_block_after("to Helm once:")).unwrap_or_else(|e| panic!("the adoption snippet: {e}"));
+    run_docs_block(
+        &cp,
+        &docs_block_after("`helm_adopts_crds_applied_before_with_the_docs_snippet`"),
+    )
+    .unwrap_or_else(|e| panic!("the adoption snippet: {e}"));
     run_docs_install(&cp).unwrap_or_else(|e| panic!("install after adoption: {e}"));
     let crd = ok(
         tool_on("kubectl", cp.kubeconfig_path()).args(["get", "crd", "identities.auth.atmos.tools", "-o", "json"]),
