@@ -87,7 +87,8 @@ pub(crate) fn parse_file(source: &str, text: &str) -> Result<ParsedFile, ImportE
     let documents: Vec<Node> =
         serde_saphyr::from_str_multiple_with_options(text, options).map_err(|e| ImportError::Yaml {
             file: source.to_owned(),
-            message: e.to_string(),
+            // The parser's snippet names its input `<input>`: name the file instead.
+            message: e.to_string().trim_start_matches("error: ").replace("<input>", source),
         })?;
     let mut parsed = ParsedFile::default();
     let mut documents = documents.into_iter();
