@@ -6,6 +6,7 @@ mod consumers;
 mod fixture;
 mod flow;
 mod ha;
+mod import;
 mod safety;
 mod sts_tokens;
 
