@@ -177,30 +177,20 @@ async fn the_aws_cli_reads_every_format() -> Result<()> {
     let process = Kubelet::start(&client, &ns, "cli-process")?;
     let files = Kubelet::start(&client, &ns, "cli-files")?;
     apply(&client, &ns, &profile("20m")).await?;
+    // One Identity per format, each with its own session name so the ARN shows which answered.
     let mount = process.mount_path();
-    apply(&client, &ns, &identity(
-        "cli-process",
-        &format!("  identity: acme/network\n  principal: {{session_name: cli-process}}\n  secret: {{formats: [process], mountPath: {mount}}}"),
-    ))
-    .await?;
-    apply(
-        &client,
-        &ns,
-        &identity(
-            "cli-files",
-            "  identity: acme/admin\n  principal: {session_name: cli-files}\n  secret: {formats: [files]}",
+    for (name, identity_name, secret) in [
+        (
+            "cli-process",
+            "acme/network",
+            format!("{{formats: [process], mountPath: {mount}}}"),
         ),
-    )
-    .await?;
-    apply(
-        &client,
-        &ns,
-        &identity(
-            "cli-env",
-            "  identity: acme/network\n  principal: {session_name: cli-env}\n  secret: {formats: [env]}",
-        ),
-    )
-    .await?;
+        ("cli-files", "acme/admin", "{formats: [files]}".to_owned()),
+        ("cli-env", "acme/network", "{formats: [env]}".to_owned()),
+    ] {
+        let body = format!("  identity: {identity_name}\n  principal: {{session_name: {name}}}\n  secret: {secret}");
+        apply(&client, &ns, &identity(name, &body)).await?;
+    }
     for name in ["cli-process", "cli-files", "cli-env"] {
         wait_reason(&client, &ns, name, "CredentialsIssued", Duration::from_secs(60)).await?;
     }
@@ -347,8 +337,9 @@ impl Call {
 
 /// The long-running case: an Identity with 30 s sessions in its own namespace, its Secret
 /// mirrored into a mount directory, and the Go consumer calling GetCallerIdentity every 2 s
-/// for [`RUN_FOR`] with `env` on top of AWS_CONFIG_FILE, AWS_PROFILE and the endpoint.
-async fn go_sdk_outlives_sessions(name: &str, env: &[(&str, &Path)]) -> Result<()> {
+/// for [`RUN_FOR`] with AWS_CONFIG_FILE, AWS_PROFILE and the endpoint set. Each of `runs` is
+/// one consumer process, all at once on the same mount, with its own extra environment.
+async fn go_sdk_outlives_sessions(name: &str, runs: &[(&str, Vec<(&str, PathBuf)>)]) -> Result<()> {
     // Building (or finding) the binary overlaps with the control plane's start.
     let build = tokio::task::spawn_blocking(go_caller);
     let cp = control_plane();
@@ -359,16 +350,11 @@ async fn go_sdk_outlives_sessions(name: &str, env: &[(&str, &Path)]) -> Result<(
     let kubelet = Kubelet::start(&client, &ns, "runner")?;
     apply(&client, &ns, &profile(SESSION)).await?;
     // The default format (`process`): only the mount path is set, to the kubelet's directory.
-    let mount = kubelet.mount_path();
-    apply(
-        &client,
-        &ns,
-        &identity(
-            "runner",
-            &format!("  principal: {{session_name: {name}}}\n  secret: {{mountPath: {mount}}}"),
-        ),
-    )
-    .await?;
+    let body = format!(
+        "  principal: {{session_name: {name}}}\n  secret: {{mountPath: {}}}",
+        kubelet.mount_path()
+    );
+    apply(&client, &ns, &identity("runner", &body)).await?;
     wait_reason(&client, &ns, "runner", "CredentialsIssued", Duration::from_secs(60)).await?;
     kubelet.wait_mounted().await?;
     let keys: BTreeSet<String> = kubelet
@@ -385,18 +371,40 @@ async fn go_sdk_outlives_sessions(name: &str, env: &[(&str, &Path)]) -> Result<(
 
     // A home without an ~/.aws, so nothing but the given files can supply credentials.
     let home = tempfile::tempdir()?;
-    let mut cmd = consumer(&bin);
-    cmd.args(["-every", "2s", "-for", &format!("{}s", RUN_FOR.as_secs())])
-        .env("HOME", home.path())
-        .env("AWS_CONFIG_FILE", kubelet.path().join("config"))
-        .env("AWS_PROFILE", "acme/admin")
-        .env("AWS_ENDPOINT_URL_STS", sts.endpoint())
-        .stdout(Stdio::piped());
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
     let started = Instant::now();
-    let mut child = cmd.spawn().context("starting go-caller")?;
+    let results = futures::future::join_all(runs.iter().map(|(label, env)| {
+        let mut cmd = consumer(&bin);
+        cmd.args(["-every", "2s", "-for", &format!("{}s", RUN_FOR.as_secs())])
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", kubelet.path().join("config"))
+            .env("AWS_PROFILE", "acme/admin")
+            .env("AWS_ENDPOINT_URL_STS", sts.endpoint())
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        run_go_caller(cmd, format!("{name}/{label}"))
+    }))
+    .await;
+    let wall = started.elapsed();
+
+    let arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/e2e-admin/{name}");
+    for ((label, _), result) in runs.iter().zip(results) {
+        let result = result.and_then(|calls| check_calls(&calls, &arn));
+        let keys = result.with_context(|| {
+            let log = controller.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            format!("{name}/{label}; controller log, newest first:\n{}", tail.join("\n"))
+        })?;
+        eprintln!(
+            "[{name}/{label}] no error over {wall:.1?}; {keys} credential sets in turn; Secret laid out {} times",
+            kubelet.updates()
+        );
+    }
+    Ok(())
+}
+
+/// Runs the Go consumer to its end; returns its calls. Fails on any failed call.
+async fn run_go_caller(mut cmd: Command, label: String) -> Result<Vec<Call>> {
+    let started = Instant::now();
+    let mut child = cmd.stdout(Stdio::piped()).spawn().context("starting go-caller")?;
     let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
     let mut calls = Vec::new();
     let deadline = RUN_FOR + Duration::from_secs(30);
@@ -405,77 +413,78 @@ async fn go_sdk_outlives_sessions(name: &str, env: &[(&str, &Path)]) -> Result<(
         .await
         .context("go-caller did not finish in time")??
     {
-        eprintln!("[{name}] {line}");
+        eprintln!("[{label}] {line}");
         calls.push(Call::parse(&line).with_context(|| format!("unexpected go-caller output: {line}"))?);
     }
     let status = child.wait().await?;
-    let wall = started.elapsed();
-
     let failures: Vec<&str> = calls.iter().filter(|c| !c.ok).map(|c| c.line.as_str()).collect();
-    let tail = || {
-        controller
-            .log_text()
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     if !failures.is_empty() || !status.success() {
         bail!(
-            "go-caller ({status}) failed {} of {} calls:\n{}\ncontroller log (last lines, newest first):\n{}",
+            "go-caller ({status}) failed {} of {} calls:\n{}",
             failures.len(),
             calls.len(),
-            failures.join("\n"),
-            tail()
+            failures.join("\n")
         );
     }
+    Ok(calls)
+}
+
+/// Every call answered as `arn` through the credential_process provider, for longer than
+/// two sessions, with at least three access keys in turn; returns how many.
+fn check_calls(calls: &[Call], arn: &str) -> Result<usize> {
     let last = calls.last().context("go-caller made no call")?;
     let ran: f64 = last.get("t").parse()?;
     ensure!(
         ran >= (2 * SESSION_SECONDS) as f64,
         "go-caller ran {ran} s, not past two sessions"
     );
-    let arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/e2e-admin/{name}");
-    for c in &calls {
-        assert_eq!(c.get("arn"), arn, "{}", c.line);
+    for c in calls {
+        ensure!(c.get("arn") == arn, "expected {arn}: {}", c.line);
         // The credential_process provider, never static keys from a credentials file.
-        assert_eq!(c.get("source"), "ProcessProvider", "{}", c.line);
+        ensure!(
+            c.get("source") == "ProcessProvider",
+            "not from credential_process: {}",
+            c.line
+        );
     }
-    let mut distinct: Vec<&str> = Vec::new();
-    for c in &calls {
-        if distinct.last() != Some(&c.get("key")) {
-            distinct.push(c.get("key"));
+    let mut in_turn: Vec<&str> = Vec::new();
+    for c in calls {
+        if in_turn.last() != Some(&c.get("key")) {
+            in_turn.push(c.get("key"));
         }
     }
-    eprintln!(
-        "[{name}] {} calls over {wall:.1?}, no error; {} credential sets in turn; Secret laid out {} times; STS AssumeRoleWithWebIdentity ok: {}",
-        calls.len(),
-        distinct.len(),
-        kubelet.updates(),
-        sts.calls().ok("AssumeRoleWithWebIdentity")
+    let unique: BTreeSet<&&str> = in_turn.iter().collect();
+    ensure!(unique.len() == in_turn.len(), "went back to an older key: {in_turn:?}");
+    // Three keys means the SDK ran credential_process again at least twice after the first
+    // expiry and found the renewed file each time.
+    ensure!(
+        in_turn.len() >= 3,
+        "the SDK used only {} access keys in {ran} s: {in_turn:?}",
+        in_turn.len()
     );
-    let unique: BTreeSet<&&str> = distinct.iter().collect();
-    assert_eq!(unique.len(), distinct.len(), "went back to an older key: {distinct:?}");
-    assert!(
-        distinct.len() >= 3,
-        "the SDK used only {} access keys in {ran} s: {distinct:?}",
-        distinct.len()
-    );
-    Ok(())
+    Ok(in_turn.len())
 }
 
 #[tokio::test]
 async fn go_sdk_with_the_mounted_config_alone_outlives_two_sessions() -> Result<()> {
-    go_sdk_outlives_sessions("go-config", &[]).await
+    go_sdk_outlives_sessions("go-config", &[("config-only", vec![])]).await
 }
 
 #[tokio::test]
 async fn go_sdk_with_atmos_credentials_file_set_too_still_renews() -> Result<()> {
     // Atmos sets AWS_SHARED_CREDENTIALS_FILE next to AWS_CONFIG_FILE. With a default-format
-    // Secret that file is empty: the SDK must still go on to the profile's credential_process.
+    // Secret there is no credentials file, or an empty one: either way the SDK must go on to
+    // the profile's credential_process and keep renewing. Both run side by side.
     let dir = tempfile::tempdir()?;
-    let credentials = dir.path().join("credentials");
-    std::fs::write(&credentials, "")?;
-    go_sdk_outlives_sessions("go-atmos", &[("AWS_SHARED_CREDENTIALS_FILE", &credentials)]).await
+    let empty = dir.path().join("credentials");
+    std::fs::write(&empty, "")?;
+    let absent = dir.path().join("absent/credentials");
+    go_sdk_outlives_sessions(
+        "go-atmos",
+        &[
+            ("empty-credentials", vec![("AWS_SHARED_CREDENTIALS_FILE", empty)]),
+            ("absent-credentials", vec![("AWS_SHARED_CREDENTIALS_FILE", absent)]),
+        ],
+    )
+    .await
 }
