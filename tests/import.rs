@@ -187,3 +187,34 @@ cases!(
     bad_yaml,
     bad_function_in_required_key,
 );
+
+/// The Atmos profile of `examples/atmos-in-pod/` reads, with Atmos's profile-directory order
+/// and `!unset`, as exactly one `aws/ambient` identity and nothing of the base's auth.
+#[test]
+fn atmos_in_pod_example_profile() {
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/atmos-in-pod/project");
+    let out = run(
+        &[
+            "import".into(),
+            project.join("atmos.yaml").display().to_string(),
+            project.join("profiles/in-cluster").display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&out.stdout).expect("YAML");
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["metadata"]["name"], "in-cluster");
+    assert_eq!(
+        docs[0]["spec"],
+        serde_json::json!({"providers": {}, "identities": {"acme/network": {"kind": "aws/ambient", "default": true}}})
+    );
+    assert!(
+        out.stderr.contains(
+            "not runnable in a cluster: auth.identities.acme/network.kind: kind aws/ambient is for Atmos running \
+             inside a consumer pod"
+        ),
+        "{}",
+        out.stderr
+    );
+}
