@@ -17,10 +17,12 @@ use super::conditions::{self, READY};
 use super::{Context, Error};
 use crate::api::{Identity, IdentityStatus};
 use crate::labels;
+use crate::redact::redact;
 use crate::render::render;
-use crate::renewal::{self, RenewReason, SecretState};
-use crate::resolve::{Resolved, resolve};
-use crate::secret::{self, Existing};
+use crate::renewal::{self, SecretState};
+use crate::resolve::{Reason, Resolved, resolve, summarize};
+use crate::secret::{self, Existing, SecretError};
+use crate::sts::Session;
 use crate::telemetry::IdentityLabels;
 use crate::token::request_token;
 
@@ -38,50 +40,108 @@ pub fn error_policy(obj: Arc<Identity>, err: &Error, _ctx: Arc<Context>) -> Acti
     Action::requeue(Duration::from_secs(15))
 }
 
+/// One reconcile's view: the object, the status it started with and the one it builds.
+struct Pass<'a> {
+    obj: &'a Identity,
+    ctx: &'a Context,
+    ns: String,
+    now: Timestamp,
+    old: IdentityStatus,
+    status: IdentityStatus,
+}
+
+impl Pass<'_> {
+    fn set_ready(&mut self, ok: bool, reason: &str, message: &str) {
+        let generation = self.obj.metadata.generation;
+        conditions::set(
+            &mut self.status.conditions,
+            READY,
+            ok,
+            reason,
+            message,
+            generation,
+            self.now,
+        );
+    }
+
+    /// Records valid credentials in the Secret for the current spec.
+    fn issued(&mut self, resolved: &Resolved, expiration: Timestamp, renewal: Timestamp) {
+        self.status.expiration = Some(expiration.to_string());
+        self.status.renewal_time = Some(renewal.to_string());
+        self.status.failed_attempts = None;
+        self.status.last_failure_time = None;
+        let message = format!(
+            "Secret {} holds credentials for {} ({}), valid until {expiration}; renewal at {renewal}",
+            resolved.secret.name,
+            resolved.identity,
+            resolved.chain.join(" -> ")
+        );
+        self.set_ready(true, "CredentialsIssued", &message);
+    }
+
+    /// Input that only a change can fix: report it and wait for that change.
+    async fn not_ready(mut self, reason: &str, message: &str) -> Result<Action, Error> {
+        self.set_ready(false, reason, message);
+        self.write_status().await?;
+        Ok(Action::await_change())
+    }
+
+    /// Writes the status if it changed (so a quiet reconcile writes nothing).
+    async fn write_status(&self) -> Result<(), Error> {
+        if self.old == self.status {
+            return Ok(());
+        }
+        let api: Api<Identity> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        // A merge patch keeps fields it does not mention: clear the ones the new status dropped.
+        let mut body = serde_json::to_value(&self.status).unwrap_or_default();
+        if let (Some(map), Ok(serde_json::Value::Object(before))) =
+            (body.as_object_mut(), serde_json::to_value(&self.old))
+        {
+            for key in before.keys() {
+                map.entry(key.clone()).or_insert(serde_json::Value::Null);
+            }
+        }
+        let patch = json!({ "status": body });
+        api.patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+}
+
 async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error> {
-    let now = Timestamp::now();
     let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
-    let generation = obj.metadata.generation;
     let old = obj.status.clone().unwrap_or_default();
     let mut status = old.clone();
-    status.observed_generation = generation;
+    status.observed_generation = obj.metadata.generation;
+    let mut pass = Pass {
+        obj,
+        ctx,
+        ns: ns.clone(),
+        now: Timestamp::now(),
+        old,
+        status,
+    };
+    let now = pass.now;
 
     // 1. Resolve.
-    let profile_ref = ObjectRef::new(&obj.spec.profile).within(&ns);
-    let Some(profile) = ctx.profiles.get(&profile_ref) else {
+    let Some(profile) = ctx.profiles.get(&ObjectRef::new(&obj.spec.profile).within(&ns)) else {
         let msg = format!(
             "AuthProfile {ns}/{} not found: apply it, or fix spec.profile",
             obj.spec.profile
         );
-        conditions::set(
-            &mut status.conditions,
-            READY,
-            false,
-            "ProfileNotFound",
-            &msg,
-            generation,
-            now,
-        );
-        write_status(obj, ctx, &old, &status).await?;
-        return Ok(Action::await_change());
+        return pass.not_ready("ProfileNotFound", &msg).await;
     };
     let resolved = match resolve(&profile.spec, &obj.spec, &obj.name_any(), &ctx.settings) {
         Ok(r) => r,
         Err(problems) => {
-            let reason = problems
-                .first()
-                .map(|p| p.reason.to_string())
-                .unwrap_or_else(|| "InvalidSpec".to_owned());
-            let msg = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-            conditions::set(&mut status.conditions, READY, false, &reason, &msg, generation, now);
-            write_status(obj, ctx, &old, &status).await?;
-            return Ok(Action::await_change());
+            let (reason, msg) = summarize(&problems).unwrap_or((Reason::InvalidIdentity, String::new()));
+            return pass.not_ready(reason.as_str(), &msg).await;
         }
     };
-    status.identity = Some(resolved.identity.clone());
-    status.chain = resolved.chain.clone();
-    status.secret_name = Some(resolved.secret.name.clone());
+    pass.status.identity = Some(resolved.identity.clone());
+    pass.status.chain = resolved.chain.clone();
+    pass.status.secret_name = Some(resolved.secret.name.clone());
     let hash = resolved.spec_hash();
     let metric_labels = IdentityLabels {
         namespace: ns.clone(),
@@ -96,150 +156,106 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
         Existing::Missing => None,
         Existing::Owned { annotations, .. } => Some(SecretState::from_annotations(annotations)),
         Existing::Foreign => {
-            let err = Error::Secret(secret::SecretError::Conflict {
+            let err = Error::Secret(SecretError::Conflict {
                 namespace: ns.clone(),
                 name: resolved.secret.name.clone(),
             });
-            conditions::set(
-                &mut status.conditions,
-                READY,
-                false,
-                &err.reason(),
-                &err.to_string(),
-                generation,
-                now,
-            );
-            write_status(obj, ctx, &old, &status).await?;
-            return Ok(Action::await_change());
+            return pass.not_ready(&err.reason(), &err.to_string()).await;
         }
     };
     let Some(trigger) = renewal::renewal_reason(now, state.as_ref(), &hash) else {
-        // Fresh credentials for this spec: only the status may need catching up (after a
-        // restart, or when a failure has cleared), and the next look is at renewal time.
+        // Fresh credentials for this spec (renewal_reason checked both times): the status may
+        // need catching up after a restart; the next look is at renewal time.
         let state = state.unwrap_or_default();
-        if let (Some(exp), Some(renew)) = (state.expiration, state.renewal_time) {
-            status.expiration = Some(exp.to_string());
-            status.renewal_time = Some(renew.to_string());
-            ctx.metrics.schedule(&metric_labels, exp.as_second(), renew.as_second());
-            if old.conditions.iter().all(|c| c.type_ != READY || c.status != "True") {
-                status.failed_attempts = None;
-                status.last_failure_time = None;
-            }
-            let msg = ready_message(&resolved, &exp.to_string(), &renew.to_string());
-            conditions::set(
-                &mut status.conditions,
-                READY,
-                true,
-                "CredentialsIssued",
-                &msg,
-                generation,
-                now,
-            );
-            write_status(obj, ctx, &old, &status).await?;
-            return Ok(Action::requeue(renewal::requeue_after(now, renew)));
-        }
-        return Ok(Action::requeue(Duration::from_secs(5)));
+        let (Some(exp), Some(renew)) = (state.expiration, state.renewal_time) else {
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        };
+        pass.issued(&resolved, exp, renew);
+        pass.write_status().await?;
+        ctx.metrics.schedule(&metric_labels, exp.as_second(), renew.as_second());
+        return Ok(Action::requeue(renewal::requeue_after(now, renew)));
     };
 
-    // 3. Refresh.
-    let token = || request_token(&ctx.client, &ns, &resolved.token);
-    let outcome = ctx
-        .exchanger
-        .run_chain::<Error, _, _>(&ns, &resolved, now, || async { token().await.map_err(Error::from) })
-        .await;
-    let result = match outcome {
-        Ok(session) => write_secret(obj, ctx, &ns, &resolved, &hash, &existing, trigger, &session).await,
+    // 3. Refresh, 4. write.
+    let token = || async {
+        request_token(&ctx.client, &ns, &resolved.token)
+            .await
+            .map_err(Error::from)
+    };
+    let result = match ctx.exchanger.run_chain::<Error, _, _>(&ns, &resolved, now, token).await {
+        Ok(session) => write_secret(obj, ctx, &ns, &resolved, &hash, &existing, &session)
+            .await
+            .map(|w| (w, session)),
         Err(e) => Err(e),
     };
+
+    // 5. Schedule.
     match result {
-        Ok((expiration, renew_at, session_name, assumed)) => {
-            status.expiration = Some(expiration.to_string());
-            status.renewal_time = Some(renew_at.to_string());
-            status.last_refresh_time = Some(now.to_string());
-            status.session_name = Some(session_name);
-            status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
-            status.failed_attempts = None;
-            status.last_failure_time = None;
-            let msg = ready_message(
-                &resolved,
-                &status.expiration.clone().unwrap_or_default(),
-                &status.renewal_time.clone().unwrap_or_default(),
-            );
-            conditions::set(
-                &mut status.conditions,
-                READY,
-                true,
-                "CredentialsIssued",
-                &msg,
-                generation,
-                now,
-            );
-            write_status(obj, ctx, &old, &status).await?;
+        Ok(((expiration, renew_at), session)) => {
+            pass.status.last_refresh_time = Some(now.to_string());
+            pass.status.session_name = Some(session.session_name.clone());
+            pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
+            pass.issued(&resolved, expiration, renew_at);
+            pass.write_status().await?;
             ctx.metrics.renewed(&trigger.to_string());
             ctx.metrics
                 .schedule(&metric_labels, expiration.as_second(), renew_at.as_second());
             let note = format!(
-                "{trigger}: credentials for {assumed} written to Secret {}, valid until {expiration}, renewal at {renew_at}",
-                resolved.secret.name
+                "{trigger}: credentials for {} written to Secret {}, valid until {expiration}, renewal at {renew_at}",
+                session.assumed_role_arn, resolved.secret.name
             );
-            publish(ctx, obj, EventType::Normal, "Renewed", "Refresh", note).await;
+            publish(ctx, obj, EventType::Normal, "Renewed", note).await;
             tracing::info!(namespace = %ns, identity = %obj.name_any(), %trigger, %expiration, renewal = %renew_at, "credentials renewed");
             Ok(Action::requeue(renewal::requeue_after(now, renew_at)))
         }
-        Err(err) => {
-            let attempts = old.failed_attempts.unwrap_or(0).saturating_add(1);
-            status.failed_attempts = Some(attempts);
-            status.last_failure_time = Some(now.to_string());
-            let expired = state.as_ref().and_then(|s| s.expiration).is_some_and(|e| e <= now);
-            let reason = if expired { "Expired".to_owned() } else { err.reason() };
-            let kept = match state.as_ref().and_then(|s| s.expiration) {
-                Some(e) if e > now => format!(
-                    " The previous credentials stay in Secret {} until {e}.",
-                    resolved.secret.name
-                ),
-                Some(e) => format!(
-                    " The credentials in Secret {} expired at {e}; they are kept, not deleted.",
-                    resolved.secret.name
-                ),
-                None => String::new(),
-            };
-            let transient = err.is_transient();
-            let next = if transient {
-                let wait = renewal::backoff(attempts);
-                format!(" Retrying in {}s.", wait.as_secs())
-            } else {
-                " Not retried until the Identity, its AuthProfile or its Secret changes (annotate the Identity to retry after fixing IAM).".to_owned()
-            };
-            let msg = format!("{err}.{kept}{next}");
-            conditions::set(&mut status.conditions, READY, false, &reason, &msg, generation, now);
-            write_status(obj, ctx, &old, &status).await?;
-            ctx.metrics.failed(&err.reason());
-            publish(
-                ctx,
-                obj,
-                EventType::Warning,
-                &err.reason(),
-                "Refresh",
-                crate::redact::redact(&msg),
-            )
-            .await;
-            tracing::warn!(namespace = %ns, identity = %obj.name_any(), reason = %err.reason(), error = %crate::redact::redact(&err.to_string()), "refresh failed");
-            if transient {
-                Ok(Action::requeue(renewal::backoff(attempts)))
-            } else {
-                // Look again when the old credentials expire, to report it.
-                match state.and_then(|s| s.expiration).filter(|e| *e > now) {
-                    Some(e) => Ok(Action::requeue(renewal::requeue_after(now, e))),
-                    None => Ok(Action::await_change()),
-                }
-            }
-        }
+        Err(err) => failed(pass, &resolved, state.and_then(|s| s.expiration), err).await,
     }
 }
 
-type Written = (Timestamp, Timestamp, String, String);
+/// A failed refresh: the old Secret stays as it is; transient failures back off, the others
+/// wait for a change (and for the old credentials' expiry, to report it).
+async fn failed(
+    mut pass: Pass<'_>,
+    resolved: &Resolved,
+    old_expiry: Option<Timestamp>,
+    err: Error,
+) -> Result<Action, Error> {
+    let now = pass.now;
+    let attempts = pass.old.failed_attempts.unwrap_or(0).saturating_add(1);
+    pass.status.failed_attempts = Some(attempts);
+    pass.status.last_failure_time = Some(now.to_string());
+    let secret = &resolved.secret.name;
+    let (reason, kept) = match old_expiry {
+        Some(e) if e > now => (
+            err.reason(),
+            format!(" The previous credentials stay in Secret {secret} until {e}."),
+        ),
+        Some(e) => (
+            "Expired".to_owned(),
+            format!(" The credentials in Secret {secret} expired at {e}; they are kept, not deleted."),
+        ),
+        None => (err.reason(), String::new()),
+    };
+    let transient = err.is_transient();
+    let next = if transient {
+        format!(" Retrying in {}s.", renewal::backoff(attempts).as_secs())
+    } else {
+        " Not retried until the Identity, its AuthProfile or its Secret changes (annotate the Identity to retry after fixing IAM).".to_owned()
+    };
+    let msg = redact(&format!("{err}.{kept}{next}"));
+    pass.set_ready(false, &reason, &msg);
+    pass.write_status().await?;
+    pass.ctx.metrics.failed(&err.reason());
+    publish(pass.ctx, pass.obj, EventType::Warning, &err.reason(), msg.clone()).await;
+    tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %msg, "refresh failed");
+    Ok(match (transient, old_expiry.filter(|e| *e > now)) {
+        (true, _) => Action::requeue(renewal::backoff(attempts)),
+        (false, Some(e)) => Action::requeue(renewal::requeue_after(now, e)),
+        (false, None) => Action::await_change(),
+    })
+}
 
-#[allow(clippy::too_many_arguments)]
+/// Renders and writes the Secret; returns (expiration, renewal time).
 async fn write_secret(
     obj: &Identity,
     ctx: &Context,
@@ -247,9 +263,8 @@ async fn write_secret(
     resolved: &Resolved,
     hash: &str,
     existing: &Existing,
-    trigger: RenewReason,
-    session: &crate::sts::Session,
-) -> Result<Written, Error> {
+    session: &Session,
+) -> Result<(Timestamp, Timestamp), Error> {
     let creds = &session.credentials;
     let issued = session.issued;
     let renew_at = renewal::renewal_time(
@@ -276,48 +291,15 @@ async fn write_secret(
     let desired = secret::desired(ns, &resolved.secret.name, owner, data, annotations);
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     secret::write(&api, existing, &desired).await?;
-    tracing::debug!(%trigger, secret = %resolved.secret.name, "secret written");
-    Ok((
-        creds.expiration,
-        renew_at,
-        session.session_name.clone(),
-        session.assumed_role_arn.clone(),
-    ))
+    Ok((creds.expiration, renew_at))
 }
 
-fn ready_message(resolved: &Resolved, expiration: &str, renewal: &str) -> String {
-    format!(
-        "Secret {} holds credentials for {} ({}), valid until {expiration}; renewal at {renewal}",
-        resolved.secret.name,
-        resolved.identity,
-        resolved.chain.join(" -> ")
-    )
-}
-
-async fn write_status(obj: &Identity, ctx: &Context, old: &IdentityStatus, new: &IdentityStatus) -> Result<(), Error> {
-    if old == new {
-        return Ok(());
-    }
-    let api: Api<Identity> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    // A merge patch keeps fields it does not mention: clear the ones `new` dropped.
-    let mut body = serde_json::to_value(new).unwrap_or_default();
-    if let (Some(map), Ok(serde_json::Value::Object(before))) = (body.as_object_mut(), serde_json::to_value(old)) {
-        for key in before.keys() {
-            map.entry(key.clone()).or_insert(serde_json::Value::Null);
-        }
-    }
-    let patch = json!({ "status": body });
-    api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
-}
-
-async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, action: &str, note: String) {
+async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, note: String) {
     let ev = Event {
         type_,
         reason: reason.to_owned(),
         note: Some(note),
-        action: action.to_owned(),
+        action: "Refresh".to_owned(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {

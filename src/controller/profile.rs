@@ -12,7 +12,7 @@ use serde_json::json;
 use super::conditions::{self, READY};
 use super::{Context, Error};
 use crate::api::{AuthProfile, AuthProfileStatus};
-use crate::resolve::validate_profile;
+use crate::resolve::{summarize, validate_profile};
 
 /// Reconciles one AuthProfile.
 pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -28,9 +28,8 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
         default_identity: report.default_identity.clone(),
         identities: report.identity_states(),
     };
-    let problems = report.all_problems();
-    if problems.is_empty() {
-        conditions::set(
+    match summarize(&report.all_problems()) {
+        None => conditions::set(
             &mut status.conditions,
             READY,
             true,
@@ -38,11 +37,16 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
             "every identity resolves and can run in a cluster",
             generation,
             now,
-        );
-    } else {
-        let reason = problems.first().map(|p| p.reason.to_string()).unwrap_or_default();
-        let msg = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-        conditions::set(&mut status.conditions, READY, false, &reason, &msg, generation, now);
+        ),
+        Some((reason, msg)) => conditions::set(
+            &mut status.conditions,
+            READY,
+            false,
+            reason.as_str(),
+            &msg,
+            generation,
+            now,
+        ),
     }
     if status != old {
         let api: Api<AuthProfile> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());

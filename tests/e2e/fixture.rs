@@ -170,7 +170,8 @@ impl ControllerProcess {
         })
     }
 
-    /// The process id.
+    /// The process id (for benches/scale.rs, which reads its CPU time and peak memory).
+    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
