@@ -162,8 +162,27 @@ pub fn requeue_after(now: Timestamp, at: Timestamp) -> Duration {
     Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX)).max(MIN_REQUEUE)
 }
 
+/// The expiry written into the Secret for consumers: a little before the real one (a tenth
+/// of the lifetime, at most a minute). aws-sdk-go-v2 re-runs `credential_process` exactly at
+/// the advertised expiry, so a request signed in its last milliseconds could reach STS
+/// after the real expiry; advertising it early closes that gap. The renewed file is already
+/// in place by then (renewal leaves at least a third of the session).
+pub fn advertised_expiration(issued: Timestamp, expiration: Timestamp) -> Timestamp {
+    let lifetime = (expiration.as_second() - issued.as_second()).max(0);
+    let margin = (lifetime / 10).min(60);
+    Timestamp::from_second(expiration.as_second() - margin).unwrap_or(expiration)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn advertised_expiration_is_a_tenth_early_at_most_a_minute() {
+        let t = |s: i64| Timestamp::from_second(s).unwrap();
+        assert_eq!(super::advertised_expiration(t(0), t(3600)), t(3540));
+        assert_eq!(super::advertised_expiration(t(0), t(30)), t(27));
+        assert_eq!(super::advertised_expiration(t(100), t(100)), t(100));
+    }
+
     use pretty_assertions::assert_eq;
 
     use super::*;

@@ -16,6 +16,7 @@ use serde_json::json;
 use super::conditions::{self, READY};
 use super::{Context, Error};
 use crate::api::{Identity, IdentityStatus};
+use crate::credentials::Credentials;
 use crate::labels;
 use crate::redact::redact;
 use crate::render::render;
@@ -267,6 +268,11 @@ async fn write_secret(
 ) -> Result<(Timestamp, Timestamp), Error> {
     let creds = &session.credentials;
     let issued = session.issued;
+    // Consumers see a slightly early expiry; the annotations keep the real one.
+    let advertised = Credentials {
+        expiration: renewal::advertised_expiration(issued, creds.expiration),
+        ..creds.clone()
+    };
     let renew_at = renewal::renewal_time(
         issued,
         creds.expiration,
@@ -278,7 +284,7 @@ async fn write_secret(
         &resolved.region,
         &resolved.secret.formats,
         &resolved.secret.mount_path,
-        creds,
+        &advertised,
     );
     let annotations = BTreeMap::from([
         (labels::SPEC_HASH.to_owned(), hash.to_owned()),
