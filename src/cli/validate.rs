@@ -23,6 +23,8 @@ struct Doc {
     namespace: String,
     name: String,
     spec: serde_json::Value,
+    /// Atmos YAML functions in the document (`path: !env X`): never evaluated in a cluster.
+    functions: Vec<String>,
 }
 
 /// Checks every AuthProfile and every Identity (against the profile of the same namespace
@@ -38,6 +40,15 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         match read_docs(file) {
             Ok(d) => docs.extend(d),
             Err(e) => problems.push(format!("{}: {e}", file.display())),
+        }
+    }
+    for doc in &docs {
+        for function in &doc.functions {
+            problems.push(format!(
+                "{}: {} {}/{}: {function} is an Atmos YAML function; neither kubectl nor the controller evaluates \
+                 it (kubectl applies the bare argument): write the value itself",
+                doc.file, doc.kind, doc.namespace, doc.name
+            ));
         }
     }
     let mut checked = 0;
@@ -103,14 +114,26 @@ fn read_docs(path: &PathBuf) -> Result<Vec<Doc>, String> {
         std::fs::read_to_string(path).map_err(|e| e.to_string())?
     };
     let values: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| e.to_string())?;
+    // A plain JSON value drops YAML tags silently (`!env X` reads as "X"): find them apart.
+    let functions = crate::import::yaml_functions(&text).map_err(|e| e.to_string())?;
     Ok(values
         .into_iter()
-        .filter(|v| {
+        .enumerate()
+        .map(|(i, v)| {
+            let found = functions
+                .iter()
+                .filter(|f| f.document == i)
+                .map(|f| format!("{}: {}", f.path, f.function))
+                .collect::<Vec<_>>();
+            (v, found)
+        })
+        .filter(|(v, _)| {
             v.get("apiVersion")
                 .and_then(|a| a.as_str())
                 .is_some_and(|a| a.starts_with(crate::api::GROUP))
         })
-        .map(|v| Doc {
+        .map(|(v, functions)| Doc {
+            functions,
             file: path.display().to_string(),
             kind: v["kind"].as_str().unwrap_or_default().to_owned(),
             namespace: v["metadata"]["namespace"].as_str().unwrap_or("default").to_owned(),

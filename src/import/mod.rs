@@ -178,6 +178,37 @@ impl Imported {
     }
 }
 
+/// An Atmos YAML function found in a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Function {
+    /// Index of the YAML document in the text.
+    pub document: usize,
+    /// Where, from the document's root (`spec.identities.acme/admin.principal.assume_role`).
+    pub path: String,
+    /// The tag and its argument (`!env ROLE_ARN`).
+    pub function: String,
+}
+
+/// Atmos YAML functions (`!env`, `!exec`, ...) in a multi-document text. Used by `validate`:
+/// in a manifest nobody evaluates them, and kubectl applies the bare argument.
+pub fn yaml_functions(text: &str) -> Result<Vec<Function>, ImportError> {
+    yaml::find_functions(text)
+        .map(|found| {
+            found
+                .into_iter()
+                .map(|(document, path, function)| Function {
+                    document,
+                    path,
+                    function,
+                })
+                .collect()
+        })
+        .map_err(|message| ImportError::Yaml {
+            file: "-".into(),
+            message,
+        })
+}
+
 /// `--service-account` values, parsed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceAccounts {

@@ -132,6 +132,44 @@ pub(crate) fn parse_file(source: &str, text: &str) -> Result<ParsedFile, ImportE
     Ok(parsed)
 }
 
+/// Every Atmos YAML function (a value with a tag outside the YAML core schema) in a
+/// multi-document text, as `(document index, path, "tag argument")`, for `validate`: in a
+/// manifest nobody evaluates them, and kubectl would apply the bare argument.
+pub(crate) fn find_functions(text: &str) -> Result<Vec<(usize, String, String)>, String> {
+    let documents: Vec<Node> = serde_saphyr::from_str_multiple(text).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    for (index, document) in documents.into_iter().enumerate() {
+        collect_functions(&document, &mut Vec::new(), &mut |path, function| {
+            found.push((index, display_path(path), function));
+        });
+    }
+    Ok(found)
+}
+
+fn collect_functions(node: &Node, path: &mut KeyPath, found: &mut dyn FnMut(&KeyPath, String)) {
+    if let Some(tag) = node.tag.as_deref().filter(|t| !t.starts_with(CORE_TAG_PREFIX)) {
+        found(path, format!("{tag} {}", node.value.summary()));
+        return;
+    }
+    match &node.value {
+        NodeValue::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Segment::Index(i));
+                collect_functions(item, path, found);
+                path.pop();
+            }
+        }
+        NodeValue::Map(entries) => {
+            for (key, value) in entries {
+                path.push(Segment::Key(scalar_key(key).unwrap_or_else(|| "?".to_owned())));
+                collect_functions(value, path, found);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 #[derive(Default)]
 struct Converter {
     directives: Vec<Directive>,
@@ -519,6 +557,26 @@ mod tests {
         assert!(err.contains("line 3"), "{err}");
         assert!(parse_file("f.yaml", "- a\n").is_err());
         assert!(parse("").auth.is_none());
+    }
+
+    #[test]
+    fn functions_in_manifests_are_found_per_document() {
+        let found = find_functions(
+            "kind: AuthProfile\nspec: {identities: {a: {principal: {assume_role: !env ROLE}}}}\n---\n\
+             kind: Identity\nspec: {env: [{key: A, value: !exec 'echo x'}], n: !!str 1}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    0,
+                    "spec.identities.a.principal.assume_role".to_owned(),
+                    "!env ROLE".to_owned()
+                ),
+                (1, "spec.env[0].value".to_owned(), "!exec echo x".to_owned()),
+            ]
+        );
     }
 
     #[test]
