@@ -33,7 +33,10 @@ fn proc_stats(pid: u32) -> (f64, u64) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::var("SCALE_IDENTITIES").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let n: usize = std::env::var("SCALE_IDENTITIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let cp = control_plane();
     let client = cp.client().await?;
     let ns = namespace(&client, "bench").await?;
@@ -68,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
         if ready == n {
             break;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "only {ready}/{n} ready after 10 min");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {ready}/{n} ready after 10 min"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let all_ready = started.elapsed();
@@ -76,12 +82,20 @@ async fn main() -> anyhow::Result<()> {
     let calls = sts.calls();
     println!("identities: {n}");
     println!("apply of {n} Identities: {:.2} s", applied.as_secs_f64());
-    println!("all Secrets written and Ready: {:.2} s ({:.1} Identities/s)", all_ready.as_secs_f64(), n as f64 / all_ready.as_secs_f64());
+    println!(
+        "all Secrets written and Ready: {:.2} s ({:.1} Identities/s)",
+        all_ready.as_secs_f64(),
+        n as f64 / all_ready.as_secs_f64()
+    );
     println!(
         "STS calls: AssumeRoleWithWebIdentity {}, AssumeRole {}",
         calls.ok("AssumeRoleWithWebIdentity"),
         calls.ok("AssumeRole")
     );
-    println!("controller CPU for the burst: {:.2} s; peak RSS: {} MiB", cpu - cpu_idle, hwm / 1024);
+    println!(
+        "controller CPU for the burst: {:.2} s; peak RSS: {} MiB",
+        cpu - cpu_idle,
+        hwm / 1024
+    );
     Ok(())
 }

@@ -40,10 +40,9 @@ pub struct Provider {
     /// SAML browser driver (`aws/saml`; not runnable in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
-    /// Atmos tags, free-form.
+    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
-    pub tags: Option<Value>,
+    pub tags: Option<Vec<String>>,
 }
 
 /// `auth.providers.<name>.spec`.
@@ -101,10 +100,9 @@ pub struct IdentityDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form")]
     pub credentials: Option<Value>,
-    /// Atmos tags, free-form.
+    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
-    pub tags: Option<Value>,
+    pub tags: Option<Vec<String>>,
     /// Kind-specific Atmos settings, free-form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form")]

@@ -190,16 +190,7 @@ fn keep(
 ) -> Map<String, Value> {
     let mut kept = Map::new();
     for (key, value) in fields {
-        if key == "tags" && value.is_array() {
-            // Atmos's tags are a list of strings; the v1alpha1 schema holds a map, so a list
-            // would be refused by the apiserver. Tags only filter Atmos's CLI listings.
-            out.notes.push((
-                format!("{path}.tags"),
-                "left out: Atmos's tags (a list, for filtering atmos auth list) have no place in the \
-                 v1alpha1 resource, whose tags field is a map"
-                    .to_owned(),
-            ));
-        } else if keys.contains(&key.as_str()) {
+        if keys.contains(&key.as_str()) {
             kept.insert(key.clone(), value.clone());
         } else if let Some((_, why)) = dropped.iter().find(|(k, _)| k == key) {
             out.notes.push((format!("{path}.{key}"), format!("left out: {why}")));
@@ -295,13 +286,13 @@ mod tests {
             "providers": {"saml": {"kind": "aws/saml", "url": "https://idp", "password": "hunter2",
                                    "browser_type": "chromium", "tags": ["ci"], "bogus": 1}},
             "identities": {"u": {"kind": "aws/user", "credentials": {"access_key_id": "AKIA"}, "alias": "me",
-                                 "tags": {"team": "x"}}}
+                                 "tags": ["team-x"]}}
         }));
         assert_eq!(c.problems, vec![]);
         assert_eq!(c.spec.providers["saml"].url.as_deref(), Some("https://idp"));
-        assert_eq!(c.spec.providers["saml"].tags, None);
+        assert_eq!(c.spec.providers["saml"].tags, Some(vec!["ci".to_owned()]));
         assert_eq!(c.spec.identities["u"].credentials, None);
-        assert_eq!(c.spec.identities["u"].tags, Some(json!({"team": "x"})));
+        assert_eq!(c.spec.identities["u"].tags, Some(vec!["team-x".to_owned()]));
         let paths: Vec<&str> = c.notes.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,
@@ -315,7 +306,6 @@ mod tests {
                 "auth.providers.saml.bogus",
                 "auth.providers.saml.browser_type",
                 "auth.providers.saml.password",
-                "auth.providers.saml.tags",
                 "auth.identities.u.alias",
                 "auth.identities.u.credentials",
             ]
