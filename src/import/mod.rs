@@ -27,45 +27,6 @@ const GITHUB_OIDC: &str = "github/oidc";
 /// The provider kind the controller runs.
 const KUBERNETES_OIDC: &str = "kubernetes/oidc";
 
-/// Provider kinds Atmos knows (its `pkg/auth/factory`), and the controller's own. Any other
-/// kind is refused by Atmos ("unsupported provider kind"), so an import refuses it too
-/// rather than listing a typo as "not runnable in a cluster".
-const PROVIDER_KINDS: &[&str] = &[
-    "atmos/pro",
-    "aws/iam-identity-center",
-    "aws/saml",
-    "azure/cli",
-    "azure/device-code",
-    "azure/interactive",
-    "azure/oidc",
-    "gcp/adc",
-    "gcp/workload-identity-federation",
-    "github/oidc",
-    "kubernetes/oidc",
-    "mock",
-    "mock/aws",
-];
-
-/// Identity kinds Atmos knows (its `pkg/auth/factory`).
-const IDENTITY_KINDS: &[&str] = &[
-    "ambient",
-    "atmos/pro",
-    "aws/ambient",
-    "aws/assume-role",
-    "aws/assume-root",
-    "aws/emulator",
-    "aws/permission-set",
-    "aws/user",
-    "azure/emulator",
-    "azure/subscription",
-    "gcp/emulator",
-    "gcp/project",
-    "gcp/service-account",
-    "kubernetes/emulator",
-    "mock",
-    "mock/aws",
-];
-
 /// One config file's text and the name it is reported under.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Input {
@@ -337,9 +298,6 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
             problems.push(problem);
         }
     }
-    let unknown = unknown_kinds(&spec);
-    not_runnable.retain(|p| !unknown.iter().any(|u| u.path == p.path));
-    problems.extend(unknown);
     if problems.iter().any(|p| p.reason == Reason::MultipleDefaultIdentities) {
         notes.extend(default_notes(&spec, &merged.default_sources));
     }
@@ -394,34 +352,6 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
         not_runnable,
         problems,
     })
-}
-
-/// Kinds Atmos does not know (an empty kind is the resolver's "kind is required").
-fn unknown_kinds(spec: &AuthProfileSpec) -> Vec<Problem> {
-    let providers = spec
-        .providers
-        .iter()
-        .map(|(name, p)| ("providers", "a provider", PROVIDER_KINDS, name, &p.kind));
-    let identities = spec
-        .identities
-        .iter()
-        .map(|(name, i)| ("identities", "an identity", IDENTITY_KINDS, name, &i.kind));
-    providers
-        .chain(identities)
-        .filter(|(_, _, known, _, kind)| !kind.is_empty() && !known.contains(&kind.as_str()))
-        .map(|(section, what, known, name, kind)| {
-            Problem::new(
-                format!("auth.{section}.{name}.kind"),
-                Reason::InvalidProfile,
-                format!(
-                    "unknown kind {kind}: neither Atmos nor the controller has such {what} kind (Atmos refuses it: \
-                     \"unsupported {noun} kind\"); known {noun} kinds: {}",
-                    known.join(", "),
-                    noun = what.rsplit(' ').next().unwrap_or(what),
-                ),
-            )
-        })
-        .collect()
 }
 
 /// `github/oidc` → `kubernetes/oidc` when ServiceAccounts are given (a note says what the

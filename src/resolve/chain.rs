@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::Settings;
+use super::kinds;
 use super::merge::merge_over;
 use super::model::{Link, Resolved, SecretPlan, TokenSource};
 use super::problem::{Problem, Reason};
@@ -389,6 +390,11 @@ impl<'a> Checker<'a> {
                 "kind aws/assume-root cannot run in a cluster: it needs a management-account session \
                  for a root task, which the controller does not hold; use kind {IDENTITY_KIND}"
             ),
+            other if !kinds::IDENTITY_KINDS.contains(&other) => {
+                let message = kinds::unknown_kind_message(other, "identity", kinds::IDENTITY_KINDS);
+                self.identity_problem(name, "kind", message);
+                return false;
+            }
             "aws/ambient" => format!(
                 "kind aws/ambient is for Atmos running inside a consumer pod, where it uses the \
                  credentials the controller mounted; the controller itself runs kind {IDENTITY_KIND}"
@@ -431,6 +437,11 @@ impl<'a> Checker<'a> {
                     Reason::InvalidProfile,
                     format!("kind is required; the controller runs providers of kind {PROVIDER_KIND}"),
                 );
+                return None;
+            }
+            other if !kinds::PROVIDER_KINDS.contains(&other) => {
+                let message = kinds::unknown_kind_message(other, "provider", kinds::PROVIDER_KINDS);
+                self.provider_problem(pname, "kind", Reason::InvalidProfile, message);
                 return None;
             }
             other => {

@@ -10,6 +10,7 @@
 //! its own form (`spec.refreshBefore`, `spec.principal.duration`).
 
 mod chain;
+pub mod kinds;
 mod merge;
 mod model;
 mod problem;

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use super::Settings;
 use super::chain::{Checker, default_identities, list};
+use super::kinds;
 use super::problem::{Problem, Reason, summarize};
 use crate::api::{AuthProfileSpec, IdentityState};
 
@@ -115,13 +116,22 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         })
         .collect();
 
+    // Providers no chain reaches are not checked by a chain: still report a missing or
+    // unknown kind (a typo there is an error in Atmos too).
     for (name, provider) in &profile.providers {
-        if !reached.contains(name) && provider.kind.is_empty() {
+        if reached.contains(name) {
+            continue;
+        }
+        let path = format!("auth.providers.{name}.kind");
+        if provider.kind.is_empty() {
             problems.push(Problem::new(
-                format!("auth.providers.{name}.kind"),
+                path,
                 Reason::InvalidProfile,
                 "kind is required; the controller runs providers of kind kubernetes/oidc",
             ));
+        } else if !kinds::PROVIDER_KINDS.contains(&provider.kind.as_str()) {
+            let message = kinds::unknown_kind_message(&provider.kind, "provider", kinds::PROVIDER_KINDS);
+            problems.push(Problem::new(path, Reason::InvalidProfile, message));
         }
     }
 
