@@ -851,17 +851,54 @@ fn helm_install_with_a_wrong_value_fails_before_touching_the_cluster() {
 
 #[test]
 fn chart_crds_equal_the_generated_crds() {
-    // Against the generator itself (what `atmos-auth-controller crds` prints) ...
-    let generated: BTreeMap<String, Value> = yaml_docs(&atmos_auth_controller::cli::crds::yaml().unwrap())
+    const REGENERATE: &str = "regenerate the chart's copy with \
+        `cargo run -q -- crds --write charts/atmos-auth-controller/files/crds`";
+    let yaml_files = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
+        fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    fs::read(&p).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let ours = yaml_files(&chart_dir().join("files/crds"));
+
+    // Byte for byte: the generator's own files (`atmos-auth-controller crds --write`) ...
+    let generated: BTreeMap<String, Vec<u8>> = atmos_auth_controller::cli::crds::files()
+        .unwrap()
+        .into_iter()
+        .map(|(name, text)| (name, text.into_bytes()))
+        .collect();
+    assert_eq!(generated.len(), 2);
+    assert!(
+        ours == generated,
+        "charts/atmos-auth-controller/files/crds/ differs from `atmos-auth-controller crds` \
+         (chart: {:?}, generated: {:?}): {REGENERATE}",
+        ours.keys(),
+        generated.keys()
+    );
+    // ... and the checked-in crds/ (which has its own drift test against the generator).
+    let checked_in = yaml_files(&repo().join("crds"));
+    assert!(
+        ours == checked_in,
+        "charts/atmos-auth-controller/files/crds/ differs from crds/: {REGENERATE}"
+    );
+
+    // What the chart installs is those CRDs, plus only its labels and Helm's keep policy:
+    // the template's YAML round trip changes nothing else.
+    let expected: BTreeMap<String, Value> = yaml_docs(&atmos_auth_controller::cli::crds::yaml().unwrap())
         .into_iter()
         .map(|crd| (name(&crd).to_owned(), normalized(&crd)))
         .collect();
-    assert_eq!(generated.len(), 2);
     let rendered: BTreeMap<String, Value> = of_kind(&render(&[]), "CustomResourceDefinition")
         .into_iter()
         .map(|crd| {
             let mut crd = crd.clone();
-            // The chart adds only its labels and Helm's keep policy.
             let meta = crd["metadata"].as_object_mut().unwrap();
             meta.remove("labels");
             meta.remove("annotations");
@@ -869,39 +906,10 @@ fn chart_crds_equal_the_generated_crds() {
         })
         .collect();
     assert!(
-        rendered == generated,
-        "the chart's CRDs differ from `atmos-auth-controller crds` at {}: copy crds/*.yaml into \
-         charts/atmos-auth-controller/files/crds/",
-        first_difference(&json!(rendered), &json!(generated), String::new()).unwrap_or_default()
+        rendered == expected,
+        "the chart renders its CRDs differently from `atmos-auth-controller crds` at {}",
+        first_difference(&json!(rendered), &json!(expected), String::new()).unwrap_or_default()
     );
-
-    // ... and byte for byte against the checked-in crds/, once it exists.
-    let crds = repo().join("crds");
-    if crds.is_dir() {
-        let files = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
-            fs::read_dir(dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-                .map(|p| {
-                    (
-                        p.file_name().unwrap().to_string_lossy().into_owned(),
-                        fs::read(&p).unwrap(),
-                    )
-                })
-                .collect()
-        };
-        let ours = files(&chart_dir().join("files/crds"));
-        let theirs = files(&crds);
-        assert!(
-            ours == theirs,
-            "charts/atmos-auth-controller/files/crds/ must be a copy of crds/: \
-             rm charts/atmos-auth-controller/files/crds/* && cp crds/*.yaml charts/atmos-auth-controller/files/crds/ \
-             (chart: {:?}, crds/: {:?})",
-            ours.keys(),
-            theirs.keys()
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------
