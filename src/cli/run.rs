@@ -47,6 +47,13 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub allowed_endpoints: Vec<String>,
+    /// Region for links whose provider and principal name none (Atmos's default: us-east-1).
+    #[arg(long, env = "ATMOS_AUTH_DEFAULT_REGION", default_value = "us-east-1")]
+    pub default_region: String,
+    /// Renew this long before expiry when an Identity sets no refreshBefore (a duration:
+    /// `20m`). Default: at two thirds of each session. Never later than that point.
+    #[arg(long, env = "ATMOS_AUTH_DEFAULT_REFRESH_BEFORE", value_parser = parse_duration)]
+    pub default_refresh_before: Option<Duration>,
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
     #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -115,6 +122,7 @@ async fn client(args: &RunArgs) -> Result<Client, String> {
 }
 
 async fn serve(args: RunArgs) -> Result<(), String> {
+    crate::resolve::rules::check_region(&args.default_region).map_err(|e| format!("--default-region: {e}"))?;
     let client = client(&args).await?;
     let instance = args
         .instance
@@ -141,6 +149,8 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         allowed_audiences: args.allowed_audiences.clone(),
         allowed_endpoints: args.allowed_endpoints.clone(),
         min_session_seconds: args.min_session_seconds,
+        default_region: args.default_region.clone(),
+        default_refresh_before_seconds: args.default_refresh_before.map(|d| d.as_secs() as i64),
         ..Settings::default()
     };
     let sts = StsSettings {

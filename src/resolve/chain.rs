@@ -82,7 +82,8 @@ pub fn resolve(
         ));
     }
 
-    let refresh_before_seconds = check_refresh_before(identity, &mut problems);
+    let refresh_before_seconds =
+        check_refresh_before(identity, &mut problems).or(settings.default_refresh_before_seconds);
     let secret = check_secret(identity, identity_object_name, &mut problems);
 
     match (outcome, secret) {
@@ -592,7 +593,7 @@ impl<'a> Checker<'a> {
                 }
                 region.clone()
             }
-            None => parent_region.unwrap_or(rules::DEFAULT_REGION).to_owned(),
+            None => parent_region.unwrap_or(&self.settings.default_region).to_owned(),
         };
         if def.kind != IDENTITY_KIND {
             return region; // reported by the walk; other kinds' principals differ

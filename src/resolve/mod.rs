@@ -37,6 +37,10 @@ pub struct Settings {
     pub min_session_seconds: i64,
     /// Shortest token a provider may request, seconds (TokenRequest minimum: 600).
     pub min_token_seconds: i64,
+    /// Region of a first link whose provider and principal name none (Atmos: `us-east-1`).
+    pub default_region: String,
+    /// `refreshBefore` for Identities that set none, seconds; `None`: two thirds of the session.
+    pub default_refresh_before_seconds: Option<i64>,
 }
 
 impl Default for Settings {
@@ -46,6 +50,8 @@ impl Default for Settings {
             allowed_endpoints: Vec::new(),
             min_session_seconds: 900,
             min_token_seconds: 600,
+            default_region: rules::DEFAULT_REGION.to_owned(),
+            default_refresh_before_seconds: None,
         }
     }
 }

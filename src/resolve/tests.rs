@@ -193,6 +193,18 @@ identities:
     let got = resolve(&prof, &identity("profile: k8s"), "a", &Settings::default()).unwrap();
     assert_eq!(got.links[0].region, "us-east-1");
     assert_eq!(got.region, "us-east-1");
+
+    // The operator's defaults apply where the profile and the Identity say nothing.
+    let settings = Settings {
+        default_region: "eu-central-1".to_owned(),
+        default_refresh_before_seconds: Some(1200),
+        ..Settings::default()
+    };
+    let got = resolve(&prof, &identity("profile: k8s"), "a", &settings).unwrap();
+    assert_eq!(got.region, "eu-central-1");
+    assert_eq!(got.refresh_before_seconds, Some(1200));
+    let own = resolve(&prof, &identity("{profile: k8s, refreshBefore: 5m}"), "a", &settings).unwrap();
+    assert_eq!(own.refresh_before_seconds, Some(300));
 }
 
 #[test]
