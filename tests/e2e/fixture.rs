@@ -119,8 +119,19 @@ pub struct ControllerProcess {
 }
 
 impl ControllerProcess {
-    /// Starts the real binary against `cp`, watching `namespace`, calling `sts_endpoint`.
+    /// Starts the real binary against `cp` as admin, watching `namespace`, calling `sts_endpoint`.
     pub fn start(cp: &ControlPlane, namespace: &str, sts_endpoint: &str, extra: &[&str]) -> Result<Self> {
+        let kubeconfig = cp.kubeconfig_path().display().to_string();
+        Self::start_with_kubeconfig(&kubeconfig, namespace, sts_endpoint, extra)
+    }
+
+    /// Like [`Self::start`], with another identity's kubeconfig.
+    pub fn start_with_kubeconfig(
+        kubeconfig: &str,
+        namespace: &str,
+        sts_endpoint: &str,
+        extra: &[&str],
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("controller.log");
         let port = free_port()?;
@@ -134,8 +145,7 @@ impl ControllerProcess {
             "--log-level",
             "atmos_auth_controller=debug,info",
         ])
-        .arg("--kubeconfig")
-        .arg(cp.kubeconfig_path())
+        .args(["--kubeconfig", kubeconfig])
         .args([
             "--sts-endpoint",
             sts_endpoint,

@@ -1,0 +1,153 @@
+//! The controller with exactly the RBAC the Helm chart grants: the chart is rendered and
+//! applied, the controller runs out of cluster with its ServiceAccount's token, and still
+//! issues and renews a Secret in a namespace whose admin granted it one ServiceAccount.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use atmos_auth_controller::labels;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::Api;
+
+use crate::fixture::*;
+use crate::{identity, profile};
+
+const RELEASE_NS: &str = "e2e-chart-rbac-system";
+
+fn run(
+    cp: &atmos_auth_testenv::controlplane::ControlPlane,
+    tool: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> anyhow::Result<String> {
+    use std::io::Write;
+    let helm_home = tempfile::tempdir()?;
+    let mut cmd = cp.command(tool);
+    cmd.args(args)
+        .env("HELM_CACHE_HOME", helm_home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", helm_home.path().join("config"))
+        .env("HELM_DATA_HOME", helm_home.path().join("data"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+#[tokio::test]
+async fn the_controller_renews_with_only_the_charts_rbac() -> anyhow::Result<()> {
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "chart-rbac").await?;
+
+    // The chart as installed (CRDs are already there; the admission policy is tested in
+    // tests/chart.rs and would apply to every other test of this control plane).
+    run(cp, "kubectl", &["create", "namespace", RELEASE_NS], None)?;
+    let rendered = run(
+        cp,
+        "helm",
+        &[
+            "template",
+            "aac",
+            "charts/atmos-auth-controller",
+            "--namespace",
+            RELEASE_NS,
+            "--kube-version",
+            "v1.35.4",
+            "--set",
+            "crds.install=false",
+            "--set",
+            "admissionPolicy.enabled=false",
+        ],
+        None,
+    )?;
+    run(
+        cp,
+        "kubectl",
+        &["apply", "--server-side", "-n", RELEASE_NS, "-f", "-"],
+        Some(&rendered),
+    )?;
+
+    // The namespace admin lets the controller mint tokens for `terraform` only.
+    let grant = format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
+rules:
+  - apiGroups: [""]
+    resources: [serviceaccounts/token]
+    resourceNames: [terraform]
+    verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: atmos-auth-token-terraform}}
+subjects:
+  - {{kind: ServiceAccount, name: aac-atmos-auth-controller, namespace: {RELEASE_NS}}}
+"#
+    );
+    run(cp, "kubectl", &["apply", "-f", "-"], Some(&grant))?;
+    service_account(&client, &ns, "other").await?;
+
+    // The chart's ServiceAccount's token, in a kubeconfig of its own.
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sa_api: Api<ServiceAccount> = Api::namespaced(client.clone(), RELEASE_NS);
+    let tr = sa_api
+        .create_token_request("aac-atmos-auth-controller", &Default::default(), &req)
+        .await?;
+    let token = tr.status.map(|s| s.token).unwrap_or_default();
+    let kubeconfig = cp.token_kubeconfig("chart-controller", &token)?;
+
+    let sts = start_sts(cp);
+    let kc = kubeconfig.display().to_string();
+    let _controller = ControllerProcess::start_with_kubeconfig(
+        &kc,
+        &ns,
+        &sts.endpoint(),
+        &["--leader-election", "--lease-namespace", RELEASE_NS],
+    )?;
+    apply(&client, &ns, &profile("30s")).await?;
+    apply(&client, &ns, &identity("admin", "")).await?;
+    apply(&client, &ns, &identity("other", "  serviceAccountName: other")).await?;
+    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let other = wait_reason(&client, &ns, "other", "TokenRequestForbidden", Duration::from_secs(60)).await?;
+    let msg = ready(&other).unwrap_or_default().2;
+    assert!(
+        msg.contains("atmos-auth-controller-token-creator") && msg.contains(&ns),
+        "{msg}"
+    );
+
+    // A renewal happens with these rights too.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let issued = || async {
+        let m = secrets.get_metadata("admin").await?;
+        anyhow::Ok(
+            m.metadata
+                .annotations
+                .and_then(|a| a.get(labels::ISSUED_AT).cloned())
+                .unwrap_or_default(),
+        )
+    };
+    let first = issued().await?;
+    wait_for(Duration::from_secs(45), || async { Ok(issued().await? != first) }).await?;
+    Ok(())
+}
