@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let profile = include_str!("../examples/profile.yaml")
         .replace("arn:aws:iam::123456789012:role/admin", ADMIN_ROLE)
         .replace("arn:aws:iam::123456789012:role/network-admin", NETWORK_ROLE)
-        .replace("namespace: infra\n", "");
+        .replace("  namespace: infra\n", "");
     apply(&client, &ns, &profile).await?;
     let started = Instant::now();
     let mut manifests = String::new();

@@ -18,6 +18,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
 use crate::labels;
+use crate::telemetry::IdentityLabels;
 pub use context::Context;
 pub use error::Error;
 
@@ -78,9 +79,20 @@ pub async fn run(
     // controller's own status writes never start another attempt (backoff stays honest);
     // annotating an Identity is the manual retry.
     let (identity_store, identity_writer) = reflector::store();
+    let metrics = ctx.metrics.clone();
     let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
         .default_backoff()
         .reflect(identity_writer)
+        // A deleted Identity is never reconciled again: drop its per-Identity series here.
+        .inspect(move |event| {
+            if let Ok(watcher::Event::Delete(obj)) = event {
+                metrics.forget(&IdentityLabels {
+                    namespace: obj.namespace().unwrap_or_default(),
+                    name: obj.name_any(),
+                    identity: obj.status.as_ref().and_then(|s| s.identity.clone()).unwrap_or_default(),
+                });
+            }
+        })
         .touched_objects()
         .predicate_filter(
             predicates::generation.combine(predicates::annotations),

@@ -2,7 +2,7 @@
 //! session, so nothing is shared across namespaces, ServiceAccounts or endpoints.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
@@ -48,6 +48,7 @@ impl SessionKey {
 #[derive(Default)]
 pub struct SessionCache {
     entries: Mutex<HashMap<SessionKey, Session>>,
+    locks: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SessionCache {
@@ -57,6 +58,20 @@ impl SessionCache {
         // Drop whatever has aged out while we hold the lock: the map stays small.
         map.retain(|_, s| usable(s, now));
         map.get(key).cloned()
+    }
+
+    /// Serializes the making of the session at `key`: callers that find it missing wait
+    /// for the first one, then find it cached.
+    pub async fn lock(&self, key: &SessionKey) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = match self.locks.lock() {
+            Ok(mut locks) => {
+                // Keys no one holds or waits on are dropped, so the map stays small.
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+                locks.entry(key.clone()).or_default().clone()
+            }
+            Err(_) => Arc::default(),
+        };
+        lock.lock_owned().await
     }
 
     /// Remembers a session.

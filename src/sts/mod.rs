@@ -106,6 +106,12 @@ impl Exchanger {
             .map(|i| SessionKey::new(namespace, &resolved.token, &endpoint, &resolved.links[..=i]))
             .collect();
         let last = resolved.links.len() - 1;
+        // Identities sharing a parent serialize on it, so a burst of them makes one exchange
+        // for the parent, not one each; the target links then run in parallel.
+        let mut guard = match last {
+            0 => None,
+            _ => Some(self.cache.lock(&keys[last - 1]).await),
+        };
         // Deepest cached parent (never the target itself).
         let mut start = 0;
         let mut parent: Option<Session> = None;
@@ -118,6 +124,9 @@ impl Exchanger {
         }
         let mut token = Some(token);
         for (i, link) in resolved.links.iter().enumerate().skip(start) {
+            if i == last {
+                drop(guard.take());
+            }
             let name = link
                 .session_name
                 .clone()

@@ -112,10 +112,12 @@ async fn deleting_the_identity_garbage_collects_its_secret() -> anyhow::Result<(
     let client = cp.client().await?;
     let ns = namespace(&client, "gc").await?;
     let sts = start_sts(cp);
-    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
     apply(&client, &ns, &profile("20m")).await?;
     apply(&client, &ns, &identity("admin", "")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let series = format!("atmos_auth_identity_expiration_timestamp_seconds{{namespace=\"{ns}\",name=\"admin\"");
+    assert!(controller.admin_get("/metrics").await?.1.contains(&series));
     Api::<Identity>::namespaced(client.clone(), &ns)
         .delete("admin", &DeleteParams::default())
         .await?;
@@ -123,6 +125,12 @@ async fn deleting_the_identity_garbage_collects_its_secret() -> anyhow::Result<(
     wait_for(Duration::from_secs(60), || {
         let secrets = secrets.clone();
         async move { Ok(secrets.get_opt("admin").await?.is_none()) }
+    })
+    .await?;
+    // Its per-Identity metrics go with it.
+    let c = &controller;
+    wait_for(Duration::from_secs(10), || async {
+        Ok(!c.admin_get("/metrics").await?.1.contains(&series))
     })
     .await?;
     Ok(())
