@@ -35,6 +35,26 @@ async fn two_identities_on_a_chain_get_working_credentials() -> anyhow::Result<(
     .await?;
     let network = wait_reason(&client, &ns, "network", "CredentialsIssued", Duration::from_secs(60)).await?;
 
+    // The AuthProfile reports every identity and its chain.
+    let profiles: Api<atmos_auth_controller::api::AuthProfile> = Api::namespaced(client.clone(), &ns);
+    wait_for(Duration::from_secs(30), || async {
+        Ok(profiles.get("k8s").await?.status.is_some_and(|s| s.identity_count == 2))
+    })
+    .await?;
+    let ps = profiles.get("k8s").await?.status.unwrap_or_default();
+    assert_eq!(ps.default_identity.as_deref(), Some("acme/admin"));
+    assert!(
+        ps.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+        "{ps:?}"
+    );
+    let network_state = ps
+        .identities
+        .iter()
+        .find(|i| i.name == "acme/network")
+        .expect("acme/network listed");
+    assert!(network_state.ready);
+    assert_eq!(network_state.chain, ["cluster-oidc", "acme/admin", "acme/network"]);
+
     // Status says what was resolved and assumed.
     let st = network.status.clone().unwrap_or_default();
     assert_eq!(st.identity.as_deref(), Some("acme/network"));
