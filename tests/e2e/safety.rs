@@ -216,3 +216,36 @@ async fn the_api_server_rejects_a_via_with_both_keys() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn when_sts_goes_away_the_secret_stays_and_expiry_is_reported() -> anyhow::Result<()> {
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "outage").await?;
+    let sts = start_sts(cp);
+    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    apply(&client, &ns, &profile("20s")).await?;
+    apply(&client, &ns, &identity("admin", "")).await?;
+    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let before = secrets.get("admin").await?;
+
+    // STS stops answering: renewal fails as transient (retried with backoff), and the old
+    // credentials stay until they expire, then are reported, never deleted.
+    drop(sts);
+    let failing = wait_reason(&client, &ns, "admin", "StsUnreachable", Duration::from_secs(30)).await?;
+    let msg = ready(&failing).unwrap_or_default().2;
+    assert!(
+        msg.contains("previous credentials stay in Secret admin") && msg.contains("Retrying in"),
+        "{msg}"
+    );
+    let expired = wait_reason(&client, &ns, "admin", "Expired", Duration::from_secs(60)).await?;
+    let msg = ready(&expired).unwrap_or_default().2;
+    assert!(msg.contains("kept, not deleted"), "{msg}");
+    let st = expired.status.unwrap_or_default();
+    assert!(st.failed_attempts.unwrap_or(0) >= 2, "{st:?}");
+    let after = secrets.get("admin").await?;
+    assert_eq!(after.metadata.resource_version, before.metadata.resource_version);
+    assert_eq!(after.data, before.data);
+    Ok(())
+}
