@@ -144,6 +144,22 @@ mod tests {
         assert_eq!(base, SessionKey::new("ns1", &token("sa"), "", &l));
     }
 
+    #[tokio::test]
+    async fn the_lock_serializes_one_key_only() {
+        let cache = std::sync::Arc::new(SessionCache::default());
+        let a = SessionKey::new("ns", &token("sa"), "", &[link("a")]);
+        let b = SessionKey::new("ns", &token("sa"), "", &[link("b")]);
+        let held = cache.lock(&a).await;
+        // Another key is free while `a` is held; `a` itself waits.
+        let other = tokio::time::timeout(std::time::Duration::from_millis(100), cache.lock(&b)).await;
+        assert!(other.is_ok());
+        let same = tokio::time::timeout(std::time::Duration::from_millis(100), cache.lock(&a)).await;
+        assert!(same.is_err());
+        drop(held);
+        let again = tokio::time::timeout(std::time::Duration::from_millis(100), cache.lock(&a)).await;
+        assert!(again.is_ok());
+    }
+
     #[test]
     fn sessions_expire_at_two_thirds() {
         let cache = SessionCache::default();
