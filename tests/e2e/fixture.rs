@@ -379,22 +379,28 @@ pub fn process_credentials(data: &BTreeMap<String, String>) -> Result<(String, S
     ))
 }
 
-/// `GetCallerIdentity` with the given credentials through the real aws-sdk-sts, signed.
-pub async fn caller_arn(endpoint: &str, key: &str, secret: &str, token: &str) -> Result<String> {
+/// A real aws-sdk-sts client for `endpoint`; signed with `credentials` when given.
+pub fn sts_client(endpoint: &str, credentials: Option<(&str, &str, &str)>) -> aws_sdk_sts::Client {
     use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let conf = aws_sdk_sts::Config::builder()
+    let mut conf = aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .http_client(http)
-        .credentials_provider(Credentials::new(key, secret, Some(token.to_owned()), None, "e2e"))
-        .build();
-    let out = aws_sdk_sts::Client::from_conf(conf)
+        .http_client(http);
+    if let Some((key, secret, token)) = credentials {
+        conf = conf.credentials_provider(Credentials::new(key, secret, Some(token.to_owned()), None, "e2e"));
+    }
+    aws_sdk_sts::Client::from_conf(conf.build())
+}
+
+/// `GetCallerIdentity` with the given credentials through the real aws-sdk-sts, signed.
+pub async fn caller_arn(endpoint: &str, key: &str, secret: &str, token: &str) -> Result<String> {
+    let out = sts_client(endpoint, Some((key, secret, token)))
         .get_caller_identity()
         .send()
         .await

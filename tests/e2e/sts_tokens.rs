@@ -26,19 +26,7 @@ async fn token(client: &kube::Client, ns: &str, sa: &str, audience: &str) -> any
 }
 
 async fn exchange(endpoint: &str, jwt: &str) -> Result<String, String> {
-    use aws_sdk_sts::config::{BehaviorVersion, Region};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let conf = aws_sdk_sts::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .http_client(http)
-        .build();
-    let out = aws_sdk_sts::Client::from_conf(conf)
+    let out = sts_client(endpoint, None)
         .assume_role_with_web_identity()
         .role_arn(ADMIN_ROLE)
         .role_session_name("e2e")
