@@ -5,7 +5,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use atmos_auth_controller::labels;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Api;
@@ -138,15 +137,7 @@ subjects:
 
     // A renewal happens with these rights too.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let issued = || async {
-        let m = secrets.get_metadata("admin").await?;
-        anyhow::Ok(
-            m.metadata
-                .annotations
-                .and_then(|a| a.get(labels::ISSUED_AT).cloned())
-                .unwrap_or_default(),
-        )
-    };
+    let issued = || issued_at(&secrets, "admin");
     let first = issued().await?;
     wait_for(Duration::from_secs(45), || async { Ok(issued().await? != first) }).await?;
     Ok(())

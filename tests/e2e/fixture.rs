@@ -256,6 +256,33 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The usual test setup: namespace `e2e-<name>` with a `terraform` ServiceAccount, a
+/// verifying STS, and a controller watching that namespace.
+pub struct Scenario {
+    pub cp: &'static ControlPlane,
+    pub client: Client,
+    pub ns: String,
+    pub sts: LocalSts,
+    pub controller: ControllerProcess,
+}
+
+impl Scenario {
+    pub async fn start(name: &str) -> Result<Self> {
+        let cp = control_plane();
+        let client = cp.client().await?;
+        let ns = namespace(&client, name).await?;
+        let sts = start_sts(cp);
+        let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+        Ok(Self {
+            cp,
+            client,
+            ns,
+            sts,
+            controller,
+        })
+    }
+}
+
 /// A fresh namespace `e2e-<name>` with a `terraform` ServiceAccount.
 pub async fn namespace(client: &Client, name: &str) -> Result<String> {
     let ns = format!("e2e-{name}");
@@ -352,6 +379,15 @@ pub async fn wait_reason(client: &Client, ns: &str, name: &str, reason: &str, ti
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The `issued-at` annotation of a Secret the controller wrote (changes on every renewal).
+pub async fn issued_at(secrets: &Api<Secret>, name: &str) -> Result<String> {
+    let m = secrets.get_metadata(name).await?;
+    Ok(m.metadata
+        .annotations
+        .and_then(|a| a.get(atmos_auth_controller::labels::ISSUED_AT).cloned())
+        .unwrap_or_default())
 }
 
 /// A Secret's data as strings.

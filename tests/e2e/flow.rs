@@ -15,11 +15,13 @@ use crate::{identity, profile};
 
 #[tokio::test]
 async fn two_identities_on_a_chain_get_working_credentials() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "chain").await?;
-    let sts = start_sts(cp);
-    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller: _controller,
+    } = Scenario::start("chain").await?;
 
     apply(&client, &ns, &profile("20m")).await?;
     apply(&client, &ns, &identity("admin", "  secret: {name: aws-admin}")).await?;
@@ -111,11 +113,13 @@ async fn two_identities_on_a_chain_get_working_credentials() -> anyhow::Result<(
 
 #[tokio::test]
 async fn renews_at_the_computed_time_and_not_before() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "renewal").await?;
-    let sts = start_sts(cp);
-    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts: _sts,
+        controller: _controller,
+    } = Scenario::start("renewal").await?;
     apply(&client, &ns, &profile("30s")).await?;
     apply(&client, &ns, &identity("admin", "")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
@@ -173,11 +177,13 @@ async fn renews_at_the_computed_time_and_not_before() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn editing_the_identity_renews_at_once() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "edit").await?;
-    let sts = start_sts(cp);
-    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller: _controller,
+    } = Scenario::start("edit").await?;
     apply(&client, &ns, &profile("20m")).await?;
     apply(&client, &ns, &identity("net", "  identity: acme/network")).await?;
     wait_reason(&client, &ns, "net", "CredentialsIssued", Duration::from_secs(60)).await?;

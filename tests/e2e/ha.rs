@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use atmos_auth_controller::labels;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -74,15 +73,7 @@ async fn one_leader_renews_and_a_standby_takes_over() -> anyhow::Result<()> {
 
     // With both running through a renewal, each Secret write costs exactly one exchange.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let issued = || async {
-        let m = secrets.get_metadata("admin").await?;
-        anyhow::Ok(
-            m.metadata
-                .annotations
-                .and_then(|a| a.get(labels::ISSUED_AT).cloned())
-                .unwrap_or_default(),
-        )
-    };
+    let issued = || issued_at(&secrets, "admin");
     let mut seen = BTreeSet::from([issued().await?]);
     let calls_before = sts.calls().ok("AssumeRoleWithWebIdentity");
     let until = Instant::now() + Duration::from_secs(25);

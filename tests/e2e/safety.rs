@@ -14,11 +14,13 @@ use crate::{identity, profile};
 
 #[tokio::test]
 async fn a_foreign_secret_of_the_same_name_is_left_untouched() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "foreign").await?;
-    let sts = start_sts(cp);
-    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller: _controller,
+    } = Scenario::start("foreign").await?;
     let foreign = "apiVersion: v1\nkind: Secret\nmetadata: {name: aws-creds, annotations: {team: data}}\nstringData: {config: 'mine'}\n";
     apply(&client, &ns, foreign).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -74,11 +76,13 @@ async fn tokens_are_only_minted_in_the_identitys_own_namespace() -> anyhow::Resu
 
 #[tokio::test]
 async fn a_profiles_own_endpoint_or_audience_is_refused_before_any_token() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "refused").await?;
-    let sts = start_sts(cp);
-    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp,
+        client,
+        ns,
+        sts,
+        controller: _controller,
+    } = Scenario::start("refused").await?;
     let with = |extra: &str| {
         profile("20m").replace(
             "spec: {audience: sts.amazonaws.com, service_account: terraform}",
@@ -108,11 +112,13 @@ async fn a_profiles_own_endpoint_or_audience_is_refused_before_any_token() -> an
 
 #[tokio::test]
 async fn deleting_the_identity_garbage_collects_its_secret() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "gc").await?;
-    let sts = start_sts(cp);
-    let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts: _sts,
+        controller,
+    } = Scenario::start("gc").await?;
     apply(&client, &ns, &profile("20m")).await?;
     apply(&client, &ns, &identity("admin", "")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
@@ -138,11 +144,13 @@ async fn deleting_the_identity_garbage_collects_its_secret() -> anyhow::Result<(
 
 #[tokio::test]
 async fn no_credential_reaches_logs_events_or_status() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "leak").await?;
-    let sts = start_sts(cp);
-    let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts: _sts,
+        controller,
+    } = Scenario::start("leak").await?;
     apply(&client, &ns, &profile("30s")).await?;
     apply(
         &client,
@@ -219,11 +227,13 @@ async fn the_api_server_rejects_a_via_with_both_keys() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn when_sts_goes_away_the_secret_stays_and_expiry_is_reported() -> anyhow::Result<()> {
-    let cp = control_plane();
-    let client = cp.client().await?;
-    let ns = namespace(&client, "outage").await?;
-    let sts = start_sts(cp);
-    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller: _controller,
+    } = Scenario::start("outage").await?;
     apply(&client, &ns, &profile("20s")).await?;
     apply(&client, &ns, &identity("admin", "")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
