@@ -13,6 +13,7 @@ use super::{Condition, EnvVar, Principal, Session, Via};
     group = "auth.atmos.tools",
     version = "v1alpha1",
     kind = "Identity",
+    doc = "One Secret of AWS role credentials for one Atmos identity of an AuthProfile in the same namespace, renewed before it expires.",
     namespaced,
     status = "IdentityStatus",
     shortname = "aid",

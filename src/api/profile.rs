@@ -15,6 +15,7 @@ use super::{Condition, IdentityDef, Provider};
     group = "auth.atmos.tools",
     version = "v1alpha1",
     kind = "AuthProfile",
+    doc = "The `auth:` block of an atmos.yaml profile: providers and identities by their Atmos names. Identities in the same namespace name it in spec.profile.",
     namespaced,
     status = "AuthProfileStatus",
     shortname = "ap",
