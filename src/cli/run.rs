@@ -121,9 +121,44 @@ async fn client(args: &RunArgs) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| e.to_string())
 }
 
+/// Audiences the API server itself accepts by default: a token minted for one of them would
+/// authenticate to the cluster, so the controller must never mint it for a profile.
+const API_SERVER_AUDIENCES: [&str; 4] = [
+    "https://kubernetes.default.svc",
+    "https://kubernetes.default.svc.cluster.local",
+    "kubernetes",
+    "api",
+];
+
+/// Refuses an allow-list that contains the API server's own audience (its issuer, or a
+/// well-known default).
+fn check_audiences(allowed: &[String], issuer: Option<&str>) -> Result<(), String> {
+    for aud in allowed {
+        let own = API_SERVER_AUDIENCES.contains(&aud.as_str()) || issuer.is_some_and(|i| i == aud);
+        if own {
+            return Err(format!(
+                "--allowed-audience {aud:?} is an audience the API server itself accepts: tokens minted for \
+                 it would authenticate to the cluster; allow only cloud audiences such as sts.amazonaws.com"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The cluster's ServiceAccount issuer (its default API audience), from the discovery document.
+async fn issuer(client: &Client) -> Option<String> {
+    let req = http::Request::get("/.well-known/openid-configuration")
+        .body(Vec::new())
+        .ok()?;
+    let text = client.request_text(req).await.ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    doc.get("issuer")?.as_str().map(str::to_owned)
+}
+
 async fn serve(args: RunArgs) -> Result<(), String> {
     crate::resolve::rules::check_region(&args.default_region).map_err(|e| format!("--default-region: {e}"))?;
     let client = client(&args).await?;
+    check_audiences(&args.allowed_audiences, issuer(&client).await.as_deref())?;
     let instance = args
         .instance
         .clone()
@@ -278,4 +313,20 @@ async fn signals(tx: watch::Sender<bool>) {
     }
     tracing::info!("shutting down: finishing in-flight work");
     let _ = tx.send(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_audiences;
+
+    #[test]
+    fn the_api_servers_own_audiences_are_refused() {
+        let ok = vec!["sts.amazonaws.com".to_owned()];
+        assert!(check_audiences(&ok, Some("https://127.0.0.1:6443")).is_ok());
+        for bad in ["https://kubernetes.default.svc", "https://127.0.0.1:6443", "api"] {
+            let list = vec!["sts.amazonaws.com".to_owned(), bad.to_owned()];
+            let err = check_audiences(&list, Some("https://127.0.0.1:6443")).unwrap_err();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
 }

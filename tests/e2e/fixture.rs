@@ -207,6 +207,18 @@ impl ControllerProcess {
         bail!("controller did not stop within 20 s of SIGTERM")
     }
 
+    /// Waits up to `timeout` for the process to exit on its own; its success, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<bool>> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status.success()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(None)
+    }
+
     /// SIGKILL, as a crashed node would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -259,3 +259,19 @@ async fn when_sts_goes_away_the_secret_stays_and_expiry_is_reported() -> anyhow:
     assert_eq!(after.data, before.data);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_controller_refuses_to_mint_tokens_for_the_api_servers_own_audience() -> anyhow::Result<()> {
+    let cp = control_plane();
+    let sts = start_sts(cp);
+    let mut controller =
+        ControllerProcess::start(cp, "e2e-unused", &sts.endpoint(), &["--allowed-audience", cp.issuer()])?;
+    assert_eq!(
+        controller.wait_exit(Duration::from_secs(20))?,
+        Some(false),
+        "the controller kept running"
+    );
+    let log = controller.log_text();
+    assert!(log.contains("audience the API server itself accepts"), "{log}");
+    Ok(())
+}
