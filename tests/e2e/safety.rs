@@ -275,3 +275,27 @@ async fn the_controller_refuses_to_mint_tokens_for_the_api_servers_own_audience(
     assert!(log.contains("audience the API server itself accepts"), "{log}");
     Ok(())
 }
+
+#[tokio::test]
+async fn sts_refusals_are_shown_as_sts_said_and_not_retried() -> anyhow::Result<()> {
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller: _controller,
+    } = Scenario::start("refusal").await?;
+    apply(&client, &ns, &profile("20m")).await?;
+    // e2e-admin's MaxSessionDuration is 1 h: STS refuses 2 h, the resolver does not guess.
+    apply(&client, &ns, &identity("admin", "  principal: {duration: 2h}")).await?;
+    let id = wait_reason(&client, &ns, "admin", "ValidationError", Duration::from_secs(60)).await?;
+    let msg = ready(&id).unwrap_or_default().2;
+    assert!(
+        msg.contains("exceeds the MaxSessionDuration set for this role") && msg.contains("Not retried"),
+        "{msg}"
+    );
+    let calls = sts.calls().all();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(sts.calls().all(), calls, "a fix-the-spec error was retried");
+    Ok(())
+}
