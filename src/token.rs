@@ -68,7 +68,8 @@ impl TokenError {
             Self::Api {
                 source: kube::Error::Api(status),
                 ..
-            } => status.code >= 500 || status.code == 429,
+            // 401: the controller's own credentials are being rotated.
+            } => status.code >= 500 || status.code == 429 || status.code == 401,
             Self::Api { .. } => true,
             _ => false,
         }

@@ -573,6 +573,7 @@ impl<'a> Checker<'a> {
             service_account,
             audience,
             expiration_seconds,
+            endpoint: spec.endpoint_url.clone(),
         })
     }
 

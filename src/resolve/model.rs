@@ -21,7 +21,9 @@ pub struct Resolved {
     pub region: String,
     /// The Secret to write.
     pub secret: SecretPlan,
-    /// `refreshBefore`, in seconds, when set.
+    /// `refreshBefore`, in seconds, when set. Scheduling only: not part of the spec hash, so
+    /// changing it (or the operator's default) does not renew every Secret at once.
+    #[serde(skip_serializing)]
     pub refresh_before_seconds: Option<i64>,
 }
 
@@ -36,6 +38,9 @@ pub struct TokenSource {
     pub audience: String,
     /// Requested token lifetime, at least 600 s.
     pub expiration_seconds: i64,
+    /// The provider's `spec.endpoint_url`, only when the operator allow-listed it: the STS
+    /// endpoint for this chain instead of the controller's own.
+    pub endpoint: Option<String>,
 }
 
 /// One STS call.

@@ -90,6 +90,7 @@ fn one_link_from_the_default_identity() {
                 service_account: "terraform".into(),
                 audience: "sts.amazonaws.com".into(),
                 expiration_seconds: 600,
+                endpoint: None,
             },
             links: vec![Link {
                 identity: "acme/admin".into(),
@@ -235,8 +236,17 @@ fn spec_hash_follows_the_resolved_spec() {
         &Settings::default(),
     )
     .unwrap();
+    let d = resolve(
+        &profile(""),
+        &identity("{profile: k8s, principal: {session_name: other}}"),
+        "a",
+        &Settings::default(),
+    )
+    .unwrap();
     assert_eq!(a.spec_hash(), b.spec_hash());
-    assert_ne!(a.spec_hash(), c.spec_hash());
+    // refreshBefore only schedules: changing it must not renew every Secret at once.
+    assert_eq!(a.spec_hash(), c.spec_hash());
+    assert_ne!(a.spec_hash(), d.spec_hash());
     assert_eq!(a.spec_hash().len(), 64);
 }
 

@@ -10,14 +10,16 @@ use super::Session;
 use crate::resolve::{Link, TokenSource};
 
 /// Everything that shapes the session at the end of a chain prefix.
+type LinkKey = (String, i32, Option<String>, String, Option<String>);
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SessionKey {
     namespace: String,
     service_account: String,
     audience: String,
     endpoint: String,
-    /// (role, duration, external id, region) per link up to this one.
-    links: Vec<(String, i32, Option<String>, String)>,
+    /// (role, duration, external id, region, explicit session name) per link up to this one.
+    links: Vec<LinkKey>,
 }
 
 impl SessionKey {
@@ -36,6 +38,7 @@ impl SessionKey {
                         l.duration_seconds,
                         l.external_id.clone(),
                         l.region.clone(),
+                        l.session_name.clone(),
                     )
                 })
                 .collect(),
@@ -72,6 +75,13 @@ impl SessionCache {
             Err(_) => Arc::default(),
         };
         lock.lock_owned().await
+    }
+
+    /// Forgets a session (a call made with it failed: it may have been revoked).
+    pub fn remove(&self, key: &SessionKey) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(key);
+        }
     }
 
     /// Remembers a session.
@@ -118,6 +128,7 @@ mod tests {
             service_account: sa.into(),
             audience: "sts.amazonaws.com".into(),
             expiration_seconds: 600,
+            endpoint: None,
         }
     }
     fn session(issued: i64, expires: i64) -> Session {

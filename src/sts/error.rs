@@ -24,6 +24,25 @@ const FIX_THE_SPEC: [&str; 9] = [
     "ExpiredTokenException",
 ];
 
+/// Error codes worth a retry: throttling and service trouble (the SDK's own retry lists),
+/// and a cached parent session that expired or was revoked (it is dropped from the cache, so
+/// the retry starts over from the token).
+const TRANSIENT: [&str; 13] = [
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "PriorRequestNotComplete",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "IDPCommunicationError",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalError",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+];
+
 /// A failed STS call. Messages are STS's own (shown as is, redacted of anything secret).
 #[derive(Debug, thiserror::Error)]
 pub enum StsError {
@@ -68,14 +87,11 @@ impl StsError {
             Self::Rejected { code, status, .. } => {
                 if FIX_THE_SPEC.contains(&code.as_str()) {
                     Class::FixTheSpec
-                } else if status.is_some_and(|s| (400..500).contains(&s))
-                    && code != "Throttling"
-                    && code != "IDPCommunicationError"
-                {
-                    // Other 4xx answers (unknown codes) are the request's fault.
-                    Class::FixTheSpec
-                } else {
+                } else if TRANSIENT.contains(&code.as_str()) || status.is_none_or(|s| s >= 500) {
                     Class::Transient
+                } else {
+                    // Other 4xx answers are the request's fault.
+                    Class::FixTheSpec
                 }
             }
             Self::Transport { .. } | Self::NoCredentials { .. } => Class::Transient,
@@ -127,9 +143,13 @@ mod tests {
         }
         for (code, status) in [
             ("Throttling", 400),
+            ("ThrottlingException", 400),
+            ("RequestLimitExceeded", 400),
             ("IDPCommunicationError", 400),
+            ("ExpiredToken", 403),
             ("InternalFailure", 500),
             ("ServiceUnavailable", 503),
+            ("SomethingNew", 502),
         ] {
             assert_eq!(rejected(code, status).class(), Class::Transient, "{code}");
         }
@@ -139,5 +159,6 @@ mod tests {
             detail: "timeout".into(),
         };
         assert_eq!(timeout.class(), Class::Transient);
+        assert_eq!(rejected("SomethingNew", 400).class(), Class::FixTheSpec);
     }
 }

@@ -86,9 +86,11 @@ impl Exchanger {
         &self.settings
     }
 
-    /// Runs `resolved`'s chain for an Identity in `namespace`. Reuses the deepest cached
-    /// parent session that has not reached its own renewal point; calls `token` only when
-    /// the first link must run. The target link always runs.
+    /// Runs `resolved`'s chain for an Identity in `namespace`. Always requests the token
+    /// first, even when a cached parent makes it unnecessary for STS: the TokenRequest is
+    /// Kubernetes' permission check, so revoking the controller's right to a ServiceAccount
+    /// stops every chain that starts with it at once. Reuses the deepest cached parent
+    /// session that has not reached its own renewal point; the target link always runs.
     pub async fn run_chain<E, F, Fut>(
         &self,
         namespace: &str,
@@ -101,11 +103,20 @@ impl Exchanger {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<String, E>>,
     {
-        let endpoint = self.settings.endpoint.clone().unwrap_or_default();
-        let keys: Vec<SessionKey> = (0..resolved.links.len())
-            .map(|i| SessionKey::new(namespace, &resolved.token, &endpoint, &resolved.links[..=i]))
+        let Some(last) = resolved.links.len().checked_sub(1) else {
+            return Err(E::from(StsError::NoCredentials {
+                action: "AssumeRole",
+                role: String::new(),
+            }));
+        };
+        let endpoint = resolved.token.endpoint.as_ref().or(self.settings.endpoint.as_ref());
+        let keys: Vec<SessionKey> = (0..=last)
+            .map(|i| {
+                let ep = endpoint.map(String::as_str).unwrap_or_default();
+                SessionKey::new(namespace, &resolved.token, ep, &resolved.links[..=i])
+            })
             .collect();
-        let last = resolved.links.len() - 1;
+        let jwt = token().await?;
         // Identities sharing a parent serialize on it, so a burst of them makes one exchange
         // for the parent, not one each; the target links then run in parallel.
         let mut guard = match last {
@@ -113,16 +124,10 @@ impl Exchanger {
             _ => Some(self.cache.lock(&keys[last - 1]).await),
         };
         // Deepest cached parent (never the target itself).
-        let mut start = 0;
-        let mut parent: Option<Session> = None;
-        for i in (0..last).rev() {
-            if let Some(s) = self.cache.get(&keys[i], now) {
-                start = i + 1;
-                parent = Some(s);
-                break;
-            }
-        }
-        let mut token = Some(token);
+        let (start, mut parent) = (0..last)
+            .rev()
+            .find_map(|i| self.cache.get(&keys[i], now).map(|s| (i + 1, Some(s))))
+            .unwrap_or((0, None));
         for (i, link) in resolved.links.iter().enumerate().skip(start) {
             if i == last {
                 drop(guard.take());
@@ -131,15 +136,20 @@ impl Exchanger {
                 .session_name
                 .clone()
                 .unwrap_or_else(|| session_name(&link.identity, now.as_second()));
-            let session = match parent.take() {
-                None => {
-                    let jwt = match token.take() {
-                        Some(f) => f().await?,
-                        None => unreachable_token(link)?,
-                    };
-                    self.assume_role_with_web_identity(link, &name, &jwt).await?
+            let result = match &parent {
+                None => self.assume_role_with_web_identity(link, endpoint, &name, &jwt).await,
+                Some(p) => self.assume_role(link, endpoint, &name, &p.credentials).await,
+            };
+            let session = match result {
+                Ok(s) => s,
+                Err(e) => {
+                    // A cached parent that fails may have been revoked or expired early: the
+                    // next attempt starts over from the token.
+                    if i == start && start > 0 {
+                        self.cache.remove(&keys[start - 1]);
+                    }
+                    return Err(E::from(e));
                 }
-                Some(p) => self.assume_role(link, &name, &p.credentials).await?,
             };
             self.cache.put(keys[i].clone(), session.clone());
             parent = Some(session);
@@ -152,7 +162,7 @@ impl Exchanger {
         })
     }
 
-    fn config(&self, region: &str) -> aws_sdk_sts::config::Builder {
+    fn config(&self, region: &str, endpoint: Option<&String>) -> aws_sdk_sts::config::Builder {
         let mut b = aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
@@ -164,16 +174,22 @@ impl Exchanger {
                     .operation_timeout(self.settings.operation_timeout)
                     .build(),
             );
-        if let Some(ep) = &self.settings.endpoint {
+        if let Some(ep) = endpoint {
             b = b.endpoint_url(ep);
         }
         b
     }
 
-    async fn assume_role_with_web_identity(&self, link: &Link, name: &str, jwt: &str) -> Result<Session, StsError> {
+    async fn assume_role_with_web_identity(
+        &self,
+        link: &Link,
+        endpoint: Option<&String>,
+        name: &str,
+        jwt: &str,
+    ) -> Result<Session, StsError> {
         const ACTION: &str = "AssumeRoleWithWebIdentity";
         // No credentials provider: the operation is unsigned.
-        let client = aws_sdk_sts::Client::from_conf(self.config(&link.region).build());
+        let client = aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).build());
         let started = Instant::now();
         let out = client
             .assume_role_with_web_identity()
@@ -194,7 +210,13 @@ impl Exchanger {
         )
     }
 
-    async fn assume_role(&self, link: &Link, name: &str, parent: &Credentials) -> Result<Session, StsError> {
+    async fn assume_role(
+        &self,
+        link: &Link,
+        endpoint: Option<&String>,
+        name: &str,
+        parent: &Credentials,
+    ) -> Result<Session, StsError> {
         const ACTION: &str = "AssumeRole";
         let creds = AwsCredentials::new(
             parent.access_key_id.clone(),
@@ -203,7 +225,8 @@ impl Exchanger {
             Some(parent.expiration.into()),
             "atmos-auth-controller-parent",
         );
-        let client = aws_sdk_sts::Client::from_conf(self.config(&link.region).credentials_provider(creds).build());
+        let client =
+            aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).credentials_provider(creds).build());
         let started = Instant::now();
         let out = client
             .assume_role()
@@ -238,15 +261,6 @@ impl Exchanger {
             o.sts_call(action, &outcome, started.elapsed());
         }
     }
-}
-
-fn unreachable_token<T>(link: &Link) -> Result<T, StsError> {
-    // The token closure is consumed by the first link only; a second uncached first link
-    // cannot happen, but report rather than panic.
-    Err(StsError::NoCredentials {
-        action: "AssumeRoleWithWebIdentity",
-        role: link.role_arn.clone(),
-    })
 }
 
 fn session(
