@@ -32,6 +32,19 @@ pub const CREDENTIALS: &str = "credentials";
 /// Data key of the `credential_process` output (`process`).
 pub const CREDENTIAL_PROCESS_JSON: &str = "credential_process.json";
 
+/// Every data key any format writes: after a change of formats, the ones no longer rendered
+/// are removed, so stale static keys can never shadow `credential_process`.
+pub const ALL_KEYS: [&str; 8] = [
+    CONFIG,
+    CREDENTIALS,
+    CREDENTIAL_PROCESS_JSON,
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+];
+
 /// The Secret's data for `formats`. `mount_path` is where consumers mount the Secret
 /// (absolute, as the resolver checked it; a trailing `/` is ignored).
 pub fn render(
@@ -131,6 +144,26 @@ fn write_ini(ini: &Ini) -> String {
         return String::new();
     }
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod all_keys_tests {
+    use super::*;
+    use crate::api::SecretFormat;
+
+    #[test]
+    fn all_keys_covers_every_format() {
+        let creds = Credentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+            session_token: "t".into(),
+            expiration: jiff::Timestamp::from_second(0).unwrap(),
+        };
+        let formats = [SecretFormat::Process, SecretFormat::Files, SecretFormat::Env];
+        for key in render("a", "us-east-1", &formats, "/m", &creds).keys() {
+            assert!(ALL_KEYS.contains(&key.as_str()), "{key} missing from ALL_KEYS");
+        }
+    }
 }
 
 #[cfg(test)]

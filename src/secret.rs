@@ -116,8 +116,10 @@ pub fn desired(
 }
 
 /// Writes `secret`: create when `existing` is `Missing`, apply when `Owned`; refuses
-/// `Foreign`.
-pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret) -> Result<(), SecretError> {
+/// `Foreign`. With `prune`, data keys of [`crate::render::ALL_KEYS`] that `secret` no longer
+/// holds are removed (a merge patch: keys written by the first create are owned by an
+/// `Update` entry that a later apply never removes).
+pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prune: bool) -> Result<(), SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     let err = |source| SecretError::Api {
@@ -165,8 +167,21 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret) -> R
                 &Patch::Apply(applied),
             )
             .await
-            .map(|_| ())
-            .map_err(err)
+            .map_err(err)?;
+            let kept = secret.data.as_ref();
+            let stale: serde_json::Map<String, serde_json::Value> = crate::render::ALL_KEYS
+                .iter()
+                .filter(|k| !kept.is_some_and(|d| d.contains_key(**k)))
+                .map(|k| ((*k).to_owned(), serde_json::Value::Null))
+                .collect();
+            if prune && !stale.is_empty() {
+                // The UID is a precondition: never touch a Secret that replaced ours meanwhile.
+                let patch = serde_json::json!({ "metadata": { "uid": uid }, "data": stale });
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(err)?;
+            }
+            Ok(())
         }
     }
 }

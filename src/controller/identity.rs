@@ -20,7 +20,7 @@ use crate::credentials::Credentials;
 use crate::labels;
 use crate::redact::redact;
 use crate::render::render;
-use crate::renewal::{self, SecretState};
+use crate::renewal::{self, RenewReason, SecretState};
 use crate::resolve::{Reason, Resolved, resolve, summarize};
 use crate::secret::{self, Existing, SecretError};
 use crate::sts::Session;
@@ -184,9 +184,13 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
             .map_err(Error::from)
     };
     let result = match ctx.exchanger.run_chain::<Error, _, _>(&ns, &resolved, now, token).await {
-        Ok(session) => write_secret(obj, ctx, &ns, &resolved, &hash, &existing, &session)
-            .await
-            .map(|w| (w, session)),
+        Ok(session) => {
+            // After a spec change the formats may have changed: drop keys no longer rendered.
+            let prune = trigger == RenewReason::SpecChanged;
+            write_secret(obj, ctx, &ns, &resolved, &hash, (&existing, prune), &session)
+                .await
+                .map(|w| (w, session))
+        }
         Err(e) => Err(e),
     };
 
@@ -263,7 +267,7 @@ async fn write_secret(
     ns: &str,
     resolved: &Resolved,
     hash: &str,
-    existing: &Existing,
+    (existing, prune): (&Existing, bool),
     session: &Session,
 ) -> Result<(Timestamp, Timestamp), Error> {
     let creds = &session.credentials;
@@ -296,7 +300,7 @@ async fn write_secret(
     let owner = obj.controller_owner_ref(&()).ok_or(Error::Metadata("name or uid"))?;
     let desired = secret::desired(ns, &resolved.secret.name, owner, data, annotations);
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    secret::write(&api, existing, &desired).await?;
+    secret::write(&api, existing, &desired, prune).await?;
     Ok((creds.expiration, renew_at))
 }
 

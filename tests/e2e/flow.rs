@@ -212,3 +212,35 @@ async fn editing_the_identity_renews_at_once() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn dropping_a_format_removes_its_keys() -> anyhow::Result<()> {
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts: _sts,
+        controller: _controller,
+    } = Scenario::start("formats").await?;
+    apply(&client, &ns, &profile("20m")).await?;
+    apply(&client, &ns, &identity("admin", "  secret: {formats: [process, env]}")).await?;
+    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    assert!(
+        secret_data(&client, &ns, "admin")
+            .await?
+            .contains_key("AWS_SECRET_ACCESS_KEY")
+    );
+
+    // The README's precedence trap, fixed by the user: the static keys must go, or envFrom
+    // would keep shadowing credential_process with keys that expire.
+    apply(&client, &ns, &identity("admin", "  secret: {formats: [process]}")).await?;
+    wait_for(Duration::from_secs(30), || async {
+        Ok(!secret_data(&client, &ns, "admin")
+            .await?
+            .contains_key("AWS_SECRET_ACCESS_KEY"))
+    })
+    .await?;
+    let keys: Vec<String> = secret_data(&client, &ns, "admin").await?.into_keys().collect();
+    assert_eq!(keys, ["config", "credential_process.json"]);
+    Ok(())
+}
