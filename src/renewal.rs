@@ -162,6 +162,12 @@ pub fn requeue_after(now: Timestamp, at: Timestamp) -> Duration {
     Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX)).max(MIN_REQUEUE)
 }
 
+/// Retry delay for failures only a change of spec, IAM or RBAC fixes: twelve times the
+/// transient backoff (1 min, 2 min, 4 min, ...), capped at an hour as cert-manager does.
+pub fn slow_retry(failed_attempts: u32) -> Duration {
+    (backoff(failed_attempts) * 12).min(Duration::from_secs(3600))
+}
+
 /// The expiry written into the Secret for consumers: a little before the real one (a tenth
 /// of the lifetime, at most a minute). aws-sdk-go-v2 re-runs `credential_process` exactly at
 /// the advertised expiry, so a request signed in its last milliseconds could reach STS
@@ -175,6 +181,13 @@ pub fn advertised_expiration(issued: Timestamp, expiration: Timestamp) -> Timest
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn slow_retry_starts_at_a_minute_and_stops_at_an_hour() {
+        assert_eq!(super::slow_retry(1), Duration::from_secs(60));
+        assert_eq!(super::slow_retry(2), Duration::from_secs(120));
+        assert_eq!(super::slow_retry(30), Duration::from_secs(3600));
+    }
+
     #[test]
     fn advertised_expiration_is_a_tenth_early_at_most_a_minute() {
         let t = |s: i64| Timestamp::from_second(s).unwrap();

@@ -4,6 +4,18 @@ use jiff::Timestamp;
 
 use crate::api::Condition;
 
+/// A merge patch of `status` from `old` to `new`. A merge patch keeps fields it does not
+/// mention, so the ones `new` dropped are sent as null.
+pub fn status_patch<S: serde::Serialize>(old: &S, new: &S) -> serde_json::Value {
+    let mut body = serde_json::to_value(new).unwrap_or_default();
+    if let (Some(map), Ok(serde_json::Value::Object(before))) = (body.as_object_mut(), serde_json::to_value(old)) {
+        for key in before.keys() {
+            map.entry(key.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": body })
+}
+
 /// Condition type every resource carries.
 pub const READY: &str = "Ready";
 
@@ -43,6 +55,16 @@ pub fn set(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropped_status_fields_are_cleared() {
+        let old = serde_json::json!({"a": 1, "b": 2});
+        let new = serde_json::json!({"a": 3});
+        assert_eq!(
+            status_patch(&old, &new),
+            serde_json::json!({"status": {"a": 3, "b": null}})
+        );
+    }
 
     #[test]
     fn transition_time_moves_only_on_status_change() {

@@ -11,7 +11,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
 use super::conditions::{self, READY};
 use super::{Context, Error};
@@ -80,11 +79,12 @@ impl Pass<'_> {
         self.set_ready(true, "CredentialsIssued", &message);
     }
 
-    /// Input that only a change can fix: report it and wait for that change.
-    async fn not_ready(mut self, reason: &str, message: &str) -> Result<Action, Error> {
+    /// Input that only a change can fix: report it and wait for that change (or look again
+    /// after `recheck`, when the fix is a change the controller does not watch).
+    async fn not_ready(mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
         self.set_ready(false, reason, message);
         self.write_status().await?;
-        Ok(Action::await_change())
+        Ok(recheck.map_or_else(Action::await_change, Action::requeue))
     }
 
     /// Writes the status if it changed (so a quiet reconcile writes nothing).
@@ -93,16 +93,7 @@ impl Pass<'_> {
             return Ok(());
         }
         let api: Api<Identity> = Api::namespaced(self.ctx.client.clone(), &self.ns);
-        // A merge patch keeps fields it does not mention: clear the ones the new status dropped.
-        let mut body = serde_json::to_value(&self.status).unwrap_or_default();
-        if let (Some(map), Ok(serde_json::Value::Object(before))) =
-            (body.as_object_mut(), serde_json::to_value(&self.old))
-        {
-            for key in before.keys() {
-                map.entry(key.clone()).or_insert(serde_json::Value::Null);
-            }
-        }
-        let patch = json!({ "status": body });
+        let patch = conditions::status_patch(&self.old, &self.status);
         api.patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         Ok(())
@@ -110,6 +101,10 @@ impl Pass<'_> {
 }
 
 async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error> {
+    // Before the profile cache has synced, "profile not found" would be a false alarm.
+    if ctx.profiles.wait_until_ready().await.is_err() {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
     let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
     let old = obj.status.clone().unwrap_or_default();
@@ -131,13 +126,13 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
             "AuthProfile {ns}/{} not found: apply it, or fix spec.profile",
             obj.spec.profile
         );
-        return pass.not_ready("ProfileNotFound", &msg).await;
+        return pass.not_ready("ProfileNotFound", &msg, None).await;
     };
     let resolved = match resolve(&profile.spec, &obj.spec, &obj.name_any(), &ctx.settings) {
         Ok(r) => r,
         Err(problems) => {
             let (reason, msg) = summarize(&problems).unwrap_or((Reason::InvalidIdentity, String::new()));
-            return pass.not_ready(reason.as_str(), &msg).await;
+            return pass.not_ready(reason.as_str(), &msg, None).await;
         }
     };
     pass.status.identity = Some(resolved.identity.clone());
@@ -161,7 +156,10 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
                 namespace: ns.clone(),
                 name: resolved.secret.name.clone(),
             });
-            return pass.not_ready(&err.reason(), &err.to_string()).await;
+            // The foreign Secret is not watched (no label of ours): look again now and then.
+            return pass
+                .not_ready(&err.reason(), &err.to_string(), Some(Duration::from_secs(300)))
+                .await;
         }
     };
     let Some(trigger) = renewal::renewal_reason(now, state.as_ref(), &hash) else {
@@ -242,10 +240,25 @@ async fn failed(
         None => (err.reason(), String::new()),
     };
     let transient = err.is_transient();
-    let next = if transient {
-        format!(" Retrying in {}s.", renewal::backoff(attempts).as_secs())
+    // Fix-the-spec failures are retried too, slowly: what fixes them (a trust policy, a
+    // RoleBinding, a ServiceAccount) is often outside anything the controller watches.
+    let wait = if transient {
+        renewal::backoff(attempts)
     } else {
-        " Not retried until the Identity, its AuthProfile or its Secret changes (annotate the Identity to retry after fixing IAM).".to_owned()
+        renewal::slow_retry(attempts)
+    };
+    let wait = match old_expiry.filter(|e| *e > now) {
+        // Look again at expiry at the latest, to report it.
+        Some(e) => wait.min(renewal::requeue_after(now, e)),
+        None => wait,
+    };
+    let next = if transient {
+        format!(" Retrying in {}s.", wait.as_secs())
+    } else {
+        format!(
+            " Retried slowly (next in {}s): fix the spec, the role's trust policy or the controller's RBAC, then annotate the Identity to retry at once.",
+            wait.as_secs()
+        )
     };
     let msg = redact(&format!("{err}.{kept}{next}"));
     pass.set_ready(false, &reason, &msg);
@@ -253,11 +266,7 @@ async fn failed(
     pass.ctx.metrics.failed(&err.reason());
     publish(pass.ctx, pass.obj, EventType::Warning, &err.reason(), msg.clone()).await;
     tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %msg, "refresh failed");
-    Ok(match (transient, old_expiry.filter(|e| *e > now)) {
-        (true, _) => Action::requeue(renewal::backoff(attempts)),
-        (false, Some(e)) => Action::requeue(renewal::requeue_after(now, e)),
-        (false, None) => Action::await_change(),
-    })
+    Ok(Action::requeue(wait))
 }
 
 /// Renders and writes the Secret; returns (expiration, renewal time).

@@ -6,6 +6,7 @@ mod error;
 mod identity;
 mod profile;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -54,11 +55,28 @@ pub struct Caches {
 /// Starts the AuthProfile informer for `scope`.
 pub fn caches(client: &Client, scope: &Scope) -> Caches {
     let (profiles, writer) = reflector::store();
+    // Identities care about a profile's spec (generation) and its deletion; status writes
+    // must not retrigger them. kube's generation predicate drops deletions, hence this filter.
+    let mut generations: HashMap<ObjectRef<AuthProfile>, Option<i64>> = HashMap::new();
     let profile_stream = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .touched_objects()
-        .predicate_filter(predicates::generation, Default::default())
+        .filter_map(move |event| {
+            let out = match event {
+                Ok(watcher::Event::Delete(p)) => {
+                    generations.remove(&ObjectRef::from_obj(&p));
+                    Some(Ok(p))
+                }
+                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                    let changed = generations.insert(ObjectRef::from_obj(&p), p.metadata.generation)
+                        != Some(p.metadata.generation);
+                    changed.then_some(Ok(p))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(out)
+        })
         .boxed();
     Caches {
         profiles,

@@ -7,7 +7,6 @@ use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
-use serde_json::json;
 
 use super::conditions::{self, READY};
 use super::{Context, Error};
@@ -53,7 +52,7 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
         api.patch_status(
             &obj.name_any(),
             &PatchParams::default(),
-            &Patch::Merge(&json!({ "status": status })),
+            &Patch::Merge(&conditions::status_patch(&old, &status)),
         )
         .await?;
     }

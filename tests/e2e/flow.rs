@@ -244,3 +244,26 @@ async fn dropping_a_format_removes_its_keys() -> anyhow::Result<()> {
     assert_eq!(keys, ["config", "credential_process.json"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn deleting_the_profile_is_reported_and_the_secret_kept() -> anyhow::Result<()> {
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts: _sts,
+        controller: _controller,
+    } = Scenario::start("profile-gone").await?;
+    apply(&client, &ns, &profile("20m")).await?;
+    apply(&client, &ns, &identity("admin", "")).await?;
+    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let profiles: Api<atmos_auth_controller::api::AuthProfile> = Api::namespaced(client.clone(), &ns);
+    profiles.delete("k8s", &Default::default()).await?;
+    wait_reason(&client, &ns, "admin", "ProfileNotFound", Duration::from_secs(20)).await?;
+    assert!(
+        secret_data(&client, &ns, "admin")
+            .await?
+            .contains_key("credential_process.json")
+    );
+    Ok(())
+}
