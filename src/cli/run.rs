@@ -200,8 +200,10 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         );
     }
 
-    // Leadership: a standby keeps its caches warm but reconciles nothing.
-    let mut leader = if args.leader_election {
+    // Leadership: a standby holds no caches and reconciles nothing until it leads. A 12 s lease
+    // renewed when 5 s remain: a standby takes over within 15 s of a crash, and a busy
+    // leader has time to renew.
+    let leader = if args.leader_election {
         let ns = args
             .lease_namespace
             .clone()
@@ -210,16 +212,20 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
             .with_namespace(ns)
             .with_identity(instance.clone())
-            .with_duration(10)
-            .with_grace(3)
+            .with_duration(12)
+            .with_grace(5)
             .with_create_mode(LeaseCreateMode::AutoCreate)
             .build()
             .await
             .map_err(|e| format!("leader election: {e}"))?;
-        let (rx, _task) = manager.watch().await;
-        Some(rx)
+        let (rx, task) = manager.watch().await;
+        Some((rx, task))
     } else {
         None
+    };
+    let (mut leader, lease_task) = match leader {
+        Some((rx, task)) => (Some(rx), Some(task)),
+        None => (None, None),
     };
 
     let scopes: Vec<Scope> = if args.namespaces.is_empty() {
@@ -252,11 +258,14 @@ async fn serve(args: RunArgs) -> Result<(), String> {
             settings: settings.clone(),
             recorder: Recorder::new(client.clone(), reporter.clone()),
             metrics: metrics.clone(),
+            profiles_synced: Arc::default(),
         });
+        // The only waiter on the profile cache's readiness (see Context::profiles_synced).
         let profiles = caches.profiles.clone();
-        let health = health.clone();
+        let (health, synced) = (health.clone(), ctx.profiles_synced.clone());
         tokio::spawn(async move {
             if profiles.wait_until_ready().await.is_ok() {
+                synced.store(true, std::sync::atomic::Ordering::SeqCst);
                 health.set_synced();
             }
         });
@@ -269,7 +278,13 @@ async fn serve(args: RunArgs) -> Result<(), String> {
                 Some(mut rx) => {
                     tokio::select! {
                         _ = stop => {},
-                        _ = rx.wait_for(|l| !*l) => { tracing::error!("leadership lost: stopping"); },
+                        _ = rx.wait_for(|l| !*l) => {
+                            // The new leader may already be writing: stop at once rather than
+                            // finish in-flight work (two writers would renew twice). The
+                            // process restarts as a standby.
+                            tracing::error!("leadership lost: exiting");
+                            std::process::exit(1);
+                        },
                     }
                 }
                 None => stop.await,
@@ -279,10 +294,10 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         runs.push(controller::run(ctx, caches, scope, shared));
     }
     futures::future::join_all(runs).await;
-    if let Some(rx) = leader {
+    if let (Some(rx), Some(task)) = (leader, lease_task) {
         // Dropping the receiver makes the lease task release the lock for a fast hand-over.
         drop(rx);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
     }
     finish(admin).await
 }

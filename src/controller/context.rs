@@ -1,6 +1,7 @@
 //! What every reconcile shares.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kube::Client;
 use kube::runtime::events::Recorder;
@@ -25,4 +26,15 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Set once the AuthProfile cache has synced. A flag, not `Store::wait_until_ready` in
+    /// each reconcile: kube's readiness future keeps one waker, so concurrent waiters can
+    /// sleep forever.
+    pub profiles_synced: Arc<AtomicBool>,
+}
+
+impl Context {
+    /// Whether the AuthProfile cache has synced.
+    pub fn profiles_synced(&self) -> bool {
+        self.profiles_synced.load(Ordering::SeqCst)
+    }
 }

@@ -102,7 +102,7 @@ impl Pass<'_> {
 
 async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error> {
     // Before the profile cache has synced, "profile not found" would be a false alarm.
-    if ctx.profiles.wait_until_ready().await.is_err() {
+    if !ctx.profiles_synced() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;

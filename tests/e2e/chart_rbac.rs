@@ -118,7 +118,7 @@ subjects:
 
     let sts = start_sts(cp);
     let kc = kubeconfig.display().to_string();
-    let _controller = ControllerProcess::start_with_kubeconfig(
+    let controller = ControllerProcess::start_with_kubeconfig(
         &kc,
         &ns,
         &sts.endpoint(),
@@ -128,7 +128,9 @@ subjects:
     apply(&client, &ns, &identity("admin", "")).await?;
     apply(&client, &ns, &identity("other", "  serviceAccountName: other")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
-    let other = wait_reason(&client, &ns, "other", "TokenRequestForbidden", Duration::from_secs(60)).await?;
+    let other = wait_reason(&client, &ns, "other", "TokenRequestForbidden", Duration::from_secs(60))
+        .await
+        .map_err(|e| e.context(log_tail(&controller.log_text())))?;
     let msg = ready(&other).unwrap_or_default().2;
     assert!(
         msg.contains("atmos-auth-controller-token-creator") && msg.contains(&ns),

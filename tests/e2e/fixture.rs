@@ -295,6 +295,15 @@ impl Scenario {
     }
 }
 
+/// The last lines of a controller log, for a failure message.
+pub fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    format!(
+        "controller log (tail):\n{}",
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    )
+}
+
 /// A fresh namespace `e2e-<name>` with a `terraform` ServiceAccount.
 pub async fn namespace(client: &Client, name: &str) -> Result<String> {
     let ns = format!("e2e-{name}");

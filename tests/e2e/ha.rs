@@ -42,18 +42,32 @@ async fn one_leader_renews_and_a_standby_takes_over() -> anyhow::Result<()> {
     apply(&client, &ns, &identity("admin", "")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
 
+    // Both replicas are ready: the standby at once, the leader once its caches have synced
+    // (a loaded machine can delay that by a moment). Then exactly one holds the Lease.
+    let both_ready = wait_for(Duration::from_secs(20), || async {
+        Ok(a.admin_get("/readyz").await?.0 == 200 && b.admin_get("/readyz").await?.0 == 200)
+    })
+    .await;
+    if let Err(e) = both_ready {
+        let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+        anyhow::bail!(
+            "{e}: readyz a={:?} b={:?}, lease holder {:?}\nA: {}\nB: {}",
+            a.admin_get("/readyz").await?,
+            b.admin_get("/readyz").await?,
+            holder(&leases).await,
+            log_tail(&a.log_text()),
+            log_tail(&b.log_text())
+        );
+    }
+    for c in [&a, &b] {
+        assert_eq!(c.admin_get("/healthz").await?.0, 200);
+    }
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     let leader = holder(&leases).await.unwrap_or_default();
     assert!(
         leader == "replica-a" || leader == "replica-b",
         "lease held by {leader:?}"
     );
-
-    // Both replicas are ready (the standby keeps its caches warm); the leader exports metrics.
-    for c in [&a, &b] {
-        assert_eq!(c.admin_get("/healthz").await?.0, 200);
-        assert_eq!(c.admin_get("/readyz").await?.0, 200);
-    }
     let (lead, standby) = if leader == "replica-a" {
         (&mut a, &mut b)
     } else {

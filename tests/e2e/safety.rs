@@ -291,8 +291,7 @@ async fn sts_refusals_are_shown_as_sts_said_and_retried_only_slowly() -> anyhow:
     let id = wait_reason(&client, &ns, "admin", "ValidationError", Duration::from_secs(60)).await?;
     let msg = ready(&id).unwrap_or_default().2;
     assert!(
-        msg.contains("exceeds the MaxSessionDuration set for this role")
-            && msg.contains("Retried slowly (next in "),
+        msg.contains("exceeds the MaxSessionDuration set for this role") && msg.contains("Retried slowly (next in "),
         "{msg}"
     );
     let calls = sts.calls().all();
