@@ -18,7 +18,7 @@ use crate::api::{Identity, IdentityStatus};
 use crate::credentials::Credentials;
 use crate::labels;
 use crate::redact::redact;
-use crate::render::render;
+use crate::render::{render, rfc3339};
 use crate::renewal::{self, RenewReason, SecretState};
 use crate::resolve::{Reason, Resolved, resolve, summarize};
 use crate::secret::{self, Existing, SecretError};
@@ -66,15 +66,17 @@ impl Pass<'_> {
 
     /// Records valid credentials in the Secret for the current spec.
     fn issued(&mut self, resolved: &Resolved, expiration: Timestamp, renewal: Timestamp) {
-        self.status.expiration = Some(expiration.to_string());
-        self.status.renewal_time = Some(renewal.to_string());
+        self.status.expiration = Some(rfc3339(expiration));
+        self.status.renewal_time = Some(rfc3339(renewal));
         self.status.failed_attempts = None;
         self.status.last_failure_time = None;
         let message = format!(
-            "Secret {} holds credentials for {} ({}), valid until {expiration}; renewal at {renewal}",
+            "Secret {} holds credentials for {} ({}), valid until {}; renewal at {}",
             resolved.secret.name,
             resolved.identity,
-            resolved.chain.join(" -> ")
+            resolved.chain.join(" -> "),
+            rfc3339(expiration),
+            rfc3339(renewal)
         );
         self.set_ready(true, "CredentialsIssued", &message);
     }
@@ -195,7 +197,7 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
     // 5. Schedule.
     match result {
         Ok(((expiration, renew_at), session)) => {
-            pass.status.last_refresh_time = Some(now.to_string());
+            pass.status.last_refresh_time = Some(rfc3339(now));
             pass.status.session_name = Some(session.session_name.clone());
             pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
             pass.issued(&resolved, expiration, renew_at);
@@ -226,7 +228,7 @@ async fn failed(
     let now = pass.now;
     let attempts = pass.old.failed_attempts.unwrap_or(0).saturating_add(1);
     pass.status.failed_attempts = Some(attempts);
-    pass.status.last_failure_time = Some(now.to_string());
+    pass.status.last_failure_time = Some(rfc3339(now));
     let secret = &resolved.secret.name;
     let (reason, kept) = match old_expiry {
         Some(e) if e > now => (
