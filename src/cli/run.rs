@@ -243,7 +243,7 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         tracing::info!(%instance, "leading");
     }
 
-    health.set_leading();
+    health.set_leading(scopes.len());
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(instance.clone()),
@@ -266,7 +266,7 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         tokio::spawn(async move {
             if profiles.wait_until_ready().await.is_ok() {
                 synced.store(true, std::sync::atomic::Ordering::SeqCst);
-                health.set_synced();
+                health.scope_synced();
             }
         });
         // Stop on a signal, or when leadership is lost (a replica that lost its lease must

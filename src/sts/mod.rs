@@ -81,11 +81,6 @@ impl Exchanger {
         }
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &StsSettings {
-        &self.settings
-    }
-
     /// Runs `resolved`'s chain for an Identity in `namespace`. Always requests the token
     /// first, even when a cached parent makes it unnecessary for STS: the TokenRequest is
     /// Kubernetes' permission check, so revoking the controller's right to a ServiceAccount

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -12,28 +12,50 @@ use axum::routing::get;
 
 use super::Metrics;
 
-/// Readiness flags shared with the controllers.
+/// Readiness shared with the controllers.
 #[derive(Default)]
 pub struct Health {
-    caches_synced: AtomicBool,
     leading: AtomicBool,
+    /// Watch scopes (namespaces) whose caches have not synced yet.
+    unsynced: AtomicUsize,
 }
 
 impl Health {
-    /// The informer caches have synced.
-    pub fn set_synced(&self) {
-        self.caches_synced.store(true, Ordering::SeqCst);
-    }
-
-    /// This replica runs the controllers (it leads, or leader election is off).
-    pub fn set_leading(&self) {
+    /// This replica runs the controllers (it leads, or leader election is off) over `scopes`
+    /// watch scopes, each of which reports [`Health::scope_synced`] once.
+    pub fn set_leading(&self, scopes: usize) {
+        self.unsynced.store(scopes, Ordering::SeqCst);
         self.leading.store(true, Ordering::SeqCst);
     }
 
-    /// Ready: a standby is ready to take over as soon as it runs; a leader once its caches
-    /// have synced.
+    /// One scope's caches have synced.
+    pub fn scope_synced(&self) {
+        let _ = self
+            .unsynced
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    /// Ready: a standby is ready to take over as soon as it runs; a leader once the caches of
+    /// every scope have synced.
     pub fn ready(&self) -> bool {
-        !self.leading.load(Ordering::SeqCst) || self.caches_synced.load(Ordering::SeqCst)
+        !self.leading.load(Ordering::SeqCst) || self.unsynced.load(Ordering::SeqCst) == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn a_leader_is_ready_once_every_scope_has_synced() {
+        let h = Health::default();
+        assert!(h.ready(), "a standby is ready");
+        h.set_leading(2);
+        assert!(!h.ready());
+        h.scope_synced();
+        assert!(!h.ready());
+        h.scope_synced();
+        assert!(h.ready());
     }
 }
 
