@@ -9,15 +9,20 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::limits::{MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_NAME_LEN, MAX_SHORT_LEN, MAX_VALUE_LEN};
+
 /// `auth.providers.<name>`: where the first credential of a chain comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct Provider {
     /// Provider kind. The controller runs `kubernetes/oidc`; other Atmos kinds
     /// (`github/oidc`, `aws/iam-identity-center`, `aws/saml`, ...) are accepted and
-    /// reported as not runnable in a cluster.
+    /// reported as not runnable in a cluster. At most 256 characters.
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub kind: String,
-    /// AWS region for the STS call of the first link (`AssumeRoleWithWebIdentity`).
+    /// AWS region for the STS call of the first link (`AssumeRoleWithWebIdentity`). At most
+    /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
     /// Kind-specific settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,20 +33,27 @@ pub struct Provider {
     /// Atmos `default` flag for providers (kept for fidelity; unused in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
-    /// SSO start URL (`aws/iam-identity-center`; not runnable in a cluster).
+    /// SSO start URL (`aws/iam-identity-center`; not runnable in a cluster). At most 2048
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub start_url: Option<String>,
-    /// SAML URL (`aws/saml`; not runnable in a cluster).
+    /// SAML URL (`aws/saml`; not runnable in a cluster). At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub url: Option<String>,
-    /// SAML user name (`aws/saml`; not runnable in a cluster).
+    /// SAML user name (`aws/saml`; not runnable in a cluster). At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub username: Option<String>,
-    /// SAML browser driver (`aws/saml`; not runnable in a cluster).
+    /// SAML browser driver (`aws/saml`; not runnable in a cluster). At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub driver: Option<String>,
-    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
+    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity). At most 64
+    /// tags of at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS), inner(length(max = MAX_SHORT_LEN)))]
     pub tags: Option<Vec<String>>,
 }
 
@@ -50,20 +62,26 @@ pub struct Provider {
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct ProviderSpec {
     /// Token audience (`kubernetes/oidc`, `github/oidc`). Default `sts.amazonaws.com`; must be
-    /// in the controller's audience allow-list.
+    /// in the controller's audience allow-list. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub audience: Option<String>,
     /// `kubernetes/oidc`: the ServiceAccount whose token is requested, always in the
-    /// Identity's own namespace. An Identity's `serviceAccountName` overrides it.
+    /// Identity's own namespace. An Identity's `serviceAccountName` overrides it. At most
+    /// 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub service_account: Option<String>,
     /// `kubernetes/oidc`: lifetime of the requested token, a Go duration (`10m`, `1h`);
-    /// at least 10 minutes. Default 10m: the token is used once, at once.
+    /// 10 minutes to 1 hour. Default 10m: the token is used once, at once. At most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub expiration: Option<String>,
     /// Atmos's STS endpoint override. Refused in a cluster: the STS endpoint is the
-    /// controller's own configuration.
+    /// controller's own configuration. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub endpoint_url: Option<String>,
     /// Other kind-specific Atmos keys, kept as written.
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -76,7 +94,8 @@ pub struct ProviderSpec {
 pub struct IdentityDef {
     /// Identity kind. The controller runs `aws/assume-role`; other Atmos kinds
     /// (`aws/permission-set`, `aws/user`, `aws/assume-root`, `aws/ambient`) are accepted and
-    /// reported as not runnable in a cluster.
+    /// reported as not runnable in a cluster. At most 256 characters.
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub kind: String,
     /// The identity used when an Identity resource names none. At most one per profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,15 +112,19 @@ pub struct IdentityDef {
     /// Atmos `session` block (`duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
-    /// Environment variables Atmos sets for this identity, a list of `{key, value}`.
+    /// Environment variables Atmos sets for this identity, a list of `{key, value}`; at most
+    /// 64 entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub env: Option<Vec<EnvVar>>,
     /// Static credentials (`aws/user` only; not runnable in a cluster, never put keys here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form")]
     pub credentials: Option<Value>,
-    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
+    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity). At most 64
+    /// tags of at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS), inner(length(max = MAX_SHORT_LEN)))]
     pub tags: Option<Vec<String>>,
     /// Kind-specific Atmos settings, free-form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,12 +139,15 @@ pub struct IdentityDef {
     "message": "set exactly one of via.provider (first link) or via.identity (role chaining)"
 }]))]
 pub struct Via {
-    /// Name of a provider in the same profile (first link: `AssumeRoleWithWebIdentity`).
+    /// Name of a provider in the same profile (first link: `AssumeRoleWithWebIdentity`). At
+    /// most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub provider: Option<String>,
     /// Name of another identity in the same profile (role chaining: `AssumeRole` with its
-    /// credentials).
+    /// credentials). At most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub identity: Option<String>,
 }
 
@@ -130,26 +156,34 @@ pub struct Via {
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct Principal {
     /// IAM role ARN, `arn:aws:iam::<12-digit account>:role/<name>`. Required for
-    /// `aws/assume-role`.
+    /// `aws/assume-role`. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub assume_role: Option<String>,
     /// STS session name. Default `atmos-<identity>-<unix seconds>`, cleaned to AWS's
-    /// character set and 64 characters.
+    /// character set and 64 characters. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub session_name: Option<String>,
     /// External id for `AssumeRole`. Only on chained links (`via.identity`):
-    /// `AssumeRoleWithWebIdentity` has no external id.
+    /// `AssumeRoleWithWebIdentity` has no external id. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub external_id: Option<String>,
     /// Session length, a Go duration (`1h`, `90m`): 15m to 12h, at most 1h when chained,
-    /// and at most the role's MaxSessionDuration. Default 1h.
+    /// and at most the role's MaxSessionDuration. Default 1h. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub duration: Option<String>,
-    /// Region of this link's STS call; default the parent's, else `us-east-1`.
+    /// Region of this link's STS call; default the parent's, else `us-east-1`. At most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
-    /// Permission set name (`aws/permission-set`; not runnable in a cluster).
+    /// Permission set name (`aws/permission-set`; not runnable in a cluster). At most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub name: Option<String>,
     /// Account of a permission set (`aws/permission-set`; not runnable in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,28 +197,33 @@ pub struct Principal {
 /// `principal.account` of a permission set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct Account {
-    /// Account name.
+    /// Account name. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub name: Option<String>,
-    /// Account id.
+    /// Account id. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub id: Option<String>,
 }
 
 /// Atmos `session` block.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct Session {
-    /// Session length, a Go duration (`1h`).
+    /// Session length, a Go duration (`1h`). At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub duration: Option<String>,
 }
 
 /// One `{key, value}` of an identity's `env` list.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct EnvVar {
-    /// Variable name.
+    /// Variable name, at most 256 characters.
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub key: String,
-    /// Variable value.
+    /// Variable value, at most 4096 characters.
+    #[schemars(length(max = MAX_VALUE_LEN))]
     pub value: String,
 }
 

@@ -5,6 +5,7 @@
 
 mod atmos;
 mod identity;
+pub mod limits;
 mod profile;
 mod status;
 

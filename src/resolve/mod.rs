@@ -30,9 +30,10 @@ mod walk;
 pub use identity::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
 pub use model::{Link, Resolved, SecretPlan, TokenSource};
-pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize};
-pub use report::{IdentityReport, ProfileReport, validate_profile};
+pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize, summarize_within};
+pub use report::{IdentityReport, MAX_STATUS_CHAIN, MAX_STATUS_MESSAGE_LEN, ProfileReport, validate_profile};
 pub use rules::{check_session_name, clean_session_name, session_name};
+pub use walk::MAX_CHAIN_LINKS;
 
 /// Operator settings that shape what a profile may ask for. They come from the
 /// controller's configuration, never from a profile.
