@@ -139,7 +139,16 @@ mod tests {
         let later = ts("2026-01-01T02:00:00Z");
         let past = ts("2025-12-31T23:00:00Z");
         // (case, error, attempts, old expiry, reason, wait, message contains)
-        let table: Vec<(&str, Error, u32, Option<Timestamp>, &str, u64, &str)> = vec![
+        type Case = (
+            &'static str,
+            Error,
+            u32,
+            Option<Timestamp>,
+            &'static str,
+            u64,
+            &'static str,
+        );
+        let table: Vec<Case> = vec![
             (
                 "transient, no Secret",
                 unreachable(),

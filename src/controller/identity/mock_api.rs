@@ -588,3 +588,71 @@ async fn an_identity_being_deleted_makes_no_request_and_no_exchange() {
     assert_eq!(r.action.unwrap(), Action::await_change());
     assert_eq!(r.sts_calls, 0);
 }
+
+#[tokio::test]
+async fn renaming_back_to_an_emptied_secret_issues_fresh_credentials() {
+    let (mut status, annotations) = issued_at_t0().await;
+    status.secret_name = Some("second".into());
+    // `creds` was emptied when the Identity moved to `second`; `second` holds credentials.
+    let emptied = json!({labels::IDENTITY: "acme/admin", labels::SUPERSEDED_BY: "second"});
+    let mut second = secret_meta(UID, &annotations)["metadata"].clone();
+    second["name"] = "second".into();
+    second["uid"] = "second-uid".into();
+    let list = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+        "items": [secret_meta(UID, &emptied), {"metadata": second}]});
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step("GET", SECRETS, Reply::Json(200, list)),
+            step(
+                "PATCH",
+                "/api/v1/namespaces/team/secrets/second",
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "second"}}),
+                ),
+            ),
+            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &emptied))),
+            step("POST", TOKEN, token_reply()),
+            step("PATCH", SECRET, Reply::Echo(200)),
+            step(
+                "PATCH",
+                SECRET,
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
+                ),
+            ),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(40 * 60)));
+    assert_eq!(
+        r.seen[1].body["metadata"]["annotations"][labels::SUPERSEDED_BY],
+        "creds"
+    );
+    // Applied with fresh credentials, then the superseded mark and unrendered keys removed,
+    // conditional on the Secret's UID.
+    assert_eq!(
+        r.seen[4].body["metadata"]["annotations"][labels::RENEWAL_TIME],
+        "2026-01-01T00:50:00Z"
+    );
+    let cleanup = &r.seen[5].body;
+    assert_eq!(cleanup["metadata"]["uid"], SECRET_UID);
+    assert!(
+        cleanup["metadata"]["annotations"]
+            .get(labels::SUPERSEDED_BY)
+            .is_some_and(Value::is_null)
+    );
+    assert!(cleanup["data"].get("AWS_ACCESS_KEY_ID").is_some_and(Value::is_null));
+    assert_eq!(ready(&r.seen[6].body)["reason"], "CredentialsIssued");
+    assert!(r.seen[7].body["note"].as_str().unwrap().starts_with("SpecChanged:"));
+}
