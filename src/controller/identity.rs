@@ -327,6 +327,7 @@ async fn write_secret(
         (labels::SPEC_HASH.to_owned(), hash.to_owned()),
         (labels::EXPIRATION.to_owned(), rfc3339(schedule.expiration)),
         (labels::RENEWAL_TIME.to_owned(), rfc3339(schedule.renewal)),
+        // Sub-second on purpose: it tells two issues apart, even within one second.
         (labels::ISSUED_AT.to_owned(), session.issued.to_string()),
         (labels::IDENTITY.to_owned(), resolved.identity.clone()),
     ]);
