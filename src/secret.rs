@@ -142,7 +142,8 @@ pub fn desired(
 /// Writes `secret`: create when `existing` is `Missing`, apply when `Owned`; refuses
 /// `Foreign`. With `prune`, data keys of [`crate::render::ALL_KEYS`] that `secret` no longer
 /// holds are removed (a merge patch: keys written by the first create are owned by an
-/// `Update` entry that a later apply never removes).
+/// `Update` entry that a later apply never removes); the same patch drops a
+/// [`labels::SUPERSEDED_BY`] mark from a Secret back in use.
 pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prune: bool) -> Result<(), SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
@@ -288,24 +289,25 @@ mod tests {
     use super::*;
 
     fn meta(name: &str, owner: &str, annotations: &[(&str, &str)]) -> PartialObjectMeta<Secret> {
-        let mut m = PartialObjectMeta::<Secret>::default();
-        m.metadata = ObjectMeta {
-            name: Some(name.into()),
-            uid: Some(format!("uid-{name}")),
-            owner_references: Some(vec![OwnerReference {
-                uid: owner.into(),
-                controller: Some(true),
+        PartialObjectMeta::<Secret> {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                owner_references: Some(vec![OwnerReference {
+                    uid: owner.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                }]),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
                 ..Default::default()
-            }]),
-            annotations: Some(
-                annotations
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            ),
+            },
             ..Default::default()
-        };
-        m
+        }
     }
 
     #[test]
