@@ -260,12 +260,16 @@ struct Run {
 
 /// Runs one reconcile of `obj` at `now` (jitter 0) against `script`.
 async fn run(obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
+    run_with(Arc::new(Metrics::default()), obj, sts, now, script).await
+}
+
+/// [`run`] with the process's metrics as they stand.
+async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let server = tokio::spawn(serve(handle, script));
     let client = Client::new(service, NS);
     let (profiles, mut writer) = reflector::store();
     writer.apply_watcher_event(&watcher::Event::Apply(profile()));
-    let metrics = Arc::new(Metrics::default());
     let ctx = Context {
         client: client.clone(),
         profiles,
@@ -501,7 +505,16 @@ async fn an_sts_refusal_without_a_secret_is_retried_slowly() {
         message: "Not authorized to perform sts:AssumeRoleWithWebIdentity".into(),
         status: Some(403),
     });
-    let r = run(
+    // A series left from earlier credentials (an earlier Secret name) must not stay frozen.
+    let metrics = Arc::new(Metrics::default());
+    let labels = crate::telemetry::IdentityLabels {
+        namespace: NS.into(),
+        name: "app".into(),
+        identity: "acme/admin".into(),
+    };
+    metrics.schedule(&labels, 1, 1);
+    let r = run_with(
+        metrics,
         &identity(None),
         FakeSts::failing(err),
         t0(),
