@@ -16,6 +16,14 @@ pub const RENEWAL_TIME: &str = "auth.atmos.tools/renewal-time";
 pub const ISSUED_AT: &str = "auth.atmos.tools/issued-at";
 /// Atmos identity name the Secret serves.
 pub const IDENTITY: &str = "auth.atmos.tools/identity";
+/// On a Secret this Identity no longer uses (its `spec.secret.name` changed): the name of
+/// the Secret that replaced it. Its credentials and renewal annotations are gone; the garbage
+/// collector removes it with the Identity.
+pub const SUPERSEDED_BY: &str = "auth.atmos.tools/superseded-by";
+
+/// The annotations that say when a Secret's credentials were made and are renewed: removed
+/// from a superseded Secret, so it never counts as holding credentials.
+pub const RENEWAL_ANNOTATIONS: [&str; 4] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT];
 
 /// The controller's own annotations: the only ones kept in the metadata cache.
-pub const OWN_ANNOTATIONS: [&str; 5] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT, IDENTITY];
+pub const OWN_ANNOTATIONS: [&str; 6] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT, IDENTITY, SUPERSEDED_BY];

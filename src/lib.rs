@@ -14,4 +14,5 @@ pub mod resolve;
 pub mod secret;
 pub mod sts;
 pub mod telemetry;
+pub mod time;
 pub mod token;

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::api::SecretFormat;
 use crate::credentials::Credentials;
+use crate::time::rfc3339;
 
 /// Data key of the AWS config file.
 pub const CONFIG: &str = "config";
@@ -80,12 +81,6 @@ pub fn render(
         }
     }
     data
-}
-
-/// RFC 3339 in UTC, whole seconds (`2025-10-24T23:42:49Z`): what STS returns and what
-/// Atmos's comment parser and every SDK accept. Cut, never rounded up.
-pub fn rfc3339(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// `[profile <identity>]` with `region` and, for `process`, `credential_process`.

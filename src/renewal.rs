@@ -136,6 +136,33 @@ pub fn renewal_time(
         .unwrap_or(issued)
 }
 
+/// What a fresh session's times become: the real expiry (kept in the annotations), the
+/// one consumers see, and when to renew.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// The credentials' real expiry.
+    pub expiration: Timestamp,
+    /// The expiry written for consumers ([`advertised_expiration`]).
+    pub advertised: Timestamp,
+    /// When to renew ([`renewal_time`]), cut to the whole second as it is written.
+    pub renewal: Timestamp,
+}
+
+/// The schedule of a session issued at `issued` and expiring at `expiration`, with the
+/// caller's `jitter` in `[0, 1]` (see [`renewal_time`]).
+pub fn schedule(
+    issued: Timestamp,
+    expiration: Timestamp,
+    refresh_before_seconds: Option<i64>,
+    jitter: f64,
+) -> Schedule {
+    Schedule {
+        expiration,
+        advertised: advertised_expiration(issued, expiration),
+        renewal: crate::time::whole_second(renewal_time(issued, expiration, refresh_before_seconds, jitter)),
+    }
+}
+
 /// First backoff after a transient failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
 /// Longest backoff.
@@ -380,6 +407,30 @@ mod tests {
             renewal_time(issued, exp, Some(53 * 60), 1.0),
             ts("2026-01-01T00:06:00Z")
         );
+    }
+
+    #[test]
+    fn schedule_table() {
+        let issued = ts("2026-01-01T00:00:00.250Z");
+        let exp = ts("2026-01-01T01:00:00Z");
+        let table: Vec<(&str, Option<i64>, f64, &str, &str)> = vec![
+            // (case, refreshBefore, jitter, advertised, renewal)
+            ("default", None, 0.0, "2026-01-01T00:59:00Z", "2026-01-01T00:40:00Z"),
+            ("full jitter", None, 1.0, "2026-01-01T00:59:00Z", "2026-01-01T00:37:00Z"),
+            (
+                "refreshBefore 45m",
+                Some(45 * 60),
+                0.0,
+                "2026-01-01T00:59:00Z",
+                "2026-01-01T00:15:00Z",
+            ),
+        ];
+        for (case, rb, jitter, advertised, renewal) in table {
+            let s = schedule(issued, exp, rb, jitter);
+            assert_eq!(s.expiration, exp, "{case}");
+            assert_eq!(s.advertised, ts(advertised), "{case}");
+            assert_eq!(s.renewal, ts(renewal), "{case}");
+        }
     }
 
     #[test]

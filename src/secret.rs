@@ -1,13 +1,15 @@
 //! Writing the Secret: a plain create the first time (a 409 means the name belongs to
 //! someone else, whose Secret is never touched), server-side apply afterwards, and only
-//! once the existing Secret's owner reference names this Identity's UID.
+//! once the existing Secret's owner reference names this Identity's UID. And emptying the
+//! Secrets an Identity wrote under a name it no longer uses (no `delete` right needed: the
+//! garbage collector removes them with the Identity).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::{Api, ResourceExt};
 
@@ -43,6 +45,15 @@ pub enum SecretError {
         /// Secret name.
         name: String,
     },
+    /// Listing the Secrets the controller manages failed.
+    #[error("listing the controller's Secrets in namespace {namespace} failed: {source}")]
+    List {
+        /// Namespace.
+        namespace: String,
+        /// API error.
+        #[source]
+        source: kube::Error,
+    },
     /// The API server refused the write.
     #[error("writing Secret {namespace}/{name} failed: {source}")]
     Api {
@@ -57,6 +68,15 @@ pub enum SecretError {
 }
 
 impl SecretError {
+    /// Condition reason.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Conflict { .. } => "SecretConflict",
+            Self::List { .. } => "SecretListFailed",
+            Self::Api { .. } => "SecretWriteFailed",
+        }
+    }
+
     /// Whether a retry may help.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -64,8 +84,12 @@ impl SecretError {
             Self::Api {
                 source: kube::Error::Api(s),
                 ..
+            }
+            | Self::List {
+                source: kube::Error::Api(s),
+                ..
             } => s.code >= 500 || s.code == 429 || s.code == 409,
-            Self::Api { .. } => true,
+            Self::Api { .. } | Self::List { .. } => true,
         }
     }
 }
@@ -118,7 +142,8 @@ pub fn desired(
 /// Writes `secret`: create when `existing` is `Missing`, apply when `Owned`; refuses
 /// `Foreign`. With `prune`, data keys of [`crate::render::ALL_KEYS`] that `secret` no longer
 /// holds are removed (a merge patch: keys written by the first create are owned by an
-/// `Update` entry that a later apply never removes).
+/// `Update` entry that a later apply never removes); the same patch drops a
+/// [`labels::SUPERSEDED_BY`] mark from a Secret back in use.
 pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prune: bool) -> Result<(), SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
@@ -150,7 +175,7 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
             }),
             Err(e) => Err(err(e)),
         },
-        Existing::Owned { uid, .. } => {
+        Existing::Owned { uid, annotations } => {
             let mut body = secret.clone();
             body.metadata.managed_fields = None;
             body.metadata.uid = Some(uid.clone());
@@ -171,17 +196,150 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
             let kept = secret.data.as_ref();
             let stale: serde_json::Map<String, serde_json::Value> = crate::render::ALL_KEYS
                 .iter()
-                .filter(|k| !kept.is_some_and(|d| d.contains_key(**k)))
+                .filter(|k| prune && !kept.is_some_and(|d| d.contains_key(**k)))
                 .map(|k| ((*k).to_owned(), serde_json::Value::Null))
                 .collect();
-            if prune && !stale.is_empty() {
+            // Back in use after a rename: the mark was set by a merge patch, which an apply
+            // never removes.
+            let superseded = annotations.contains_key(labels::SUPERSEDED_BY);
+            if !stale.is_empty() || superseded {
+                let mut metadata = serde_json::json!({ "uid": uid });
+                if superseded {
+                    metadata["annotations"] = serde_json::json!({ labels::SUPERSEDED_BY: null });
+                }
                 // The UID is a precondition: never touch a Secret that replaced ours meanwhile.
-                let patch = serde_json::json!({ "metadata": { "uid": uid }, "data": stale });
+                let patch = serde_json::json!({ "metadata": metadata, "data": stale });
                 api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                     .map_err(err)?;
             }
             Ok(())
+        }
+    }
+}
+
+/// The Secrets among `secrets` that this Identity (`owner_uid`) wrote under a name other than
+/// `current` and that still need emptying, as (name, uid). One already marked superseded by
+/// `current`, without renewal annotations, is done.
+pub fn to_supersede(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, current: &str) -> Vec<(String, String)> {
+    secrets
+        .iter()
+        .filter(|m| owned_by(m, owner_uid) && m.name_any() != current)
+        .filter(|m| {
+            let a = m.annotations();
+            let done = a.get(labels::SUPERSEDED_BY).map(String::as_str) == Some(current)
+                && labels::RENEWAL_ANNOTATIONS.iter().all(|k| !a.contains_key(*k));
+            !done
+        })
+        .filter_map(|m| Some((m.name_any(), m.uid()?)))
+        .collect()
+}
+
+/// The merge patch that empties a superseded Secret: every credential key and renewal
+/// annotation removed, the new name recorded, conditional on the Secret's own UID.
+pub fn supersede_patch(uid: &str, current: &str) -> serde_json::Value {
+    let mut annotations: serde_json::Map<String, serde_json::Value> = labels::RENEWAL_ANNOTATIONS
+        .iter()
+        .map(|k| ((*k).to_owned(), serde_json::Value::Null))
+        .collect();
+    annotations.insert(labels::SUPERSEDED_BY.to_owned(), current.into());
+    let data: serde_json::Map<String, serde_json::Value> = crate::render::ALL_KEYS
+        .iter()
+        .map(|k| ((*k).to_owned(), serde_json::Value::Null))
+        .collect();
+    serde_json::json!({
+        "metadata": { "uid": uid, "annotations": annotations },
+        "data": data,
+    })
+}
+
+/// Empties every Secret this Identity wrote under a name other than `current` (found by
+/// the managed-by label and its owner reference); returns their names.
+pub async fn supersede(
+    api: &Api<Secret>,
+    namespace: &str,
+    owner_uid: &str,
+    current: &str,
+) -> Result<Vec<String>, SecretError> {
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let list = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| SecretError::List {
+            namespace: namespace.to_owned(),
+            source,
+        })?;
+    let mut done = Vec::new();
+    for (name, uid) in to_supersede(&list.items, owner_uid, current) {
+        let patch = supersede_patch(&uid, current);
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|source| SecretError::Api {
+                namespace: namespace.to_owned(),
+                name: name.clone(),
+                source,
+            })?;
+        done.push(name);
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str, owner: &str, annotations: &[(&str, &str)]) -> PartialObjectMeta<Secret> {
+        PartialObjectMeta::<Secret> {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                owner_references: Some(vec![OwnerReference {
+                    uid: owner.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                }]),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_this_identitys_other_secrets_not_yet_emptied() {
+        let secrets = [
+            meta("current", "me", &[(labels::SPEC_HASH, "h")]),
+            meta("old", "me", &[(labels::SPEC_HASH, "h"), (labels::EXPIRATION, "x")]),
+            meta("theirs", "someone-else", &[(labels::SPEC_HASH, "h")]),
+            meta("done", "me", &[(labels::SUPERSEDED_BY, "current")]),
+            // Superseded by an earlier name: re-marked for the current one.
+            meta("older", "me", &[(labels::SUPERSEDED_BY, "old")]),
+        ];
+        let names: Vec<String> = to_supersede(&secrets, "me", "current")
+            .into_iter()
+            .map(|(n, uid)| {
+                assert_eq!(uid, format!("uid-{n}"));
+                n
+            })
+            .collect();
+        assert_eq!(names, ["old", "older"]);
+    }
+
+    #[test]
+    fn the_supersede_patch_empties_and_marks() {
+        let p = supersede_patch("u1", "new-name");
+        assert_eq!(p["metadata"]["uid"], "u1");
+        assert_eq!(p["metadata"]["annotations"][labels::SUPERSEDED_BY], "new-name");
+        for k in labels::RENEWAL_ANNOTATIONS {
+            assert!(p["metadata"]["annotations"][k].is_null() && p["metadata"]["annotations"].get(k).is_some());
+        }
+        for k in crate::render::ALL_KEYS {
+            assert!(p["data"].get(k).is_some_and(serde_json::Value::is_null), "{k}");
         }
     }
 }

@@ -54,7 +54,7 @@ pub enum TokenError {
 
 impl TokenError {
     /// Condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> &str {
         match self {
             Self::ServiceAccountNotFound { .. } => "ServiceAccountNotFound",
             Self::Forbidden { .. } => "TokenRequestForbidden",
@@ -62,7 +62,7 @@ impl TokenError {
         }
     }
 
-    /// Only API failures other than 4xx are worth a quick retry.
+    /// Whether a quick retry may help: only API failures other than 4xx.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Api {

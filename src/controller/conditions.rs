@@ -34,7 +34,7 @@ pub fn set(
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
-                c.last_transition_time = crate::render::rfc3339(now);
+                c.last_transition_time = crate::time::rfc3339(now);
             }
             c.status = status.to_owned();
             c.reason = reason.to_owned();
@@ -47,7 +47,7 @@ pub fn set(
             reason: reason.to_owned(),
             message,
             observed_generation: generation,
-            last_transition_time: crate::render::rfc3339(now),
+            last_transition_time: crate::time::rfc3339(now),
         }),
     }
 }

@@ -1,7 +1,7 @@
 //! The controller layer's one error type: each lower layer's error converted once.
 
 use crate::secret::SecretError;
-use crate::sts::{Class, StsError};
+use crate::sts::StsError;
 use crate::token::TokenError;
 
 /// Why a refresh or a reconcile failed.
@@ -25,22 +25,21 @@ pub enum Error {
 }
 
 impl Error {
-    /// Condition reason for this failure.
-    pub fn reason(&self) -> String {
+    /// Condition reason for this failure: each layer's own.
+    pub fn reason(&self) -> &str {
         match self {
-            Self::Token(e) => e.reason().to_owned(),
-            Self::Sts(e) => e.code().to_owned(),
-            Self::Secret(SecretError::Conflict { .. }) => "SecretConflict".to_owned(),
-            Self::Secret(_) => "SecretWriteFailed".to_owned(),
-            Self::Kube(_) | Self::Metadata(_) => "ApiError".to_owned(),
+            Self::Token(e) => e.reason(),
+            Self::Sts(e) => e.reason(),
+            Self::Secret(e) => e.reason(),
+            Self::Kube(_) | Self::Metadata(_) => "ApiError",
         }
     }
 
-    /// Transient failures back off and retry; the others wait for a change.
+    /// Transient failures back off and retry quickly; the others are retried slowly.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Token(e) => e.is_transient(),
-            Self::Sts(e) => e.class() == Class::Transient,
+            Self::Sts(e) => e.is_transient(),
             Self::Secret(e) => e.is_transient(),
             Self::Kube(_) => true,
             Self::Metadata(_) => false,

@@ -1,9 +1,15 @@
-//! One reconcile of an Identity: resolve, decide, refresh, write, schedule.
+//! One reconcile of an Identity: resolve, decide, refresh, write, schedule. The decisions
+//! are plain functions ([`decide`], [`crate::renewal`]); this file does the I/O they ask for.
+
+mod decide;
+#[cfg(test)]
+mod mock_api;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
@@ -17,19 +23,19 @@ use super::{Context, Error};
 use crate::api::{Identity, IdentityStatus};
 use crate::credentials::Credentials;
 use crate::labels;
-use crate::redact::redact;
-use crate::render::{render, rfc3339};
-use crate::renewal::{self, RenewReason, SecretState};
+use crate::render::render;
+use crate::renewal::{self, RenewReason, Schedule, SecretState};
 use crate::resolve::{Reason, Resolved, resolve, summarize};
 use crate::secret::{self, Existing, SecretError};
-use crate::sts::Session;
+use crate::sts::{Exchanger, Session};
 use crate::telemetry::IdentityLabels;
+use crate::time::rfc3339;
 use crate::token::request_token;
 
 /// Reconciles one Identity.
 pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let out = reconcile_inner(&obj, &ctx).await;
+    let out = reconcile_inner(&obj, &ctx, &ctx.exchanger, Timestamp::now(), rand::random::<f64>()).await;
     ctx.metrics.reconciled("identity", started.elapsed());
     out
 }
@@ -38,6 +44,31 @@ pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, 
 pub fn error_policy(obj: Arc<Identity>, err: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed");
     Action::requeue(Duration::from_secs(15))
+}
+
+/// The STS side of a refresh as the reconcile sees it: the real [`Exchanger`], or a
+/// stand-in in the reconcile's unit tests (the real exchange is proven end to end).
+pub(crate) trait Refresh {
+    /// Runs `resolved`'s chain; `token` asks Kubernetes for the ServiceAccount token.
+    fn refresh<'a>(
+        &'a self,
+        namespace: &'a str,
+        resolved: &'a Resolved,
+        now: Timestamp,
+        token: BoxFuture<'a, Result<String, Error>>,
+    ) -> BoxFuture<'a, Result<Session, Error>>;
+}
+
+impl Refresh for Exchanger {
+    fn refresh<'a>(
+        &'a self,
+        namespace: &'a str,
+        resolved: &'a Resolved,
+        now: Timestamp,
+        token: BoxFuture<'a, Result<String, Error>>,
+    ) -> BoxFuture<'a, Result<Session, Error>> {
+        Box::pin(self.run_chain::<Error, _, _>(namespace, resolved, now, move || token))
+    }
 }
 
 /// One reconcile's view: the object, the status it started with and the one it builds.
@@ -70,14 +101,7 @@ impl Pass<'_> {
         self.status.renewal_time = Some(rfc3339(renewal));
         self.status.failed_attempts = None;
         self.status.last_failure_time = None;
-        let message = format!(
-            "Secret {} holds credentials for {} ({}), valid until {}; renewal at {}",
-            resolved.secret.name,
-            resolved.identity,
-            resolved.chain.join(" -> "),
-            rfc3339(expiration),
-            rfc3339(renewal)
-        );
+        let message = decide::issued_message(resolved, expiration, renewal);
         self.set_ready(true, "CredentialsIssued", &message);
     }
 
@@ -102,13 +126,26 @@ impl Pass<'_> {
     }
 }
 
-async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error> {
+/// The reconcile with its clock (`now`), randomness (`jitter` in `[0, 1]`) and STS side
+/// passed in.
+async fn reconcile_inner(
+    obj: &Identity,
+    ctx: &Context,
+    sts: &impl Refresh,
+    now: Timestamp,
+    jitter: f64,
+) -> Result<Action, Error> {
     // Before the profile cache has synced, "profile not found" would be a false alarm.
     if !ctx.profiles_synced() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
+    // Being deleted: no token, no Secret (the garbage collector removes the one it has).
+    if obj.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
     let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
+    let name = obj.name_any();
     let old = obj.status.clone().unwrap_or_default();
     let mut status = old.clone();
     status.observed_generation = obj.metadata.generation;
@@ -116,11 +153,10 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
         obj,
         ctx,
         ns: ns.clone(),
-        now: Timestamp::now(),
+        now,
         old,
         status,
     };
-    let now = pass.now;
 
     // 1. Resolve.
     let Some(profile) = ctx.profiles.get(&ObjectRef::new(&obj.spec.profile).within(&ns)) else {
@@ -130,7 +166,7 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
         );
         return pass.not_ready("ProfileNotFound", &msg, None).await;
     };
-    let resolved = match resolve(&profile.spec, &obj.spec, &obj.name_any(), &ctx.settings) {
+    let resolved = match resolve(&profile.spec, &obj.spec, &name, &ctx.settings) {
         Ok(r) => r,
         Err(problems) => {
             let (reason, msg) = summarize(&problems).unwrap_or((Reason::InvalidIdentity, String::new()));
@@ -143,24 +179,35 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
     let hash = resolved.spec_hash();
     let metric_labels = IdentityLabels {
         namespace: ns.clone(),
-        name: obj.name_any(),
+        name: name.clone(),
         identity: resolved.identity.clone(),
     };
-
-    // 2. Decide.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+
+    // 2. Empty the Secrets this Identity wrote under earlier names (before the status moves
+    // on to the new name, so a failure here is retried).
+    if decide::may_have_superseded(pass.old.secret_name.as_deref(), &resolved.secret.name) {
+        let emptied = secret::supersede(&secrets, &ns, &uid, &resolved.secret.name).await?;
+        for old in emptied {
+            tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %resolved.secret.name, "credentials removed from superseded Secret");
+        }
+    }
+
+    // 3. Decide.
     let existing = secret::existing(&secrets, &resolved.secret.name, &uid).await?;
     let state = match &existing {
         Existing::Missing => None,
         Existing::Owned { annotations, .. } => Some(SecretState::from_annotations(annotations)),
         Existing::Foreign => {
-            let err = Error::Secret(SecretError::Conflict {
+            let err = SecretError::Conflict {
                 namespace: ns.clone(),
                 name: resolved.secret.name.clone(),
-            });
+            };
+            // No Secret holds credentials for this Identity: no expiry series either.
+            ctx.metrics.forget(&ns, &name);
             // The foreign Secret is not watched (no label of ours): look again now and then.
             return pass
-                .not_ready(&err.reason(), &err.to_string(), Some(Duration::from_secs(300)))
+                .not_ready(err.reason(), &err.to_string(), Some(Duration::from_secs(300)))
                 .await;
         }
     };
@@ -177,123 +224,98 @@ async fn reconcile_inner(obj: &Identity, ctx: &Context) -> Result<Action, Error>
         return Ok(Action::requeue(renewal::requeue_after(now, renew)));
     };
 
-    // 3. Refresh, 4. write.
-    let token = || async {
+    // 4. Refresh, 5. write.
+    let token = Box::pin(async {
         request_token(&ctx.client, &ns, &resolved.token)
             .await
             .map_err(Error::from)
-    };
-    let result = match ctx.exchanger.run_chain::<Error, _, _>(&ns, &resolved, now, token).await {
+    });
+    let result = match sts.refresh(&ns, &resolved, now, token).await {
         Ok(session) => {
+            let schedule = renewal::schedule(
+                session.issued,
+                session.credentials.expiration,
+                resolved.refresh_before_seconds,
+                jitter,
+            );
             // After a spec change the formats may have changed: drop keys no longer rendered.
             let prune = trigger == RenewReason::SpecChanged;
-            write_secret(obj, ctx, &ns, &resolved, &hash, (&existing, prune), &session)
+            write_secret(obj, ctx, &resolved, &hash, (&existing, prune), &session, &schedule)
                 .await
-                .map(|w| (w, session))
+                .map(|()| (schedule, session))
         }
         Err(e) => Err(e),
     };
 
-    // 5. Schedule.
+    // 6. Schedule.
     match result {
-        Ok(((expiration, renew_at), session)) => {
+        Ok((schedule, session)) => {
             pass.status.last_refresh_time = Some(rfc3339(now));
             pass.status.session_name = Some(session.session_name.clone());
             pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
-            pass.issued(&resolved, expiration, renew_at);
+            pass.issued(&resolved, schedule.expiration, schedule.renewal);
             pass.write_status().await?;
-            ctx.metrics.renewed(&trigger.to_string());
-            ctx.metrics
-                .schedule(&metric_labels, expiration.as_second(), renew_at.as_second());
-            let note = format!(
-                "{trigger}: credentials for {} written to Secret {}, valid until {expiration}, renewal at {renew_at}",
-                session.assumed_role_arn, resolved.secret.name
+            ctx.metrics.renewed(trigger.as_str());
+            ctx.metrics.schedule(
+                &metric_labels,
+                schedule.expiration.as_second(),
+                schedule.renewal.as_second(),
+            );
+            let note = decide::renewed_note(
+                trigger.as_str(),
+                &session.assumed_role_arn,
+                &resolved.secret.name,
+                &schedule,
             );
             publish(ctx, obj, EventType::Normal, "Renewed", note).await;
-            tracing::info!(namespace = %ns, identity = %obj.name_any(), %trigger, %expiration, renewal = %renew_at, "credentials renewed");
-            Ok(Action::requeue(renewal::requeue_after(now, renew_at)))
+            tracing::info!(namespace = %ns, identity = %name, %trigger, expiration = %rfc3339(schedule.expiration), renewal = %rfc3339(schedule.renewal), "credentials renewed");
+            Ok(Action::requeue(renewal::requeue_after(now, schedule.renewal)))
         }
         Err(err) => failed(pass, &resolved, state.and_then(|s| s.expiration), err).await,
     }
 }
 
-/// A failed refresh: the old Secret stays as it is; transient failures back off, the others
-/// wait for a change (and for the old credentials' expiry, to report it).
+/// A failed refresh: the old Secret stays as it is; [`decide::retry`] says what to report
+/// and when to try again.
 async fn failed(
     mut pass: Pass<'_>,
     resolved: &Resolved,
     old_expiry: Option<Timestamp>,
     err: Error,
 ) -> Result<Action, Error> {
-    let now = pass.now;
     let attempts = pass.old.failed_attempts.unwrap_or(0).saturating_add(1);
-    pass.status.failed_attempts = Some(attempts);
-    pass.status.last_failure_time = Some(rfc3339(now));
-    let secret = &resolved.secret.name;
-    let (reason, kept) = match old_expiry {
-        Some(e) if e > now => (
-            err.reason(),
-            format!(" The previous credentials stay in Secret {secret} until {e}."),
-        ),
-        Some(e) => (
-            "Expired".to_owned(),
-            format!(" The credentials in Secret {secret} expired at {e}; they are kept, not deleted."),
-        ),
-        None => (err.reason(), String::new()),
-    };
-    let transient = err.is_transient();
-    // Fix-the-spec failures are retried too, slowly: what fixes them (a trust policy, a
-    // RoleBinding, a ServiceAccount) is often outside anything the controller watches.
-    let wait = if transient {
-        renewal::backoff(attempts)
-    } else {
-        renewal::slow_retry(attempts)
-    };
-    let wait = match old_expiry.filter(|e| *e > now) {
-        // Look again at expiry at the latest, to report it.
-        Some(e) => wait.min(renewal::requeue_after(now, e)),
-        None => wait,
-    };
-    let next = if transient {
-        format!(" Retrying in {}s.", wait.as_secs())
-    } else {
-        format!(
-            " Retried slowly (next in {}s): fix the spec, the role's trust policy or the controller's RBAC, then annotate the Identity to retry at once.",
-            wait.as_secs()
-        )
-    };
-    let msg = redact(&format!("{err}.{kept}{next}"));
-    pass.set_ready(false, &reason, &msg);
+    let retry = decide::retry(&err, attempts, old_expiry, &resolved.secret.name, pass.now);
+    pass.status.failed_attempts = Some(retry.attempts);
+    pass.status.last_failure_time = Some(rfc3339(pass.now));
+    pass.set_ready(false, &retry.reason, &retry.message);
     pass.write_status().await?;
-    pass.ctx.metrics.failed(&err.reason());
-    publish(pass.ctx, pass.obj, EventType::Warning, &err.reason(), msg.clone()).await;
-    tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %msg, "refresh failed");
-    Ok(Action::requeue(wait))
+    let ctx = pass.ctx;
+    ctx.metrics.failed(err.reason());
+    if old_expiry.is_none() {
+        // The Secret holds no credentials for this spec: no expiry series describes it.
+        ctx.metrics.forget(&pass.ns, &pass.obj.name_any());
+    }
+    publish(ctx, pass.obj, EventType::Warning, err.reason(), retry.message.clone()).await;
+    tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %retry.message, "refresh failed");
+    Ok(Action::requeue(retry.wait))
 }
 
-/// Renders and writes the Secret; returns (expiration, renewal time).
+/// Renders and writes the Secret for `session`, with the times of `schedule`.
 async fn write_secret(
     obj: &Identity,
     ctx: &Context,
-    ns: &str,
     resolved: &Resolved,
     hash: &str,
     (existing, prune): (&Existing, bool),
     session: &Session,
-) -> Result<(Timestamp, Timestamp), Error> {
-    let creds = &session.credentials;
-    let issued = session.issued;
+    schedule: &Schedule,
+) -> Result<(), Error> {
+    let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     // Consumers see a slightly early expiry; the annotations keep the real one.
     let advertised = Credentials {
-        expiration: renewal::advertised_expiration(issued, creds.expiration),
-        ..creds.clone()
+        expiration: schedule.advertised,
+        ..session.credentials.clone()
     };
-    let renew_at = renewal::renewal_time(
-        issued,
-        creds.expiration,
-        resolved.refresh_before_seconds,
-        rand::random::<f64>(),
-    );
     let data = render(
         &resolved.identity,
         &resolved.region,
@@ -303,16 +325,17 @@ async fn write_secret(
     );
     let annotations = BTreeMap::from([
         (labels::SPEC_HASH.to_owned(), hash.to_owned()),
-        (labels::EXPIRATION.to_owned(), creds.expiration.to_string()),
-        (labels::RENEWAL_TIME.to_owned(), renew_at.to_string()),
-        (labels::ISSUED_AT.to_owned(), issued.to_string()),
+        (labels::EXPIRATION.to_owned(), rfc3339(schedule.expiration)),
+        (labels::RENEWAL_TIME.to_owned(), rfc3339(schedule.renewal)),
+        // Sub-second on purpose: it tells two issues apart, even within one second.
+        (labels::ISSUED_AT.to_owned(), session.issued.to_string()),
         (labels::IDENTITY.to_owned(), resolved.identity.clone()),
     ]);
     let owner = obj.controller_owner_ref(&()).ok_or(Error::Metadata("name or uid"))?;
-    let desired = secret::desired(ns, &resolved.secret.name, owner, data, annotations);
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let desired = secret::desired(&ns, &resolved.secret.name, owner, data, annotations);
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     secret::write(&api, existing, &desired, prune).await?;
-    Ok((creds.expiration, renew_at))
+    Ok(())
 }
 
 async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, note: String) {

@@ -19,7 +19,6 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
 use crate::labels;
-use crate::telemetry::IdentityLabels;
 pub use context::Context;
 pub use error::Error;
 
@@ -104,11 +103,7 @@ pub async fn run(
         // A deleted Identity is never reconciled again: drop its per-Identity series here.
         .inspect(move |event| {
             if let Ok(watcher::Event::Delete(obj)) = event {
-                metrics.forget(&IdentityLabels {
-                    namespace: obj.namespace().unwrap_or_default(),
-                    name: obj.name_any(),
-                    identity: obj.status.as_ref().and_then(|s| s.identity.clone()).unwrap_or_default(),
-                });
+                metrics.forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
             }
         })
         .touched_objects()

@@ -10,7 +10,19 @@ use super::Session;
 use crate::resolve::{Link, TokenSource};
 
 /// Everything that shapes the session at the end of a chain prefix.
-type LinkKey = (String, i32, Option<String>, String, Option<String>);
+type LinkKey = (String, i32, Option<String>, String, SessionNaming);
+
+/// Where a link's session name comes from. The default name carries the link's identity
+/// name (and a timestamp, left out of the key so parents stay shared): two identities that
+/// assume the same role get separate sessions, so an audit trail never shows one under the
+/// other's name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum SessionNaming {
+    /// `principal.session_name`, as given.
+    Explicit(String),
+    /// Atmos's default name for this identity.
+    Default(String),
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SessionKey {
@@ -18,7 +30,7 @@ pub struct SessionKey {
     service_account: String,
     audience: String,
     endpoint: String,
-    /// (role, duration, external id, region, explicit session name) per link up to this one.
+    /// (role, duration, external id, region, session naming) per link up to this one.
     links: Vec<LinkKey>,
 }
 
@@ -38,7 +50,10 @@ impl SessionKey {
                         l.duration_seconds,
                         l.external_id.clone(),
                         l.region.clone(),
-                        l.session_name.clone(),
+                        match &l.session_name {
+                            Some(name) => SessionNaming::Explicit(name.clone()),
+                            None => SessionNaming::Default(l.identity.clone()),
+                        },
                     )
                 })
                 .collect(),
@@ -153,6 +168,27 @@ mod tests {
         assert_ne!(base, SessionKey::new("ns1", &token("other"), "", &l));
         assert_ne!(base, SessionKey::new("ns1", &token("sa"), "http://x", &l));
         assert_eq!(base, SessionKey::new("ns1", &token("sa"), "", &l));
+    }
+
+    #[test]
+    fn default_session_names_keep_identities_apart() {
+        let role = "arn:aws:iam::123456789012:role/a";
+        let named = |identity: &str, session: Option<&str>| Link {
+            identity: identity.into(),
+            session_name: session.map(str::to_owned),
+            ..link(role)
+        };
+        let key = |l: Link| SessionKey::new("ns", &token("sa"), "", &[l]);
+        // Same role, default names: the session name says the identity, so no sharing.
+        assert_ne!(key(named("acme/admin", None)), key(named("team/admin", None)));
+        // The same identity shares its parent (the timestamp is not part of the key).
+        assert_eq!(key(named("acme/admin", None)), key(named("acme/admin", None)));
+        // An explicit name is what the audit trail shows, whoever asks.
+        assert_eq!(
+            key(named("acme/admin", Some("ci"))),
+            key(named("team/admin", Some("ci")))
+        );
+        assert_ne!(key(named("acme/admin", Some("ci"))), key(named("acme/admin", None)));
     }
 
     #[tokio::test]

@@ -1,15 +1,5 @@
-//! STS failures, sorted into the two classes the controller acts on.
-
-use std::fmt;
-
-/// What the controller does about a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
-    /// The spec, the trust policy or the role must change: report, no retry loop.
-    FixTheSpec,
-    /// Worth retrying with exponential backoff.
-    Transient,
-}
+//! STS failures, in the shape every refresh error has: a condition `reason()` and whether
+//! a quick retry may help (`is_transient()`); the others wait for a change of spec or IAM.
 
 /// Error codes that only a change of spec or IAM can fix.
 const FIX_THE_SPEC: [&str; 9] = [
@@ -81,39 +71,29 @@ pub enum StsError {
 }
 
 impl StsError {
-    /// Which class of failure this is.
-    pub fn class(&self) -> Class {
-        match self {
-            Self::Rejected { code, status, .. } => {
-                if FIX_THE_SPEC.contains(&code.as_str()) {
-                    Class::FixTheSpec
-                } else if TRANSIENT.contains(&code.as_str()) || status.is_none_or(|s| s >= 500) {
-                    Class::Transient
-                } else {
-                    // Other 4xx answers are the request's fault.
-                    Class::FixTheSpec
-                }
-            }
-            Self::Transport { .. } | Self::NoCredentials { .. } => Class::Transient,
-        }
-    }
-
-    /// The AWS error code, or a word for transport failures; used as the condition reason.
-    pub fn code(&self) -> &str {
+    /// Condition reason: the AWS error code, or a word for failures without one.
+    pub fn reason(&self) -> &str {
         match self {
             Self::Rejected { code, .. } => code,
             Self::Transport { .. } => "StsUnreachable",
             Self::NoCredentials { .. } => "StsNoCredentials",
         }
     }
-}
 
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::FixTheSpec => "fix-the-spec",
-            Self::Transient => "transient",
-        })
+    /// Whether a retry with backoff may help; otherwise the spec, the trust policy or the
+    /// role must change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Rejected { code, status, .. } => {
+                if FIX_THE_SPEC.contains(&code.as_str()) {
+                    false
+                } else {
+                    // Other 4xx answers are the request's fault.
+                    TRANSIENT.contains(&code.as_str()) || status.is_none_or(|s| s >= 500)
+                }
+            }
+            Self::Transport { .. } | Self::NoCredentials { .. } => true,
+        }
     }
 }
 
@@ -139,7 +119,7 @@ mod tests {
             "ValidationError",
             "RegionDisabledException",
         ] {
-            assert_eq!(rejected(code, 400).class(), Class::FixTheSpec, "{code}");
+            assert!(!rejected(code, 400).is_transient(), "{code}");
         }
         for (code, status) in [
             ("Throttling", 400),
@@ -151,14 +131,16 @@ mod tests {
             ("ServiceUnavailable", 503),
             ("SomethingNew", 502),
         ] {
-            assert_eq!(rejected(code, status).class(), Class::Transient, "{code}");
+            assert!(rejected(code, status).is_transient(), "{code}");
+            assert_eq!(rejected(code, status).reason(), code);
         }
         let timeout = StsError::Transport {
             action: "AssumeRole",
             role: "r".into(),
             detail: "timeout".into(),
         };
-        assert_eq!(timeout.class(), Class::Transient);
-        assert_eq!(rejected("SomethingNew", 400).class(), Class::FixTheSpec);
+        assert!(timeout.is_transient());
+        assert_eq!(timeout.reason(), "StsUnreachable");
+        assert!(!rejected("SomethingNew", 400).is_transient());
     }
 }

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use crate::credentials::Credentials;
 use crate::resolve::{Link, Resolved, session_name};
 pub use cache::{SessionCache, SessionKey};
-pub use error::{Class, StsError};
+pub use error::StsError;
 
 /// Where and how STS is called: the controller's configuration, never a profile's.
 #[derive(Clone, Debug)]
@@ -49,7 +49,8 @@ pub struct Session {
     pub assumed_role_arn: String,
     /// Session name used.
     pub session_name: String,
-    /// When the controller received it.
+    /// When the controller asked for it (the reconcile's `now`): a little before STS
+    /// issued it, so the lifetime computed from it errs on the early side.
     pub issued: Timestamp,
 }
 
@@ -132,8 +133,11 @@ impl Exchanger {
                 .clone()
                 .unwrap_or_else(|| session_name(&link.identity, now.as_second()));
             let result = match &parent {
-                None => self.assume_role_with_web_identity(link, endpoint, &name, &jwt).await,
-                Some(p) => self.assume_role(link, endpoint, &name, &p.credentials).await,
+                None => {
+                    self.assume_role_with_web_identity(link, endpoint, &name, &jwt, now)
+                        .await
+                }
+                Some(p) => self.assume_role(link, endpoint, &name, &p.credentials, now).await,
             };
             let session = match result {
                 Ok(s) => s,
@@ -181,6 +185,7 @@ impl Exchanger {
         endpoint: Option<&String>,
         name: &str,
         jwt: &str,
+        now: Timestamp,
     ) -> Result<Session, StsError> {
         const ACTION: &str = "AssumeRoleWithWebIdentity";
         // No credentials provider: the operation is unsigned.
@@ -202,6 +207,7 @@ impl Exchanger {
             name,
             out.credentials,
             out.assumed_role_user.map(|u| u.arn),
+            now,
         )
     }
 
@@ -211,6 +217,7 @@ impl Exchanger {
         endpoint: Option<&String>,
         name: &str,
         parent: &Credentials,
+        now: Timestamp,
     ) -> Result<Session, StsError> {
         const ACTION: &str = "AssumeRole";
         let creds = AwsCredentials::new(
@@ -239,6 +246,7 @@ impl Exchanger {
             name,
             out.credentials,
             out.assumed_role_user.map(|u| u.arn),
+            now,
         )
     }
 
@@ -264,6 +272,7 @@ fn session(
     name: &str,
     creds: Option<aws_sdk_sts::types::Credentials>,
     arn: Option<String>,
+    issued: Timestamp,
 ) -> Result<Session, StsError> {
     let c = creds.ok_or_else(|| StsError::NoCredentials {
         action,
@@ -282,7 +291,7 @@ fn session(
         },
         assumed_role_arn: arn.unwrap_or_else(|| link.role_arn.clone()),
         session_name: name.to_owned(),
-        issued: Timestamp::now(),
+        issued,
     })
 }
 

@@ -1,6 +1,8 @@
 //! Prometheus metrics, named in the manner of cert-manager's
 //! `certmanager_certificate_expiration_timestamp_seconds`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -56,6 +58,10 @@ pub struct Metrics {
     expiration: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
     renewal_time: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
     reconcile: Family<ControllerLabels, Histogram>,
+    /// The labels each Identity's series carry now, by (namespace, name): a series whose
+    /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
+    /// frozen, where it would fire false expiry alerts.
+    series: Mutex<HashMap<(String, String), IdentityLabels>>,
 }
 
 impl Default for Metrics {
@@ -109,6 +115,7 @@ impl Default for Metrics {
             expiration,
             renewal_time,
             reconcile,
+            series: Mutex::default(),
         }
     }
 }
@@ -132,16 +139,31 @@ impl Metrics {
             .inc();
     }
 
-    /// Records an Identity's expiry and next renewal.
+    /// Records an Identity's expiry and next renewal, replacing its series of other labels.
     pub fn schedule(&self, labels: &IdentityLabels, expiration: i64, renewal: i64) {
+        let key = (labels.namespace.clone(), labels.name.clone());
+        if let Ok(mut series) = self.series.lock()
+            && let Some(before) = series.insert(key, labels.clone())
+            && before != *labels
+        {
+            self.expiration.remove(&before);
+            self.renewal_time.remove(&before);
+        }
         self.expiration.get_or_create(labels).set(expiration);
         self.renewal_time.get_or_create(labels).set(renewal);
     }
 
-    /// Forgets an Identity (deleted).
-    pub fn forget(&self, labels: &IdentityLabels) {
-        self.expiration.remove(labels);
-        self.renewal_time.remove(labels);
+    /// Drops an Identity's series: it is gone, or its Secret no longer holds the
+    /// credentials they describe.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        let before = match self.series.lock() {
+            Ok(mut series) => series.remove(&(namespace.to_owned(), name.to_owned())),
+            Err(_) => None,
+        };
+        if let Some(labels) = before {
+            self.expiration.remove(&labels);
+            self.renewal_time.remove(&labels);
+        }
     }
 
     /// One reconcile of `controller` took `elapsed`.
@@ -170,5 +192,30 @@ impl CallObserver for Metrics {
                 outcome: outcome.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(identity: &str) -> IdentityLabels {
+        IdentityLabels {
+            namespace: "ns".into(),
+            name: "app".into(),
+            identity: identity.into(),
+        }
+    }
+
+    #[test]
+    fn a_new_identity_replaces_the_old_series_and_forget_drops_all() {
+        let m = Metrics::default();
+        m.schedule(&labels("acme/admin"), 100, 50);
+        m.schedule(&labels("acme/network"), 200, 150);
+        let text = m.encode();
+        assert!(!text.contains("acme/admin"), "{text}");
+        assert!(text.contains(r#"identity="acme/network"} 200"#), "{text}");
+        m.forget("ns", "app");
+        assert!(!m.encode().contains("acme/network"));
     }
 }

@@ -8,6 +8,7 @@ mod fixture;
 mod flow;
 mod ha;
 mod import;
+mod leftovers;
 mod limits;
 mod limits_profile;
 mod safety;

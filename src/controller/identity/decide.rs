@@ -1,0 +1,291 @@
+//! The reconcile's decisions as plain functions of their inputs (no clock, no randomness,
+//! no I/O), in the manner of cert-manager's readiness condition builders: what a failed
+//! refresh reports and when it retries, and what an issued Secret's condition says.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::controller::Error;
+use crate::redact::redact;
+use crate::renewal::{self, Schedule};
+use crate::resolve::Resolved;
+use crate::time::rfc3339;
+
+/// What a failed refresh reports, and when the next attempt comes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// Condition reason (and event reason, unless the old credentials have expired).
+    pub reason: String,
+    /// Condition and event message (redacted).
+    pub message: String,
+    /// Wait before the next attempt.
+    pub wait: Duration,
+    /// Consecutive failures, this one included.
+    pub attempts: u32,
+}
+
+/// The outcome of the `attempts`-th consecutive failure `err` at `now`, for Secret `secret`
+/// whose credentials (if any, for this spec) expire at `old_expiry`. Transient failures back
+/// off quickly (5 s doubling to 5 min); the others slowly (1 min doubling to 1 h), because
+/// what fixes them (a trust policy, a RoleBinding, a ServiceAccount) is often outside
+/// anything the controller watches. Either way the next look is at the old credentials'
+/// expiry at the latest, to report it.
+pub fn retry(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: &str, now: Timestamp) -> Retry {
+    let (reason, kept) = match old_expiry {
+        Some(e) if e > now => (
+            err.reason().to_owned(),
+            format!(
+                " The previous credentials stay in Secret {secret} until {}.",
+                rfc3339(e)
+            ),
+        ),
+        Some(e) => (
+            "Expired".to_owned(),
+            format!(
+                " The credentials in Secret {secret} expired at {}; they are kept, not deleted.",
+                rfc3339(e)
+            ),
+        ),
+        None => (err.reason().to_owned(), String::new()),
+    };
+    let transient = err.is_transient();
+    let wait = if transient {
+        renewal::backoff(attempts)
+    } else {
+        renewal::slow_retry(attempts)
+    };
+    let wait = match old_expiry.filter(|e| *e > now) {
+        Some(e) => wait.min(renewal::requeue_after(now, e)),
+        None => wait,
+    };
+    let next = if transient {
+        format!(" Retrying in {}s.", wait.as_secs())
+    } else {
+        format!(
+            " Retried slowly (next in {}s): fix the spec, the role's trust policy or the controller's RBAC, then annotate the Identity to retry at once.",
+            wait.as_secs()
+        )
+    };
+    Retry {
+        reason,
+        message: redact(&format!("{err}.{kept}{next}")),
+        wait,
+        attempts,
+    }
+}
+
+/// The Ready message of an Identity whose Secret holds credentials for its current spec.
+pub fn issued_message(resolved: &Resolved, expiration: Timestamp, renewal: Timestamp) -> String {
+    format!(
+        "Secret {} holds credentials for {} ({}), valid until {}; renewal at {}",
+        resolved.secret.name,
+        resolved.identity,
+        resolved.chain.join(" -> "),
+        rfc3339(expiration),
+        rfc3339(renewal)
+    )
+}
+
+/// The `Renewed` event's note.
+pub fn renewed_note(trigger: &str, assumed_role_arn: &str, secret: &str, schedule: &Schedule) -> String {
+    format!(
+        "{trigger}: credentials for {assumed_role_arn} written to Secret {secret}, valid until {}, renewal at {}",
+        rfc3339(schedule.expiration),
+        rfc3339(schedule.renewal)
+    )
+}
+
+/// Whether Secrets under other names may hold this Identity's credentials: the name it last
+/// reported differs from the current one (or it never reported one).
+pub fn may_have_superseded(reported: Option<&str>, current: &str) -> bool {
+    reported != Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+    use crate::secret::SecretError;
+    use crate::sts::StsError;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn unreachable() -> Error {
+        Error::Sts(StsError::Transport {
+            action: "AssumeRole",
+            role: "arn:aws:iam::1:role/r".into(),
+            detail: "connection refused".into(),
+        })
+    }
+
+    fn denied() -> Error {
+        Error::Sts(StsError::Rejected {
+            action: "AssumeRole",
+            role: "arn:aws:iam::1:role/r".into(),
+            code: "AccessDenied".into(),
+            message: "not authorized".into(),
+            status: Some(403),
+        })
+    }
+
+    #[test]
+    fn retry_table() {
+        let now = ts("2026-01-01T00:00:00Z");
+        let soon = ts("2026-01-01T00:00:30Z");
+        let later = ts("2026-01-01T02:00:00Z");
+        let past = ts("2025-12-31T23:00:00Z");
+        // (case, error, attempts, old expiry, reason, wait, message contains)
+        type Case = (
+            &'static str,
+            Error,
+            u32,
+            Option<Timestamp>,
+            &'static str,
+            u64,
+            &'static str,
+        );
+        let table: Vec<Case> = vec![
+            (
+                "transient, no Secret",
+                unreachable(),
+                1,
+                None,
+                "StsUnreachable",
+                5,
+                "Retrying in 5s.",
+            ),
+            (
+                "transient backs off",
+                unreachable(),
+                4,
+                None,
+                "StsUnreachable",
+                40,
+                "Retrying in 40s.",
+            ),
+            (
+                "transient, valid Secret",
+                unreachable(),
+                1,
+                Some(later),
+                "StsUnreachable",
+                5,
+                "The previous credentials stay in Secret s until 2026-01-01T02:00:00Z.",
+            ),
+            (
+                "backoff cut at expiry",
+                unreachable(),
+                8,
+                Some(soon),
+                "StsUnreachable",
+                30,
+                "Retrying in 30s.",
+            ),
+            (
+                "expired",
+                unreachable(),
+                3,
+                Some(past),
+                "Expired",
+                20,
+                "expired at 2025-12-31T23:00:00Z; they are kept, not deleted.",
+            ),
+            (
+                "fix the spec",
+                denied(),
+                1,
+                None,
+                "AccessDenied",
+                60,
+                "Retried slowly (next in 60s)",
+            ),
+            (
+                "fix the spec, capped",
+                denied(),
+                30,
+                None,
+                "AccessDenied",
+                3600,
+                "next in 3600s",
+            ),
+            (
+                "fix the spec, cut at expiry",
+                denied(),
+                1,
+                Some(soon),
+                "AccessDenied",
+                30,
+                "until 2026-01-01T00:00:30Z",
+            ),
+            (
+                "foreign Secret",
+                Error::Secret(SecretError::Conflict {
+                    namespace: "ns".into(),
+                    name: "s".into(),
+                }),
+                1,
+                None,
+                "SecretConflict",
+                60,
+                "not owned by this Identity",
+            ),
+        ];
+        for (case, err, attempts, old, reason, wait, text) in table {
+            let r = retry(&err, attempts, old, "s", now);
+            assert_eq!(r.reason, reason, "{case}");
+            assert_eq!(r.wait, Duration::from_secs(wait), "{case}");
+            assert_eq!(r.attempts, attempts, "{case}");
+            assert!(r.message.contains(text), "{case}: {}", r.message);
+            assert!(r.message.starts_with(&err.to_string()), "{case}: {}", r.message);
+        }
+    }
+
+    #[test]
+    fn messages_say_names_and_whole_second_times() {
+        let resolved = Resolved {
+            identity: "acme/admin".into(),
+            chain: vec!["oidc".into(), "acme/admin".into()],
+            token: crate::resolve::TokenSource {
+                provider: "oidc".into(),
+                service_account: "sa".into(),
+                audience: "sts.amazonaws.com".into(),
+                expiration_seconds: 600,
+                endpoint: None,
+            },
+            links: Vec::new(),
+            region: "us-east-1".into(),
+            secret: crate::resolve::SecretPlan {
+                name: "creds".into(),
+                formats: Vec::new(),
+                mount_path: "/m".into(),
+            },
+            refresh_before_seconds: None,
+        };
+        let exp = ts("2026-01-01T01:00:00.9Z");
+        let renew = ts("2026-01-01T00:40:00Z");
+        assert_eq!(
+            issued_message(&resolved, exp, renew),
+            "Secret creds holds credentials for acme/admin (oidc -> acme/admin), valid until 2026-01-01T01:00:00Z; renewal at 2026-01-01T00:40:00Z"
+        );
+        let s = Schedule {
+            expiration: exp,
+            advertised: exp,
+            renewal: renew,
+        };
+        assert_eq!(
+            renewed_note("SecretMissing", "arn:r", "creds", &s),
+            "SecretMissing: credentials for arn:r written to Secret creds, valid until 2026-01-01T01:00:00Z, renewal at 2026-01-01T00:40:00Z"
+        );
+    }
+
+    #[test]
+    fn superseded_secrets_are_looked_for_when_the_name_moves() {
+        assert!(may_have_superseded(None, "a"));
+        assert!(may_have_superseded(Some("b"), "a"));
+        assert!(!may_have_superseded(Some("a"), "a"));
+    }
+}

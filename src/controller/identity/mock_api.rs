@@ -1,0 +1,671 @@
+//! The reconcile against a scripted API server (tower-test's mock service, in the manner of
+//! kube-rs's controller-rs `fixtures.rs`): each request the reconcile makes is checked in
+//! order (method and path) and answered from the script; one request more, or one fewer,
+//! fails the test. STS is a stand-in behind [`Refresh`]; the real exchange is proven by the
+//! end-to-end suite.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use jiff::{SignedDuration, Timestamp};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use kube::{Client, Resource};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use super::{Refresh, reconcile_inner};
+use crate::api::{AuthProfile, Identity, IdentityStatus};
+use crate::controller::{Context, Error};
+use crate::credentials::Credentials;
+use crate::labels;
+use crate::resolve::{Resolved, Settings};
+use crate::sts::{Exchanger, Session, StsError, StsSettings};
+use crate::telemetry::Metrics;
+
+const NS: &str = "team";
+const UID: &str = "identity-uid";
+const SECRET_UID: &str = "secret-uid";
+const SECRETS: &str = "/api/v1/namespaces/team/secrets";
+const SECRET: &str = "/api/v1/namespaces/team/secrets/creds";
+const TOKEN: &str = "/api/v1/namespaces/team/serviceaccounts/terraform/token";
+const STATUS: &str = "/apis/auth.atmos.tools/v1alpha1/namespaces/team/identities/app/status";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/team/events";
+const ROLE: &str = "arn:aws:iam::123456789012:role/admin";
+
+fn t0() -> Timestamp {
+    "2026-01-01T00:00:00Z".parse().unwrap()
+}
+
+fn at(minutes: i64) -> Timestamp {
+    t0().checked_add(SignedDuration::from_mins(minutes)).unwrap()
+}
+
+// ---- the scripted API server ----
+
+/// How the script answers one request.
+enum Reply {
+    /// 2xx with the request's own body (a create or an apply returns the object).
+    Echo(u16),
+    /// This status and body.
+    Json(u16, Value),
+}
+
+/// One expected request.
+struct Step {
+    method: &'static str,
+    path: &'static str,
+    reply: Reply,
+}
+
+fn step(method: &'static str, path: &'static str, reply: Reply) -> Step {
+    Step { method, path, reply }
+}
+
+/// A request the reconcile made: method, path with query, JSON body (`Null` when empty).
+#[derive(Debug)]
+struct Seen {
+    query: String,
+    body: Value,
+}
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// Answers `script` in order, asserting each request's method and path; then answers
+/// anything more with a 500 and reports it as unexpected.
+async fn serve(mut handle: Handle, script: Vec<Step>) -> (Vec<Seen>, Vec<String>) {
+    let mut seen = Vec::new();
+    for (i, s) in script.into_iter().enumerate() {
+        let Some((req, send)) = handle.next_request().await else {
+            panic!(
+                "request {i}: expected {} {}, the reconcile made no more",
+                s.method, s.path
+            );
+        };
+        assert_eq!(
+            (req.method().as_str(), req.uri().path()),
+            (s.method, s.path),
+            "request {i} ({})",
+            req.uri()
+        );
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        let bytes = req.into_body().collect_bytes().await.unwrap();
+        let body: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        let (code, reply) = match s.reply {
+            Reply::Echo(code) => (code, body.clone()),
+            Reply::Json(code, v) => (code, v),
+        };
+        send.send_response(
+            Response::builder()
+                .status(code)
+                .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                .unwrap(),
+        );
+        seen.push(Seen { query, body });
+    }
+    let mut unexpected = Vec::new();
+    while let Some((req, send)) = handle.next_request().await {
+        unexpected.push(format!("{} {}", req.method(), req.uri()));
+        send.send_response(Response::builder().status(500).body(Body::from(Vec::new())).unwrap());
+    }
+    (seen, unexpected)
+}
+
+fn not_found() -> Reply {
+    Reply::Json(
+        404,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
+    )
+}
+
+fn token_reply() -> Reply {
+    Reply::Json(
+        201,
+        json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"audiences": ["sts.amazonaws.com"]},
+            "status": {"token": "eyJ.test-token", "expirationTimestamp": "2026-01-01T00:10:00Z"}
+        }),
+    )
+}
+
+/// The Secret's metadata as the API server returns it (`PartialObjectMetadata`).
+fn secret_meta(owner_uid: &str, annotations: &Value) -> Value {
+    json!({
+        "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+        "metadata": {
+            "name": "creds", "namespace": NS, "uid": SECRET_UID,
+            "labels": {labels::MANAGED_BY: labels::MANAGED_BY_VALUE},
+            "annotations": annotations,
+            "ownerReferences": [{
+                "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "Identity", "name": "app",
+                "uid": owner_uid, "controller": true
+            }]
+        }
+    })
+}
+
+fn empty_list() -> Reply {
+    Reply::Json(
+        200,
+        json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {}, "items": []}),
+    )
+}
+
+// ---- the STS stand-in ----
+
+/// Asks for the token (as the real exchanger always does), then answers from its script.
+struct FakeSts {
+    outcome: Mutex<Option<Result<(), Error>>>,
+    calls: AtomicUsize,
+}
+
+impl FakeSts {
+    fn ok() -> Self {
+        Self {
+            outcome: Mutex::new(Some(Ok(()))),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    fn failing(err: Error) -> Self {
+        Self {
+            outcome: Mutex::new(Some(Err(err))),
+            calls: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Refresh for FakeSts {
+    fn refresh<'a>(
+        &'a self,
+        _namespace: &'a str,
+        resolved: &'a Resolved,
+        now: Timestamp,
+        token: BoxFuture<'a, Result<String, Error>>,
+    ) -> BoxFuture<'a, Result<Session, Error>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let outcome = self.outcome.lock().unwrap().take().expect("STS called twice");
+        Box::pin(async move {
+            let jwt = token.await?;
+            assert_eq!(jwt, "eyJ.test-token");
+            outcome?;
+            Ok(Session {
+                credentials: Credentials {
+                    access_key_id: "ASIAFAKE".into(),
+                    secret_access_key: "secret".into(),
+                    session_token: "session".into(),
+                    expiration: now.checked_add(SignedDuration::from_hours(1)).unwrap(),
+                },
+                assumed_role_arn: format!(
+                    "arn:aws:sts::123456789012:assumed-role/admin/atmos-{}",
+                    resolved.identity
+                ),
+                session_name: "atmos-acme-admin-1767225600".into(),
+                issued: now,
+            })
+        })
+    }
+}
+
+// ---- objects and the run ----
+
+fn profile() -> AuthProfile {
+    serde_json::from_value(json!({
+        "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "AuthProfile",
+        "metadata": {"name": "k8s", "namespace": NS},
+        "spec": {
+            "providers": {"cluster-oidc": {
+                "kind": "kubernetes/oidc", "region": "us-east-2",
+                "spec": {"audience": "sts.amazonaws.com", "service_account": "terraform"}
+            }},
+            "identities": {"acme/admin": {
+                "default": true, "kind": "aws/assume-role",
+                "via": {"provider": "cluster-oidc"},
+                "principal": {"assume_role": ROLE, "duration": "1h"}
+            }}
+        }
+    }))
+    .unwrap()
+}
+
+fn identity(status: Option<IdentityStatus>) -> Identity {
+    let mut obj: Identity = serde_json::from_value(json!({
+        "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "Identity",
+        "metadata": {"name": "app", "namespace": NS, "uid": UID, "generation": 1},
+        "spec": {"profile": "k8s", "secret": {"name": "creds", "formats": ["process"]}}
+    }))
+    .unwrap();
+    obj.status = status;
+    obj
+}
+
+/// What one reconcile did.
+struct Run {
+    action: Result<Action, Error>,
+    seen: Vec<Seen>,
+    sts_calls: usize,
+    metrics: String,
+}
+
+/// Runs one reconcile of `obj` at `now` (jitter 0) against `script`.
+async fn run(obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
+    run_with(Arc::new(Metrics::default()), obj, sts, now, script).await
+}
+
+/// [`run`] with the process's metrics as they stand.
+async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let server = tokio::spawn(serve(handle, script));
+    let client = Client::new(service, NS);
+    let (profiles, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Apply(profile()));
+    let ctx = Context {
+        client: client.clone(),
+        profiles,
+        exchanger: Exchanger::new(StsSettings::default(), None),
+        settings: Settings::default(),
+        recorder: Recorder::new(
+            client,
+            Reporter {
+                controller: "atmos-auth-controller".into(),
+                instance: None,
+            },
+        ),
+        metrics: metrics.clone(),
+        profiles_synced: Arc::new(AtomicBool::new(true)),
+    };
+    let action = reconcile_inner(obj, &ctx, &sts, now, 0.0).await;
+    // Dropping every client closes the mock service, which ends the server's loop.
+    drop(ctx);
+    let (seen, unexpected) = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the mock API server did not finish")
+        .unwrap();
+    assert_eq!(unexpected, Vec::<String>::new(), "requests beyond the script");
+    Run {
+        action,
+        seen,
+        sts_calls: sts.calls.load(Ordering::SeqCst),
+        metrics: metrics.encode(),
+    }
+}
+
+fn ready(status_patch: &Value) -> &Value {
+    let conditions = status_patch["status"]["conditions"].as_array().unwrap();
+    conditions.iter().find(|c| c["type"] == "Ready").unwrap()
+}
+
+/// The Identity's status and its Secret's annotations after a first issue at `t0`.
+async fn issued_at_t0() -> (IdentityStatus, Value) {
+    let r = first_issue_run().await;
+    let status: IdentityStatus = serde_json::from_value(r.seen[4].body["status"].clone()).unwrap();
+    (status, r.seen[3].body["metadata"]["annotations"].clone())
+}
+
+async fn first_issue_run() -> Run {
+    run(
+        &identity(None),
+        FakeSts::ok(),
+        t0(),
+        vec![
+            step("GET", SECRETS, empty_list()),
+            step("GET", SECRET, not_found()),
+            step("POST", TOKEN, token_reply()),
+            step("POST", SECRETS, Reply::Echo(201)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await
+}
+
+// ---- the cases ----
+
+#[tokio::test]
+async fn first_issue_creates_the_secret_reports_and_schedules() {
+    let r = first_issue_run().await;
+    // Renewal at two thirds of the hour (jitter 0): 40 minutes.
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(40 * 60)));
+    assert_eq!(r.sts_calls, 1);
+    // Superseded Secrets are looked for by the controller's label.
+    assert!(
+        r.seen[0]
+            .query
+            .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Datmos-auth-controller"),
+        "{}",
+        r.seen[0].query
+    );
+    assert_eq!(r.seen[2].body["spec"]["audiences"], json!(["sts.amazonaws.com"]));
+    let secret = &r.seen[3].body;
+    assert_eq!(secret["metadata"]["name"], "creds");
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["controller"], true);
+    let a = &secret["metadata"]["annotations"];
+    assert_eq!(a[labels::EXPIRATION], "2026-01-01T01:00:00Z");
+    assert_eq!(a[labels::RENEWAL_TIME], "2026-01-01T00:40:00Z");
+    assert_eq!(a[labels::IDENTITY], "acme/admin");
+    let process = secret["data"]["credential_process.json"].as_str().unwrap();
+    assert!(!process.is_empty());
+    let status = &r.seen[4].body["status"];
+    assert_eq!(ready(&r.seen[4].body)["reason"], "CredentialsIssued");
+    assert_eq!(status["expiration"], "2026-01-01T01:00:00Z");
+    assert_eq!(status["renewalTime"], "2026-01-01T00:40:00Z");
+    assert_eq!(status["secretName"], "creds");
+    assert_eq!(status["roleArn"], ROLE);
+    assert_eq!(status["lastRefreshTime"], "2026-01-01T00:00:00Z");
+    assert_eq!(r.seen[5].body["reason"], "Renewed");
+    assert!(
+        r.metrics.contains(r#"identity="acme/admin"} 1767229200"#),
+        "{}",
+        r.metrics
+    );
+}
+
+#[tokio::test]
+async fn a_quiet_reconcile_reads_the_secret_metadata_and_writes_nothing() {
+    let (status, annotations) = issued_at_t0().await;
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::ok(),
+        at(10),
+        vec![step("GET", SECRET, Reply::Json(200, secret_meta(UID, &annotations)))],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(30 * 60)));
+    assert_eq!(r.sts_calls, 0);
+}
+
+#[tokio::test]
+async fn at_renewal_time_the_secret_is_applied_again() {
+    let (status, annotations) = issued_at_t0().await;
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::ok(),
+        at(41),
+        vec![
+            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &annotations))),
+            step("POST", TOKEN, token_reply()),
+            step("PATCH", SECRET, Reply::Echo(200)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(40 * 60)));
+    // A server-side apply, forced, conditional on the Secret's own UID.
+    assert!(r.seen[2].query.contains("fieldManager=atmos-auth-controller") && r.seen[2].query.contains("force=true"));
+    assert_eq!(r.seen[2].body["metadata"]["uid"], SECRET_UID);
+    assert_eq!(
+        r.seen[2].body["metadata"]["annotations"][labels::RENEWAL_TIME],
+        "2026-01-01T01:21:00Z"
+    );
+    assert_eq!(r.seen[3].body["status"]["renewalTime"], "2026-01-01T01:21:00Z");
+    assert_eq!(r.seen[3].body["status"]["lastRefreshTime"], "2026-01-01T00:41:00Z");
+    assert_eq!(
+        r.seen[4].body["note"].as_str().unwrap().split(':').next(),
+        Some("Renewing")
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_secret_is_reported_and_never_written() {
+    let foreign = secret_meta("someone-else", &json!({}));
+    let r = run(
+        &identity(None),
+        FakeSts::ok(),
+        t0(),
+        vec![
+            step("GET", SECRETS, empty_list()),
+            step("GET", SECRET, Reply::Json(200, foreign)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(300)));
+    assert_eq!(r.sts_calls, 0);
+    let c = ready(&r.seen[2].body);
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("False"), Some("SecretConflict"))
+    );
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("team/creds exists and is not owned")
+    );
+}
+
+#[tokio::test]
+async fn an_sts_failure_keeps_a_valid_secret_and_backs_off() {
+    let (status, annotations) = issued_at_t0().await;
+    let err = Error::Sts(StsError::Transport {
+        action: "AssumeRoleWithWebIdentity",
+        role: ROLE.into(),
+        detail: "connection refused".into(),
+    });
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::failing(err),
+        at(41),
+        vec![
+            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &annotations))),
+            step("POST", TOKEN, token_reply()),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(5)));
+    let c = ready(&r.seen[2].body);
+    assert_eq!(c["reason"], "StsUnreachable");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains("The previous credentials stay in Secret creds until 2026-01-01T01:00:00Z. Retrying in 5s."),
+        "{msg}"
+    );
+    assert_eq!(r.seen[2].body["status"]["failedAttempts"], 1);
+    assert_eq!(r.seen[3].body["type"], "Warning");
+    assert_eq!(r.seen[3].body["reason"], "StsUnreachable");
+}
+
+#[tokio::test]
+async fn an_sts_refusal_without_a_secret_is_retried_slowly() {
+    let err = Error::Sts(StsError::Rejected {
+        action: "AssumeRoleWithWebIdentity",
+        role: ROLE.into(),
+        code: "AccessDenied".into(),
+        message: "Not authorized to perform sts:AssumeRoleWithWebIdentity".into(),
+        status: Some(403),
+    });
+    // A series left from earlier credentials (an earlier Secret name) must not stay frozen.
+    let metrics = Arc::new(Metrics::default());
+    let labels = crate::telemetry::IdentityLabels {
+        namespace: NS.into(),
+        name: "app".into(),
+        identity: "acme/admin".into(),
+    };
+    metrics.schedule(&labels, 1, 1);
+    let r = run_with(
+        metrics,
+        &identity(None),
+        FakeSts::failing(err),
+        t0(),
+        vec![
+            step("GET", SECRETS, empty_list()),
+            step("GET", SECRET, not_found()),
+            step("POST", TOKEN, token_reply()),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(60)));
+    let c = ready(&r.seen[3].body);
+    assert_eq!(c["reason"], "AccessDenied");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Retried slowly (next in 60s)") && !msg.contains("previous credentials"),
+        "{msg}"
+    );
+    assert!(
+        !r.metrics.contains("identity_expiration_timestamp_seconds{"),
+        "{}",
+        r.metrics
+    );
+}
+
+#[tokio::test]
+async fn a_renamed_secret_empties_the_old_one_then_issues_the_new() {
+    let (mut status, annotations) = issued_at_t0().await;
+    status.secret_name = Some("old".into());
+    let mut old = secret_meta(UID, &annotations)["metadata"].clone();
+    old["name"] = "old".into();
+    old["uid"] = "old-uid".into();
+    let mut theirs = secret_meta("someone-else", &annotations)["metadata"].clone();
+    theirs["name"] = "theirs".into();
+    let list = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+        "items": [{"metadata": old}, {"metadata": theirs}]});
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step("GET", SECRETS, Reply::Json(200, list)),
+            step(
+                "PATCH",
+                "/api/v1/namespaces/team/secrets/old",
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "old"}}),
+                ),
+            ),
+            step("GET", SECRET, not_found()),
+            step("POST", TOKEN, token_reply()),
+            step("POST", SECRETS, Reply::Echo(201)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    r.action.unwrap();
+    let emptied = &r.seen[1].body;
+    assert_eq!(emptied["metadata"]["uid"], "old-uid");
+    assert_eq!(emptied["metadata"]["annotations"][labels::SUPERSEDED_BY], "creds");
+    assert!(emptied["metadata"]["annotations"][labels::EXPIRATION].is_null());
+    assert!(emptied["data"]["credential_process.json"].is_null());
+    assert_eq!(r.seen[5].body["status"]["secretName"], "creds");
+}
+
+#[tokio::test]
+async fn an_identity_being_deleted_makes_no_request_and_no_exchange() {
+    let (status, _) = issued_at_t0().await;
+    let mut obj = identity(Some(status));
+    obj.meta_mut().deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t0()));
+    let r = run(&obj, FakeSts::ok(), at(41), Vec::new()).await;
+    assert_eq!(r.action.unwrap(), Action::await_change());
+    assert_eq!(r.sts_calls, 0);
+}
+
+#[tokio::test]
+async fn renaming_back_to_an_emptied_secret_issues_fresh_credentials() {
+    let (mut status, annotations) = issued_at_t0().await;
+    status.secret_name = Some("second".into());
+    // `creds` was emptied when the Identity moved to `second`; `second` holds credentials.
+    let emptied = json!({labels::IDENTITY: "acme/admin", labels::SUPERSEDED_BY: "second"});
+    let mut second = secret_meta(UID, &annotations)["metadata"].clone();
+    second["name"] = "second".into();
+    second["uid"] = "second-uid".into();
+    let list = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+        "items": [secret_meta(UID, &emptied), {"metadata": second}]});
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step("GET", SECRETS, Reply::Json(200, list)),
+            step(
+                "PATCH",
+                "/api/v1/namespaces/team/secrets/second",
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "second"}}),
+                ),
+            ),
+            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &emptied))),
+            step("POST", TOKEN, token_reply()),
+            step("PATCH", SECRET, Reply::Echo(200)),
+            step(
+                "PATCH",
+                SECRET,
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
+                ),
+            ),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(40 * 60)));
+    assert_eq!(
+        r.seen[1].body["metadata"]["annotations"][labels::SUPERSEDED_BY],
+        "creds"
+    );
+    // Applied with fresh credentials, then the superseded mark and unrendered keys removed,
+    // conditional on the Secret's UID.
+    assert_eq!(
+        r.seen[4].body["metadata"]["annotations"][labels::RENEWAL_TIME],
+        "2026-01-01T00:50:00Z"
+    );
+    let cleanup = &r.seen[5].body;
+    assert_eq!(cleanup["metadata"]["uid"], SECRET_UID);
+    assert!(
+        cleanup["metadata"]["annotations"]
+            .get(labels::SUPERSEDED_BY)
+            .is_some_and(Value::is_null)
+    );
+    assert!(cleanup["data"].get("AWS_ACCESS_KEY_ID").is_some_and(Value::is_null));
+    assert_eq!(ready(&r.seen[6].body)["reason"], "CredentialsIssued");
+    assert!(r.seen[7].body["note"].as_str().unwrap().starts_with("SpecChanged:"));
+}
