@@ -50,7 +50,7 @@ pub enum StsError {
         /// HTTP status, when known.
         status: Option<u16>,
     },
-    /// No answer: connection, timeout, or an unparseable response.
+    /// No answer: the connection failed.
     #[error("{action} for {role} failed: {detail}")]
     Transport {
         /// `AssumeRoleWithWebIdentity` or `AssumeRole`.
@@ -59,6 +59,39 @@ pub enum StsError {
         role: String,
         /// What went wrong.
         detail: String,
+    },
+    /// No answer within the operation timeout (retries included).
+    #[error("{action} for {role} timed out: {detail}")]
+    Timeout {
+        /// `AssumeRoleWithWebIdentity` or `AssumeRole`.
+        action: &'static str,
+        /// Role asked for.
+        role: String,
+        /// What the SDK said.
+        detail: String,
+    },
+    /// An answer that is not STS's XML (a proxy's page, a truncated body).
+    #[error("{action} for {role}: STS sent an answer that cannot be read: {detail}")]
+    BadResponse {
+        /// `AssumeRoleWithWebIdentity` or `AssumeRole`.
+        action: &'static str,
+        /// Role asked for.
+        role: String,
+        /// What the SDK said.
+        detail: String,
+    },
+    /// Credentials that had expired when they arrived (a clock skew or an STS fault): never
+    /// written over the Secret's current ones.
+    #[error(
+        "{action} for {role}: STS returned credentials that had already expired (at {expiration}); check the clocks of this node and of the STS endpoint"
+    )]
+    ExpiredOnArrival {
+        /// `AssumeRoleWithWebIdentity` or `AssumeRole`.
+        action: &'static str,
+        /// Role asked for.
+        role: String,
+        /// Their expiry, RFC 3339.
+        expiration: String,
     },
     /// STS answered without credentials.
     #[error("{action} for {role}: STS returned no credentials")]
@@ -76,6 +109,9 @@ impl StsError {
         match self {
             Self::Rejected { code, .. } => code,
             Self::Transport { .. } => "StsUnreachable",
+            Self::Timeout { .. } => "StsTimeout",
+            Self::BadResponse { .. } => "StsBadResponse",
+            Self::ExpiredOnArrival { .. } => "StsCredentialsExpired",
             Self::NoCredentials { .. } => "StsNoCredentials",
         }
     }
@@ -92,7 +128,11 @@ impl StsError {
                     TRANSIENT.contains(&code.as_str()) || status.is_none_or(|s| s >= 500)
                 }
             }
-            Self::Transport { .. } | Self::NoCredentials { .. } => true,
+            Self::Transport { .. }
+            | Self::Timeout { .. }
+            | Self::BadResponse { .. }
+            | Self::ExpiredOnArrival { .. }
+            | Self::NoCredentials { .. } => true,
         }
     }
 }

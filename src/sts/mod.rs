@@ -115,15 +115,55 @@ impl Exchanger {
         let jwt = token().await?;
         // Identities sharing a parent serialize on it, so a burst of them makes one exchange
         // for the parent, not one each; the target links then run in parallel.
-        let mut guard = match last {
+        let guard = match last {
             0 => None,
             _ => Some(self.cache.lock(&keys[last - 1]).await),
         };
         // Deepest cached parent (never the target itself).
-        let (start, mut parent) = (0..last)
+        let cached = (0..last)
             .rev()
-            .find_map(|i| self.cache.get(&keys[i], now).map(|s| (i + 1, Some(s))))
-            .unwrap_or((0, None));
+            .find_map(|i| self.cache.get(&keys[i], now).map(|s| (i + 1, s)));
+        let Some((start, parent)) = cached else {
+            return self
+                .walk(resolved, &keys, endpoint, &jwt, now, (0, None), guard)
+                .await
+                .map_err(|(_, e)| E::from(e));
+        };
+        match self
+            .walk(resolved, &keys, endpoint, &jwt, now, (start, Some(parent)), guard)
+            .await
+        {
+            Ok(session) => Ok(session),
+            // The link that used the cached parent failed: the parent may have been revoked
+            // (AWS answers AccessDenied) or expired early. Drop it and try once more from
+            // the token; only that answer is classified.
+            Err((failed, e)) if failed == start => {
+                self.cache.remove(&keys[start - 1]);
+                tracing::info!(namespace, role = %resolved.links[start].role_arn, reason = e.reason(), "a cached parent session failed; retrying once from the token");
+                let guard = Some(self.cache.lock(&keys[last - 1]).await);
+                self.walk(resolved, &keys, endpoint, &jwt, now, (0, None), guard)
+                    .await
+                    .map_err(|(_, e)| E::from(e))
+            }
+            Err((_, e)) => Err(E::from(e)),
+        }
+    }
+
+    /// Runs the links of `resolved` from `start`, with `parent` the session before it (none
+    /// at 0); each session obtained is cached. `guard` (the lock on the target's parent) is
+    /// released before the target link. A failure comes with the index of its link.
+    #[allow(clippy::too_many_arguments)]
+    async fn walk(
+        &self,
+        resolved: &Resolved,
+        keys: &[SessionKey],
+        endpoint: Option<&String>,
+        jwt: &str,
+        now: Timestamp,
+        (start, mut parent): (usize, Option<Session>),
+        mut guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<Session, (usize, StsError)> {
+        let last = resolved.links.len().saturating_sub(1);
         for (i, link) in resolved.links.iter().enumerate().skip(start) {
             if i == last {
                 drop(guard.take());
@@ -134,30 +174,23 @@ impl Exchanger {
                 .unwrap_or_else(|| session_name(&link.identity, now.as_second()));
             let result = match &parent {
                 None => {
-                    self.assume_role_with_web_identity(link, endpoint, &name, &jwt, now)
+                    self.assume_role_with_web_identity(link, endpoint, &name, jwt, now)
                         .await
                 }
                 Some(p) => self.assume_role(link, endpoint, &name, &p.credentials, now).await,
             };
-            let session = match result {
-                Ok(s) => s,
-                Err(e) => {
-                    // A cached parent that fails may have been revoked or expired early: the
-                    // next attempt starts over from the token.
-                    if i == start && start > 0 {
-                        self.cache.remove(&keys[start - 1]);
-                    }
-                    return Err(E::from(e));
-                }
-            };
+            let session = result.map_err(|e| (i, e))?;
             self.cache.put(keys[i].clone(), session.clone());
             parent = Some(session);
         }
         parent.ok_or_else(|| {
-            E::from(StsError::NoCredentials {
-                action: "AssumeRole",
-                role: resolved.links[last].role_arn.clone(),
-            })
+            (
+                last,
+                StsError::NoCredentials {
+                    action: "AssumeRole",
+                    role: resolved.links[last].role_arn.clone(),
+                },
+            )
         })
     }
 
@@ -282,6 +315,14 @@ fn session(
         action,
         role: link.role_arn.clone(),
     })?;
+    // Written out, they would replace working credentials with dead ones.
+    if expiration <= issued {
+        return Err(StsError::ExpiredOnArrival {
+            action,
+            role: link.role_arn.clone(),
+            expiration: crate::time::rfc3339(expiration),
+        });
+    }
     Ok(Session {
         credentials: Credentials {
             access_key_id: c.access_key_id,
@@ -309,11 +350,19 @@ where
             message: crate::redact::redact(err.message().unwrap_or_default()),
             status,
         },
-        None => StsError::Transport {
-            action,
-            role: role.to_owned(),
-            detail: crate::redact::redact(&format!("{}", DisplayErrorContext(&err))),
-        },
+        None => {
+            let role = role.to_owned();
+            let detail = crate::redact::redact(&format!("{}", DisplayErrorContext(&err)));
+            match &err {
+                SdkError::TimeoutError(_) => StsError::Timeout { action, role, detail },
+                SdkError::DispatchFailure(d) if d.is_timeout() => StsError::Timeout { action, role, detail },
+                // An answer came, but not one the SDK could read as STS's.
+                SdkError::ResponseError(_) | SdkError::ServiceError(_) => {
+                    StsError::BadResponse { action, role, detail }
+                }
+                _ => StsError::Transport { action, role, detail },
+            }
+        }
     }
 }
 

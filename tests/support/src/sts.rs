@@ -43,6 +43,7 @@ mod actions;
 mod calls;
 mod config;
 mod error;
+mod faults;
 pub mod issuer;
 mod oidc;
 mod params;
@@ -60,6 +61,7 @@ use anyhow::{Context, Result};
 pub use calls::{ActionCalls, CallCounts};
 pub use config::{RoleConfig, StsConfig, WebIdentityTrust};
 pub use error::StsError;
+pub use faults::Fault;
 pub use oidc::OidcIssuer;
 
 use actions::StsState;
@@ -88,6 +90,7 @@ impl LocalSts {
             config,
             sessions: SessionStore::default(),
             calls: CallCounter::default(),
+            faults: faults::Faults::default(),
         });
         let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
@@ -115,6 +118,18 @@ impl LocalSts {
     /// Forgets the counted calls (also `POST /_local/calls/reset`).
     pub fn reset_calls(&self) {
         self.state.calls.reset();
+    }
+
+    /// Makes every `AssumeRole` and `AssumeRoleWithWebIdentity` misbehave as `fault` says,
+    /// until the next call; `None` restores normal service.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.state.faults.set(fault);
+    }
+
+    /// Revokes every session issued so far: calls signed with them are `AccessDenied`, as
+    /// after IAM's "revoke active sessions". Sessions issued later work.
+    pub fn revoke_sessions(&self) {
+        self.state.faults.revoke(self.state.sessions.ids());
     }
 
     /// How many issued sessions (live or recently expired) it remembers.

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use super::calls::CallCounter;
 use super::config::{AWS_DEFAULT_SESSION_SECONDS, RoleConfig, StsConfig};
 use super::error::StsError;
+use super::faults::Faults;
 use super::oidc::OidcVerifier;
 use super::params::{self, Params};
 use super::sessions::{Session, SessionRequest, SessionStore};
@@ -21,6 +22,7 @@ pub struct StsState {
     pub oidc: OidcVerifier,
     pub sessions: SessionStore,
     pub calls: CallCounter,
+    pub faults: Faults,
 }
 
 /// Answers one Query API request with the XML body of a success, or an error.
@@ -86,6 +88,13 @@ pub fn authenticate(state: &StsState, request: &sigv4::Request<'_>, now: Timesta
     }
     if session.is_expired(now) {
         return Err(StsError::expired_session());
+    }
+    // What IAM answers once a role's active sessions are revoked (an explicit deny).
+    if state.faults.is_revoked(&session.access_key_id) {
+        return Err(StsError::access_denied(format!(
+            "User: {} is not authorized to perform this action with an explicit deny in an identity-based policy",
+            session.assumed_role_arn()
+        )));
     }
     sigv4::verify(request, &auth, &session.secret_access_key, now)?;
     Ok(session)

@@ -14,6 +14,7 @@ use rand::Rng as _;
 
 use super::actions::{self, StsState};
 use super::calls::CallCounts;
+use super::faults::{self, Fault};
 use super::params::Params;
 use super::sigv4;
 use super::xml;
@@ -64,12 +65,23 @@ async fn query_api(
         headers: &headers,
         body: &body,
     };
-    let result = actions::dispatch(&state, action, &params, &signed, &request_id).await;
     let action_name = action.unwrap_or("(none)");
+    let fault = state.faults.current().filter(|_| faults::applies_to(action_name));
+    if let Some(Fault::Slow(delay)) = &fault {
+        tokio::time::sleep(*delay).await;
+    }
+    let result = match fault.as_ref().and_then(Fault::error) {
+        Some(err) => Err(err),
+        None => actions::dispatch(&state, action, &params, &signed, &request_id).await,
+    };
     // Role ARNs are not secrets; tokens and keys are never logged.
     let role = params.get("RoleArn").unwrap_or_default();
     state.calls.record(action_name, result.as_ref().err().map(|e| e.code));
     let (status, body) = match result {
+        Ok(_) if fault == Some(Fault::MalformedBody) => (StatusCode::OK, faults::MALFORMED_BODY.to_owned()),
+        Ok(body) if fault == Some(Fault::ExpiredCredentials) => {
+            (StatusCode::OK, faults::expire(&body, jiff::Timestamp::now()))
+        }
         Ok(body) => {
             tracing::info!(action = action_name, role, request_id, "local STS: ok");
             (StatusCode::OK, body)

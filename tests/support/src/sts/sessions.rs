@@ -119,6 +119,11 @@ impl SessionStore {
     pub fn len(&self) -> usize {
         self.lock().len()
     }
+
+    /// The access key ids of every session held.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
 }
 
 /// A stable `AROA` + 17 character unique ID for a role, derived from its ARN.
