@@ -21,6 +21,11 @@ pub const IDENTITY: &str = "auth.atmos.tools/identity";
 /// collector removes it with the Identity.
 pub const SUPERSEDED_BY: &str = "auth.atmos.tools/superseded-by";
 
+/// RFC 3339 time the controller last restored the Secret after someone else changed its data.
+pub const RESTORED_AT: &str = "auth.atmos.tools/restored-at";
+/// How many restores in a row (restores are spaced out: see [`crate::tamper`]).
+pub const RESTORES: &str = "auth.atmos.tools/restores";
+
 /// The annotations that say when a Secret's credentials were made and are renewed: removed
 /// from a superseded Secret, so it never counts as holding credentials.
 pub const RENEWAL_ANNOTATIONS: [&str; 4] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT];

@@ -13,6 +13,7 @@ pub mod renewal;
 pub mod resolve;
 pub mod secret;
 pub mod sts;
+pub mod tamper;
 pub mod telemetry;
 pub mod time;
 pub mod token;

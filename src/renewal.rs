@@ -34,6 +34,8 @@ pub enum RenewReason {
     Renewing,
     /// The credentials have expired (or their expiry is unknown).
     Expired,
+    /// Someone else changed the Secret's data: it is restored with fresh credentials.
+    Tampered,
 }
 
 impl RenewReason {
@@ -44,6 +46,7 @@ impl RenewReason {
             RenewReason::SpecChanged => "SpecChanged",
             RenewReason::Renewing => "Renewing",
             RenewReason::Expired => "Expired",
+            RenewReason::Tampered => "SecretTampered",
         }
     }
 }

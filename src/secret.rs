@@ -27,6 +27,13 @@ pub enum Existing {
         uid: String,
         /// Its annotations (the controller's renewal bookkeeping).
         annotations: BTreeMap<String, String>,
+        /// Its labels (kept by a restore).
+        labels: BTreeMap<String, String>,
+        /// The version read: a restore is conditional on it.
+        resource_version: String,
+        /// Field managers other than the controller that own a data key
+        /// ([`crate::tamper::data_writers`]); empty when only the controller wrote it.
+        tampered_by: Vec<String>,
     },
     /// Someone else's Secret: never modified.
     Foreign,
@@ -101,6 +108,9 @@ pub async fn existing(api: &Api<Secret>, name: &str, owner_uid: &str) -> Result<
         Some(meta) if owned_by(&meta, owner_uid) => Existing::Owned {
             uid: meta.uid().unwrap_or_default(),
             annotations: meta.annotations().clone(),
+            labels: meta.labels().clone(),
+            resource_version: meta.resource_version().unwrap_or_default(),
+            tampered_by: crate::tamper::data_writers(meta.managed_fields()),
         },
         Some(_) => Existing::Foreign,
     })
@@ -139,8 +149,8 @@ pub fn desired(
     }
 }
 
-/// Writes `secret`: create when `existing` is `Missing`, apply when `Owned`; refuses
-/// `Foreign`. With `prune`, data keys of [`crate::render::ALL_KEYS`] that `secret` no longer
+/// Writes `secret`: create when `existing` is `Missing`, apply when `Owned`, a restore
+/// ([`restore_patch`]) when `Owned` and changed by someone else; refuses `Foreign`. With `prune`, data keys of [`crate::render::ALL_KEYS`] that `secret` no longer
 /// holds are removed (a merge patch: keys written by the first create are owned by an
 /// `Update` entry that a later apply never removes); the same patch drops a
 /// [`labels::SUPERSEDED_BY`] mark from a Secret back in use.
@@ -175,7 +185,20 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
             }),
             Err(e) => Err(err(e)),
         },
-        Existing::Owned { uid, annotations } => {
+        Existing::Owned {
+            uid,
+            annotations,
+            labels,
+            resource_version,
+            tampered_by,
+        } if !tampered_by.is_empty() => {
+            let patch = restore_patch(uid, resource_version, labels, annotations, secret);
+            api.patch(&name, &manager(), &Patch::<()>::Json(patch))
+                .await
+                .map_err(err)?;
+            Ok(())
+        }
+        Existing::Owned { uid, annotations, .. } => {
             let mut body = secret.clone();
             body.metadata.managed_fields = None;
             body.metadata.uid = Some(uid.clone());
@@ -209,13 +232,47 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
                 }
                 // The UID is a precondition: never touch a Secret that replaced ours meanwhile.
                 let patch = serde_json::json!({ "metadata": metadata, "data": stale });
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(err)?;
+                api.patch(&name, &manager(), &Patch::Merge(&patch)).await.map_err(err)?;
             }
             Ok(())
         }
     }
+}
+
+/// Patches made as the controller's field manager: managedFields then tell the controller's
+/// writes from everyone else's ([`crate::tamper`]).
+fn manager() -> PatchParams {
+    PatchParams {
+        field_manager: Some(labels::FIELD_MANAGER.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// The JSON patch that restores a Secret someone else changed: `data` replaced as a whole
+/// (server-side apply cannot remove keys another manager owns), the controller's label and
+/// annotations set, the others kept. Conditional on the Secret's UID and on the version
+/// read (`resourceVersion`), so a write made meanwhile is never lost unseen: the patch fails
+/// with a conflict and the next reconcile looks again.
+pub fn restore_patch(
+    uid: &str,
+    resource_version: &str,
+    live_labels: &BTreeMap<String, String>,
+    live_annotations: &BTreeMap<String, String>,
+    secret: &Secret,
+) -> json_patch::Patch {
+    let mut labels = live_labels.clone();
+    labels.extend(secret.metadata.labels.clone().unwrap_or_default());
+    let mut annotations = live_annotations.clone();
+    annotations.extend(secret.metadata.annotations.clone().unwrap_or_default());
+    let ops = serde_json::json!([
+        { "op": "test", "path": "/metadata/uid", "value": uid },
+        { "op": "replace", "path": "/metadata/resourceVersion", "value": resource_version },
+        { "op": "replace", "path": "/metadata/labels", "value": labels },
+        { "op": "replace", "path": "/metadata/annotations", "value": annotations },
+        { "op": "replace", "path": "/data", "value": secret.data.clone().unwrap_or_default() },
+    ]);
+    // The shape is fixed above; an empty patch would only make the write fail.
+    serde_json::from_value(ops).unwrap_or_else(|_| json_patch::Patch(Vec::new()))
 }
 
 /// The Secrets among `secrets` that this Identity (`owner_uid`) wrote under a name other than
@@ -272,7 +329,7 @@ pub async fn supersede(
     let mut done = Vec::new();
     for (name, uid) in to_supersede(&list.items, owner_uid, current) {
         let patch = supersede_patch(&uid, current);
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        api.patch(&name, &manager(), &Patch::Merge(&patch))
             .await
             .map_err(|source| SecretError::Api {
                 namespace: namespace.to_owned(),

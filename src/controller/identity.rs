@@ -28,6 +28,7 @@ use crate::renewal::{self, RenewReason, Schedule, SecretState};
 use crate::resolve::{Reason, Resolved, resolve, summarize};
 use crate::secret::{self, Existing, SecretError};
 use crate::sts::{Exchanger, Session};
+use crate::tamper;
 use crate::telemetry::IdentityLabels;
 use crate::time::rfc3339;
 use crate::token::request_token;
@@ -205,13 +206,35 @@ async fn reconcile_inner(
             };
             // No Secret holds credentials for this Identity: no expiry series either.
             ctx.metrics.forget(&ns, &name);
+            let message = decide::conflict_message(&pass.old, &resolved.secret.name, &err.to_string());
             // The foreign Secret is not watched (no label of ours): look again now and then.
             return pass
-                .not_ready(err.reason(), &err.to_string(), Some(Duration::from_secs(300)))
+                .not_ready(err.reason(), &message, Some(Duration::from_secs(300)))
                 .await;
         }
     };
-    let Some(trigger) = renewal::renewal_reason(now, state.as_ref(), &hash) else {
+    // Someone else changed the data: restore it (fresh credentials, their keys removed),
+    // unless a restore was made a moment ago; then wait, so two writers cannot fight.
+    let trigger = match &existing {
+        Existing::Owned {
+            tampered_by,
+            annotations,
+            ..
+        } if !tampered_by.is_empty() => {
+            let writers = tampered_by.join(", ");
+            if let Some(at) = tamper::Restores::from_annotations(annotations).next_allowed(now) {
+                let message = decide::tampered_message(&ns, &resolved.secret.name, &writers, Some(at));
+                return pass
+                    .not_ready("SecretTampered", &message, Some(renewal::requeue_after(now, at)))
+                    .await;
+            }
+            let message = decide::tampered_message(&ns, &resolved.secret.name, &writers, None);
+            publish(ctx, obj, EventType::Warning, "SecretTampered", message).await;
+            Some(RenewReason::Tampered)
+        }
+        _ => renewal::renewal_reason(now, state.as_ref(), &hash),
+    };
+    let Some(trigger) = trigger else {
         // Fresh credentials for this spec (renewal_reason checked both times): the status may
         // need catching up after a restart; the next look is at renewal time.
         let state = state.unwrap_or_default();
@@ -323,7 +346,7 @@ async fn write_secret(
         &resolved.secret.mount_path,
         &advertised,
     );
-    let annotations = BTreeMap::from([
+    let mut annotations = BTreeMap::from([
         (labels::SPEC_HASH.to_owned(), hash.to_owned()),
         (labels::EXPIRATION.to_owned(), rfc3339(schedule.expiration)),
         (labels::RENEWAL_TIME.to_owned(), rfc3339(schedule.renewal)),
@@ -331,6 +354,15 @@ async fn write_secret(
         (labels::ISSUED_AT.to_owned(), session.issued.to_string()),
         (labels::IDENTITY.to_owned(), resolved.identity.clone()),
     ]);
+    if let Existing::Owned {
+        tampered_by,
+        annotations: live,
+        ..
+    } = existing
+        && !tampered_by.is_empty()
+    {
+        annotations.extend(tamper::Restores::from_annotations(live).annotations_after(session.issued));
+    }
     let owner = obj.controller_owner_ref(&()).ok_or(Error::Metadata("name or uid"))?;
     let desired = secret::desired(&ns, &resolved.secret.name, owner, data, annotations);
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);

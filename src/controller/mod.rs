@@ -5,20 +5,18 @@ mod context;
 mod error;
 mod identity;
 mod profile;
+mod secrets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
-use crate::labels;
 pub use context::Context;
 pub use error::Error;
 
@@ -112,22 +110,9 @@ pub async fn run(
             Default::default(),
         );
 
-    // Owned Secrets as metadata only, selected by label; foreign annotations (a `kubectl
-    // apply`-made Secret keeps its whole data in one) and managedFields are dropped at once.
-    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-    let secrets = watcher(
-        scope.api::<PartialObjectMeta<Secret>>(&client),
-        watcher::Config::default().labels(&selector),
-    )
-    .default_backoff()
-    .modify(|meta| {
-        meta.metadata.managed_fields = None;
-        if let Some(a) = meta.metadata.annotations.as_mut() {
-            a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
-        }
-    })
-    .touched_objects()
-    .predicate_filter(predicates::resource_version, Default::default());
+    // Owned Secrets as metadata only, selected by label: a change reaches the Identity that
+    // owns (or owned) it.
+    let secrets = secrets::triggers(&client, &scope);
 
     // A profile change reconciles the Identities that use it.
     let store_for_map = identity_store.clone();
@@ -143,7 +128,7 @@ pub async fn run(
     };
 
     let identities = Controller::for_stream(identity_stream, identity_store)
-        .owns_stream(secrets)
+        .reconcile_on(secrets)
         .watches_stream(caches.profile_stream, profile_to_identities)
         .graceful_shutdown_on(shutdown.clone())
         .run(identity::reconcile, identity::error_policy, ctx.clone())

@@ -96,6 +96,33 @@ pub fn renewed_note(trigger: &str, assumed_role_arn: &str, secret: &str, schedul
     )
 }
 
+/// The Ready message of an Identity whose Secret name is taken by a Secret it does not own:
+/// `conflict` as is, unless this Identity wrote that Secret before (its status says so),
+/// in which case someone removed or replaced the owner reference: from then on the Secret is
+/// theirs.
+pub fn conflict_message(old: &crate::api::IdentityStatus, secret: &str, conflict: &str) -> String {
+    if old.secret_name.as_deref() == Some(secret) && old.expiration.is_some() {
+        format!(
+            "{conflict}. This Identity wrote it before: its owner reference to this Identity was removed or replaced, so the Secret is no longer the controller's and is never written again"
+        )
+    } else {
+        conflict.to_owned()
+    }
+}
+
+/// What a Secret changed by someone else reports: who changed it (field managers), and when
+/// it is restored (`None`: now).
+pub fn tampered_message(namespace: &str, secret: &str, writers: &str, restore_at: Option<Timestamp>) -> String {
+    let when = match restore_at {
+        None => "it is restored now with fresh credentials and their keys removed".to_owned(),
+        Some(at) => format!(
+            "it is restored at {} (restores are spaced out so that two writers cannot fight; stop the other writer)",
+            rfc3339(at)
+        ),
+    };
+    format!("Secret {namespace}/{secret} was changed by {writers}: its data belongs to the controller, so {when}")
+}
+
 /// Whether Secrets under other names may hold this Identity's credentials: the name it last
 /// reported differs from the current one (or it never reported one).
 pub fn may_have_superseded(reported: Option<&str>, current: &str) -> bool {

@@ -1,0 +1,188 @@
+//! Which Identities a change to the controller's Secrets concerns. Like kube's `owns`, by
+//! the controller owner reference, with two additions: a Secret whose owner reference was
+//! removed still reaches the Identity that owned it (so its status says at once that the
+//! Secret is no longer its own), and a Secret deleted while the watch was down (an API server
+//! restart) reaches its owner after the re-list. What is kept per Secret is its version and
+//! owner only.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::{Stream, StreamExt, stream};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+
+use super::Scope;
+use crate::api::Identity;
+use crate::labels;
+
+/// (namespace, name) of a Secret.
+type Key = (String, String);
+
+/// What is remembered of one Secret.
+struct Seen {
+    resource_version: Option<String>,
+    owner: Option<ObjectRef<Identity>>,
+}
+
+/// The Identities to reconcile, from a metadata watch on the controller's Secrets.
+pub fn triggers(client: &Client, scope: &Scope) -> impl Stream<Item = ObjectRef<Identity>> + Send + 'static {
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let mut tracker = Tracker::default();
+    watcher(
+        scope.api::<PartialObjectMeta<Secret>>(client),
+        watcher::Config::default().labels(&selector),
+    )
+    .default_backoff()
+    .filter_map(move |event| {
+        let refs = match event {
+            Ok(event) => tracker.event(event),
+            Err(e) => {
+                tracing::debug!(error = %e, "Secret watch interrupted; it resumes with backoff");
+                Vec::new()
+            }
+        };
+        futures::future::ready((!refs.is_empty()).then(|| stream::iter(refs)))
+    })
+    .flatten()
+}
+
+/// The controller owner of kind Identity, if any.
+fn owner(meta: &PartialObjectMeta<Secret>) -> Option<ObjectRef<Identity>> {
+    let ns = meta.namespace()?;
+    meta.owner_references()
+        .iter()
+        .find(|o| {
+            o.controller == Some(true) && o.kind == Identity::kind(&()) && o.api_version == Identity::api_version(&())
+        })
+        .map(|o| ObjectRef::new(&o.name).within(&ns))
+}
+
+#[derive(Default)]
+struct Tracker {
+    seen: HashMap<Key, Seen>,
+    /// Keys listed since the current re-list began.
+    listing: Option<HashSet<Key>>,
+}
+
+impl Tracker {
+    fn event(&mut self, event: watcher::Event<PartialObjectMeta<Secret>>) -> Vec<ObjectRef<Identity>> {
+        match event {
+            watcher::Event::Init => {
+                self.listing = Some(HashSet::new());
+                Vec::new()
+            }
+            watcher::Event::InitApply(meta) => {
+                if let Some(listing) = self.listing.as_mut() {
+                    listing.insert(key(&meta));
+                }
+                self.apply(&meta)
+            }
+            watcher::Event::Apply(meta) => self.apply(&meta),
+            watcher::Event::InitDone => {
+                // Gone while the watch was down: the Delete event was never seen.
+                let Some(listed) = self.listing.take() else {
+                    return Vec::new();
+                };
+                let gone: Vec<Key> = self.seen.keys().filter(|k| !listed.contains(*k)).cloned().collect();
+                gone.into_iter().filter_map(|k| self.seen.remove(&k)?.owner).collect()
+            }
+            watcher::Event::Delete(meta) => {
+                let before = self.seen.remove(&key(&meta)).and_then(|s| s.owner);
+                both(owner(&meta), before)
+            }
+        }
+    }
+
+    /// A Secret created or changed: its owner now and the one before, unless only its
+    /// version is what we saw already (a re-list).
+    fn apply(&mut self, meta: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<Identity>> {
+        let now = Seen {
+            resource_version: meta.resource_version(),
+            owner: owner(meta),
+        };
+        let current = now.owner.clone();
+        match self.seen.insert(key(meta), now) {
+            Some(before) if before.resource_version == meta.resource_version() => Vec::new(),
+            Some(before) => both(current, before.owner),
+            None => both(current, None),
+        }
+    }
+}
+
+fn key(meta: &PartialObjectMeta<Secret>) -> Key {
+    (meta.namespace().unwrap_or_default(), meta.name_any())
+}
+
+fn both(a: Option<ObjectRef<Identity>>, b: Option<ObjectRef<Identity>>) -> Vec<ObjectRef<Identity>> {
+    let mut refs: Vec<ObjectRef<Identity>> = a.into_iter().chain(b).collect();
+    refs.dedup();
+    refs
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    use super::*;
+
+    fn secret(name: &str, rv: &str, owner: Option<&str>) -> PartialObjectMeta<Secret> {
+        PartialObjectMeta::<Secret> {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                resource_version: Some(rv.into()),
+                owner_references: owner.map(|o| {
+                    vec![OwnerReference {
+                        api_version: Identity::api_version(&()).into_owned(),
+                        kind: "Identity".into(),
+                        name: o.into(),
+                        uid: format!("uid-{o}"),
+                        controller: Some(true),
+                        ..Default::default()
+                    }]
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn names(refs: Vec<ObjectRef<Identity>>) -> Vec<String> {
+        refs.into_iter().map(|r| r.name).collect()
+    }
+
+    #[test]
+    fn owner_changes_reach_the_old_owner_and_relists_are_quiet() {
+        let mut t = Tracker::default();
+        assert_eq!(
+            names(t.event(watcher::Event::Apply(secret("s", "1", Some("a"))))),
+            ["a"]
+        );
+        // The same version again (a re-list): nothing.
+        assert!(t.event(watcher::Event::Apply(secret("s", "1", Some("a")))).is_empty());
+        // Owner reference removed: the Identity that owned it still hears of it, once.
+        assert_eq!(names(t.event(watcher::Event::Apply(secret("s", "2", None)))), ["a"]);
+        assert!(t.event(watcher::Event::Apply(secret("s", "3", None))).is_empty());
+        assert_eq!(
+            names(t.event(watcher::Event::Delete(secret("s", "3", None)))),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_secret_gone_during_an_outage_reaches_its_owner_after_the_relist() {
+        let mut t = Tracker::default();
+        t.event(watcher::Event::Apply(secret("kept", "1", Some("a"))));
+        t.event(watcher::Event::Apply(secret("gone", "1", Some("b"))));
+        assert!(t.event(watcher::Event::Init).is_empty());
+        assert!(
+            t.event(watcher::Event::InitApply(secret("kept", "1", Some("a"))))
+                .is_empty()
+        );
+        assert_eq!(names(t.event(watcher::Event::InitDone)), ["b"]);
+        assert!(t.event(watcher::Event::InitDone).is_empty());
+    }
+}
