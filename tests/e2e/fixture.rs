@@ -46,7 +46,7 @@ pub fn control_plane() -> &'static ControlPlane {
     cp
 }
 
-async fn install_crds(cp: &ControlPlane) -> Result<()> {
+pub async fn install_crds(cp: &ControlPlane) -> Result<()> {
     let client = cp.client().await?;
     let api: Api<CustomResourceDefinition> = Api::all(client);
     // The checked-in files (tests/crds.rs keeps them equal to the generated ones).

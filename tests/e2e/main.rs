@@ -12,6 +12,8 @@ mod leftovers;
 mod limits;
 mod limits_profile;
 mod safety;
+mod sts_faults;
+mod tamper;
 mod sts_tokens;
 
 /// The profile most tests apply: a provider and a two-link chain.
