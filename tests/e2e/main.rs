@@ -11,10 +11,11 @@ mod import;
 mod leftovers;
 mod limits;
 mod limits_profile;
+mod restarts;
 mod safety;
 mod sts_faults;
-mod tamper;
 mod sts_tokens;
+mod tamper;
 
 /// The profile most tests apply: a provider and a two-link chain.
 pub fn profile(duration: &str) -> String {

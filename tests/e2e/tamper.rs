@@ -52,7 +52,7 @@ async fn edited_and_planted_data_is_restored_and_the_planted_key_removed() -> an
     let original = secret_data(&client, &ns, "admin").await?;
     let keys: BTreeSet<String> = original.keys().cloned().collect();
     assert!(!keys.contains("credentials"), "{keys:?}");
-    let calls = sts.calls().all();
+    let calls = sts.calls().total("AssumeRoleWithWebIdentity");
 
     intrude(&secrets, "admin", planted()).await?;
     let tampered = Instant::now();
@@ -68,7 +68,7 @@ async fn edited_and_planted_data_is_restored_and_the_planted_key_removed() -> an
     let id = wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(10)).await?;
     assert!(id.status.is_some_and(|s| s.expiration.is_some()));
     // Restored with fresh, working credentials: one exchange.
-    assert_eq!(sts.calls().all(), calls + 1);
+    assert_eq!(sts.calls().total("AssumeRoleWithWebIdentity"), calls + 1);
     let (key, secret, token, _) = process_credentials(&secret_data(&client, &ns, "admin").await?)?;
     caller_arn(&sts.endpoint(), &key, &secret, &token).await?;
     let meta = secrets.get_metadata("admin").await?;
@@ -78,7 +78,11 @@ async fn edited_and_planted_data_is_restored_and_the_planted_key_removed() -> an
     let writers = atmos_auth_controller::tamper::data_writers(&meta.metadata.managed_fields.unwrap_or_default());
     assert!(writers.is_empty(), "{writers:?}");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sts.calls().all(), calls + 1, "restored more than once");
+    assert_eq!(
+        sts.calls().total("AssumeRoleWithWebIdentity"),
+        calls + 1,
+        "restored more than once"
+    );
     let events = controller.log_text();
     assert!(events.contains("SecretTampered"), "{}", log_tail(&events));
     eprintln!(
@@ -114,7 +118,7 @@ async fn two_writers_do_not_fight_in_a_loop() -> anyhow::Result<()> {
     apply(&client, &ns, &identity("admin", "")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let calls = sts.calls().all();
+    let calls = sts.calls().total("AssumeRoleWithWebIdentity");
 
     // Another writer puts its key back whenever it is gone, checking every 300 ms, for 25 s.
     let started = Instant::now();
@@ -131,13 +135,16 @@ async fn two_writers_do_not_fight_in_a_loop() -> anyhow::Result<()> {
         if let Some((_, reason, message)) = ready(&id)
             && reason == "SecretTampered"
         {
-            assert!(message.contains("intruder") && message.contains("restored at"), "{message}");
+            assert!(
+                message.contains("intruder") && message.contains("restored at"),
+                "{message}"
+            );
             saw_wait = true;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // Restores at 0 s, 5 s, 15 s (then 35 s): three or four in 25 s, not one per plant.
-    let restores = sts.calls().all() - calls;
+    let restores = sts.calls().total("AssumeRoleWithWebIdentity") - calls;
     eprintln!("RECOVERY two writers: {plants} plants, {restores} restores in 25 s");
     assert!((2..=4).contains(&restores), "{restores} restores for {plants} plants");
     assert!(saw_wait, "the status never said a restore was waiting");
@@ -165,17 +172,30 @@ async fn a_superseded_secret_is_never_restored() -> anyhow::Result<()> {
     apply(&client, &ns, &identity("admin", "  secret: {name: second}")).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     wait_for(Duration::from_secs(30), || async {
-        let a = secrets.get_metadata("first").await?.metadata.annotations.unwrap_or_default();
+        let a = secrets
+            .get_metadata("first")
+            .await?
+            .metadata
+            .annotations
+            .unwrap_or_default();
         Ok(a.contains_key(labels::SUPERSEDED_BY) && secrets.get_opt("second").await?.is_some())
     })
     .await?;
-    let calls = sts.calls().all();
+    let calls = sts.calls().total("AssumeRoleWithWebIdentity");
 
     intrude(&secrets, "first", planted()).await?;
     tokio::time::sleep(Duration::from_secs(8)).await;
     let data = secret_data(&client, &ns, "first").await?;
-    assert!(data.contains_key("credentials"), "the superseded Secret was rewritten: {:?}", data.keys());
-    assert_eq!(sts.calls().all(), calls, "credentials were fetched for a superseded Secret");
+    assert!(
+        data.contains_key("credentials"),
+        "the superseded Secret was rewritten: {:?}",
+        data.keys()
+    );
+    assert_eq!(
+        sts.calls().total("AssumeRoleWithWebIdentity"),
+        calls,
+        "credentials were fetched for a superseded Secret"
+    );
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(5)).await?;
     Ok(())
 }
@@ -193,9 +213,14 @@ async fn a_secret_whose_owner_reference_is_removed_is_someone_elses() -> anyhow:
     apply(&client, &ns, &identity("admin", "")).await?;
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let calls = sts.calls().all();
+    let calls = sts.calls().total("AssumeRoleWithWebIdentity");
 
-    intrude(&secrets, "admin", serde_json::json!({"metadata": {"ownerReferences": null}})).await?;
+    intrude(
+        &secrets,
+        "admin",
+        serde_json::json!({"metadata": {"ownerReferences": null}}),
+    )
+    .await?;
     let removed = Instant::now();
     // Noticed at once (the next renewal is 13 min away).
     let id = match wait_reason(&client, &ns, "admin", "SecretConflict", Duration::from_secs(20)).await {
@@ -211,8 +236,11 @@ async fn a_secret_whose_owner_reference_is_removed_is_someone_elses() -> anyhow:
     let rv_planted = secrets.get_metadata("admin").await?.metadata.resource_version;
     assert_ne!(rv, rv_planted);
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(secrets.get_metadata("admin").await?.metadata.resource_version, rv_planted);
-    assert_eq!(sts.calls().all(), calls);
+    assert_eq!(
+        secrets.get_metadata("admin").await?.metadata.resource_version,
+        rv_planted
+    );
+    assert_eq!(sts.calls().total("AssumeRoleWithWebIdentity"), calls);
     eprintln!(
         "RECOVERY owner reference removed: status says so {:.1} s later",
         took.as_secs_f64()
