@@ -263,6 +263,8 @@ pub fn restore_patch(
     let mut labels = live_labels.clone();
     labels.extend(secret.metadata.labels.clone().unwrap_or_default());
     let mut annotations = live_annotations.clone();
+    // Back in use after a rename, as in `write`.
+    annotations.remove(labels::SUPERSEDED_BY);
     annotations.extend(secret.metadata.annotations.clone().unwrap_or_default());
     let ops = serde_json::json!([
         { "op": "test", "path": "/metadata/uid", "value": uid },
@@ -385,6 +387,41 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["old", "older"]);
+    }
+
+    #[test]
+    fn the_restore_patch_replaces_data_whole_and_keeps_foreign_metadata() {
+        let owner = OwnerReference {
+            uid: "me".into(),
+            controller: Some(true),
+            ..Default::default()
+        };
+        let ours = desired(
+            "ns",
+            "creds",
+            owner,
+            BTreeMap::from([("config".to_owned(), "c".to_owned())]),
+            BTreeMap::from([(labels::SPEC_HASH.to_owned(), "h2".to_owned())]),
+        );
+        let live_labels = BTreeMap::from([("team".to_owned(), "data".to_owned())]);
+        let live_annotations = BTreeMap::from([
+            (labels::SPEC_HASH.to_owned(), "h1".to_owned()),
+            (labels::SUPERSEDED_BY.to_owned(), "other".to_owned()),
+            ("note".to_owned(), "kept".to_owned()),
+        ]);
+        let patch = serde_json::to_value(restore_patch("u1", "42", &live_labels, &live_annotations, &ours)).unwrap();
+        assert_eq!(
+            patch,
+            serde_json::json!([
+                { "op": "test", "path": "/metadata/uid", "value": "u1" },
+                { "op": "replace", "path": "/metadata/resourceVersion", "value": "42" },
+                { "op": "replace", "path": "/metadata/labels", "value": {
+                    "team": "data", labels::MANAGED_BY: labels::MANAGED_BY_VALUE } },
+                { "op": "replace", "path": "/metadata/annotations", "value": {
+                    labels::SPEC_HASH: "h2", "note": "kept" } },
+                { "op": "replace", "path": "/data", "value": { "config": "Yw==" } },
+            ])
+        );
     }
 
     #[test]

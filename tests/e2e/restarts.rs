@@ -96,6 +96,12 @@ async fn burst(client: &Client, ns: &str, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// [`burst`] in the background, so a fault can strike in the middle of it.
+fn spawn_burst(client: &Client, ns: &str, n: usize) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let (client, ns) = (client.clone(), ns.to_owned());
+    tokio::spawn(async move { burst(&client, &ns, n).await })
+}
+
 /// How many Identities report CredentialsIssued.
 async fn issued_count(client: &Client, ns: &str) -> anyhow::Result<usize> {
     let list = Api::<Identity>::namespaced(client.clone(), ns)
@@ -225,6 +231,9 @@ async fn outage(process: &str) -> anyhow::Result<()> {
         written <= exchanges && exchanges <= written + N,
         "{exchanges} exchanges for {written} writes since the restart"
     );
+    // The watches resumed: a new Identity is issued at once.
+    apply(&client, &ns, &identity("late", "")).await?;
+    wait_reason(&client, &ns, "late", "CredentialsIssued", Duration::from_secs(20)).await?;
     eprintln!(
         "RECOVERY {process} restart: down 20 s, serving again {:.1} s after the start; all {N} due Identities renewed {:.1} s after that; {exchanges} exchanges for {written} writes since",
         restart.as_secs_f64(),
@@ -254,7 +263,7 @@ async fn a_controller_killed_mid_burst_skips_nothing_and_repeats_little() -> any
     apply(&client, &ns, &profile("1h")).await?;
     let writes = Writes::record(&client, &ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    burst(&client, &ns, N).await?;
+    let applying = spawn_burst(&client, &ns, N);
     wait_for(Duration::from_secs(60), || async {
         Ok(secret_count(&secrets).await? >= N / 3)
     })
@@ -268,6 +277,7 @@ async fn a_controller_killed_mid_burst_skips_nothing_and_repeats_little() -> any
 
     let restarted = Instant::now();
     let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    applying.await??;
     let done = wait_for(Duration::from_secs(120), || async {
         Ok(issued_count(&client, &ns).await? == N)
     })
@@ -297,9 +307,8 @@ async fn a_controller_killed_mid_burst_skips_nothing_and_repeats_little() -> any
     Ok(())
 }
 
-/// Identities in the leader-loss burst. The issue asks for 500; on the 2-core machine shared
-/// by the whole test suite 200 keep the test within its time limits.
-const LEADER_BURST: usize = 200;
+/// Identities in the leader-loss burst, as the issue asks.
+const LEADER_BURST: usize = 500;
 
 #[tokio::test]
 async fn leader_loss_under_load_writes_each_secret_once() -> anyhow::Result<()> {
@@ -334,7 +343,7 @@ async fn leader_loss_under_load_writes_each_secret_once() -> anyhow::Result<()> 
     let writes = Writes::record(&client, &ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let started = Instant::now();
-    burst(&client, &ns, n).await?;
+    let applying = spawn_burst(&client, &ns, n);
     wait_for(Duration::from_secs(120), || async {
         Ok(secret_count(&secrets).await? >= n / 4)
     })
@@ -359,6 +368,7 @@ async fn leader_loss_under_load_writes_each_secret_once() -> anyhow::Result<()> 
     })
     .await?;
     let take_over = killed.elapsed();
+    applying.await??;
     let done = wait_for(Duration::from_secs(300), || async {
         Ok(issued_count(&client, &ns).await? == n)
     })
