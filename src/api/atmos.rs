@@ -9,8 +9,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::kept::ProviderConsole;
+
 /// `auth.providers.<name>`: where the first credential of a chain comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.password)",
+    "message": "password is refused: anyone who may view this namespace can read an AuthProfile; remove it (a SAML login needs a person and cannot run in a cluster; on a workstation Atmos asks for the password)"
+}]))]
 pub struct Provider {
     /// Provider kind. The controller runs `kubernetes/oidc`; other Atmos kinds
     /// (`github/oidc`, `aws/iam-identity-center`, `aws/saml`, ...) are accepted and
@@ -43,6 +49,28 @@ pub struct Provider {
     /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// SAML password: refused. A custom resource is readable by anyone who may view the
+    /// namespace; Atmos asks for the password on a workstation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Deprecated Atmos name of `driver` (`aws/saml`; not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_type: Option<String>,
+    /// `aws/saml` browser setting (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_browser_driver: Option<bool>,
+    /// `aws/saml` browser setting (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_type: Option<String>,
+    /// `aws/saml` browser setting (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_executable_path: Option<String>,
+    /// `aws/iam-identity-center` identity provisioning at login (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_provision_identities: Option<bool>,
+    /// Web console sign-in settings (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ProviderConsole>,
 }
 
 /// `auth.providers.<name>.spec`.
@@ -96,9 +124,11 @@ pub struct IdentityDef {
     /// Environment variables Atmos sets for this identity, a list of `{key, value}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<EnvVar>>,
-    /// Static credentials (`aws/user` only; not runnable in a cluster, never put keys here).
+    /// Atmos `credentials` (`aws/user` only; not runnable in a cluster). `access_key_id` and
+    /// `secret_access_key` are refused: a custom resource is readable by anyone who may view
+    /// the namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
+    #[schemars(schema_with = "credentials_schema")]
     pub credentials: Option<Value>,
     /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +137,15 @@ pub struct IdentityDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form")]
     pub spec: Option<Value>,
+    /// Provider of an identity Atmos provisioned from an SSO login (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Display alias of Atmos's CLI (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// Emulator component of Atmos's emulator kinds (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulator: Option<String>,
 }
 
 /// `via`: exactly one of `provider` or `identity`.
@@ -179,13 +218,62 @@ pub struct Session {
     pub duration: Option<String>,
 }
 
-/// One `{key, value}` of an identity's `env` list.
+/// One `{key, value}` of an identity's `env` list. Names that look like credentials
+/// ([`CREDENTIAL_ENV_PATTERN`]) are refused.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(transform = env_var_rules)]
 pub struct EnvVar {
     /// Variable name.
     pub key: String,
     /// Variable value.
     pub value: String,
+}
+
+/// Environment variable names that look like credentials: refused in `env` (here by the
+/// CRD's CEL rule, in `crate::resolve` with the path), because a custom resource is readable
+/// by anyone who may view the namespace. RE2 and Rust regex syntax alike.
+pub const CREDENTIAL_ENV_PATTERN: &str = "(?i)(SECRET|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY|API_KEY|TOKEN$)";
+
+/// Keys of an identity's `credentials` that hold static AWS keys: refused.
+pub const STATIC_KEY_FIELDS: &[&str] = &["access_key_id", "secret_access_key"];
+
+/// Longest `env` name the CEL rule reads (bounds the rule's cost estimate).
+const MAX_ENV_NAME_LEN: u64 = 256;
+
+/// The CEL rule refusing credential-named `env` entries, on each entry.
+fn env_var_rules(schema: &mut schemars::Schema) {
+    if let Some(key) = schema
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("key"))
+        .and_then(Value::as_object_mut)
+    {
+        key.entry("maxLength").or_insert(MAX_ENV_NAME_LEN.into());
+    }
+    schema.insert(
+        "x-kubernetes-validations".to_owned(),
+        serde_json::json!([{
+            "rule": format!("!self.key.matches('{CREDENTIAL_ENV_PATTERN}')"),
+            "message": "an env entry named like a credential is refused: anyone who may view this namespace can read this resource; the controller writes the role's credentials into the Identity's Secret, other secrets belong in a Kubernetes Secret the consumer pod reads (envFrom or secretKeyRef)"
+        }]),
+    );
+}
+
+/// Schema for `credentials`: free-form, but the static key fields are declared so a CEL rule
+/// can refuse them.
+pub(crate) fn credentials_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let properties: serde_json::Map<String, Value> = STATIC_KEY_FIELDS
+        .iter()
+        .map(|k| ((*k).to_owned(), serde_json::json!({"type": "string"})))
+        .collect();
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "properties": properties,
+        "x-kubernetes-validations": [{
+            "rule": "!has(self.access_key_id) && !has(self.secret_access_key)",
+            "message": "static keys (access_key_id, secret_access_key) are refused: anyone who may view this namespace can read an AuthProfile; Atmos keeps an aws/user's keys in its keyring on a workstation (atmos auth user configure), and kind aws/assume-role via kubernetes/oidc needs none"
+        }]
+    })
 }
 
 /// Schema for Atmos's free-form maps: any object, kept as written.

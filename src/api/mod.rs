@@ -5,10 +5,18 @@
 
 mod atmos;
 mod identity;
+mod kept;
 mod profile;
 mod status;
 
-pub use atmos::{Account, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, Session, Via};
+pub use atmos::{
+    Account, CREDENTIAL_ENV_PATTERN, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, STATIC_KEY_FIELDS, Session,
+    Via,
+};
+pub use kept::{
+    AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,
+    ProviderConsole, Registry,
+};
 pub use identity::{
     DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat, SecretSpec,
 };

@@ -298,33 +298,38 @@ mod tests {
             "providers": {"saml": {"kind": "aws/saml", "url": "https://idp", "password": "hunter2",
                                    "browser_type": "chromium", "tags": ["ci"], "bogus": 1}},
             "identities": {"u": {"kind": "aws/user", "credentials": {"access_key_id": "AKIA"}, "alias": "me",
-                                 "tags": ["team-x"]}}
+                                 "tags": ["team-x"],
+                                 "env": [{"key": "AWS_SESSION_TOKEN", "value": "tok3n"}, {"key": "TF_VAR_x", "value": "1"}]}}
         }));
         assert_eq!(c.problems, vec![]);
+        // Every Atmos key is kept, as written.
+        assert_eq!(c.spec.realm.as_deref(), Some("x"));
+        assert!(c.spec.logs.is_some() && c.spec.keyring.is_some() && c.spec.console.is_some());
         assert_eq!(c.spec.providers["saml"].url.as_deref(), Some("https://idp"));
+        assert_eq!(c.spec.providers["saml"].browser_type.as_deref(), Some("chromium"));
         assert_eq!(c.spec.providers["saml"].tags, Some(vec!["ci".to_owned()]));
-        assert_eq!(c.spec.identities["u"].credentials, None);
+        assert_eq!(c.spec.identities["u"].alias.as_deref(), Some("me"));
         assert_eq!(c.spec.identities["u"].tags, Some(vec!["team-x".to_owned()]));
-        let paths: Vec<&str> = c.notes.iter().map(|(p, _)| p.as_str()).collect();
+        // Secrets are left out with a warning; keys Atmos does not have with a note.
+        assert_eq!(c.spec.providers["saml"].password, None);
+        assert_eq!(c.spec.identities["u"].credentials, None);
+        assert_eq!(c.spec.identities["u"].env.as_ref().map(Vec::len), Some(1));
+        let notes: Vec<&str> = c.notes.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(notes, ["auth.identitys", "auth.providers.saml.bogus"]);
+        assert_eq!(c.notes[0].1, "not a key of Atmos's auth: block; left out");
+        let warnings: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
         assert_eq!(
-            paths,
+            warnings,
             [
-                "auth.console",
-                "auth.identitys",
-                "auth.integrations",
-                "auth.keyring",
-                "auth.logs",
-                "auth.realm",
-                "auth.providers.saml.bogus",
-                "auth.providers.saml.browser_type",
                 "auth.providers.saml.password",
-                "auth.identities.u.alias",
-                "auth.identities.u.credentials",
+                "auth.identities.u.credentials.access_key_id",
+                "auth.identities.u.env[0]",
             ]
         );
-        assert!(!format!("{:?}", c.spec).contains("hunter2"));
-        assert!(!format!("{:?}", c.spec).contains("AKIA"));
-        assert_eq!(c.notes[1].1, "not a key of Atmos's auth: block; left out");
+        let everything = format!("{:?} {:?} {:?}", c.spec, c.notes, c.warnings);
+        for secret in ["hunter2", "AKIA", "tok3n"] {
+            assert!(!everything.contains(secret), "{secret} leaked: {everything}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ use super::merge::merge_over;
 use super::model::{Link, Resolved, SecretPlan, TokenSource};
 use super::problem::{Problem, Reason};
 use super::rules::{self, format_seconds};
+use super::secrets;
+use super::warnings::{Warning, dedup};
 use crate::api::{AuthProfileSpec, DEFAULT_MOUNT_PATH, IdentityDef, IdentitySpec, SecretFormat};
 
 /// The one provider kind the controller runs.
@@ -56,10 +58,11 @@ pub fn resolve(
                     target: name,
                     overrides: Some(&overrides),
                     problems: Vec::new(),
+                    warnings: Vec::new(),
                 };
                 let chain = checker.check(&merged, identity.service_account_name.as_deref(), true);
                 problems.append(&mut checker.problems);
-                outcome = Some((name, chain));
+                outcome = Some((name, chain, checker.warnings));
             }
             Err(err) => problems.push(Problem::new(
                 "spec",
@@ -87,7 +90,7 @@ pub fn resolve(
     let secret = check_secret(identity, identity_object_name, &mut problems);
 
     match (outcome, secret) {
-        (Some((name, chain)), Some(secret)) if problems.is_empty() => {
+        (Some((name, chain, warnings)), Some(secret)) if problems.is_empty() => {
             match (chain.token, chain.links.last()) {
                 (Some(token), Some(last)) => Ok(Resolved {
                     identity: name.to_owned(),
@@ -97,6 +100,7 @@ pub fn resolve(
                     links: chain.links,
                     secret,
                     refresh_before_seconds,
+                    warnings: dedup(warnings),
                 }),
                 // Unreachable when no problem was found; reported rather than assumed.
                 _ => Err(vec![Problem::new(
@@ -215,6 +219,8 @@ pub(crate) struct Checker<'a> {
     /// with reason `InvalidIdentity`.
     pub overrides: Option<&'a Value>,
     pub problems: Vec<Problem>,
+    /// What is accepted but not used, or used as Atmos uses it.
+    pub warnings: Vec<Warning>,
 }
 
 impl<'a> Checker<'a> {
@@ -230,6 +236,23 @@ impl<'a> Checker<'a> {
             }
         }
         (format!("auth.identities.{name}.{field}"), Reason::InvalidProfile)
+    }
+
+    fn identity_warning(&mut self, name: &str, field: &str, message: impl Into<String>) {
+        let (path, _) = self.field(name, field);
+        self.warnings.push(Warning::new(path, message));
+    }
+
+    /// Refuses each secret `name`'s definition holds (`field` such as `env[1]` or
+    /// `credentials.access_key_id`: the part before `[` or `.` decides whether the Identity
+    /// or the profile set it).
+    fn secret_problems(&mut self, name: &str, def: &IdentityDef) {
+        for (field, message) in secrets::identity_secrets(def) {
+            let base = field.split(['[', '.']).next().unwrap_or_default();
+            let (path, reason) = self.field(name, base);
+            self.problems
+                .push(Problem::new(format!("{path}{}", &field[base.len()..]), reason, message));
+        }
     }
 
     fn identity_problem(&mut self, name: &str, field: &str, message: impl Into<String>) {
@@ -333,7 +356,10 @@ impl<'a> Checker<'a> {
         let mut chain = Chain::default();
 
         // The provider, reached by the last identity of the walk.
+        // Atmos's rule: a link's principal.region, else its parent link's, else the default
+        // region; the provider's region is not used (a warning says so when it differs).
         let mut parent_region: Option<String> = None;
+        let mut provider_region: Option<(String, String)> = None;
         if let (Some(pname), Some((last, _))) = (&provider, walk.last()) {
             let last = *last;
             chain.provider = Some(pname.clone());
@@ -353,7 +379,14 @@ impl<'a> Checker<'a> {
                 Some((pname, p)) => {
                     chain.names.push(pname.clone());
                     chain.names.extend(walk.iter().rev().map(|(n, _)| (*n).to_owned()));
-                    parent_region = p.region.clone();
+                    if let Some((field, message)) = secrets::provider_secret(p) {
+                        self.problems.push(Problem::new(
+                            format!("auth.providers.{pname}.{field}"),
+                            Reason::InvalidProfile,
+                            message,
+                        ));
+                    }
+                    provider_region = p.region.clone().map(|r| (pname.clone(), r));
                     chain.token = self.check_provider(pname, p, service_account, require_sa);
                 }
             }
@@ -361,7 +394,22 @@ impl<'a> Checker<'a> {
 
         // Each link, provider side first.
         for (name, def) in walk.iter().rev() {
+            self.secret_problems(name, def);
             let region = self.check_link(name, def, parent_region.as_deref(), &mut chain.links);
+            if parent_region.is_none()
+                && let Some((pname, provider_region)) = &provider_region
+                && *provider_region != region
+            {
+                self.warnings.push(Warning::new(
+                    format!("auth.providers.{pname}.region"),
+                    format!(
+                        "{provider_region} is not used: the first link, identity {name}, calls STS in {region} \
+                         and its credentials are written for {region} (its principal.region, else the operator's \
+                         default region), as Atmos does; set principal.region: {provider_region} on {name} to use \
+                         {provider_region}"
+                    ),
+                ));
+            }
             parent_region = Some(region);
         }
         chain
@@ -469,12 +517,6 @@ impl<'a> Checker<'a> {
                 );
                 return None;
             }
-        }
-
-        if let Some(region) = &provider.region
-            && let Err(detail) = rules::check_region(region)
-        {
-            self.provider_problem(pname, "region", Reason::InvalidProfile, detail);
         }
 
         let spec = provider.spec.clone().unwrap_or_default();
@@ -628,14 +670,15 @@ impl<'a> Checker<'a> {
             }
         }
 
-        let duration = match (
-            &principal.duration,
-            def.session.as_ref().and_then(|s| s.duration.as_ref()),
-        ) {
-            (Some(text), _) => Some(("principal.duration", text)),
-            (None, Some(text)) => Some(("session.duration", text)),
-            (None, None) => None,
-        };
+        if def.session.is_some() {
+            self.identity_warning(
+                name,
+                "session",
+                "not used: for aws/assume-role Atmos reads only principal.duration (default 1h), and so \
+                 does the controller; move the duration to principal.duration",
+            );
+        }
+        let duration = principal.duration.as_ref().map(|text| ("principal.duration", text));
         let duration_seconds = match duration {
             None => rules::DEFAULT_SESSION_SECONDS,
             Some((field, text)) => match rules::parse_duration(text) {
@@ -681,22 +724,29 @@ impl<'a> Checker<'a> {
 
         if let Some(external_id) = &principal.external_id {
             if first {
-                self.identity_problem(
+                self.identity_warning(
                     name,
                     "principal.external_id",
-                    "external_id is only allowed on chained links (via.identity): \
-                     AssumeRoleWithWebIdentity takes no external id; remove it, or move it to an \
-                     identity that chains from this one",
+                    "not used: a link with via.provider calls AssumeRoleWithWebIdentity, which takes no \
+                     external id; Atmos ignores it there, and so does the controller",
                 );
             } else if let Err(detail) = rules::check_external_id(external_id) {
                 self.identity_problem(name, "principal.external_id", detail);
             }
         }
 
-        if let Some(session_name) = &principal.session_name
-            && let Err(detail) = rules::check_session_name(session_name)
+        let session_name = principal.session_name.as_deref().map(rules::clean_session_name);
+        if let (Some(written), Some(sent)) = (&principal.session_name, &session_name)
+            && written != sent
         {
-            self.identity_problem(name, "principal.session_name", detail);
+            self.identity_warning(
+                name,
+                "principal.session_name",
+                format!(
+                    "{written:?} is sent as {sent:?}: Atmos replaces every character outside \
+                     [A-Za-z0-9+=,.@-] with - and cuts the name to 64 characters, and so does the controller"
+                ),
+            );
         }
 
         if self.problems.len() == before
@@ -705,8 +755,8 @@ impl<'a> Checker<'a> {
             links.push(Link {
                 identity: name.to_owned(),
                 role_arn,
-                session_name: principal.session_name.clone(),
-                external_id: principal.external_id.clone(),
+                session_name,
+                external_id: if first { None } else { principal.external_id.clone() },
                 duration_seconds,
                 region: region.clone(),
             });

@@ -16,13 +16,17 @@ mod model;
 mod problem;
 mod report;
 pub mod rules;
+mod secrets;
+mod warnings;
 
 pub use chain::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
 pub use model::{Link, Resolved, SecretPlan, TokenSource};
 pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize};
 pub use report::{IdentityReport, ProfileReport, validate_profile};
-pub use rules::{check_session_name, clean_session_name, session_name};
+pub use rules::{clean_session_name, session_name};
+pub use secrets::is_credential_name;
+pub use warnings::Warning;
 
 /// Operator settings that shape what a profile may ask for. They come from the
 /// controller's configuration, never from a profile.
@@ -56,5 +60,7 @@ impl Default for Settings {
     }
 }
 
+#[cfg(test)]
+mod fidelity_tests;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@ use super::Settings;
 use super::chain::{Checker, default_identities, list};
 use super::kinds;
 use super::problem::{Problem, Reason, summarize};
+use super::secrets;
+use super::warnings::{Warning, dedup, unused_keys};
 use crate::api::{AuthProfileSpec, IdentityState};
 
 /// What [`validate_profile`] found.
@@ -18,6 +20,8 @@ pub struct ProfileReport {
     pub problems: Vec<Problem>,
     /// One report per identity, in name order.
     pub identities: Vec<IdentityReport>,
+    /// Atmos keys kept but not used in a cluster, one per key present.
+    pub warnings: Vec<Warning>,
 }
 
 /// One identity of a profile, checked as the target of an Identity that sets nothing but
@@ -32,6 +36,8 @@ pub struct IdentityReport {
     pub chain: Vec<String>,
     /// Everything wrong with this identity's chain.
     pub problems: Vec<Problem>,
+    /// What its chain says that is not used, or used as Atmos uses it.
+    pub warnings: Vec<Warning>,
 }
 
 impl IdentityReport {
@@ -75,6 +81,17 @@ impl ProfileReport {
             .cloned()
             .collect()
     }
+
+    /// Every warning once: unused keys first, then what each chain says, in identity order.
+    pub fn all_warnings(&self) -> Vec<Warning> {
+        dedup(
+            self.warnings
+                .iter()
+                .chain(self.identities.iter().flat_map(|i| i.warnings.iter()))
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 /// Checks every identity of `profile` as a target, and the profile as a whole.
@@ -103,6 +120,7 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
                 target: name,
                 overrides: None,
                 problems: Vec::new(),
+                warnings: Vec::new(),
             };
             let chain = checker.check(def, None, false);
             if let Some(provider) = chain.provider {
@@ -112,6 +130,7 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
                 name: name.clone(),
                 chain: chain.names,
                 problems: checker.problems,
+                warnings: checker.warnings,
             }
         })
         .collect();
@@ -135,7 +154,29 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         }
     }
 
+    // Secrets anywhere in the profile, also where no chain goes (a SAML provider, an
+    // aws/user identity): a custom resource must not hold them.
+    for (name, provider) in &profile.providers {
+        if let Some((field, message)) = secrets::provider_secret(provider) {
+            problems.push(Problem::new(
+                format!("auth.providers.{name}.{field}"),
+                secrets::reason(false),
+                message,
+            ));
+        }
+    }
+    for (name, def) in &profile.identities {
+        for (field, message) in secrets::identity_secrets(def) {
+            problems.push(Problem::new(
+                format!("auth.identities.{name}.{field}"),
+                secrets::reason(false),
+                message,
+            ));
+        }
+    }
+
     ProfileReport {
+        warnings: unused_keys(profile),
         default_identity: match defaults.as_slice() {
             [one] => Some((*one).to_owned()),
             _ => None,

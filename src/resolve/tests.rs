@@ -10,7 +10,6 @@ const BASE: &str = r#"
 providers:
   cluster-oidc:
     kind: kubernetes/oidc
-    region: us-east-2
     spec:
       audience: sts.amazonaws.com
       service_account: terraform
@@ -19,7 +18,7 @@ identities:
     default: true
     kind: aws/assume-role
     via: {provider: cluster-oidc}
-    principal: {assume_role: "arn:aws:iam::123456789012:role/admin"}
+    principal: {assume_role: "arn:aws:iam::123456789012:role/admin", region: us-east-2}
   acme/network:
     kind: aws/assume-role
     via: {identity: acme/admin}
@@ -107,6 +106,7 @@ fn one_link_from_the_default_identity() {
                 mount_path: DEFAULT_MOUNT_PATH.into(),
             },
             refresh_before_seconds: None,
+            warnings: vec![],
         }
     );
 }
@@ -213,7 +213,7 @@ fn session_duration_and_provider_settings() {
     let prof = profile(
         r#"
 providers: {cluster-oidc: {spec: {expiration: 1h, endpoint_url: "https://sts.internal"}}}
-identities: {acme/admin: {session: {duration: 2h}}}
+identities: {acme/admin: {principal: {duration: 2h}}}
 "#,
     );
     let settings = Settings {
@@ -596,11 +596,11 @@ fn duration_too_short() {
 
 #[test]
 fn duration_too_long() {
-    let prof = profile("identities: {acme/admin: {session: {duration: 13h}}}");
+    let prof = profile("identities: {acme/admin: {principal: {duration: 13h}}}");
     assert_eq!(
         only(&prof, &identity("profile: k8s")),
         p(
-            "auth.identities.acme/admin.session.duration",
+            "auth.identities.acme/admin.principal.duration",
             Reason::InvalidProfile,
             "13h is longer than 12h, the longest session AWS grants; use at most 12h (and at most the role's MaxSessionDuration)"
         )
@@ -624,18 +624,14 @@ fn chained_duration_at_most_one_hour() {
 }
 
 #[test]
-fn external_id_only_on_chained_links() {
+fn external_id_on_a_first_link_is_not_sent() {
+    // Atmos ignores it there (AssumeRoleWithWebIdentity has no external id): a warning.
     let prof = profile("identities: {acme/admin: {principal: {external_id: s3cr3t-value}}}");
-    let problem = only(&prof, &identity("profile: k8s"));
-    assert_eq!(
-        problem,
-        p(
-            "auth.identities.acme/admin.principal.external_id",
-            Reason::InvalidProfile,
-            "external_id is only allowed on chained links (via.identity): AssumeRoleWithWebIdentity takes no external id; remove it, or move it to an identity that chains from this one"
-        )
-    );
-    assert!(!problem.to_string().contains("s3cr3t"));
+    let got = resolve(&prof, &identity("profile: k8s"), "a", &Settings::default()).unwrap();
+    assert_eq!(got.links[0].external_id, None);
+    assert_eq!(got.warnings.len(), 1);
+    assert_eq!(got.warnings[0].path, "auth.identities.acme/admin.principal.external_id");
+    assert!(!got.warnings[0].to_string().contains("s3cr3t"));
 }
 
 #[test]
@@ -654,18 +650,16 @@ fn external_id_shape_without_echoing_it() {
 }
 
 #[test]
-fn explicit_session_name() {
-    assert_eq!(
-        only(
-            &profile(""),
-            &identity("{profile: k8s, principal: {session_name: runner/one}}")
-        ),
-        p(
-            "spec.principal.session_name",
-            Reason::InvalidIdentity,
-            "\"runner/one\" is not a valid session name: use 2 to 64 characters of [A-Za-z0-9+=,.@_-]"
-        )
-    );
+fn explicit_session_name_is_rewritten() {
+    let got = resolve(
+        &profile(""),
+        &identity("{profile: k8s, principal: {session_name: runner/one}}"),
+        "a",
+        &Settings::default(),
+    )
+    .unwrap();
+    assert_eq!(got.links[0].session_name.as_deref(), Some("runner-one"));
+    assert_eq!(got.warnings[0].path, "spec.principal.session_name");
 }
 
 #[test]
@@ -679,11 +673,10 @@ fn region_shape() {
             "\"US East\" is not an AWS region name such as us-east-2"
         )
     );
+    // A provider's region is not used (a warning), so its shape is not checked.
     let prof = profile("providers: {cluster-oidc: {region: 'us-east-2\nx'}}");
-    assert_eq!(
-        only(&prof, &identity("profile: k8s")).path,
-        "auth.providers.cluster-oidc.region"
-    );
+    let got = resolve(&prof, &identity("profile: k8s"), "a", &Settings::default()).unwrap();
+    assert_eq!(got.warnings[0].path, "auth.providers.cluster-oidc.region");
 }
 
 #[test]
@@ -929,10 +922,7 @@ identities:
                 "auth.identities.acme/admin.principal.assume_role",
                 Reason::InvalidProfile
             ),
-            (
-                "auth.identities.acme/admin.principal.external_id",
-                Reason::InvalidProfile
-            ),
+            // (external_id on the first link: a warning, as Atmos ignores it)
             (
                 "auth.identities.acme/network.principal.duration",
                 Reason::InvalidProfile

@@ -37,6 +37,13 @@ impl fmt::Display for Warning {
     }
 }
 
+/// `warnings` without repeats (a link shared by several chains says the same once), in
+/// first-seen order.
+pub(crate) fn dedup(warnings: Vec<Warning>) -> Vec<Warning> {
+    let mut seen = std::collections::BTreeSet::new();
+    warnings.into_iter().filter(|w| seen.insert(w.clone())).collect()
+}
+
 /// The prefix of every "kept, not used" warning.
 const KEPT: &str = "kept, not used in a cluster";
 /// Why a login setting of SSO or SAML providers is not used.
