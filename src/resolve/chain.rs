@@ -403,10 +403,10 @@ impl<'a> Checker<'a> {
                 self.warnings.push(Warning::new(
                     format!("auth.providers.{pname}.region"),
                     format!(
-                        "{provider_region} is not used: the first link, identity {name}, calls STS in {region} \
-                         and its credentials are written for {region} (its principal.region, else the operator's \
-                         default region), as Atmos does; set principal.region: {provider_region} on {name} to use \
-                         {provider_region}"
+                        "{provider_region} is not used: a chain's first link calls STS in {region} and its \
+                         credentials are written for {region} (the link's principal.region, else the operator's \
+                         default region), as Atmos does; to use {provider_region}, set principal.region: \
+                         {provider_region} on the identities with via.provider: {pname}"
                     ),
                 ));
             }

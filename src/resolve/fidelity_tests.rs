@@ -115,10 +115,10 @@ fn region_is_principal_then_parent_then_the_operators_default() {
     assert_eq!(got.region, "us-east-1");
     assert_eq!(
         warning_lines(&got.warnings),
-        ["auth.providers.p.region: us-east-2 is not used: the first link, identity admin, calls STS in \
-          us-east-1 and its credentials are written for us-east-1 (its principal.region, else the \
-          operator's default region), as Atmos does; set principal.region: us-east-2 on admin to use \
-          us-east-2"]
+        ["auth.providers.p.region: us-east-2 is not used: a chain's first link calls STS in us-east-1 \
+          and its credentials are written for us-east-1 (the link's principal.region, else the operator's \
+          default region), as Atmos does; to use us-east-2, set principal.region: us-east-2 on the \
+          identities with via.provider: p"]
     );
     // The operator's default region replaces us-east-1.
     let settings = Settings {
