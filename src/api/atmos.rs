@@ -22,7 +22,8 @@ pub struct Provider {
     /// (`github/oidc`, `aws/iam-identity-center`, `aws/saml`, ...) are accepted and
     /// reported as not runnable in a cluster.
     pub kind: String,
-    /// AWS region for the STS call of the first link (`AssumeRoleWithWebIdentity`).
+    /// Not used, as in Atmos: the region of a chain is its links' `principal.region`, else
+    /// the operator's default region. A warning names both when they differ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Kind-specific settings.
@@ -118,7 +119,8 @@ pub struct IdentityDef {
     /// The role to assume and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<Principal>,
-    /// Atmos `session` block (`duration`).
+    /// Atmos `session` block (`duration`): read by Atmos for `aws/user` only. Not used for
+    /// `aws/assume-role`, whose duration is `principal.duration` (a warning says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
     /// Environment variables Atmos sets for this identity, a list of `{key, value}`.
@@ -172,19 +174,20 @@ pub struct Principal {
     /// `aws/assume-role`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role: Option<String>,
-    /// STS session name. Default `atmos-<identity>-<unix seconds>`, cleaned to AWS's
-    /// character set and 64 characters.
+    /// STS session name, rewritten as Atmos does: characters outside `[A-Za-z0-9+=,.@-]`
+    /// become `-`, cut to 64. Default `atmos-<identity>-<unix seconds>`, rewritten the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_name: Option<String>,
-    /// External id for `AssumeRole`. Only on chained links (`via.identity`):
-    /// `AssumeRoleWithWebIdentity` has no external id.
+    /// External id for `AssumeRole` (`via.identity`). On a `via.provider` link it is not
+    /// used, as in Atmos (`AssumeRoleWithWebIdentity` has no external id): a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     /// Session length, a Go duration (`1h`, `90m`): 15m to 12h, at most 1h when chained,
     /// and at most the role's MaxSessionDuration. Default 1h.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
-    /// Region of this link's STS call; default the parent's, else `us-east-1`.
+    /// Region of this link's STS call and of the credentials written; default the parent
+    /// link's, else the operator's default region (`us-east-1` unless configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Permission set name (`aws/permission-set`; not runnable in a cluster).

@@ -1,5 +1,11 @@
-//! The kinds Atmos knows, so a typo is reported as unknown rather than as "cannot run in
-//! a cluster". From Atmos's `pkg/auth/factory`, plus the controller's `kubernetes/oidc`.
+//! Kinds: the two the controller runs, the ones Atmos knows (so a typo is reported as
+//! unknown rather than as "cannot run in a cluster", from Atmos's `pkg/auth/factory`), and
+//! why each other kind cannot run in a cluster.
+
+/// The one provider kind the controller runs.
+pub(crate) const PROVIDER_KIND: &str = "kubernetes/oidc";
+/// The one identity kind the controller runs.
+pub(crate) const IDENTITY_KIND: &str = "aws/assume-role";
 
 /// Provider kinds Atmos knows (its `pkg/auth/factory`), and the controller's own. Any other
 /// kind is refused by Atmos ("unsupported provider kind"), so an import refuses it too
@@ -53,6 +59,101 @@ pub fn unknown_kind_message(kind: &str, what: &str, known: &[&str]) -> String {
             ""
         },
     )
+}
+
+/// Why a provider or identity kind does not run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum KindProblem {
+    /// `kind` is empty: a profile error.
+    Missing(String),
+    /// Neither Atmos nor the controller has the kind (a typo): a profile error.
+    Unknown(String),
+    /// An Atmos kind that cannot run in a cluster (reason `UnsupportedKind`).
+    CannotRun(String),
+}
+
+impl KindProblem {
+    /// The message, for a person.
+    pub(crate) fn into_message(self) -> String {
+        match self {
+            KindProblem::Missing(m) | KindProblem::Unknown(m) | KindProblem::CannotRun(m) => m,
+        }
+    }
+}
+
+/// Checks a provider kind: `Ok` for [`PROVIDER_KIND`].
+pub(crate) fn check_provider_kind(kind: &str) -> Result<(), KindProblem> {
+    match kind {
+        PROVIDER_KIND => Ok(()),
+        "" => Err(KindProblem::Missing(format!(
+            "kind is required; the controller runs providers of kind {PROVIDER_KIND}"
+        ))),
+        other if !PROVIDER_KINDS.contains(&other) => Err(KindProblem::Unknown(unknown_kind_message(
+            other,
+            "provider",
+            PROVIDER_KINDS,
+        ))),
+        other => {
+            let why = match other {
+                "github/oidc" => "github/oidc exists only inside a GitHub Actions job; use kind \
+                                  kubernetes/oidc with spec.service_account, or keep github/oidc in \
+                                  Atmos itself inside the job"
+                    .to_owned(),
+                "aws/iam-identity-center" => "SSO needs a person to log in; use kind \
+                                              kubernetes/oidc with spec.service_account"
+                    .to_owned(),
+                "aws/saml" => "SAML needs a person to log in through a browser; use kind \
+                               kubernetes/oidc with spec.service_account"
+                    .to_owned(),
+                _ => format!(
+                    "the controller runs only {PROVIDER_KIND}; use kind {PROVIDER_KIND} with spec.service_account"
+                ),
+            };
+            Err(KindProblem::CannotRun(format!(
+                "kind {other} cannot run in a cluster: {why}"
+            )))
+        }
+    }
+}
+
+/// Checks an identity kind: `Ok` for [`IDENTITY_KIND`].
+pub(crate) fn check_identity_kind(kind: &str) -> Result<(), KindProblem> {
+    let message = match kind {
+        IDENTITY_KIND => return Ok(()),
+        "" => {
+            return Err(KindProblem::Missing(format!(
+                "kind is required; the controller runs kind {IDENTITY_KIND}"
+            )));
+        }
+        "aws/permission-set" => format!(
+            "kind aws/permission-set cannot run in a cluster: it needs an AWS IAM Identity Center \
+             (SSO) login by a person; use kind {IDENTITY_KIND} via a {PROVIDER_KIND} provider"
+        ),
+        "aws/user" => format!(
+            "kind aws/user cannot run in a cluster: the controller does not store long-lived \
+             access keys; use kind {IDENTITY_KIND} via a {PROVIDER_KIND} provider"
+        ),
+        "aws/assume-root" => format!(
+            "kind aws/assume-root cannot run in a cluster: it needs a management-account session \
+             for a root task, which the controller does not hold; use kind {IDENTITY_KIND}"
+        ),
+        other if !IDENTITY_KINDS.contains(&other) => {
+            return Err(KindProblem::Unknown(unknown_kind_message(
+                other,
+                "identity",
+                IDENTITY_KINDS,
+            )));
+        }
+        "aws/ambient" => format!(
+            "kind aws/ambient is for Atmos running inside a consumer pod, where it uses the \
+             credentials the controller mounted; the controller itself runs kind {IDENTITY_KIND}"
+        ),
+        other => format!(
+            "kind {other} cannot run in a cluster; the controller runs kind {IDENTITY_KIND} via a \
+             {PROVIDER_KIND} provider"
+        ),
+    };
+    Err(KindProblem::CannotRun(message))
 }
 
 #[cfg(test)]

@@ -8,18 +8,29 @@
 //! Both report every problem found, not just the first, as [`Problem`]s with a path in
 //! Atmos YAML form (`auth.identities.acme/network.via`) or, for what the Identity sets,
 //! its own form (`spec.refreshBefore`, `spec.principal.duration`).
+//!
+//! Layout: `identity` resolves one Identity (`target` picks the identity, `identity_fields`
+//! checks the Identity's own fields); `walk` follows a chain and checks the `provider` and
+//! each `link`; `kinds` says which kinds run and why others cannot; `report` checks a whole
+//! profile; `rules` holds the field rules of Atmos, AWS and Kubernetes; `secrets` refuses
+//! secrets in a resource; `warnings` lists what is kept but not used in a cluster.
 
-mod chain;
+mod identity;
+mod identity_fields;
 pub mod kinds;
+mod link;
 mod merge;
 mod model;
 mod problem;
+mod provider;
 mod report;
 pub mod rules;
 mod secrets;
+mod target;
+mod walk;
 mod warnings;
 
-pub use chain::resolve;
+pub use identity::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
 pub use model::{Link, Resolved, SecretPlan, TokenSource};
 pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize};

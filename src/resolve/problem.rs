@@ -72,6 +72,26 @@ impl Problem {
     }
 }
 
+/// Longest list of names quoted in a message.
+const MAX_LISTED: usize = 20;
+
+/// `a, b, c` (at most [`MAX_LISTED`] names, then `...`): names quoted in a message.
+pub(crate) fn list<I, S>(names: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out: Vec<String> = Vec::new();
+    for (i, name) in names.into_iter().enumerate() {
+        if i == MAX_LISTED {
+            out.push("...".to_owned());
+            break;
+        }
+        out.push(name.as_ref().to_owned());
+    }
+    out.join(", ")
+}
+
 /// Longest condition message [`summarize`] produces, in bytes (the apiserver allows 32 KiB).
 pub const MAX_SUMMARY_LEN: usize = 4096;
 

@@ -3,10 +3,11 @@
 use std::collections::BTreeSet;
 
 use super::Settings;
-use super::chain::{Checker, default_identities, list};
-use super::kinds;
-use super::problem::{Problem, Reason, summarize};
+use super::problem::{Problem, Reason, list, summarize};
+use super::provider;
 use super::secrets;
+use super::target::default_identities;
+use super::walk::Checker;
 use super::warnings::{Warning, dedup, unused_keys};
 use crate::api::{AuthProfileSpec, IdentityState};
 
@@ -136,21 +137,16 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         .collect();
 
     // Providers no chain reaches are not checked by a chain: still report a missing or
-    // unknown kind (a typo there is an error in Atmos too).
+    // unknown kind (a typo there is an error in Atmos too). An unused kind that cannot run
+    // in a cluster is fine: Atmos profiles keep `github/oidc` for their CI jobs.
     for (name, provider) in &profile.providers {
         if reached.contains(name) {
             continue;
         }
-        let path = format!("auth.providers.{name}.kind");
-        if provider.kind.is_empty() {
-            problems.push(Problem::new(
-                path,
-                Reason::InvalidProfile,
-                "kind is required; the controller runs providers of kind kubernetes/oidc",
-            ));
-        } else if !kinds::PROVIDER_KINDS.contains(&provider.kind.as_str()) {
-            let message = kinds::unknown_kind_message(&provider.kind, "provider", kinds::PROVIDER_KINDS);
-            problems.push(Problem::new(path, Reason::InvalidProfile, message));
+        if let Err(problem) = provider::check_kind(name, provider)
+            && problem.reason != Reason::UnsupportedKind
+        {
+            problems.push(problem);
         }
     }
 

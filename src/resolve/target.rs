@@ -1,0 +1,70 @@
+//! Choosing the target identity of an `Identity`: `spec.identity`, else the profile's
+//! single `default: true`.
+
+use super::problem::{Problem, Reason, list};
+use crate::api::{AuthProfileSpec, IdentityDef, IdentitySpec};
+
+/// The target identity: `spec.identity`, else the profile's single `default: true`.
+pub(super) fn select_target<'a>(
+    profile: &'a AuthProfileSpec,
+    identity: &IdentitySpec,
+) -> Result<(&'a str, &'a IdentityDef), Problem> {
+    let profile_name = &identity.profile;
+    if let Some(named) = &identity.identity {
+        return match profile.identities.get_key_value(named) {
+            Some((name, def)) => Ok((name.as_str(), def)),
+            None => Err(Problem::new(
+                "spec.identity",
+                Reason::IdentityNotFound,
+                if profile.identities.is_empty() {
+                    format!("identity \"{named}\" is not in AuthProfile {profile_name}, which has no identities")
+                } else {
+                    format!(
+                        "identity \"{named}\" is not in AuthProfile {profile_name}; name one of its identities: {}",
+                        list(profile.identities.keys())
+                    )
+                },
+            )),
+        };
+    }
+    let defaults = default_identities(profile);
+    match defaults.as_slice() {
+        [one] => profile
+            .identities
+            .get_key_value(*one)
+            .map(|(name, def)| (name.as_str(), def))
+            .ok_or_else(|| Problem::new("spec.identity", Reason::NoDefaultIdentity, "default identity vanished")),
+        [] => Err(Problem::new(
+            "spec.identity",
+            Reason::NoDefaultIdentity,
+            if profile.identities.is_empty() {
+                format!("not set, and AuthProfile {profile_name} has no identities")
+            } else {
+                format!(
+                    "not set, and AuthProfile {profile_name} has no identity marked default: true; \
+                     name one of its identities here ({}) or mark one default: true in the profile",
+                    list(profile.identities.keys())
+                )
+            },
+        )),
+        several => Err(Problem::new(
+            "spec.identity",
+            Reason::MultipleDefaultIdentities,
+            format!(
+                "not set, and AuthProfile {profile_name} marks several identities default: true ({}); \
+                 name one here or keep a single default in the profile",
+                list(several.iter())
+            ),
+        )),
+    }
+}
+
+/// Names of the identities marked `default: true`, in name order.
+pub(super) fn default_identities(profile: &AuthProfileSpec) -> Vec<&str> {
+    profile
+        .identities
+        .iter()
+        .filter(|(_, def)| def.default == Some(true))
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
