@@ -10,15 +10,15 @@ mod profile;
 mod status;
 
 pub use atmos::{
-    Account, CREDENTIAL_ENV_PATTERN, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, STATIC_KEY_FIELDS, Session,
-    Via,
+    Account, CREDENTIAL_ENV_PATTERN, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, STATIC_KEY_FIELDS,
+    Session, Via,
+};
+pub use identity::{
+    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat, SecretSpec,
 };
 pub use kept::{
     AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,
     ProviderConsole, Registry,
-};
-pub use identity::{
-    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat, SecretSpec,
 };
 pub use profile::{AuthProfile, AuthProfileSpec, AuthProfileStatus, IdentityState};
 pub use status::Condition;

@@ -67,7 +67,11 @@ const MAX_STATUS_WARNINGS: usize = 50;
 
 /// The status lines: `path: message`, at most [`MAX_STATUS_WARNINGS`] plus a count.
 fn status_warnings(warnings: &[Warning]) -> Vec<String> {
-    let mut lines: Vec<String> = warnings.iter().take(MAX_STATUS_WARNINGS).map(ToString::to_string).collect();
+    let mut lines: Vec<String> = warnings
+        .iter()
+        .take(MAX_STATUS_WARNINGS)
+        .map(ToString::to_string)
+        .collect();
     if warnings.len() > MAX_STATUS_WARNINGS {
         lines.push(format!(
             "... and {} more: atmos-auth-controller validate prints them all",

@@ -47,9 +47,11 @@ fn session_name_is_rewritten_as_atmos_does_not_refused() {
     assert_eq!(got.links[0].session_name.as_deref(), Some("ci-run-42-x"));
     assert_eq!(
         warning_lines(&got.warnings),
-        ["auth.identities.admin.principal.session_name: \"ci/run_42 x\" is sent as \"ci-run-42-x\": Atmos \
+        [
+            "auth.identities.admin.principal.session_name: \"ci/run_42 x\" is sent as \"ci-run-42-x\": Atmos \
           replaces every character outside [A-Za-z0-9+=,.@-] with - and cuts the name to 64 characters, \
-          and so does the controller"]
+          and so does the controller"
+        ]
     );
     // A name Atmos would send unchanged gets no warning; a long one is cut to 64.
     let long = "n".repeat(70);
@@ -63,7 +65,11 @@ fn session_name_is_rewritten_as_atmos_does_not_refused() {
         serde_json::from_value(json!({"profile": "k8s", "principal": {"session_name": "a/b"}})).unwrap();
     let got = ok(&profile(json!({})), &spec, &Settings::default());
     assert_eq!(got.links[0].session_name.as_deref(), Some("a-b"));
-    assert!(got.warnings[0].path == "spec.principal.session_name", "{:?}", got.warnings);
+    assert!(
+        got.warnings[0].path == "spec.principal.session_name",
+        "{:?}",
+        got.warnings
+    );
 }
 
 #[test]
@@ -73,14 +79,19 @@ fn external_id_on_a_web_identity_link_is_ignored_with_a_warning() {
         "network": {"principal": {"external_id": "tenant-secret-2"}}
     }}));
     let got = ok(&prof, &identity("network"), &Settings::default());
-    assert_eq!(got.links[0].external_id, None, "not sent with AssumeRoleWithWebIdentity");
+    assert_eq!(
+        got.links[0].external_id, None,
+        "not sent with AssumeRoleWithWebIdentity"
+    );
     assert_eq!(got.links[1].external_id.as_deref(), Some("tenant-secret-2"));
     let lines = warning_lines(&got.warnings);
     assert_eq!(
         lines,
-        ["auth.identities.admin.principal.external_id: not used: a link with via.provider calls \
+        [
+            "auth.identities.admin.principal.external_id: not used: a link with via.provider calls \
           AssumeRoleWithWebIdentity, which takes no external id; Atmos ignores it there, and so does \
-          the controller"]
+          the controller"
+        ]
     );
     assert!(!lines.concat().contains("tenant-secret"), "values are never echoed");
     let report = validate_profile(&prof, &Settings::default());
@@ -91,15 +102,24 @@ fn external_id_on_a_web_identity_link_is_ignored_with_a_warning() {
 fn duration_comes_from_principal_duration_only() {
     let prof = profile(json!({"identities": {"admin": {"session": {"duration": "2h"}}}}));
     let got = ok(&prof, &identity("admin"), &Settings::default());
-    assert_eq!(got.links[0].duration_seconds, 3600, "Atmos's default, not session.duration");
+    assert_eq!(
+        got.links[0].duration_seconds, 3600,
+        "Atmos's default, not session.duration"
+    );
     assert_eq!(
         warning_lines(&got.warnings),
-        ["auth.identities.admin.session: not used: for aws/assume-role Atmos reads only \
+        [
+            "auth.identities.admin.session: not used: for aws/assume-role Atmos reads only \
           principal.duration (default 1h), and so does the controller; move the duration to \
-          principal.duration"]
+          principal.duration"
+        ]
     );
-    let prof = profile(json!({"identities": {"admin": {"session": {"duration": "2h"}, "principal": {"duration": "90m"}}}}));
-    assert_eq!(ok(&prof, &identity("admin"), &Settings::default()).links[0].duration_seconds, 5400);
+    let prof =
+        profile(json!({"identities": {"admin": {"session": {"duration": "2h"}, "principal": {"duration": "90m"}}}}));
+    assert_eq!(
+        ok(&prof, &identity("admin"), &Settings::default()).links[0].duration_seconds,
+        5400
+    );
     // Not even parsed: a value Atmos does not read cannot make the profile fail.
     let prof = profile(json!({"identities": {"admin": {"session": {"duration": "soon"}}}}));
     assert!(validate_profile(&prof, &Settings::default()).is_ready());
@@ -115,10 +135,12 @@ fn region_is_principal_then_parent_then_the_operators_default() {
     assert_eq!(got.region, "us-east-1");
     assert_eq!(
         warning_lines(&got.warnings),
-        ["auth.providers.p.region: us-east-2 is not used: a chain's first link calls STS in us-east-1 \
+        [
+            "auth.providers.p.region: us-east-2 is not used: a chain's first link calls STS in us-east-1 \
           and its credentials are written for us-east-1 (the link's principal.region, else the operator's \
           default region), as Atmos does; to use us-east-2, set principal.region: us-east-2 on the \
-          identities with via.provider: p"]
+          identities with via.provider: p"
+        ]
     );
     // The operator's default region replaces us-east-1.
     let settings = Settings {
@@ -187,15 +209,15 @@ fn secrets_are_refused_with_where_they_belong() {
     }
     let env = problems.iter().find(|p| p.path.ends_with("env[1]")).unwrap();
     assert!(
-        env.message.starts_with("refused: AWS_SECRET_ACCESS_KEY is named like a credential"),
+        env.message
+            .starts_with("refused: AWS_SECRET_ACCESS_KEY is named like a credential"),
         "{}",
         env.message
     );
     assert!(env.message.contains("Kubernetes Secret"), "{}", env.message);
     // An Identity's own env is checked at its own path.
     let spec: IdentitySpec =
-        serde_json::from_value(json!({"profile": "k8s", "env": [{"key": "AWS_SESSION_TOKEN", "value": "t"}]}))
-            .unwrap();
+        serde_json::from_value(json!({"profile": "k8s", "env": [{"key": "AWS_SESSION_TOKEN", "value": "t"}]})).unwrap();
     let problems = resolve(&profile(json!({})), &spec, "obj", &Settings::default()).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert_eq!(problems[0].path, "spec.env[0]");

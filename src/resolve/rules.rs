@@ -427,7 +427,10 @@ mod tests {
         for id in ["acme/admin", "é", &"n".repeat(100), ""] {
             let name = session_name(id, 1_700_000_000);
             assert!((2..=64).contains(&name.len()), "{name}");
-            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-".contains(c)), "{name}");
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-".contains(c)),
+                "{name}"
+            );
         }
     }
 }

@@ -110,7 +110,11 @@ fn provider_keys(path: &str, p: &Provider, out: &mut Vec<Warning>) {
         (p.download_browser_driver.is_some(), "download_browser_driver", LOGIN),
         (p.browser_type.is_some(), "browser_type", LOGIN),
         (p.browser_executable_path.is_some(), "browser_executable_path", LOGIN),
-        (p.auto_provision_identities.is_some(), "auto_provision_identities", LOGIN),
+        (
+            p.auto_provision_identities.is_some(),
+            "auto_provision_identities",
+            LOGIN,
+        ),
         (p.console.is_some(), "console", "web console sign-in, for a person"),
         (
             p.session.is_some(),
@@ -151,7 +155,11 @@ fn identity_keys(path: &str, d: &IdentityDef, out: &mut Vec<Warning>) {
             "set by Atmos on identities it provisions from an SSO login; the chain follows via",
         ),
         (d.alias.is_some(), "alias", "a display alias of Atmos's CLI"),
-        (d.emulator.is_some(), "emulator", "binds Atmos to a local emulator component"),
+        (
+            d.emulator.is_some(),
+            "emulator",
+            "binds Atmos to a local emulator component",
+        ),
         (d.tags.is_some(), "tags", "labels for atmos auth list --tags"),
         (
             d.env.as_ref().is_some_and(|e| !e.is_empty()),
@@ -176,7 +184,10 @@ fn identity_keys(path: &str, d: &IdentityDef, out: &mut Vec<Warning>) {
         }
     }
     if let Some(principal) = &d.principal {
-        let permission_set = [("name", principal.name.is_some()), ("account", principal.account.is_some())];
+        let permission_set = [
+            ("name", principal.name.is_some()),
+            ("account", principal.account.is_some()),
+        ];
         for (key, present) in permission_set {
             if present {
                 out.push(Warning::new(

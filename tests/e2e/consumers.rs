@@ -542,7 +542,14 @@ fn examples_irsa_settings() -> Result<Vec<(&'static str, String)>> {
     let (_, env) = consumers.first().context("no example consumer")?;
     IRSA_OFF
         .iter()
-        .map(|key| Ok((*key, env.get(*key).with_context(|| format!("the ARC example sets no {key}"))?.clone())))
+        .map(|key| {
+            Ok((
+                *key,
+                env.get(*key)
+                    .with_context(|| format!("the ARC example sets no {key}"))?
+                    .clone(),
+            ))
+        })
         .collect()
 }
 
@@ -610,7 +617,14 @@ async fn irsa_variables_lose_to_the_mounted_profile_with_the_examples_settings()
         kubelet.mount_path()
     );
     apply(&client, &ns, &identity("irsa-runner", &body)).await?;
-    wait_reason(&client, &ns, "irsa-runner", "CredentialsIssued", Duration::from_secs(60)).await?;
+    wait_reason(
+        &client,
+        &ns,
+        "irsa-runner",
+        "CredentialsIssued",
+        Duration::from_secs(60),
+    )
+    .await?;
     kubelet.wait_mounted().await?;
 
     // What the webhook injects: the projected token's path, the role, a session name.
