@@ -52,7 +52,8 @@ pub struct Settings {
     pub min_session_seconds: i64,
     /// Shortest token a provider may request, seconds (TokenRequest minimum: 600).
     pub min_token_seconds: i64,
-    /// Region of a first link whose provider and principal name none (Atmos: `us-east-1`).
+    /// Region of a link when neither it nor a parent link names one in `principal.region`
+    /// (Atmos: `us-east-1`; a provider's `region` is not used).
     pub default_region: String,
     /// `refreshBefore` for Identities that set none, seconds; `None`: two thirds of the session.
     pub default_refresh_before_seconds: Option<i64>,
