@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::kept::ProviderConsole;
+use super::limits::{MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_NAME_LEN, MAX_SHORT_LEN, MAX_VALUE_LEN};
 
 /// `auth.providers.<name>`: where the first credential of a chain comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -20,11 +21,14 @@ use super::kept::ProviderConsole;
 pub struct Provider {
     /// Provider kind. The controller runs `kubernetes/oidc`; other Atmos kinds
     /// (`github/oidc`, `aws/iam-identity-center`, `aws/saml`, ...) are accepted and
-    /// reported as not runnable in a cluster.
+    /// reported as not runnable in a cluster. At most 256 characters.
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub kind: String,
     /// Not used, as in Atmos: the region of a chain is its links' `principal.region`, else
-    /// the operator's default region. A warning names both when they differ.
+    /// the operator's default region. A warning names both when they differ. At most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
     /// Kind-specific settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,20 +39,27 @@ pub struct Provider {
     /// Atmos `default` flag for providers (kept for fidelity; unused in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
-    /// SSO start URL (`aws/iam-identity-center`; not runnable in a cluster).
+    /// SSO start URL (`aws/iam-identity-center`; not runnable in a cluster). At most 2048
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub start_url: Option<String>,
-    /// SAML URL (`aws/saml`; not runnable in a cluster).
+    /// SAML URL (`aws/saml`; not runnable in a cluster). At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub url: Option<String>,
-    /// SAML user name (`aws/saml`; not runnable in a cluster).
+    /// SAML user name (`aws/saml`; not runnable in a cluster). At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub username: Option<String>,
-    /// SAML browser driver (`aws/saml`; not runnable in a cluster).
+    /// SAML browser driver (`aws/saml`; not runnable in a cluster). At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub driver: Option<String>,
-    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
+    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity). At most 64
+    /// tags of at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS), inner(length(max = MAX_SHORT_LEN)))]
     pub tags: Option<Vec<String>>,
     /// SAML password: refused. A custom resource is readable by anyone who may view the
     /// namespace; Atmos asks for the password on a workstation.
@@ -56,15 +67,18 @@ pub struct Provider {
     pub password: Option<String>,
     /// Deprecated Atmos name of `driver` (`aws/saml`; not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub provider_type: Option<String>,
     /// `aws/saml` browser setting (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_browser_driver: Option<bool>,
     /// `aws/saml` browser setting (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub browser_type: Option<String>,
     /// `aws/saml` browser setting (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub browser_executable_path: Option<String>,
     /// `aws/iam-identity-center` identity provisioning at login (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,20 +93,26 @@ pub struct Provider {
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct ProviderSpec {
     /// Token audience (`kubernetes/oidc`, `github/oidc`). Default `sts.amazonaws.com`; must be
-    /// in the controller's audience allow-list.
+    /// in the controller's audience allow-list. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub audience: Option<String>,
     /// `kubernetes/oidc`: the ServiceAccount whose token is requested, always in the
-    /// Identity's own namespace. An Identity's `serviceAccountName` overrides it.
+    /// Identity's own namespace. An Identity's `serviceAccountName` overrides it. At most
+    /// 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub service_account: Option<String>,
     /// `kubernetes/oidc`: lifetime of the requested token, a Go duration (`10m`, `1h`);
-    /// at least 10 minutes. Default 10m: the token is used once, at once.
+    /// 10 minutes to 1 hour. Default 10m: the token is used once, at once. At most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub expiration: Option<String>,
     /// Atmos's STS endpoint override. Refused in a cluster: the STS endpoint is the
-    /// controller's own configuration.
+    /// controller's own configuration. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub endpoint_url: Option<String>,
     /// Other kind-specific Atmos keys, kept as written.
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -105,7 +125,8 @@ pub struct ProviderSpec {
 pub struct IdentityDef {
     /// Identity kind. The controller runs `aws/assume-role`; other Atmos kinds
     /// (`aws/permission-set`, `aws/user`, `aws/assume-root`, `aws/ambient`) are accepted and
-    /// reported as not runnable in a cluster.
+    /// reported as not runnable in a cluster. At most 256 characters.
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub kind: String,
     /// The identity used when an Identity resource names none. At most one per profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,8 +144,10 @@ pub struct IdentityDef {
     /// `aws/assume-role`, whose duration is `principal.duration` (a warning says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
-    /// Environment variables Atmos sets for this identity, a list of `{key, value}`.
+    /// Environment variables Atmos sets for this identity, a list of `{key, value}`; at most
+    /// 64 entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub env: Option<Vec<EnvVar>>,
     /// Atmos `credentials` (`aws/user` only; not runnable in a cluster). `access_key_id` and
     /// `secret_access_key` are refused: a custom resource is readable by anyone who may view
@@ -132,8 +155,10 @@ pub struct IdentityDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "credentials_schema")]
     pub credentials: Option<Value>,
-    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity).
+    /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity). At most 64
+    /// tags of at most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS), inner(length(max = MAX_SHORT_LEN)))]
     pub tags: Option<Vec<String>>,
     /// Kind-specific Atmos settings, free-form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,12 +166,15 @@ pub struct IdentityDef {
     pub spec: Option<Value>,
     /// Provider of an identity Atmos provisioned from an SSO login (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub provider: Option<String>,
     /// Display alias of Atmos's CLI (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub alias: Option<String>,
     /// Emulator component of Atmos's emulator kinds (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub emulator: Option<String>,
 }
 
@@ -157,12 +185,15 @@ pub struct IdentityDef {
     "message": "set exactly one of via.provider (first link) or via.identity (role chaining)"
 }]))]
 pub struct Via {
-    /// Name of a provider in the same profile (first link: `AssumeRoleWithWebIdentity`).
+    /// Name of a provider in the same profile (first link: `AssumeRoleWithWebIdentity`). At
+    /// most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub provider: Option<String>,
     /// Name of another identity in the same profile (role chaining: `AssumeRole` with its
-    /// credentials).
+    /// credentials). At most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub identity: Option<String>,
 }
 
@@ -171,27 +202,37 @@ pub struct Via {
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct Principal {
     /// IAM role ARN, `arn:aws:iam::<12-digit account>:role/<name>`. Required for
-    /// `aws/assume-role`.
+    /// `aws/assume-role`. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub assume_role: Option<String>,
     /// STS session name, rewritten as Atmos does: characters outside `[A-Za-z0-9+=,.@-]`
     /// become `-`, cut to 64. Default `atmos-<identity>-<unix seconds>`, rewritten the same.
+    /// At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub session_name: Option<String>,
     /// External id for `AssumeRole` (`via.identity`). On a `via.provider` link it is not
-    /// used, as in Atmos (`AssumeRoleWithWebIdentity` has no external id): a warning.
+    /// used, as in Atmos (`AssumeRoleWithWebIdentity` has no external id): a warning. At
+    /// most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub external_id: Option<String>,
     /// Session length, a Go duration (`1h`, `90m`): 15m to 12h, at most 1h when chained,
-    /// and at most the role's MaxSessionDuration. Default 1h.
+    /// and at most the role's MaxSessionDuration. Default 1h. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub duration: Option<String>,
     /// Region of this link's STS call and of the credentials written; default the parent
-    /// link's, else the operator's default region (`us-east-1` unless configured).
+    /// link's, else the operator's default region (`us-east-1` unless configured). At most
+    /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
-    /// Permission set name (`aws/permission-set`; not runnable in a cluster).
+    /// Permission set name (`aws/permission-set`; not runnable in a cluster). At most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub name: Option<String>,
     /// Account of a permission set (`aws/permission-set`; not runnable in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,19 +246,22 @@ pub struct Principal {
 /// `principal.account` of a permission set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct Account {
-    /// Account name.
+    /// Account name. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub name: Option<String>,
-    /// Account id.
+    /// Account id. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub id: Option<String>,
 }
 
 /// Atmos `session` block.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct Session {
-    /// Session length, a Go duration (`1h`).
+    /// Session length, a Go duration (`1h`). At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub duration: Option<String>,
 }
 
@@ -226,9 +270,11 @@ pub struct Session {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[schemars(transform = env_var_rules)]
 pub struct EnvVar {
-    /// Variable name.
+    /// Variable name, at most 256 characters.
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub key: String,
-    /// Variable value.
+    /// Variable value, at most 4096 characters.
+    #[schemars(length(max = MAX_VALUE_LEN))]
     pub value: String,
 }
 
@@ -240,18 +286,9 @@ pub const CREDENTIAL_ENV_PATTERN: &str = "(?i)(SECRET|PASSWORD|PASSWD|ACCESS_KEY
 /// Keys of an identity's `credentials` that hold static AWS keys: refused.
 pub const STATIC_KEY_FIELDS: &[&str] = &["access_key_id", "secret_access_key"];
 
-/// Longest `env` name the CEL rule reads (bounds the rule's cost estimate).
-const MAX_ENV_NAME_LEN: u64 = 256;
-
 /// The CEL rule refusing credential-named `env` entries, on each entry.
+/// (`key`'s `maxLength` bounds the rule's cost estimate.)
 fn env_var_rules(schema: &mut schemars::Schema) {
-    if let Some(key) = schema
-        .get_mut("properties")
-        .and_then(|p| p.get_mut("key"))
-        .and_then(Value::as_object_mut)
-    {
-        key.entry("maxLength").or_insert(MAX_ENV_NAME_LEN.into());
-    }
     schema.insert(
         "x-kubernetes-validations".to_owned(),
         serde_json::json!([{

@@ -4,6 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::limits::{MAX_FORMATS, MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_NAME_LEN, MAX_SHORT_LEN};
 use super::{Condition, EnvVar, Principal, Session, Via};
 
 /// Keeps a Secret of AWS role credentials fresh for one identity of an `AuthProfile` in the
@@ -28,20 +29,25 @@ use super::{Condition, EnvVar, Principal, Session, Via};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct IdentitySpec {
-    /// Name of the `AuthProfile` in this namespace.
+    /// Name of the `AuthProfile` in this namespace (at most 253 characters).
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub profile: String,
     /// Atmos identity name in the profile (`acme/network`). Left out: the profile's default
-    /// identity.
+    /// identity. At most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub identity: Option<String>,
     /// ServiceAccount in this namespace whose token starts the chain. Left out: the
-    /// provider's `spec.service_account`.
+    /// provider's `spec.service_account`. At most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub service_account_name: Option<String>,
     /// Renew this long before expiry, a Go duration (`20m`). Left out: renew at two thirds
     /// of the session's lifetime. It can only make renewal earlier: the renewal point is
     /// kept between a tenth and two thirds of the lifetime, so at least a third remains.
+    /// At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub refresh_before: Option<String>,
     /// The Secret written: name, formats, mount path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,8 +61,9 @@ pub struct IdentitySpec {
 /// Atmos identity fields an `Identity` may override; same keys as atmos.yaml.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct IdentityOverrides {
-    /// Overrides the identity's `kind`.
+    /// Overrides the identity's `kind` (at most 256 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub kind: Option<String>,
     /// Overrides the identity's `via`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,8 +74,9 @@ pub struct IdentityOverrides {
     /// Overrides the identity's `session`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
-    /// Replaces the identity's `env` list (lists replace, as in Atmos).
+    /// Replaces the identity's `env` list (lists replace, as in Atmos); at most 64 entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub env: Option<Vec<EnvVar>>,
 }
 
@@ -79,17 +87,21 @@ pub const DEFAULT_MOUNT_PATH: &str = "/var/run/secrets/atmos-auth";
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretSpec {
-    /// Secret name. Left out: the Identity's name.
+    /// Secret name. Left out: the Identity's name. At most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
     pub name: Option<String>,
     /// What the Secret holds. Default `[process]`. Combining `env` or `files` with `process`
     /// in one pod disables renewal there: SDKs prefer static keys over `credential_process`.
+    /// At most 8 entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_FORMATS))]
     pub formats: Option<Vec<SecretFormat>>,
     /// Where consumers mount the Secret (as a volume, no `subPath`); used in
     /// `credential_process = cat <mountPath>/credential_process.json`.
-    /// Default `/var/run/secrets/atmos-auth`.
+    /// Default `/var/run/secrets/atmos-auth`. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub mount_path: Option<String>,
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::atmos::free_form;
+use super::limits::{self, MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_PROVIDERS, MAX_SHORT_LEN};
 
 /// `auth.logs`: Atmos's auth log settings. Not used: the controller logs as its
 /// `--log-level` says.
@@ -18,9 +19,11 @@ use super::atmos::free_form;
 pub struct Logs {
     /// Log file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub file: Option<String>,
     /// Log level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub level: Option<String>,
 }
 
@@ -30,6 +33,7 @@ pub struct Logs {
 pub struct Keyring {
     /// `system`, `file` or `memory`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub type_: Option<String>,
     /// Backend settings, free-form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +54,7 @@ pub struct AuthConsole {
 pub struct ProviderConsole {
     /// Console session length, a Go duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub session_duration: Option<String>,
 }
 
@@ -59,6 +64,7 @@ pub struct ProviderConsole {
 pub struct Integration {
     /// Integration kind (`aws/ecr`, `aws/eks`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub kind: Option<String>,
     /// The identity or provider whose credentials it uses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,9 +79,11 @@ pub struct Integration {
 pub struct IntegrationVia {
     /// Identity name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub identity: Option<String>,
     /// Provider name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub provider: Option<String>,
 }
 
@@ -93,18 +101,22 @@ pub struct IntegrationSpec {
     pub cluster: Option<Cluster>,
     /// Source repositories (`github/sts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LIST_ITEMS), inner(length(max = MAX_SHORT_LEN)))]
     pub repos: Option<Vec<String>>,
     /// Trust policy name (`github/sts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub policy_name: Option<String>,
     /// Git configuration mode (`github/sts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub git_config_mode: Option<String>,
     /// Revoke tokens at the end of a command (`github/sts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_on_exit: Option<bool>,
     /// Variable name of the minted token (`github/sts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub token_env: Option<String>,
 }
 
@@ -113,15 +125,19 @@ pub struct IntegrationSpec {
 pub struct Registry {
     /// AWS account id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub account_id: Option<String>,
     /// AWS region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
     /// Azure registry name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub name: Option<String>,
     /// Azure tenant id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub tenant_id: Option<String>,
 }
 
@@ -130,24 +146,31 @@ pub struct Registry {
 pub struct Cluster {
     /// Cluster name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub name: Option<String>,
     /// AWS region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
     /// Azure resource group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub resource_group: Option<String>,
     /// Azure subscription id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub subscription_id: Option<String>,
     /// GCP project id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub project_id: Option<String>,
     /// GCP location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub location: Option<String>,
     /// kubeconfig context name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub alias: Option<String>,
     /// kubeconfig file settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,14 +182,25 @@ pub struct Cluster {
 pub struct Kubeconfig {
     /// File path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
     pub path: Option<String>,
     /// File mode, octal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub mode: Option<String>,
     /// `merge`, `replace` or `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
     pub update: Option<String>,
 }
 
 /// `auth.integrations`, by name.
 pub type Integrations = BTreeMap<String, Integration>;
+
+/// Schema of `auth.integrations`: at most as many as providers, names bounded like theirs.
+pub(crate) fn integrations_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = generator.subschema_for::<Option<Integrations>>();
+    schema.insert("maxProperties".to_owned(), MAX_PROVIDERS.into());
+    schema.insert("x-kubernetes-validations".to_owned(), limits::names_at_most_253());
+    schema
+}

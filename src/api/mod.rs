@@ -6,6 +6,7 @@
 mod atmos;
 mod identity;
 mod kept;
+pub mod limits;
 mod profile;
 mod status;
 

@@ -33,10 +33,11 @@ mod warnings;
 pub use identity::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
 pub use model::{Link, Resolved, SecretPlan, TokenSource};
-pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize};
-pub use report::{IdentityReport, ProfileReport, validate_profile};
+pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize, summarize_within};
+pub use report::{IdentityReport, MAX_STATUS_CHAIN, MAX_STATUS_MESSAGE_LEN, ProfileReport, validate_profile};
 pub use rules::{clean_session_name, session_name};
 pub use secrets::is_credential_name;
+pub use walk::MAX_CHAIN_LINKS;
 pub use warnings::Warning;
 
 /// Operator settings that shape what a profile may ask for. They come from the

@@ -99,10 +99,25 @@ pub const MAX_SUMMARY_LEN: usize = 4096;
 /// every problem (`path: message`) joined with `"; "`, cut to [`MAX_SUMMARY_LEN`].
 /// `None` when there is no problem.
 pub fn summarize(problems: &[Problem]) -> Option<(Reason, String)> {
+    summarize_within(problems, MAX_SUMMARY_LEN)
+}
+
+/// [`summarize`], cut to `max_len` bytes (at least 3).
+pub fn summarize_within(problems: &[Problem], max_len: usize) -> Option<(Reason, String)> {
     let first = problems.first()?;
-    let mut message = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-    if message.len() > MAX_SUMMARY_LEN {
-        let mut cut = MAX_SUMMARY_LEN - 3;
+    let mut message = String::new();
+    for (i, problem) in problems.iter().enumerate() {
+        if i > 0 {
+            message.push_str("; ");
+        }
+        message.push_str(&problem.to_string());
+        // No need to join what will be cut.
+        if message.len() > max_len {
+            break;
+        }
+    }
+    if message.len() > max_len {
+        let mut cut = max_len.saturating_sub(3);
         while !message.is_char_boundary(cut) {
             cut -= 1;
         }

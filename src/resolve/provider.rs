@@ -104,6 +104,21 @@ pub(super) fn check_provider(
                 ));
                 0
             }
+            Ok(secs) if secs > rules::MAX_TOKEN_SECONDS => {
+                problems.push(Problem::new(
+                    path(name, "spec.expiration"),
+                    Reason::InvalidProfile,
+                    format!(
+                        "{text} is longer than {}, the longest token lifetime allowed: the token is \
+                         used once, for the first STS call, and a longer one only widens what a leaked \
+                         token allows; use at most {} (default {})",
+                        format_seconds(rules::MAX_TOKEN_SECONDS),
+                        format_seconds(rules::MAX_TOKEN_SECONDS),
+                        format_seconds(rules::DEFAULT_TOKEN_SECONDS)
+                    ),
+                ));
+                0
+            }
             Ok(secs) => secs,
         },
     };

@@ -1,15 +1,22 @@
 //! Validation of a whole profile, for the AuthProfile status and the `validate` CLI.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::Settings;
-use super::problem::{Problem, Reason, list, summarize};
+use super::problem::{Problem, Reason, list, summarize_within};
 use super::provider;
 use super::secrets;
 use super::target::default_identities;
-use super::walk::Checker;
+use super::walk::{Chain, Checker, MAX_CHAIN_LINKS};
 use super::warnings::{Warning, dedup, unused_keys};
-use crate::api::{AuthProfileSpec, IdentityState};
+use crate::api::{AuthProfileSpec, IdentityDef, IdentityState};
+
+/// Most chain names an identity's status entry shows (`chainLength` counts them all): the
+/// status of a profile at its limits stays small enough to read and to store.
+pub const MAX_STATUS_CHAIN: usize = 5;
+/// Longest message of an identity's status entry, in bytes; the profile's `Ready` condition
+/// and the `validate` command give more.
+pub const MAX_STATUS_MESSAGE_LEN: usize = 512;
 
 /// What [`validate_profile`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,13 +54,16 @@ impl IdentityReport {
         self.problems.is_empty()
     }
 
-    /// The status entry of this identity.
+    /// The status entry of this identity: at most [`MAX_STATUS_CHAIN`] names of its chain
+    /// and [`MAX_STATUS_MESSAGE_LEN`] bytes of message.
     pub fn state(&self) -> IdentityState {
-        let summary = summarize(&self.problems);
+        let summary = summarize_within(&self.problems, MAX_STATUS_MESSAGE_LEN);
+        let shown = self.chain.len().min(MAX_STATUS_CHAIN);
         IdentityState {
             name: self.name.clone(),
             ready: self.is_ready(),
-            chain: self.chain.clone(),
+            chain: self.chain[..shown].to_vec(),
+            chain_length: (shown < self.chain.len()).then_some(self.chain.len() as i64),
             reason: summary.as_ref().map(|(reason, _)| reason.to_string()),
             message: summary.map(|(_, message)| message),
         }
@@ -110,28 +120,21 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         ));
     }
 
+    let mut checked = check_identities(profile, settings);
     let mut reached = BTreeSet::new();
     let identities = profile
         .identities
-        .iter()
-        .map(|(name, def)| {
-            let mut checker = Checker {
-                profile,
-                settings,
-                target: name,
-                overrides: None,
-                problems: Vec::new(),
-                warnings: Vec::new(),
-            };
-            let chain = checker.check(def, None, false);
+        .keys()
+        .map(|name| {
+            let (chain, problems, warnings) = checked.remove(name.as_str()).unwrap_or_default();
             if let Some(provider) = chain.provider {
                 reached.insert(provider);
             }
             IdentityReport {
                 name: name.clone(),
                 chain: chain.names,
-                problems: checker.problems,
-                warnings: checker.warnings,
+                problems,
+                warnings,
             }
         })
         .collect();
@@ -179,5 +182,66 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         },
         problems,
         identities,
+    }
+}
+
+/// Every identity of `profile` checked as a target. Chains share their work: an identity
+/// whose `via.identity` was checked already extends that result by its own link instead of
+/// walking the chain again, so a profile costs one check per identity. Ancestors are checked
+/// before their descendants; only chains cut short (a cycle, the length limit) are walked
+/// on their own, and those walks stop at [`MAX_CHAIN_LINKS`].
+fn check_identities<'a>(profile: &'a AuthProfileSpec, settings: &Settings) -> HashMap<&'a str, Checked> {
+    let mut done: HashMap<&'a str, Checked> = HashMap::with_capacity(profile.identities.len());
+    for (name, def) in &profile.identities {
+        if done.contains_key(name.as_str()) {
+            continue;
+        }
+        // This identity and the ones it chains from that are not checked yet, nearest
+        // first; at most one more than a chain may have, so the scan below stays short.
+        let mut pending: Vec<(&'a str, &'a IdentityDef)> = vec![(name.as_str(), def)];
+        while pending.len() <= MAX_CHAIN_LINKS {
+            let Some((_, last)) = pending.last() else { break };
+            let Some((parent, parent_def)) = chains_from(last).and_then(|p| profile.identities.get_key_value(p)) else {
+                break;
+            };
+            if done.contains_key(parent.as_str()) || pending.iter().any(|(n, _)| *n == parent) {
+                break;
+            }
+            pending.push((parent.as_str(), parent_def));
+        }
+        for (name, def) in pending.into_iter().rev() {
+            if done.contains_key(name) {
+                continue;
+            }
+            let mut checker = Checker {
+                profile,
+                settings,
+                target: name,
+                overrides: None,
+                problems: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let parent = chains_from(def).and_then(|p| done.get(p));
+            let chain = match parent {
+                Some((chain, problems, warnings)) if chain.extendable && chain.depth < MAX_CHAIN_LINKS => {
+                    checker.extend(def, chain, problems, warnings)
+                }
+                _ => checker.check(def, None, false),
+            };
+            done.insert(name, (chain, checker.problems, checker.warnings));
+        }
+    }
+    done
+}
+
+/// One identity checked as a target: its chain, problems and warnings.
+type Checked = (Chain, Vec<Problem>, Vec<Warning>);
+
+/// The identity `def` chains from: its `via.identity` when it sets no `via.provider`.
+fn chains_from(def: &IdentityDef) -> Option<&str> {
+    let via = def.via.as_ref()?;
+    match (&via.provider, &via.identity) {
+        (None, Some(identity)) => Some(identity),
+        _ => None,
     }
 }

@@ -15,6 +15,9 @@ pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Token lifetime when a provider names none, seconds.
 pub const DEFAULT_TOKEN_SECONDS: i64 = 600;
+/// Longest token lifetime a provider may request, seconds: the token is used once, for the
+/// first STS call, so a longer one only widens what a leaked token allows.
+pub const MAX_TOKEN_SECONDS: i64 = 3600;
 /// AWS's limit on role session names.
 pub const MAX_SESSION_NAME_LEN: usize = 64;
 /// Session name when cleaning leaves nothing (Atmos's fallback).

@@ -1,6 +1,8 @@
 //! The chain walk: from the target identity along `via.identity` to a `via.provider`, then
 //! the provider and each link checked, provider side first.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::Settings;
@@ -13,8 +15,12 @@ use super::secrets;
 use super::warnings::Warning;
 use crate::api::{AuthProfileSpec, IdentityDef};
 
+/// Most links (identities) a chain may have. Atmos chains are a few links; the limit keeps
+/// one profile from making the controller walk and report long chains.
+pub const MAX_CHAIN_LINKS: usize = 10;
+
 /// What a chain check found.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Chain {
     /// `[provider, identity, ..., target]` when the walk reached an existing provider.
     pub names: Vec<String>,
@@ -24,6 +30,16 @@ pub(crate) struct Chain {
     pub token: Option<TokenSource>,
     /// Every provider the walk reached (existing or not).
     pub provider: Option<String>,
+    /// Identities walked, the target included.
+    pub depth: usize,
+    /// True when the walk ended neither in a cycle nor at the length limit: then an identity
+    /// chaining from the target has this walk plus itself (see [`Checker::extend`]).
+    pub extendable: bool,
+    /// Region of the target's link, which a link chaining from it inherits.
+    pub region: Option<String>,
+    /// How many of the problems come from the target's name (the name is checked for the
+    /// target only, so an extension leaves them out).
+    pub name_problems: usize,
 }
 
 /// Checks one target identity's chain, collecting problems.
@@ -80,22 +96,24 @@ impl<'a> Checker<'a> {
     /// Checks the chain of `self.target`, whose (merged) definition is `target_def`.
     /// `service_account` is the Identity's `serviceAccountName`; `require_sa`: a missing
     /// ServiceAccount is a problem (not when validating a profile on its own).
+    ///
+    /// Linear in the chain's length: definitions are borrowed, not copied, and cycles are
+    /// found through a map of the positions walked.
     pub fn check(&mut self, target_def: &IdentityDef, service_account: Option<&str>, require_sa: bool) -> Chain {
-        if let Err(detail) = rules::check_identity_name(self.target) {
-            self.problems.push(Problem::new(
-                format!("auth.identities.{}", self.target),
-                Reason::InvalidProfile,
-                detail,
-            ));
-        }
+        let name_problems = self.check_target_name();
 
         // Walk from the target towards the provider.
-        let mut walk: Vec<(&str, IdentityDef)> = vec![(self.target, target_def.clone())];
-        let mut provider: Option<String> = None;
-        while let Some((name, def)) = walk.last().map(|(n, d)| (*n, d.clone())) {
-            let runnable = self.check_identity_kind(name, &def);
-            let via = def.via.clone().unwrap_or_default();
-            match (via.provider, via.identity) {
+        let mut walk: Vec<(&str, &IdentityDef)> = vec![(self.target, target_def)];
+        let mut position: HashMap<&str, usize> = HashMap::from([(self.target, 0)]);
+        let mut provider: Option<&str> = None;
+        let mut extendable = false;
+        while let Some(&(name, def)) = walk.last() {
+            let runnable = self.check_identity_kind(name, def);
+            let via = def.via.as_ref();
+            match (
+                via.and_then(|v| v.provider.as_deref()),
+                via.and_then(|v| v.identity.as_deref()),
+            ) {
                 (Some(_), Some(_)) => {
                     let note = self.via_override_note(name);
                     self.identity_problem(
@@ -106,6 +124,7 @@ impl<'a> Checker<'a> {
                              from a provider, or via.identity to chain from another identity{note}"
                         ),
                     );
+                    extendable = true;
                     break;
                 }
                 (None, None) => {
@@ -119,18 +138,20 @@ impl<'a> Checker<'a> {
                              provider of this profile) or via.identity (another identity of this profile)",
                         );
                     }
+                    extendable = true;
                     break;
                 }
                 (Some(p), None) => {
                     provider = Some(p);
+                    extendable = true;
                     break;
                 }
                 (None, Some(next)) => {
-                    if let Some(pos) = walk.iter().position(|(n, _)| *n == next) {
+                    if let Some(&pos) = position.get(next) {
                         let cycle: Vec<&str> = walk[pos..]
                             .iter()
                             .map(|(n, _)| *n)
-                            .chain(std::iter::once(next.as_str()))
+                            .chain(std::iter::once(next))
                             .collect();
                         self.identity_problem(
                             name,
@@ -143,8 +164,26 @@ impl<'a> Checker<'a> {
                         );
                         break;
                     }
-                    match self.profile.identities.get_key_value(&next) {
-                        Some((next_name, next_def)) => walk.push((next_name.as_str(), next_def.clone())),
+                    if walk.len() == MAX_CHAIN_LINKS {
+                        let names: Vec<&str> = walk.iter().map(|(n, _)| *n).chain(std::iter::once(next)).collect();
+                        self.identity_problem(
+                            self.target,
+                            "via",
+                            format!(
+                                "the chain of {} reaches no provider within {MAX_CHAIN_LINKS} links, the \
+                                 most the controller follows (Atmos chains are a few links): {} -> ...; \
+                                 start it from a provider (via.provider) in at most {MAX_CHAIN_LINKS} links",
+                                self.target,
+                                names.join(" -> ")
+                            ),
+                        );
+                        break;
+                    }
+                    match self.profile.identities.get_key_value(next) {
+                        Some((next_name, next_def)) => {
+                            position.insert(next_name.as_str(), walk.len());
+                            walk.push((next_name.as_str(), next_def));
+                        }
                         None => {
                             self.identity_problem(
                                 name,
@@ -154,6 +193,7 @@ impl<'a> Checker<'a> {
                                     list(self.profile.identities.keys())
                                 ),
                             );
+                            extendable = true;
                             break;
                         }
                     }
@@ -161,16 +201,20 @@ impl<'a> Checker<'a> {
             }
         }
 
-        let mut chain = Chain::default();
+        let mut chain = Chain {
+            depth: walk.len(),
+            extendable,
+            name_problems,
+            ..Chain::default()
+        };
 
         // The provider, reached by the last identity of the walk.
         // Atmos's rule: a link's principal.region, else its parent link's, else the default
         // region; the provider's region is not used (a warning says so when it differs).
         let mut parent_region: Option<String> = None;
         let mut provider_region: Option<(String, String)> = None;
-        if let (Some(pname), Some((last, _))) = (&provider, walk.last()) {
-            let last = *last;
-            chain.provider = Some(pname.clone());
+        if let (Some(pname), Some(&(last, _))) = (provider, walk.last()) {
+            chain.provider = Some(pname.to_owned());
             match self.profile.providers.get_key_value(pname) {
                 None => self.identity_problem(
                     last,
@@ -185,6 +229,7 @@ impl<'a> Checker<'a> {
                     },
                 ),
                 Some((pname, p)) => {
+                    chain.names.reserve(walk.len() + 1);
                     chain.names.push(pname.clone());
                     chain.names.extend(walk.iter().rev().map(|(n, _)| (*n).to_owned()));
                     if let Some((field, message)) = secrets::provider_secret(p) {
@@ -208,7 +253,7 @@ impl<'a> Checker<'a> {
         }
 
         // Each link, provider side first.
-        for (name, def) in walk.iter().rev() {
+        for &(name, def) in walk.iter().rev() {
             self.secret_problems(name, def);
             let region = self.check_link(name, def, parent_region.as_deref(), &mut chain.links);
             if parent_region.is_none()
@@ -227,7 +272,63 @@ impl<'a> Checker<'a> {
             }
             parent_region = Some(region);
         }
+        chain.region = parent_region;
         chain
+    }
+
+    /// The chain of `self.target` (definition `def`, whose `via.identity` is the target of
+    /// `parent`, checked with `parent_problems`), built on `parent` instead of walking it
+    /// again: the same result as [`Checker::check`] when the profile is validated on its own
+    /// (no overrides, no ServiceAccount required). The caller checks that `parent` is
+    /// extendable and shorter than [`MAX_CHAIN_LINKS`].
+    pub fn extend(
+        &mut self,
+        def: &IdentityDef,
+        parent: &Chain,
+        parent_problems: &[Problem],
+        parent_warnings: &[Warning],
+    ) -> Chain {
+        let name_problems = self.check_target_name();
+        self.check_identity_kind(self.target, def);
+        // The parent's walk, provider and links, in the order `check` reports them.
+        self.problems
+            .extend_from_slice(parent_problems.get(parent.name_problems..).unwrap_or_default());
+        self.warnings.extend_from_slice(parent_warnings);
+        let mut chain = Chain {
+            names: Vec::new(),
+            links: parent.links.clone(),
+            token: parent.token.clone(),
+            provider: parent.provider.clone(),
+            depth: parent.depth + 1,
+            extendable: true,
+            region: None,
+            name_problems,
+        };
+        if !parent.names.is_empty() {
+            chain.names.reserve(parent.names.len() + 1);
+            chain.names.extend(parent.names.iter().cloned());
+            chain.names.push(self.target.to_owned());
+        }
+        self.secret_problems(self.target, def);
+        let region = self.check_link(self.target, def, parent.region.as_deref(), &mut chain.links);
+        chain.region = Some(region);
+        chain
+    }
+
+    /// Checks that the target's name can be a section of an AWS config file; the number of
+    /// problems found.
+    fn check_target_name(&mut self) -> usize {
+        match rules::check_identity_name(self.target) {
+            Ok(()) => 0,
+            Err(detail) => {
+                self.problems.push(Problem::new(
+                    format!("auth.identities.{}", self.target),
+                    Reason::InvalidProfile,
+                    detail,
+                ));
+                1
+            }
+        }
     }
 
     /// Reports a missing or unsupported identity kind; true when the kind is runnable.

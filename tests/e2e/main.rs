@@ -8,6 +8,8 @@ mod fixture;
 mod flow;
 mod ha;
 mod import;
+mod limits;
+mod limits_profile;
 mod paste;
 mod safety;
 mod sts_tokens;

@@ -4,6 +4,7 @@
 mod chains;
 mod identity_fields;
 mod kinds;
+mod limits;
 mod link;
 mod provider;
 mod report;

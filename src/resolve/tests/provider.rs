@@ -121,3 +121,31 @@ fn service_account_names() {
         .is_ok()
     );
 }
+
+#[test]
+fn token_expiration_at_most_one_hour() {
+    let prof = profile("providers: {cluster-oidc: {spec: {expiration: 1h}}}");
+    assert_eq!(
+        resolve(&prof, &identity("profile: k8s"), "a", &Settings::default())
+            .unwrap()
+            .token
+            .expiration_seconds,
+        3600
+    );
+    for text in ["61m", "1h0m1s", "24h", "8760h"] {
+        let prof = profile(&format!(
+            "providers: {{cluster-oidc: {{spec: {{expiration: {text}}}}}}}"
+        ));
+        assert_eq!(
+            only(&prof, &identity("profile: k8s")),
+            p(
+                "auth.providers.cluster-oidc.spec.expiration",
+                Reason::InvalidProfile,
+                &format!(
+                    "{text} is longer than 1h, the longest token lifetime allowed: the token is used once, for the first STS call, and a longer one only widens what a leaked token allows; use at most 1h (default 10m)"
+                )
+            ),
+            "{text}"
+        );
+    }
+}

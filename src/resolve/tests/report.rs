@@ -31,6 +31,7 @@ identities:
                 name: "acme/admin".into(),
                 ready: true,
                 chain: vec!["cluster-oidc".into(), "acme/admin".into()],
+                chain_length: None,
                 reason: None,
                 message: None,
             },
@@ -43,6 +44,7 @@ identities:
                     "acme/network".into(),
                     "acme/dns".into()
                 ],
+                chain_length: None,
                 reason: None,
                 message: None,
             },
@@ -50,6 +52,7 @@ identities:
                 name: "acme/network".into(),
                 ready: true,
                 chain: vec!["cluster-oidc".into(), "acme/admin".into(), "acme/network".into()],
+                chain_length: None,
                 reason: None,
                 message: None,
             },
@@ -57,6 +60,7 @@ identities:
                 name: "ci/admin".into(),
                 ready: false,
                 chain: vec!["gh".into(), "ci/admin".into()],
+                chain_length: None,
                 reason: Some("UnsupportedKind".into()),
                 message: Some(
                     "auth.providers.gh.kind: kind github/oidc cannot run in a cluster: github/oidc exists only inside a GitHub Actions job; use kind kubernetes/oidc with spec.service_account, or keep github/oidc in Atmos itself inside the job".into()
