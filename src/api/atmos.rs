@@ -270,29 +270,48 @@ pub struct Session {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[schemars(transform = env_var_rules)]
 pub struct EnvVar {
-    /// Variable name, at most 256 characters.
-    #[schemars(length(max = MAX_SHORT_LEN))]
+    /// Variable name, at most 100 characters.
+    #[schemars(length(max = MAX_ENV_NAME_LEN))]
     pub key: String,
     /// Variable value, at most 4096 characters.
     #[schemars(length(max = MAX_VALUE_LEN))]
     pub value: String,
 }
 
-/// Environment variable names that look like credentials: refused in `env` (here by the
+/// Environment variable names that look like credentials, refused in `env` (here by the
 /// CRD's CEL rule, in `crate::resolve` with the path), because a custom resource is readable
-/// by anyone who may view the namespace. RE2 and Rust regex syntax alike.
-pub const CREDENTIAL_ENV_PATTERN: &str = "(?i)(SECRET|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY|API_KEY|TOKEN$)";
+/// by anyone who may view the namespace: a name that contains one of these, in any case
+/// (`AWS_SECRET_ACCESS_KEY`, `AWS_ACCESS_KEY_ID`, `TF_VAR_db_password`, `DB_PASSWD`, ...)...
+pub const CREDENTIAL_ENV_PARTS: &[&str] = &["SECRET", "PASSW", "ACCESS_KEY", "PRIVATE_KEY", "API_KEY"];
+/// Longest `env` name. The CEL rule that refuses credential names runs on every entry of
+/// every identity, and the apiserver refuses a CRD whose rule's estimated cost (which grows
+/// with this length) is over its budget; real variable names are far shorter.
+pub const MAX_ENV_NAME_LEN: u32 = 100;
+
+/// ... or ends with one of these (`AWS_SESSION_TOKEN`, `GITHUB_TOKEN`; not
+/// `AWS_WEB_IDENTITY_TOKEN_FILE`, a path).
+pub const CREDENTIAL_ENV_ENDINGS: &[&str] = &["TOKEN"];
 
 /// Keys of an identity's `credentials` that hold static AWS keys: refused.
 pub const STATIC_KEY_FIELDS: &[&str] = &["access_key_id", "secret_access_key"];
 
-/// The CEL rule refusing credential-named `env` entries, on each entry.
-/// (`key`'s `maxLength` bounds the rule's cost estimate.)
+/// The CEL rule refusing credential-named `env` entries, on each entry: plain `contains`
+/// and `endsWith` (a regex over every entry of every identity exceeds the apiserver's cost
+/// budget; `key`'s `maxLength` bounds the estimate).
 fn env_var_rules(schema: &mut schemars::Schema) {
+    let tests: Vec<String> = CREDENTIAL_ENV_PARTS
+        .iter()
+        .map(|part| format!("self.key.upperAscii().contains('{part}')"))
+        .chain(
+            CREDENTIAL_ENV_ENDINGS
+                .iter()
+                .map(|end| format!("self.key.upperAscii().endsWith('{end}')")),
+        )
+        .collect();
     schema.insert(
         "x-kubernetes-validations".to_owned(),
         serde_json::json!([{
-            "rule": format!("!self.key.matches('{CREDENTIAL_ENV_PATTERN}')"),
+            "rule": format!("!({})", tests.join(" || ")),
             "message": "an env entry named like a credential is refused: anyone who may view this namespace can read this resource; the controller writes the role's credentials into the Identity's Secret, other secrets belong in a Kubernetes Secret the consumer pod reads (envFrom or secretKeyRef)"
         }]),
     );

@@ -11,7 +11,7 @@ mod profile;
 mod status;
 
 pub use atmos::{
-    Account, CREDENTIAL_ENV_PATTERN, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, STATIC_KEY_FIELDS,
+    Account, CREDENTIAL_ENV_ENDINGS, CREDENTIAL_ENV_PARTS, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, STATIC_KEY_FIELDS,
     Session, Via,
 };
 pub use identity::{

@@ -4,19 +4,18 @@
 //! same at admission (CEL rules in `crate::api`); these checks give `validate` and the
 //! status the same answer, with the path. Messages never contain the value.
 
-use std::sync::LazyLock;
-
 use super::problem::Reason;
-use crate::api::{CREDENTIAL_ENV_PATTERN, EnvVar, IdentityDef, Provider, STATIC_KEY_FIELDS};
+use crate::api::{CREDENTIAL_ENV_ENDINGS, CREDENTIAL_ENV_PARTS, EnvVar, IdentityDef, Provider, STATIC_KEY_FIELDS};
 
-/// True when an environment variable's name looks like a credential
-/// ([`CREDENTIAL_ENV_PATTERN`]: `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-/// `AWS_ACCESS_KEY_ID`, `GITHUB_TOKEN`, `DB_PASSWORD`, ...). `AWS_WEB_IDENTITY_TOKEN_FILE`
-/// (a path) is not.
+/// True when an environment variable's name looks like a credential: it contains one of
+/// [`CREDENTIAL_ENV_PARTS`] or ends with one of [`CREDENTIAL_ENV_ENDINGS`], in any case
+/// (`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ACCESS_KEY_ID`, `GITHUB_TOKEN`,
+/// `DB_PASSWORD`, ...). `AWS_WEB_IDENTITY_TOKEN_FILE` (a path) is not. The CRD's CEL rule
+/// tests the same lists.
 pub fn is_credential_name(name: &str) -> bool {
-    static RE: LazyLock<Option<regex_lite::Regex>> =
-        LazyLock::new(|| regex_lite::Regex::new(CREDENTIAL_ENV_PATTERN).ok());
-    RE.as_ref().is_some_and(|re| re.is_match(name))
+    let upper = name.to_ascii_uppercase();
+    CREDENTIAL_ENV_PARTS.iter().any(|part| upper.contains(part))
+        || CREDENTIAL_ENV_ENDINGS.iter().any(|end| upper.ends_with(end))
 }
 
 /// `(field, reason-free message)` for a provider's secret, if it holds one.
