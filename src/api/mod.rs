@@ -11,8 +11,8 @@ mod profile;
 mod status;
 
 pub use atmos::{
-    Account, CREDENTIAL_ENV_ENDINGS, CREDENTIAL_ENV_PARTS, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, STATIC_KEY_FIELDS,
-    Session, Via,
+    Account, CREDENTIAL_ENV_ENDINGS, CREDENTIAL_ENV_PARTS, EnvVar, IdentityDef, Principal, Provider, ProviderSpec,
+    STATIC_KEY_FIELDS, Session, Via,
 };
 pub use identity::{
     DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat, SecretSpec,

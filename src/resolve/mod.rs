@@ -74,6 +74,4 @@ impl Default for Settings {
 }
 
 #[cfg(test)]
-mod fidelity_tests;
-#[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! part of the resolver.
 
 mod chains;
+mod fidelity;
 mod identity_fields;
 mod kinds;
 mod limits;
