@@ -70,6 +70,9 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     for note in &imported.notes {
         eprintln!("note: {note}");
     }
+    for warning in &imported.warnings {
+        eprintln!("warning: {warning}");
+    }
     for problem in &imported.not_runnable {
         eprintln!("not runnable in a cluster: {problem}");
     }

@@ -47,7 +47,7 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub allowed_endpoints: Vec<String>,
-    /// Region for links whose provider and principal name none (Atmos's default: us-east-1).
+    /// Region for links whose chain names no principal.region (Atmos's default: us-east-1).
     #[arg(long, env = "ATMOS_AUTH_DEFAULT_REGION", default_value = "us-east-1")]
     pub default_region: String,
     /// Renew this long before expiry when an Identity sets no refreshBefore (a duration:
