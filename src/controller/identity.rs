@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -23,15 +23,13 @@ use crate::renewal::{self, RenewReason, SecretState};
 use crate::resolve::{Reason, Resolved, resolve, summarize};
 use crate::secret::{self, Existing, SecretError};
 use crate::sts::Session;
-use crate::telemetry::IdentityLabels;
+use crate::telemetry::{IdentityLabels, ReconcileTimer};
 use crate::token::request_token;
 
 /// Reconciles one Identity.
 pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let out = reconcile_inner(&obj, &ctx).await;
-    ctx.metrics.reconciled("identity", started.elapsed());
-    out
+    let _timer = ReconcileTimer::start(&ctx.metrics, "identity");
+    reconcile_inner(&obj, &ctx).await
 }
 
 /// Unexpected failures (the API server itself): retry soon.

@@ -14,7 +14,7 @@ use super::rules::{self, format_seconds};
 use crate::api::{AuthProfileSpec, DEFAULT_MOUNT_PATH, IdentityDef, IdentitySpec, SecretFormat};
 
 /// The one provider kind the controller runs.
-pub(crate) const PROVIDER_KIND: &str = "kubernetes/oidc";
+pub(crate) use crate::settings::PROVIDER_KIND;
 /// The one identity kind the controller runs.
 pub(crate) const IDENTITY_KIND: &str = "aws/assume-role";
 

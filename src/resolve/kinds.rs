@@ -15,7 +15,7 @@ pub const PROVIDER_KINDS: &[&str] = &[
     "gcp/adc",
     "gcp/workload-identity-federation",
     "github/oidc",
-    "kubernetes/oidc",
+    crate::settings::PROVIDER_KIND,
     "mock",
     "mock/aws",
 ];

@@ -1,7 +1,5 @@
 //! STS failures, sorted into the two classes the controller acts on.
 
-use std::fmt;
-
 /// What the controller does about a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
@@ -105,15 +103,6 @@ impl StsError {
             Self::Transport { .. } => "StsUnreachable",
             Self::NoCredentials { .. } => "StsNoCredentials",
         }
-    }
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::FixTheSpec => "fix-the-spec",
-            Self::Transient => "transient",
-        })
     }
 }
 

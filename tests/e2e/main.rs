@@ -8,6 +8,7 @@ mod fixture;
 mod flow;
 mod ha;
 mod import;
+mod logs;
 mod safety;
 mod sts_tokens;
 
