@@ -155,26 +155,6 @@ fn write_ini(ini: &Ini) -> String {
 }
 
 #[cfg(test)]
-mod all_keys_tests {
-    use super::*;
-    use crate::api::SecretFormat;
-
-    #[test]
-    fn all_keys_covers_every_format() {
-        let creds = Credentials {
-            access_key_id: "k".into(),
-            secret_access_key: "s".into(),
-            session_token: "t".into(),
-            expiration: jiff::Timestamp::from_second(0).unwrap(),
-        };
-        let formats = [SecretFormat::Process, SecretFormat::Files, SecretFormat::Env];
-        for key in render("a", "us-east-1", &formats, "/m", &creds).keys() {
-            assert!(ALL_KEYS.contains(&key.as_str()), "{key} missing from ALL_KEYS");
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
 
@@ -327,5 +307,19 @@ mod tests {
     #[test]
     fn no_format_no_data() {
         assert!(render("a", "us-east-1", &[], "/x", &creds()).is_empty());
+    }
+
+    #[test]
+    fn all_keys_covers_every_format() {
+        let creds = Credentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+            session_token: "t".into(),
+            expiration: jiff::Timestamp::from_second(0).unwrap(),
+        };
+        let formats = [SecretFormat::Process, SecretFormat::Files, SecretFormat::Env];
+        for key in render("a", "us-east-1", &formats, "/m", &creds).keys() {
+            assert!(ALL_KEYS.contains(&key.as_str()), "{key} missing from ALL_KEYS");
+        }
     }
 }

@@ -207,6 +207,69 @@ cases!(
     bad_function_in_required_key,
 );
 
+/// `import` takes the running controller's settings flags (and their environment variables):
+/// an allow-listed `endpoint_url` imports, a region the controller would refuse is refused.
+#[test]
+fn the_controllers_settings_flags_are_honoured() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let atmos = dir.path().join("atmos.yaml");
+    std::fs::write(
+        &atmos,
+        "auth:\n  providers:\n    gh:\n      kind: github/oidc\n      region: us-east-2\n      spec:\n        \
+         audience: sts.amazonaws.com\n        endpoint_url: https://sts.internal.example\n  identities:\n    \
+         acme/admin:\n      default: true\n      kind: aws/assume-role\n      via: {provider: gh}\n      \
+         principal: {assume_role: \"arn:aws:iam::123456789012:role/admin\"}\n",
+    )
+    .expect("atmos.yaml written");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            "import".to_owned(),
+            atmos.display().to_string(),
+            "--service-account".into(),
+            "terraform".into(),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+
+    let refused = run(&args(&[]), None);
+    assert_eq!(refused.code, 1, "{}", render(&refused));
+    assert_eq!(refused.stdout, "");
+    assert!(
+        refused.stderr.contains(
+            "error: auth.providers.gh.spec.endpoint_url: endpoint_url \"https://sts.internal.example\" is refused"
+        ),
+        "{}",
+        refused.stderr
+    );
+    let allowed = run(&args(&["--allowed-endpoint", "https://sts.internal.example"]), None);
+    assert_eq!(allowed.code, 0, "{}", render(&allowed));
+    assert!(
+        allowed.stdout.contains("endpoint_url: https://sts.internal.example"),
+        "{}",
+        allowed.stdout
+    );
+
+    let region = run(
+        &args(&[
+            "--allowed-endpoint",
+            "https://sts.internal.example",
+            "--default-region",
+            "Mars",
+        ]),
+        None,
+    );
+    assert_eq!(region.code, 1, "{}", render(&region));
+    assert_eq!(region.stdout, "");
+    assert!(
+        region
+            .stderr
+            .contains("--default-region: \"Mars\" is not an AWS region name"),
+        "{}",
+        region.stderr
+    );
+}
+
 /// The Atmos profile of `examples/atmos-in-pod/` reads, with Atmos's profile-directory order
 /// and `!unset`, as exactly one `aws/ambient` identity and nothing of the base's auth.
 #[test]

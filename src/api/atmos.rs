@@ -265,8 +265,8 @@ pub struct Session {
     pub duration: Option<String>,
 }
 
-/// One `{key, value}` of an identity's `env` list. Names that look like credentials
-/// ([`CREDENTIAL_ENV_PATTERN`]) are refused.
+/// One `{key, value}` of an identity's `env` list. Names that look like credentials (containing
+/// SECRET, PASSW, ACCESS_KEY, PRIVATE_KEY or API_KEY, or ending in TOKEN) are refused.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[schemars(transform = env_var_rules)]
 pub struct EnvVar {

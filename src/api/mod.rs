@@ -26,5 +26,3 @@ pub use status::Condition;
 
 /// API group of both resources.
 pub const GROUP: &str = "auth.atmos.tools";
-/// The one served version.
-pub const VERSION: &str = "v1alpha1";

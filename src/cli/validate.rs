@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::api::{AuthProfileSpec, IdentitySpec};
-use crate::resolve::{Settings, resolve, validate_profile};
+use crate::resolve::{resolve, validate_profile};
+use crate::settings::SettingsArgs;
 
 /// Arguments of `validate`.
 #[derive(clap::Args, Debug)]
@@ -12,9 +13,9 @@ pub struct ValidateArgs {
     /// Manifest files (multi-document YAML); `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Token audiences the controller allows (as `run --allowed-audience`).
-    #[arg(long = "allowed-audience", default_value = "sts.amazonaws.com")]
-    pub allowed_audiences: Vec<String>,
+    /// What profiles may ask for: give the flags (or environment) of the running controller.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 struct Doc {
@@ -32,9 +33,12 @@ struct Doc {
 /// kept but not used in a cluster, a value used as Atmos uses it); exit 1 when there is a
 /// problem, 0 with warnings alone.
 pub fn run(args: &ValidateArgs) -> ExitCode {
-    let settings = Settings {
-        allowed_audiences: args.allowed_audiences.clone(),
-        ..Settings::default()
+    let settings = match args.settings.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let mut docs = Vec::new();
     let mut problems: Vec<String> = Vec::new();

@@ -1,7 +1,7 @@
 //! The AuthProfile reconcile: validate the whole profile and report each identity.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -12,10 +12,11 @@ use super::conditions::{self, READY};
 use super::{Context, Error};
 use crate::api::{AuthProfile, AuthProfileStatus};
 use crate::resolve::{Warning, summarize, validate_profile};
+use crate::telemetry::ReconcileTimer;
 
 /// Reconciles one AuthProfile.
 pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
+    let _timer = ReconcileTimer::start(&ctx.metrics, "authprofile");
     let now = Timestamp::now();
     let generation = obj.metadata.generation;
     let old = obj.status.clone().unwrap_or_default();
@@ -57,7 +58,6 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
         )
         .await?;
     }
-    ctx.metrics.reconciled("authprofile", started.elapsed());
     Ok(Action::await_change())
 }
 

@@ -25,7 +25,7 @@ use crate::resolve::{Problem, Reason, Settings, Warning, resolve, rules, validat
 /// The provider kind that only exists inside a GitHub Actions job.
 const GITHUB_OIDC: &str = "github/oidc";
 /// The provider kind the controller runs.
-const KUBERNETES_OIDC: &str = "kubernetes/oidc";
+use crate::settings::PROVIDER_KIND as KUBERNETES_OIDC;
 
 /// One config file's text and the name it is reported under.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -40,38 +40,8 @@ pub use secrets::is_credential_name;
 pub use walk::MAX_CHAIN_LINKS;
 pub use warnings::Warning;
 
-/// Operator settings that shape what a profile may ask for. They come from the
-/// controller's configuration, never from a profile.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    /// Token audiences a provider may request. Default `["sts.amazonaws.com"]`.
-    pub allowed_audiences: Vec<String>,
-    /// `spec.endpoint_url` values an operator allow-listed (default none: refused).
-    pub allowed_endpoints: Vec<String>,
-    /// Shortest session a link may request, seconds. AWS: 900. Lowered only by a test
-    /// setting so tests can watch several renewals.
-    pub min_session_seconds: i64,
-    /// Shortest token a provider may request, seconds (TokenRequest minimum: 600).
-    pub min_token_seconds: i64,
-    /// Region of a link when neither it nor a parent link names one in `principal.region`
-    /// (Atmos: `us-east-1`; a provider's `region` is not used).
-    pub default_region: String,
-    /// `refreshBefore` for Identities that set none, seconds; `None`: two thirds of the session.
-    pub default_refresh_before_seconds: Option<i64>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            allowed_audiences: vec!["sts.amazonaws.com".to_owned()],
-            allowed_endpoints: Vec::new(),
-            min_session_seconds: 900,
-            min_token_seconds: 600,
-            default_region: rules::DEFAULT_REGION.to_owned(),
-            default_refresh_before_seconds: None,
-        }
-    }
-}
+/// Operator settings (defined with the flags that set them in [`crate::settings`]).
+pub use crate::settings::Settings;
 
 #[cfg(test)]
 mod tests;

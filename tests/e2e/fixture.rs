@@ -139,6 +139,28 @@ impl ControllerProcess {
         sts_endpoint: &str,
         extra: &[&str],
     ) -> Result<Self> {
+        Self::spawn(kubeconfig, namespace, sts_endpoint, extra, &[])
+    }
+
+    /// Like [`Self::start`], with environment variables (`RUST_LOG` among them) set.
+    pub fn start_with_env(
+        cp: &ControlPlane,
+        namespace: &str,
+        sts_endpoint: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let kubeconfig = cp.kubeconfig_path().display().to_string();
+        Self::spawn(&kubeconfig, namespace, sts_endpoint, extra, env)
+    }
+
+    fn spawn(
+        kubeconfig: &str,
+        namespace: &str,
+        sts_endpoint: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("controller.log");
         let port = free_port()?;
@@ -164,6 +186,7 @@ impl ControllerProcess {
         .args(extra)
         .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);

@@ -11,6 +11,7 @@ mod import;
 mod leftovers;
 mod limits;
 mod limits_profile;
+mod logs;
 mod paste;
 mod safety;
 mod sts_tokens;
