@@ -1,4 +1,5 @@
-// Wrapper module: builds kube-apiserver and kube-controller-manager for the test control plane.
+// Wrapper module: main.go builds kube-apiserver, kube-controller-manager and kubectl as one
+// multi-call binary for the test control plane.
 module atmos-auth-controller/tests/controlplane/kubernetes
 
 go 1.25.0
@@ -177,12 +178,6 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
-)
-
-tool (
-	k8s.io/kubernetes/cmd/kube-apiserver
-	k8s.io/kubernetes/cmd/kube-controller-manager
-	k8s.io/kubernetes/cmd/kubectl
 )
 
 replace (
