@@ -27,8 +27,9 @@ bin="$cache_root/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-$LAY
 mkdir -p "$bin"
 # Static binaries, paths trimmed, symbols and DWARF left out (-s -w), as the official builds
 # do; no VCS stamp (the wrapper modules live in this repository: a stamp would re-link after
-# every commit). One binary at a time keeps the linker's peak memory low on two cores.
-export CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath -buildvcs=false" GOTOOLCHAIN=local
+# every commit); go.mod and go.sum are read, never rewritten in the working tree. One binary
+# at a time keeps the linker's peak memory low on two cores.
+export CGO_ENABLED=0 GOFLAGS="-mod=readonly -trimpath -buildvcs=false" GOTOOLCHAIN=local
 log() { echo "build-binaries: $*" >&2; }
 
 k8s_ldflags() {
