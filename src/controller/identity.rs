@@ -35,7 +35,14 @@ use crate::token::request_token;
 /// Reconciles one Identity.
 pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ReconcileTimer::start(&ctx.metrics, "identity");
-    reconcile_inner(&obj, &ctx, ctx.exchanger.as_ref(), Timestamp::now(), rand::random::<f64>()).await
+    reconcile_inner(
+        &obj,
+        &ctx,
+        ctx.exchanger.as_ref(),
+        Timestamp::now(),
+        rand::random::<f64>(),
+    )
+    .await
 }
 
 /// Unexpected failures (the API server itself): retry soon.
