@@ -29,6 +29,3 @@ pub const RESTORES: &str = "auth.atmos.tools/restores";
 /// The annotations that say when a Secret's credentials were made and are renewed: removed
 /// from a superseded Secret, so it never counts as holding credentials.
 pub const RENEWAL_ANNOTATIONS: [&str; 4] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT];
-
-/// The controller's own annotations: the only ones kept in the metadata cache.
-pub const OWN_ANNOTATIONS: [&str; 6] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT, IDENTITY, SUPERSEDED_BY];
