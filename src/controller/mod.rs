@@ -1,5 +1,6 @@
 //! The two controllers (Identity, AuthProfile) and how they are wired to the API server.
 
+mod backoff;
 mod conditions;
 mod context;
 mod error;
@@ -56,7 +57,7 @@ pub fn caches(client: &Client, scope: &Scope) -> Caches {
     // must not retrigger them. kube's generation predicate drops deletions, hence this filter.
     let mut generations: HashMap<ObjectRef<AuthProfile>, Option<i64>> = HashMap::new();
     let profile_stream = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
-        .default_backoff()
+        .backoff(backoff::WatchBackoff::default())
         .reflect(writer)
         .filter_map(move |event| {
             let out = match event {
@@ -96,7 +97,7 @@ pub async fn run(
     let (identity_store, identity_writer) = reflector::store();
     let metrics = ctx.metrics.clone();
     let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
-        .default_backoff()
+        .backoff(backoff::WatchBackoff::default())
         .reflect(identity_writer)
         // A deleted Identity is never reconciled again: drop its per-Identity series here.
         .inspect(move |event| {

@@ -35,7 +35,7 @@ pub fn triggers(client: &Client, scope: &Scope) -> impl Stream<Item = ObjectRef<
         scope.api::<PartialObjectMeta<Secret>>(client),
         watcher::Config::default().labels(&selector),
     )
-    .default_backoff()
+    .backoff(super::backoff::WatchBackoff::default())
     .filter_map(move |event| {
         let refs = match event {
             Ok(event) => tracker.event(event),
