@@ -233,11 +233,24 @@ async fn outage(process: &str) -> anyhow::Result<()> {
     );
     // The watches resumed: a new Identity is issued at once.
     apply(&client, &ns, &identity("late", "")).await?;
-    wait_reason(&client, &ns, "late", "CredentialsIssued", Duration::from_secs(20)).await?;
+    let late = Instant::now();
+    if let Err(e) = wait_reason(&client, &ns, "late", "CredentialsIssued", Duration::from_secs(90)).await {
+        let log = controller.log_text();
+        let watch: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("watch") || l.contains("late") || l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        anyhow::bail!(
+            "{e}: the watches did not resume\n{}",
+            watch[watch.len().saturating_sub(40)..].join("\n")
+        );
+    }
     eprintln!(
-        "RECOVERY {process} restart: down 20 s, serving again {:.1} s after the start; all {N} due Identities renewed {:.1} s after that; {exchanges} exchanges for {written} writes since",
+        "RECOVERY {process} restart: down 20 s, serving again {:.1} s after the start; all {N} due Identities renewed {:.1} s after that; {exchanges} exchanges for {written} writes since; an Identity applied {:.1} s after that issued in {:.1} s",
         restart.as_secs_f64(),
         recovery.as_secs_f64(),
+        (late - back).as_secs_f64(),
+        late.elapsed().as_secs_f64(),
     );
     Ok(())
 }
