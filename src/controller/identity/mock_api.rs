@@ -21,8 +21,11 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::{Refresh, reconcile_inner};
-use crate::api::{AuthProfile, Identity, IdentityStatus};
-use crate::controller::{Context, Error};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+
+use crate::api::{AuthProfile, ClusterAuthProfile, Identity, IdentityStatus};
+use crate::controller::{Context, Error, Usage};
 use crate::credentials::Credentials;
 use crate::labels;
 use crate::resolve::{Resolved, Settings};
@@ -265,14 +268,44 @@ async fn run(obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) ->
 
 /// [`run`] with the process's metrics as they stand.
 async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
+    run_in(metrics, obj, sts, now, script, &[]).await
+}
+
+/// [`run_with`] with the namespace `team` carrying `ns_labels`, and the ClusterAuthProfile
+/// `platform` (the same auth block) selecting `team=yes` namespaces.
+async fn run_in(
+    metrics: Arc<Metrics>,
+    obj: &Identity,
+    sts: FakeSts,
+    now: Timestamp,
+    script: Vec<Step>,
+    ns_labels: &[(&str, &str)],
+) -> Run {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let server = tokio::spawn(serve(handle, script));
     let client = Client::new(service, NS);
     let (profiles, mut writer) = reflector::store();
     writer.apply_watcher_event(&watcher::Event::Apply(profile()));
+    let (cluster_profiles, mut cluster_writer) = reflector::store();
+    let mut cluster: ClusterAuthProfile = serde_json::from_value(json!({
+        "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "ClusterAuthProfile",
+        "metadata": {"name": "platform"},
+        "spec": {"namespaceSelector": {"matchLabels": {"team": "yes"}}}
+    }))
+    .unwrap();
+    cluster.spec.auth = profile().spec;
+    cluster_writer.apply_watcher_event(&watcher::Event::Apply(cluster));
+    let (namespaces, mut ns_writer) = reflector::store();
+    let mut ns: PartialObjectMeta<Namespace> = PartialObjectMeta::default();
+    ns.metadata.name = Some(NS.into());
+    ns.metadata.labels = Some(ns_labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
+    ns_writer.apply_watcher_event(&watcher::Event::Apply(ns));
     let ctx = Context {
         client: client.clone(),
         profiles,
+        cluster_profiles,
+        namespaces,
+        usage: Arc::new(Usage::default()),
         exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
         settings: Settings::default(),
         recorder: Recorder::new(
@@ -668,4 +701,84 @@ async fn renaming_back_to_an_emptied_secret_issues_fresh_credentials() {
     assert!(cleanup["data"].get("AWS_ACCESS_KEY_ID").is_some_and(Value::is_null));
     assert_eq!(ready(&r.seen[6].body)["reason"], "CredentialsIssued");
     assert!(r.seen[7].body["note"].as_str().unwrap().starts_with("SpecChanged:"));
+}
+
+// ---- ClusterAuthProfile selection ----
+
+fn cluster_identity() -> Identity {
+    let mut obj = identity(None);
+    obj.spec.profile = "platform".into();
+    obj.spec.profile_kind = Some(crate::api::ProfileKind::ClusterAuthProfile);
+    obj
+}
+
+#[tokio::test]
+async fn a_selected_namespace_gets_credentials_from_the_cluster_profile() {
+    let r = run_in(
+        Arc::new(Metrics::default()),
+        &cluster_identity(),
+        FakeSts::ok(),
+        t0(),
+        vec![
+            step("GET", SECRETS, empty_list()),
+            step("GET", SECRET, not_found()),
+            step("POST", TOKEN, token_reply()),
+            step("POST", SECRETS, Reply::Echo(201)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+        &[("team", "yes")],
+    )
+    .await;
+    r.action.unwrap();
+    assert_eq!(r.sts_calls, 1);
+    assert_eq!(ready(&r.seen[4].body)["reason"], "CredentialsIssued");
+}
+
+#[tokio::test]
+async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied() {
+    let (status, annotations) = issued_at_t0().await;
+    let list = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+        "items": [secret_meta(UID, &annotations)]});
+    let mut obj = cluster_identity();
+    obj.status = Some(status);
+    let r = run_in(
+        Arc::new(Metrics::default()),
+        &obj,
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step("GET", SECRETS, Reply::Json(200, list)),
+            step(
+                "PATCH",
+                SECRET,
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
+                ),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+        ],
+        &[("team", "no")],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::await_change());
+    assert_eq!(r.sts_calls, 0, "no token, no exchange");
+    let emptied = &r.seen[1].body;
+    assert_eq!(emptied["metadata"]["uid"], SECRET_UID);
+    assert_eq!(emptied["metadata"]["annotations"][labels::REVOKED], "NamespaceNotAllowed");
+    assert!(emptied["metadata"]["annotations"][labels::EXPIRATION].is_null());
+    assert!(emptied["data"]["credential_process.json"].is_null());
+    let status = &r.seen[3].body;
+    assert_eq!(ready(status)["reason"], "NamespaceNotAllowed");
+    assert!(status["status"]["expiration"].is_null());
 }
