@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::api::{AuthProfileSpec, IdentitySpec};
-use crate::resolve::{resolve, validate_profile};
+use crate::api::{AuthProfileSpec, ClusterAuthProfileSpec, IdentitySpec, ProfileKind};
+use crate::resolve::{resolve_set, validate_profile};
 use crate::settings::SettingsArgs;
 
 /// Arguments of `validate`.
@@ -28,8 +28,8 @@ struct Doc {
     functions: Vec<String>,
 }
 
-/// Checks every AuthProfile and every Identity (against the profile of the same namespace
-/// found in the files) and prints each problem, then each warning (`warning: ...`: a key
+/// Checks every AuthProfile, ClusterAuthProfile and Identity (against the profile it names
+/// found in the files: an AuthProfile of its namespace, or a ClusterAuthProfile) and prints each problem, then each warning (`warning: ...`: a key
 /// kept but not used in a cluster, a value used as Atmos uses it); exit 1 when there is a
 /// problem, 0 with warnings alone.
 pub fn run(args: &ValidateArgs) -> ExitCode {
@@ -59,22 +59,26 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
     }
     let mut checked = 0;
-    for doc in docs.iter().filter(|d| d.kind == "AuthProfile") {
+    for doc in docs.iter().filter(|d| d.kind == "AuthProfile" || d.kind == "ClusterAuthProfile") {
         checked += 1;
-        match serde_json::from_value::<AuthProfileSpec>(doc.spec.clone()) {
+        let (kind, at) = (&doc.kind, located(doc));
+        match profile_spec(doc) {
             Ok(spec) => {
                 let report = validate_profile(&spec, &settings);
                 for p in report.all_problems() {
-                    problems.push(format!("{}: AuthProfile {}/{}: {p}", doc.file, doc.namespace, doc.name));
+                    problems.push(format!("{}: {kind} {at}: {p}", doc.file));
                 }
                 for w in report.all_warnings() {
-                    warnings.push(format!("{}: AuthProfile {}/{}: {w}", doc.file, doc.namespace, doc.name));
+                    warnings.push(format!("{}: {kind} {at}: {w}", doc.file));
+                }
+                if kind == "ClusterAuthProfile" && doc.spec.get("namespaceSelector").is_none() && doc.spec.get("namespaces").is_none() {
+                    warnings.push(format!(
+                        "{}: {kind} {at}: spec: selects no namespace: set spec.namespaceSelector (for example matchLabels kubernetes.io/metadata.name) or spec.namespaces",
+                        doc.file
+                    ));
                 }
             }
-            Err(e) => problems.push(format!(
-                "{}: AuthProfile {}/{}: spec: {e}",
-                doc.file, doc.namespace, doc.name
-            )),
+            Err(e) => problems.push(format!("{}: {kind} {at}: spec: {e}", doc.file)),
         }
     }
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
@@ -89,23 +93,35 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
                 continue;
             }
         };
+        let kind = spec.profile_ref_kind();
         let profile = docs
             .iter()
-            .find(|d| d.kind == "AuthProfile" && d.namespace == doc.namespace && d.name == spec.profile)
-            .and_then(|d| serde_json::from_value::<AuthProfileSpec>(d.spec.clone()).ok());
+            .find(|d| {
+                d.kind == kind.as_str()
+                    && d.name == spec.profile
+                    && (kind == ProfileKind::ClusterAuthProfile || d.namespace == doc.namespace)
+            })
+            .and_then(|d| profile_spec(d).ok());
         let Some(profile) = profile else {
             problems.push(format!(
-                "{}: Identity {}/{}: spec.profile: AuthProfile {:?} is not in the files given",
-                doc.file, doc.namespace, doc.name, spec.profile
+                "{}: Identity {}/{}: spec.profile: {} {:?} is not in the files given",
+                doc.file,
+                doc.namespace,
+                doc.name,
+                kind.as_str(),
+                spec.profile
             ));
             continue;
         };
-        match resolve(&profile, &spec, &doc.name, &settings) {
-            Ok(resolved) => {
-                // The profile's own warnings are printed with the AuthProfile, once.
-                for w in resolved.warnings.iter().filter(|w| w.path.starts_with("spec.")) {
-                    warnings.push(format!("{}: Identity {}/{}: {w}", doc.file, doc.namespace, doc.name));
-                }
+        match resolve_set(&profile, &spec, &doc.name, &settings) {
+            Ok(set) => {
+                // The profile's own warnings are printed with the profile, once.
+                let own = set.items.iter().flat_map(|r| &r.warnings).filter(|w| w.path.starts_with("spec."));
+                let mut lines: Vec<String> = own
+                    .map(|w| format!("{}: Identity {}/{}: {w}", doc.file, doc.namespace, doc.name))
+                    .collect();
+                lines.dedup();
+                warnings.extend(lines);
             }
             Err(ps) => {
                 for p in ps {
@@ -131,6 +147,24 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     } else {
         eprintln!("{checked} resources checked, {} problems{warned}", problems.len());
         ExitCode::FAILURE
+    }
+}
+
+/// `namespace/name`, or `name` for a cluster-scoped resource.
+fn located(doc: &Doc) -> String {
+    if doc.kind == "ClusterAuthProfile" {
+        doc.name.clone()
+    } else {
+        format!("{}/{}", doc.namespace, doc.name)
+    }
+}
+
+/// The `auth:` block of an AuthProfile or ClusterAuthProfile document.
+fn profile_spec(doc: &Doc) -> Result<AuthProfileSpec, serde_json::Error> {
+    if doc.kind == "ClusterAuthProfile" {
+        serde_json::from_value::<ClusterAuthProfileSpec>(doc.spec.clone()).map(|s| s.auth)
+    } else {
+        serde_json::from_value::<AuthProfileSpec>(doc.spec.clone())
     }
 }
 

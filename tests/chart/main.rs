@@ -17,6 +17,7 @@
 //! Dockerfile (slow on two cores: CI runs it; here only the Dockerfile's paths are checked).
 
 mod admission;
+mod cluster_admission;
 mod dockerfile;
 mod examples;
 mod fixture;

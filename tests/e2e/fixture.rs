@@ -53,7 +53,11 @@ async fn install_crds(cp: &ControlPlane) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     // The checked-in files (tests/crds.rs keeps them equal to the generated ones).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for file in ["authprofiles.auth.atmos.tools.yaml", "identities.auth.atmos.tools.yaml"] {
+    for file in [
+        "authprofiles.auth.atmos.tools.yaml",
+        "clusterauthprofiles.auth.atmos.tools.yaml",
+        "identities.auth.atmos.tools.yaml",
+    ] {
         let crd: CustomResourceDefinition = serde_saphyr::from_str(&std::fs::read_to_string(dir.join(file))?)?;
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
