@@ -351,8 +351,10 @@ async fn profile_of(pass: &mut Pass<'_>, uid: &str) -> Result<Result<Held, Actio
     Ok(Err(pass.not_ready(decide::NAMESPACE_NOT_ALLOWED, &msg, None).await?))
 }
 
-/// Runs each identity's chain in turn, so a parent shared by several identities is taken
-/// from the cache after the first; stops at the first failure.
+/// Runs each identity's chain in turn, shortest chains first: a parent that is itself one
+/// of the identities is then issued (and cached) before the chains that start with it, so
+/// they reuse it; any parent shared by several identities is exchanged once. Stops at the
+/// first failure. Returns the sessions in the order of `set.items`.
 async fn refresh_all(
     ctx: &Context,
     sts: &impl Refresh,
@@ -360,16 +362,17 @@ async fn refresh_all(
     set: &ResolvedSet,
     now: Timestamp,
 ) -> Result<Vec<Session>, Error> {
-    let mut sessions = Vec::with_capacity(set.items.len());
-    for resolved in &set.items {
+    let mut sessions: Vec<Option<Session>> = vec![None; set.items.len()];
+    for i in decide::refresh_order(&set.items) {
+        let resolved = &set.items[i];
         let token = Box::pin(async {
             request_token(&ctx.client, ns, &resolved.token)
                 .await
                 .map_err(Error::from)
         });
-        sessions.push(sts.refresh(ns, resolved, now, token).await?);
+        sessions[i] = Some(sts.refresh(ns, resolved, now, token).await?);
     }
-    Ok(sessions)
+    Ok(sessions.into_iter().flatten().collect())
 }
 
 /// The Secret's schedule: the earliest expiry and renewal of its identities (all are

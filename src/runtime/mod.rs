@@ -49,6 +49,8 @@ pub struct Config {
     pub sts: StsSettings,
     /// Namespaces to watch; empty: all.
     pub namespaces: Vec<String>,
+    /// Whether this process writes ClusterAuthProfile status.
+    pub cluster_profile_status: bool,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub admin_addr: SocketAddr,
     /// The leadership Lease; `None`: no election, this replica runs the controllers.
@@ -122,16 +124,20 @@ pub async fn run(config: Config) -> Result<(), Error> {
         });
         controller::run(ctx, caches, scope, shutdown.signaled())
     });
-    // One ClusterAuthProfile status controller for the process, whatever the scopes.
-    let cluster = controller::run_cluster_profiles(
-        Arc::new(ClusterContext {
-            client: client.clone(),
-            settings: config.settings.clone(),
-            metrics: metrics.clone(),
-            usage: usage.clone(),
-        }),
-        shutdown.signaled(),
-    );
+    // One ClusterAuthProfile status controller for the process, whatever the scopes, if it
+    // is the one that writes their status.
+    let cluster_ctx = Arc::new(ClusterContext {
+        client: client.clone(),
+        settings: config.settings.clone(),
+        metrics: metrics.clone(),
+        usage: usage.clone(),
+    });
+    let signaled = shutdown.signaled();
+    let cluster = async move {
+        if config.cluster_profile_status {
+            controller::run_cluster_profiles(cluster_ctx, signaled).await;
+        }
+    };
     futures::join!(futures::future::join_all(runs), cluster);
     if let Some(l) = leadership {
         l.release().await;

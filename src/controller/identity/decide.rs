@@ -126,6 +126,15 @@ pub fn renewed_note(trigger: &str, assumed_role_arn: &str, secret: &str, schedul
     )
 }
 
+/// The order to refresh several identities in: by chain length (fewest links first), then
+/// as listed. A chain's target link always runs, but its parents come from the cache, so an
+/// identity that is another's parent must run first for the other to reuse its session.
+pub fn refresh_order(items: &[Resolved]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| (items[i].links.len(), i));
+    order
+}
+
 /// Whether Secrets under other names may hold this Identity's credentials: the name it last
 /// reported differs from the current one (or it never reported one).
 pub fn may_have_superseded(reported: Option<&str>, current: &str) -> bool {
@@ -319,6 +328,41 @@ mod tests {
             renewed_note("SecretMissing", "arn:r", "creds", &s),
             "SecretMissing: credentials for arn:r written to Secret creds, valid until 2026-01-01T01:00:00Z, renewal at 2026-01-01T00:40:00Z"
         );
+    }
+
+    #[test]
+    fn parents_are_refreshed_before_their_children() {
+        let with_links = |n: usize| Resolved {
+            identity: format!("i{n}"),
+            chain: Vec::new(),
+            token: crate::resolve::TokenSource {
+                provider: "p".into(),
+                service_account: "sa".into(),
+                audience: "a".into(),
+                expiration_seconds: 600,
+                endpoint: None,
+            },
+            links: (0..n)
+                .map(|k| crate::resolve::Link {
+                    identity: format!("l{k}"),
+                    role_arn: "arn".into(),
+                    session_name: None,
+                    external_id: None,
+                    duration_seconds: 900,
+                    region: "us-east-1".into(),
+                })
+                .collect(),
+            region: "us-east-1".into(),
+            secret: crate::resolve::SecretPlan {
+                name: "s".into(),
+                formats: Vec::new(),
+                mount_path: "/m".into(),
+            },
+            refresh_before_seconds: None,
+            warnings: Vec::new(),
+        };
+        let items = [with_links(2), with_links(3), with_links(1), with_links(2)];
+        assert_eq!(refresh_order(&items), [2, 0, 3, 1]);
     }
 
     #[test]
