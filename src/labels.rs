@@ -49,7 +49,12 @@ pub const OWN_ANNOTATIONS: [&str; 8] = [
 pub fn data_keys(annotations: &std::collections::BTreeMap<String, String>) -> Vec<String> {
     let mut keys: Vec<String> = crate::render::ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
     if let Some(list) = annotations.get(DATA_KEYS) {
-        keys.extend(list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned));
+        keys.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned),
+        );
     }
     keys
 }

@@ -77,7 +77,13 @@ pub fn process_key(identity: &str) -> String {
     use sha2::{Digest, Sha256};
     let clean: String = identity
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(MAX_KEY_NAME)
         .collect();
     let hash = hex::encode(Sha256::digest(identity.as_bytes()));
@@ -87,7 +93,10 @@ pub fn process_key(identity: &str) -> String {
 /// The data keys of `data` beyond [`ALL_KEYS`] (the per-identity keys): recorded on the
 /// Secret so a later write, or emptying it, knows what to remove.
 pub fn extra_keys(data: &BTreeMap<String, String>) -> Vec<String> {
-    data.keys().filter(|k| !ALL_KEYS.contains(&k.as_str())).cloned().collect()
+    data.keys()
+        .filter(|k| !ALL_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The Secret's data for several identities (`spec.identities`, in order); `env` is never
@@ -378,10 +387,24 @@ mod tests {
 
     #[test]
     fn several_identities_process_layout() {
-        let (a, b) = (creds(), Credentials { access_key_id: "ASIAOTHER".into(), ..creds() });
+        let (a, b) = (
+            creds(),
+            Credentials {
+                access_key_id: "ASIAOTHER".into(),
+                ..creds()
+            },
+        );
         let items = [
-            Issued { identity: "default", region: "us-east-1", creds: &a },
-            Issued { identity: "acme/admin", region: "eu-west-1", creds: &b },
+            Issued {
+                identity: "default",
+                region: "us-east-1",
+                creds: &a,
+            },
+            Issued {
+                identity: "acme/admin",
+                region: "eu-west-1",
+                creds: &b,
+            },
         ];
         let data = render_set(&items, &[SecretFormat::Process], "/m/");
         let ka = process_key("default");
@@ -389,7 +412,9 @@ mod tests {
         assert_eq!(keys(&data), ["config", kb.as_str(), ka.as_str()]);
         assert_eq!(
             data["config"],
-            format!("[default]\nregion = us-east-1\ncredential_process = cat /m/{ka}\n\n[profile acme/admin]\nregion = eu-west-1\ncredential_process = cat /m/{kb}\n")
+            format!(
+                "[default]\nregion = us-east-1\ncredential_process = cat /m/{ka}\n\n[profile acme/admin]\nregion = eu-west-1\ncredential_process = cat /m/{kb}\n"
+            )
         );
         assert!(data[&kb].contains("\"AccessKeyId\":\"ASIAOTHER\""));
         assert!(data[&ka].contains("\"AccessKeyId\":\"ASIAEXAMPLE\""));
@@ -400,8 +425,16 @@ mod tests {
     fn several_identities_files_layout() {
         let a = creds();
         let items = [
-            Issued { identity: "acme/a", region: "us-east-1", creds: &a },
-            Issued { identity: "acme/b", region: "us-east-2", creds: &a },
+            Issued {
+                identity: "acme/a",
+                region: "us-east-1",
+                creds: &a,
+            },
+            Issued {
+                identity: "acme/b",
+                region: "us-east-2",
+                creds: &a,
+            },
         ];
         let data = render_set(&items, &[SecretFormat::Files], "/m");
         assert_eq!(keys(&data), ["config", "credentials"]);
@@ -429,7 +462,10 @@ mod tests {
         assert_eq!(unique.len(), keys.len(), "{keys:?}");
         assert!(keys[0].starts_with("credential_process.acme_admin."));
         assert!(keys[1].starts_with("credential_process.acme.admin."));
-        assert_eq!(process_key(&"x".repeat(253)).len(), "credential_process.".len() + 200 + 1 + 8 + 5);
+        assert_eq!(
+            process_key(&"x".repeat(253)).len(),
+            "credential_process.".len() + 200 + 1 + 8 + 5
+        );
     }
 
     #[test]

@@ -231,7 +231,13 @@ pub type ToEmpty = (String, String, Vec<String>);
 /// `current` and that still need emptying. One already marked superseded by `current`,
 /// without renewal annotations, is done.
 pub fn to_supersede(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, current: &str) -> Vec<ToEmpty> {
-    to_empty(secrets, owner_uid, |m| m.name_any() != current, labels::SUPERSEDED_BY, current)
+    to_empty(
+        secrets,
+        owner_uid,
+        |m| m.name_any() != current,
+        labels::SUPERSEDED_BY,
+        current,
+    )
 }
 
 /// Every Secret among `secrets` this Identity (`owner_uid`) wrote that still holds
@@ -406,7 +412,11 @@ mod tests {
         assert_eq!(names, ["current", "other-reason"]);
         let p = revoke_patch("u", "NamespaceNotAllowed", &labels::data_keys(&BTreeMap::new()));
         assert_eq!(p["metadata"]["annotations"][labels::REVOKED], "NamespaceNotAllowed");
-        assert!(p["data"].get("credential_process.json").is_some_and(serde_json::Value::is_null));
+        assert!(
+            p["data"]
+                .get("credential_process.json")
+                .is_some_and(serde_json::Value::is_null)
+        );
     }
 
     #[test]
@@ -416,7 +426,11 @@ mod tests {
             "credential_process.a.1.json".to_owned(),
         )]));
         let p = supersede_patch("u1", "new-name", &keys);
-        assert!(p["data"].get("credential_process.a.1.json").is_some_and(serde_json::Value::is_null));
+        assert!(
+            p["data"]
+                .get("credential_process.a.1.json")
+                .is_some_and(serde_json::Value::is_null)
+        );
         assert_eq!(p["metadata"]["uid"], "u1");
         assert_eq!(p["metadata"]["annotations"][labels::SUPERSEDED_BY], "new-name");
         for k in labels::RENEWAL_ANNOTATIONS {

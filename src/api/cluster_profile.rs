@@ -131,7 +131,11 @@ impl ClusterAuthProfileSpec {
     /// selector that cannot be parsed (an unknown operator) selects nothing.
     pub fn selects(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
         use kube::core::{Selector, SelectorExt};
-        if self.namespaces.as_ref().is_some_and(|list| list.iter().any(|n| n == name)) {
+        if self
+            .namespaces
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|n| n == name))
+        {
             return true;
         }
         self.namespace_selector
@@ -176,19 +180,85 @@ mod tests {
         let meta_in = req("kubernetes.io/metadata.name", "In", &["ci", "tf"]);
         let table: Vec<(&str, ClusterAuthProfileSpec, &str, BTreeMap<String, String>, bool)> = vec![
             ("nothing selects nothing", spec(None, None), "ci", ns("ci", &[]), false),
-            ("empty list selects nothing", spec(None, Some(vec![])), "ci", ns("ci", &[]), false),
+            (
+                "empty list selects nothing",
+                spec(None, Some(vec![])),
+                "ci",
+                ns("ci", &[]),
+                false,
+            ),
             ("listed", spec(None, Some(vec!["ci"])), "ci", ns("ci", &[]), true),
             ("not listed", spec(None, Some(vec!["ci"])), "tf", ns("tf", &[]), false),
-            ("by name label", spec(Some(selector(&[], vec![meta_in.clone()])), None), "tf", ns("tf", &[]), true),
-            ("name label not in set", spec(Some(selector(&[], vec![meta_in])), None), "x", ns("x", &[]), false),
-            ("label match", spec(Some(selector(&[("team", "platform")], vec![])), None), "a", ns("a", &[("team", "platform")]), true),
-            ("label mismatch", spec(Some(selector(&[("team", "platform")], vec![])), None), "a", ns("a", &[("team", "x")]), false),
-            ("label missing", spec(Some(selector(&[("team", "platform")], vec![])), None), "a", ns("a", &[]), false),
-            ("list or selector", spec(Some(selector(&[("team", "p")], vec![])), Some(vec!["b"])), "b", ns("b", &[]), true),
-            ("empty selector selects all", spec(Some(NamespaceSelector::default()), None), "z", ns("z", &[]), true),
-            ("exists", spec(Some(selector(&[], vec![req("atmos", "Exists", &[])])), None), "a", ns("a", &[("atmos", "")]), true),
-            ("does not exist", spec(Some(selector(&[], vec![req("atmos", "DoesNotExist", &[])])), None), "a", ns("a", &[("atmos", "")]), false),
-            ("bad operator selects nothing", spec(Some(selector(&[], vec![req("a", "Near", &["b"])])), None), "a", ns("a", &[("a", "b")]), false),
+            (
+                "by name label",
+                spec(Some(selector(&[], vec![meta_in.clone()])), None),
+                "tf",
+                ns("tf", &[]),
+                true,
+            ),
+            (
+                "name label not in set",
+                spec(Some(selector(&[], vec![meta_in])), None),
+                "x",
+                ns("x", &[]),
+                false,
+            ),
+            (
+                "label match",
+                spec(Some(selector(&[("team", "platform")], vec![])), None),
+                "a",
+                ns("a", &[("team", "platform")]),
+                true,
+            ),
+            (
+                "label mismatch",
+                spec(Some(selector(&[("team", "platform")], vec![])), None),
+                "a",
+                ns("a", &[("team", "x")]),
+                false,
+            ),
+            (
+                "label missing",
+                spec(Some(selector(&[("team", "platform")], vec![])), None),
+                "a",
+                ns("a", &[]),
+                false,
+            ),
+            (
+                "list or selector",
+                spec(Some(selector(&[("team", "p")], vec![])), Some(vec!["b"])),
+                "b",
+                ns("b", &[]),
+                true,
+            ),
+            (
+                "empty selector selects all",
+                spec(Some(NamespaceSelector::default()), None),
+                "z",
+                ns("z", &[]),
+                true,
+            ),
+            (
+                "exists",
+                spec(Some(selector(&[], vec![req("atmos", "Exists", &[])])), None),
+                "a",
+                ns("a", &[("atmos", "")]),
+                true,
+            ),
+            (
+                "does not exist",
+                spec(Some(selector(&[], vec![req("atmos", "DoesNotExist", &[])])), None),
+                "a",
+                ns("a", &[("atmos", "")]),
+                false,
+            ),
+            (
+                "bad operator selects nothing",
+                spec(Some(selector(&[], vec![req("a", "Near", &["b"])])), None),
+                "a",
+                ns("a", &[("a", "b")]),
+                false,
+            ),
         ];
         for (case, spec, name, labels, want) in table {
             assert_eq!(spec.selects(name, &labels), want, "{case}");

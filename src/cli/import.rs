@@ -117,7 +117,11 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     eprintln!(
         "imported {} {} ({}, {}){}",
-        if args.cluster { "ClusterAuthProfile" } else { "AuthProfile" },
+        if args.cluster {
+            "ClusterAuthProfile"
+        } else {
+            "AuthProfile"
+        },
         options.name,
         count(imported.profile.spec.providers.len(), "provider", "providers"),
         count(imported.profile.spec.identities.len(), "identity", "identities"),

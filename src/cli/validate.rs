@@ -59,7 +59,10 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
     }
     let mut checked = 0;
-    for doc in docs.iter().filter(|d| d.kind == "AuthProfile" || d.kind == "ClusterAuthProfile") {
+    for doc in docs
+        .iter()
+        .filter(|d| d.kind == "AuthProfile" || d.kind == "ClusterAuthProfile")
+    {
         checked += 1;
         let (kind, at) = (&doc.kind, located(doc));
         match profile_spec(doc) {
@@ -71,7 +74,10 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
                 for w in report.all_warnings() {
                     warnings.push(format!("{}: {kind} {at}: {w}", doc.file));
                 }
-                if kind == "ClusterAuthProfile" && doc.spec.get("namespaceSelector").is_none() && doc.spec.get("namespaces").is_none() {
+                if kind == "ClusterAuthProfile"
+                    && doc.spec.get("namespaceSelector").is_none()
+                    && doc.spec.get("namespaces").is_none()
+                {
                     warnings.push(format!(
                         "{}: {kind} {at}: spec: selects no namespace: set spec.namespaceSelector (for example matchLabels kubernetes.io/metadata.name) or spec.namespaces",
                         doc.file
@@ -116,7 +122,11 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         match resolve_set(&profile, &spec, &doc.name, &settings) {
             Ok(set) => {
                 // The profile's own warnings are printed with the profile, once.
-                let own = set.items.iter().flat_map(|r| &r.warnings).filter(|w| w.path.starts_with("spec."));
+                let own = set
+                    .items
+                    .iter()
+                    .flat_map(|r| &r.warnings)
+                    .filter(|w| w.path.starts_with("spec."));
                 let mut lines: Vec<String> = own
                     .map(|w| format!("{}: Identity {}/{}: {w}", doc.file, doc.namespace, doc.name))
                     .collect();

@@ -51,26 +51,29 @@ pub fn caches(client: &Client, scope: &Scope) -> ClusterCaches {
     let (profiles, writer) = reflector::store();
     // Identities care about the spec (generation) and deletion, not status writes.
     let mut generations: HashMap<ObjectRef<ClusterAuthProfile>, Option<i64>> = HashMap::new();
-    let profile_stream = watcher(Api::<ClusterAuthProfile>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .filter_map(move |event| {
-            let out = match event {
-                Ok(watcher::Event::Delete(p)) => {
-                    generations.remove(&ObjectRef::from_obj(&p));
-                    Some(Ok(p))
-                }
-                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                    let changed = generations.insert(ObjectRef::from_obj(&p), p.metadata.generation)
-                        != Some(p.metadata.generation);
-                    changed.then_some(Ok(p))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            };
-            futures::future::ready(out)
-        })
-        .boxed();
+    let profile_stream = watcher(
+        Api::<ClusterAuthProfile>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .filter_map(move |event| {
+        let out = match event {
+            Ok(watcher::Event::Delete(p)) => {
+                generations.remove(&ObjectRef::from_obj(&p));
+                Some(Ok(p))
+            }
+            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                let changed =
+                    generations.insert(ObjectRef::from_obj(&p), p.metadata.generation) != Some(p.metadata.generation);
+                changed.then_some(Ok(p))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    })
+    .boxed();
     let config = match scope {
         Scope::Cluster => watcher::Config::default(),
         Scope::Namespace(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
@@ -113,7 +116,8 @@ pub fn identities_in_namespace(store: &Store<Identity>, ns: &PartialObjectMeta<N
         .state()
         .into_iter()
         .filter(|i| {
-            i.spec.profile_ref_kind() == ProfileKind::ClusterAuthProfile && i.namespace().as_deref() == Some(name.as_str())
+            i.spec.profile_ref_kind() == ProfileKind::ClusterAuthProfile
+                && i.namespace().as_deref() == Some(name.as_str())
         })
         .map(|i| ObjectRef::from_obj(&*i))
         .collect()
@@ -136,11 +140,14 @@ const USAGE_RECHECK: Duration = Duration::from_secs(30);
 
 /// Runs the ClusterAuthProfile status controller (once per process) until `shutdown`.
 pub async fn run(ctx: Arc<ClusterContext>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
-    Controller::new(Api::<ClusterAuthProfile>::all(ctx.client.clone()), watcher::Config::default())
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+    Controller::new(
+        Api::<ClusterAuthProfile>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|_| futures::future::ready(()))
+    .await;
 }
 
 async fn reconcile(obj: Arc<ClusterAuthProfile>, ctx: Arc<ClusterContext>) -> Result<Action, Error> {
@@ -212,7 +219,13 @@ mod tests {
         let mut obj = ClusterAuthProfile::new("platform", ClusterAuthProfileSpec::default());
         obj.metadata.generation = Some(3);
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let s = status_of(&obj, &ClusterAuthProfileStatus::default(), &Settings::default(), &usage, now);
+        let s = status_of(
+            &obj,
+            &ClusterAuthProfileStatus::default(),
+            &Settings::default(),
+            &usage,
+            now,
+        );
         assert_eq!(s.namespace_count, 60);
         assert_eq!(s.namespaces.len(), MAX_STATUS_NAMESPACES as usize);
         assert_eq!(s.namespaces[0], "ns-00");

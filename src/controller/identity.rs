@@ -20,7 +20,9 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::conditions::{self, READY};
 use super::{Context, Error};
-use crate::api::{AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, IdentityStatus, IssuedIdentity, ProfileKind};
+use crate::api::{
+    AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, IdentityStatus, IssuedIdentity, ProfileKind,
+};
 use crate::credentials::Credentials;
 use crate::labels;
 use crate::render::{Issued, extra_keys, process_key, render, render_set};
@@ -35,7 +37,14 @@ use crate::token::request_token;
 /// Reconciles one Identity.
 pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ReconcileTimer::start(&ctx.metrics, "identity");
-    reconcile_inner(&obj, &ctx, ctx.exchanger.as_ref(), Timestamp::now(), rand::random::<f64>()).await
+    reconcile_inner(
+        &obj,
+        &ctx,
+        ctx.exchanger.as_ref(),
+        Timestamp::now(),
+        rand::random::<f64>(),
+    )
+    .await
 }
 
 /// Unexpected failures (the API server itself): retry soon.
@@ -228,7 +237,14 @@ async fn reconcile_inner(
         Ok(sessions) => {
             let schedules: Vec<Schedule> = sessions
                 .iter()
-                .map(|s| renewal::schedule(s.issued, s.credentials.expiration, resolved.refresh_before_seconds, jitter))
+                .map(|s| {
+                    renewal::schedule(
+                        s.issued,
+                        s.credentials.expiration,
+                        resolved.refresh_before_seconds,
+                        jitter,
+                    )
+                })
                 .collect();
             let schedule = earliest(&schedules);
             // After a spec change the formats or identities may have changed: drop keys no
@@ -256,7 +272,11 @@ async fn reconcile_inner(
                     .map(|(r, s)| IssuedIdentity {
                         name: r.identity.clone(),
                         role_arn: r.links.last().map(|l| l.role_arn.clone()),
-                        data_key: r.secret.formats.contains(&crate::api::SecretFormat::Process).then(|| process_key(&r.identity)),
+                        data_key: r
+                            .secret
+                            .formats
+                            .contains(&crate::api::SecretFormat::Process)
+                            .then(|| process_key(&r.identity)),
                         expiration: Some(rfc3339(s.expiration)),
                     })
                     .collect();
@@ -310,7 +330,10 @@ async fn profile_of(pass: &mut Pass<'_>, uid: &str) -> Result<Result<Held, Actio
         return Ok(match ctx.profiles.get(&ObjectRef::new(&spec.profile).within(&ns)) {
             Some(p) => Ok(Held::Namespaced(p)),
             None => {
-                let msg = format!("AuthProfile {ns}/{} not found: apply it, or fix spec.profile", spec.profile);
+                let msg = format!(
+                    "AuthProfile {ns}/{} not found: apply it, or fix spec.profile",
+                    spec.profile
+                );
                 Err(pass.not_ready("ProfileNotFound", &msg, None).await?)
             }
         });

@@ -24,8 +24,8 @@ use crate::api::{AuthProfile, Identity};
 use crate::labels;
 pub use cluster::{ClusterCaches, ClusterContext, run as run_cluster_profiles};
 pub use context::Context;
-pub use usage::Usage;
 pub use error::Error;
+pub use usage::Usage;
 
 /// Where the controllers look.
 #[derive(Clone, Debug)]
@@ -150,10 +150,10 @@ pub async fn run(
             .state()
             .into_iter()
             .filter(|i| {
-            i.namespace().as_deref() == Some(ns.as_str())
-                && i.spec.profile_ref_kind() == crate::api::ProfileKind::AuthProfile
-                && i.spec.profile == name
-        })
+                i.namespace().as_deref() == Some(ns.as_str())
+                    && i.spec.profile_ref_kind() == crate::api::ProfileKind::AuthProfile
+                    && i.spec.profile == name
+            })
             .map(|i| ObjectRef::from_obj(&*i))
             .collect::<Vec<_>>()
     };

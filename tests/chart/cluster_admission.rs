@@ -106,7 +106,15 @@ subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: cap-dora}}]
     // She really holds the right in each namespace (so the refusal is the policy's scope).
     for ns in ["cap-a", "cap-b"] {
         let out = output(
-            tool_on("kubectl", &dora).args(["auth", "can-i", "create", "serviceaccounts/x", "--subresource=token", "-n", ns]),
+            tool_on("kubectl", &dora).args([
+                "auth",
+                "can-i",
+                "create",
+                "serviceaccounts/x",
+                "--subresource=token",
+                "-n",
+                ns,
+            ]),
             None,
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "{ns}");
@@ -114,7 +122,11 @@ subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: cap-dora}}]
 
     // erin, with the ClusterRoleBinding: created.
     let out = create(&erin, &yaml, false);
-    assert!(out.status.success(), "erin may create it: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "erin may create it: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Metadata-only updates need no token right (dora may label it).
     let out = output(
         tool_on("kubectl", &dora).args(["label", "clusterauthprofile", "cap-platform", "team=platform"]),

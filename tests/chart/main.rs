@@ -22,5 +22,6 @@ mod dockerfile;
 mod examples;
 mod fixture;
 mod install;
+mod platform_examples;
 mod rbac;
 mod template;

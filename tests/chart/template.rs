@@ -177,7 +177,11 @@ fn template_default_values_is_cluster_wide_and_hardened() {
 fn assert_cluster_read_only(objects: &[Value]) {
     let cluster = format!("{RELEASE}-cluster");
     let bindings: Vec<&str> = of_kind(objects, "ClusterRoleBinding").into_iter().map(name).collect();
-    assert_eq!(bindings, [cluster.as_str()], "a namespaced install binds nothing else cluster-wide");
+    assert_eq!(
+        bindings,
+        [cluster.as_str()],
+        "a namespaced install binds nothing else cluster-wide"
+    );
     let role = of_kind(objects, "ClusterRole")
         .into_iter()
         .find(|r| name(r) == cluster)

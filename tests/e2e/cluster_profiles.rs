@@ -126,10 +126,17 @@ async fn a_cluster_profile_serves_the_namespaces_it_selects_and_trust_stays_per_
     let i = wait_reason(&client, &c, "tf", "NamespaceNotAllowed", t).await?;
     let (_, _, message) = ready(&i).unwrap_or_default();
     assert!(
-        message.contains(&format!("namespace {c} is not selected by ClusterAuthProfile e2e-cap-platform")),
+        message.contains(&format!(
+            "namespace {c} is not selected by ClusterAuthProfile e2e-cap-platform"
+        )),
         "{message}"
     );
-    assert!(Api::<Secret>::namespaced(client.clone(), &c).get_opt("tf").await?.is_none());
+    assert!(
+        Api::<Secret>::namespaced(client.clone(), &c)
+            .get_opt("tf")
+            .await?
+            .is_none()
+    );
     let calls = sts.calls();
     assert_eq!(calls.total("AssumeRoleWithWebIdentity"), 2, "{calls:?}");
 
@@ -150,7 +157,10 @@ async fn a_cluster_profile_serves_the_namespaces_it_selects_and_trust_stays_per_
     .await;
     let s = api.get("e2e-cap-platform").await?.status.unwrap_or_default();
     waited.with_context(|| format!("{s:?}"))?;
-    assert!(s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"), "{s:?}");
+    assert!(
+        s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+        "{s:?}"
+    );
     assert!(s.identities.iter().all(|i| i.ready), "{s:?}");
     api.delete("e2e-cap-platform", &Default::default()).await?;
     Ok(())
@@ -190,9 +200,15 @@ async fn relabelling_a_namespace_in_and_out_takes_effect_without_restart() -> Re
     label_namespace(&client, &ns, key, Some("out")).await?;
     let i = wait_reason(&client, &ns, "tf", "NamespaceNotAllowed", t).await?;
     let status = i.status.unwrap_or_default();
-    assert!(status.expiration.is_none() && status.renewal_time.is_none(), "{status:?}");
+    assert!(
+        status.expiration.is_none() && status.renewal_time.is_none(),
+        "{status:?}"
+    );
     let (_, _, message) = ready(&Api::namespaced(client.clone(), &ns).get("tf").await?).unwrap_or_default();
-    assert!(message.contains("credentials were removed from its Secrets"), "{message}");
+    assert!(
+        message.contains("credentials were removed from its Secrets"),
+        "{message}"
+    );
     wait_for(t, || async {
         let s = secrets.get("tf").await?;
         Ok(s.data.unwrap_or_default().is_empty())
@@ -200,7 +216,10 @@ async fn relabelling_a_namespace_in_and_out_takes_effect_without_restart() -> Re
     .await?;
     let meta = secrets.get_metadata("tf").await?.metadata;
     let annotations = meta.annotations.unwrap_or_default();
-    assert_eq!(annotations.get(labels::REVOKED).map(String::as_str), Some("NamespaceNotAllowed"));
+    assert_eq!(
+        annotations.get(labels::REVOKED).map(String::as_str),
+        Some("NamespaceNotAllowed")
+    );
     for k in labels::RENEWAL_ANNOTATIONS {
         assert!(!annotations.contains_key(k), "{k} left on a revoked Secret");
     }
@@ -210,7 +229,12 @@ async fn relabelling_a_namespace_in_and_out_takes_effect_without_restart() -> Re
     label_namespace(&client, &ns, key, Some("in")).await?;
     wait_reason(&client, &ns, "tf", "CredentialsIssued", t).await?;
     wait_for(t, || async {
-        let a = secrets.get_metadata("tf").await?.metadata.annotations.unwrap_or_default();
+        let a = secrets
+            .get_metadata("tf")
+            .await?
+            .metadata
+            .annotations
+            .unwrap_or_default();
         Ok(!a.contains_key(labels::REVOKED) && a.contains_key(labels::EXPIRATION))
     })
     .await?;

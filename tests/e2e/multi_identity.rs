@@ -79,7 +79,10 @@ async fn several_identities_in_one_secret_serve_the_cli_and_one_go_process_acros
     // Every write of the Secret, counted by resource version from before the first.
     let writes = Arc::new(AtomicUsize::new(0));
     let counter = writes.clone();
-    let watch = watcher(secrets.clone(), watcher::Config::default().fields("metadata.name=multi"));
+    let watch = watcher(
+        secrets.clone(),
+        watcher::Config::default().fields("metadata.name=multi"),
+    );
     let watch_task = tokio::spawn(async move {
         let mut seen = BTreeSet::new();
         let mut events = watch.boxed();
@@ -124,7 +127,11 @@ async fn several_identities_in_one_secret_serve_the_cli_and_one_go_process_acros
     expected.insert("config".into());
     assert_eq!(data.keys().cloned().collect::<BTreeSet<_>>(), expected);
     for name in list {
-        assert!(data["config"].contains(&format!("[profile {name}]")), "{}", data["config"]);
+        assert!(
+            data["config"].contains(&format!("[profile {name}]")),
+            "{}",
+            data["config"]
+        );
     }
 
     // The AWS CLI: the mounted config alone, switching identity by AWS_PROFILE.
@@ -183,7 +190,10 @@ async fn several_identities_in_one_secret_serve_the_cli_and_one_go_process_acros
         Ok(writes.load(Ordering::SeqCst) as u64 >= sts.calls().ok("AssumeRoleWithWebIdentity"))
     })
     .await?;
-    let (w, x) = (writes.load(Ordering::SeqCst) as u64, sts.calls().ok("AssumeRoleWithWebIdentity"));
+    let (w, x) = (
+        writes.load(Ordering::SeqCst) as u64,
+        sts.calls().ok("AssumeRoleWithWebIdentity"),
+    );
     assert!(w == x || w == x + 1, "{w} Secret writes for {x} issues");
     eprintln!("[multi] {x} issues of 3 identities, {w} Secret writes, {calls:?}");
 
@@ -207,7 +217,12 @@ async fn several_identities_in_one_secret_serve_the_cli_and_one_go_process_acros
     .context("acme/audit's key was not pruned")?;
     let data = secret_data(&client, &ns, "multi").await?;
     assert_eq!(data.len(), 3, "{:?}", data.keys());
-    let annotations = secrets.get_metadata("multi").await?.metadata.annotations.unwrap_or_default();
+    let annotations = secrets
+        .get_metadata("multi")
+        .await?
+        .metadata
+        .annotations
+        .unwrap_or_default();
     let recorded: BTreeSet<&str> = annotations[labels::DATA_KEYS].split(',').collect();
     assert_eq!(
         recorded,
@@ -220,4 +235,47 @@ async fn several_identities_in_one_secret_serve_the_cli_and_one_go_process_acros
 /// The calls of one profile of a `-profiles` run.
 fn of_profile(calls: &[crate::consumers::Call], profile: &str) -> Vec<crate::consumers::Call> {
     calls.iter().filter(|c| c.get("profile") == profile).cloned().collect()
+}
+
+#[tokio::test]
+async fn a_list_with_env_or_overrides_is_refused_at_apply_time() -> Result<()> {
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "multi-cel").await?;
+    let api: Api<Identity> = Api::namespaced(client.clone(), &ns);
+    let base = "apiVersion: auth.atmos.tools/v1alpha1\nkind: Identity\nmetadata: {name: x}\nspec:\n  profile: k8s\n  identities: [a, b]\n";
+    let cases = [
+        (
+            "env format",
+            "  secret: {formats: [process, env]}\n",
+            "cannot use the env format",
+        ),
+        (
+            "override",
+            "  principal: {session_name: s}\n",
+            "cannot be combined with overrides",
+        ),
+        (
+            "both",
+            "  identity: a\n",
+            "set spec.identity or spec.identities, not both",
+        ),
+        ("duplicate", "", "Duplicate value"),
+    ];
+    for (case, extra, message) in cases {
+        let mut yaml = format!("{base}{extra}");
+        if case == "duplicate" {
+            yaml = yaml.replace("[a, b]", "[a, a]");
+        }
+        let doc: serde_json::Value = serde_saphyr::from_str(&yaml)?;
+        let err = api
+            .create(&Default::default(), &serde_json::from_value(doc)?)
+            .await
+            .expect_err(case);
+        assert!(err.to_string().contains(message), "{case}: {err}");
+    }
+    // The same list without them is accepted.
+    let ok: serde_json::Value = serde_saphyr::from_str(&format!("{base}  secret: {{formats: [process, files]}}\n"))?;
+    api.create(&Default::default(), &serde_json::from_value(ok)?).await?;
+    Ok(())
 }

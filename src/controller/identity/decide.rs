@@ -308,11 +308,24 @@ mod tests {
         let exp = ts("2026-01-01T01:00:00.9Z");
         let renew = ts("2026-01-01T00:40:00Z");
         assert_eq!(
-            issued_message(&ResolvedSet { items: vec![resolved.clone()], multi: false }, exp, renew),
+            issued_message(
+                &ResolvedSet {
+                    items: vec![resolved.clone()],
+                    multi: false
+                },
+                exp,
+                renew
+            ),
             "Secret creds holds credentials for acme/admin (oidc -> acme/admin), valid until 2026-01-01T01:00:00Z; renewal at 2026-01-01T00:40:00Z"
         );
         let two = ResolvedSet {
-            items: vec![resolved.clone(), Resolved { identity: "acme/b".into(), ..resolved }],
+            items: vec![
+                resolved.clone(),
+                Resolved {
+                    identity: "acme/b".into(),
+                    ..resolved
+                },
+            ],
             multi: true,
         };
         assert_eq!(

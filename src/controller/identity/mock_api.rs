@@ -298,7 +298,12 @@ async fn run_in(
     let (namespaces, mut ns_writer) = reflector::store();
     let mut ns: PartialObjectMeta<Namespace> = PartialObjectMeta::default();
     ns.metadata.name = Some(NS.into());
-    ns.metadata.labels = Some(ns_labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
+    ns.metadata.labels = Some(
+        ns_labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
     ns_writer.apply_watcher_event(&watcher::Event::Apply(ns));
     let ctx = Context {
         client: client.clone(),
@@ -775,7 +780,10 @@ async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied(
     assert_eq!(r.sts_calls, 0, "no token, no exchange");
     let emptied = &r.seen[1].body;
     assert_eq!(emptied["metadata"]["uid"], SECRET_UID);
-    assert_eq!(emptied["metadata"]["annotations"][labels::REVOKED], "NamespaceNotAllowed");
+    assert_eq!(
+        emptied["metadata"]["annotations"][labels::REVOKED],
+        "NamespaceNotAllowed"
+    );
     assert!(emptied["metadata"]["annotations"][labels::EXPIRATION].is_null());
     assert!(emptied["data"]["credential_process.json"].is_null());
     let status = &r.seen[3].body;
