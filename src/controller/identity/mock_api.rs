@@ -171,6 +171,8 @@ fn empty_list() -> Reply {
 struct FakeSts {
     outcome: Mutex<Option<Result<(), Error>>>,
     calls: AtomicUsize,
+    /// Answers every call (several identities), not just one.
+    repeat: bool,
 }
 
 impl FakeSts {
@@ -178,6 +180,14 @@ impl FakeSts {
         Self {
             outcome: Mutex::new(Some(Ok(()))),
             calls: AtomicUsize::new(0),
+            repeat: false,
+        }
+    }
+
+    fn many() -> Self {
+        Self {
+            repeat: true,
+            ..Self::ok()
         }
     }
 
@@ -185,6 +195,7 @@ impl FakeSts {
         Self {
             outcome: Mutex::new(Some(Err(err))),
             calls: AtomicUsize::new(0),
+            repeat: false,
         }
     }
 }
@@ -198,7 +209,11 @@ impl Refresh for FakeSts {
         token: BoxFuture<'a, Result<String, Error>>,
     ) -> BoxFuture<'a, Result<Session, Error>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let outcome = self.outcome.lock().unwrap().take().expect("STS called twice");
+        let outcome = match self.outcome.lock().unwrap().take() {
+            Some(o) => o,
+            None if self.repeat => Ok(()),
+            None => panic!("STS called twice"),
+        };
         Box::pin(async move {
             let jwt = token.await?;
             assert_eq!(jwt, "eyJ.test-token");
@@ -235,6 +250,10 @@ fn profile() -> AuthProfile {
             "identities": {"acme/admin": {
                 "default": true, "kind": "aws/assume-role",
                 "via": {"provider": "cluster-oidc"},
+                "principal": {"assume_role": ROLE, "duration": "1h"}
+            }, "acme/b": {
+                "kind": "aws/assume-role",
+                "via": {"identity": "acme/admin"},
                 "principal": {"assume_role": ROLE, "duration": "1h"}
             }}
         }
@@ -789,4 +808,70 @@ async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied(
     let status = &r.seen[3].body;
     assert_eq!(ready(status)["reason"], "NamespaceNotAllowed");
     assert!(status["status"]["expiration"].is_null());
+}
+
+// ---- several identities ----
+
+#[tokio::test]
+async fn an_identity_removed_from_the_list_loses_its_key_at_the_next_write() {
+    use crate::render::process_key;
+    let (admin, b, gone) = (
+        process_key("acme/admin"),
+        process_key("acme/b"),
+        process_key("acme/gone"),
+    );
+    let annotations = json!({labels::SPEC_HASH: "old", labels::DATA_KEYS: format!("{admin},{gone}")});
+    let mut obj = identity(None);
+    obj.spec.identities = Some(vec!["acme/admin".into(), "acme/b".into()]);
+    let r = run(
+        &obj,
+        FakeSts::many(),
+        t0(),
+        vec![
+            step("GET", SECRETS, empty_list()),
+            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &annotations))),
+            step("POST", TOKEN, token_reply()),
+            step("POST", TOKEN, token_reply()),
+            step("PATCH", SECRET, Reply::Echo(200)),
+            step(
+                "PATCH",
+                SECRET,
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
+                ),
+            ),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    r.action.unwrap();
+    assert_eq!(r.sts_calls, 2, "one refresh per identity");
+    // One apply with both identities' keys and the new key list ...
+    let applied = &r.seen[4].body;
+    let data = applied["data"].as_object().unwrap();
+    let mut keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    keys.sort();
+    let mut want = vec!["config", admin.as_str(), b.as_str()];
+    want.sort();
+    assert_eq!(keys, want);
+    let mut recorded = [admin.clone(), b.clone()];
+    recorded.sort();
+    assert_eq!(
+        applied["metadata"]["annotations"][labels::DATA_KEYS],
+        recorded.join(",")
+    );
+    // ... then the removed identity's key (and the one-identity key) pruned, kept ones not.
+    let pruned = r.seen[5].body["data"].as_object().unwrap();
+    assert!(pruned.get(&gone).is_some_and(Value::is_null), "{pruned:?}");
+    assert!(pruned.get("credential_process.json").is_some_and(Value::is_null));
+    assert!(!pruned.contains_key(&admin) && !pruned.contains_key(&b));
+    let status = &r.seen[6].body["status"];
+    assert_eq!(status["identities"].as_array().unwrap().len(), 2);
+    assert_eq!(status["identity"], "acme/admin,acme/b");
 }
