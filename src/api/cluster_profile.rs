@@ -178,7 +178,9 @@ mod tests {
             namespaces: names.map(|n| n.into_iter().map(str::to_owned).collect()),
         };
         let meta_in = req("kubernetes.io/metadata.name", "In", &["ci", "tf"]);
-        let table: Vec<(&str, ClusterAuthProfileSpec, &str, BTreeMap<String, String>, bool)> = vec![
+        // (case, spec, namespace, its labels, selected)
+        type Case<'a> = (&'a str, ClusterAuthProfileSpec, &'a str, BTreeMap<String, String>, bool);
+        let table: Vec<Case<'_>> = vec![
             ("nothing selects nothing", spec(None, None), "ci", ns("ci", &[]), false),
             (
                 "empty list selects nothing",
