@@ -279,3 +279,42 @@ async fn a_list_with_env_or_overrides_is_refused_at_apply_time() -> Result<()> {
     api.create(&Default::default(), &serde_json::from_value(ok)?).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_files_layout_of_several_identities_serves_the_aws_cli() -> Result<()> {
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller,
+    } = Scenario::start("multi-files").await?;
+    let kubelet = Kubelet::start(&client, &ns, "multi")?;
+    apply(&client, &ns, &profile()).await?;
+    let yaml = identity(&["acme/admin", "acme/network"], &kubelet.mount_path())
+        .replace("mountPath: ", "formats: [files], mountPath: ");
+    apply(&client, &ns, &yaml).await?;
+    wait_reason(&client, &ns, "multi", "CredentialsIssued", Duration::from_secs(60))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tail(&controller.log_text())))?;
+    let data = secret_data(&client, &ns, "multi").await?;
+    assert_eq!(
+        data.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["config", "credentials"]
+    );
+    kubelet.wait_mounted().await?;
+    let home = tempfile::tempdir()?;
+    for (profile, role, session) in [
+        ("acme/admin", "e2e-admin", "multi-admin"),
+        ("acme/network", "e2e-network", "multi-network"),
+    ] {
+        let mut cmd = consumer("aws");
+        cmd.env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", kubelet.path().join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", kubelet.path().join("credentials"))
+            .env("AWS_PROFILE", profile);
+        let got = cli_caller_arn(cmd, &sts.endpoint(), &[]).await?;
+        assert_eq!(got, arn(role, session), "AWS_PROFILE={profile}");
+    }
+    Ok(())
+}
