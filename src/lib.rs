@@ -16,3 +16,4 @@ pub mod sts;
 pub mod telemetry;
 pub mod time;
 pub mod token;
+pub mod yaml;

@@ -39,7 +39,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     for file in &args.files {
         match read_docs(file) {
             Ok(d) => docs.extend(d),
-            Err(e) => problems.push(format!("{}: {e}", file.display())),
+            Err(e) => problems.push(e),
         }
     }
     for doc in &docs {
@@ -108,14 +108,13 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
 }
 
 fn read_docs(path: &PathBuf) -> Result<Vec<Doc>, String> {
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
-    } else {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())?
-    };
-    let values: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| e.to_string())?;
+    // The shared reader and its budget (a 10 000-document manifest reads; an alias bomb stops).
+    let source = path.display().to_string();
+    let text = crate::yaml::read(path).map_err(|e| e.to_string())?;
+    let values: Vec<serde_json::Value> =
+        crate::yaml::documents(&source, &text, crate::yaml::Schema::Kubernetes).map_err(|e| e.to_string())?;
     // A plain JSON value drops YAML tags silently (`!env X` reads as "X"): find them apart.
-    let functions = crate::import::yaml_functions(&text).map_err(|e| e.to_string())?;
+    let functions = crate::import::yaml_functions(&text).map_err(|e| format!("{source}: {e}"))?;
     Ok(values
         .into_iter()
         .enumerate()
