@@ -54,25 +54,25 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let mut checked = 0;
     for doc in docs.iter().filter(|d| d.kind == "AuthProfile") {
         checked += 1;
-        match serde_json::from_value::<AuthProfileSpec>(doc.spec.clone()) {
+        match spec::<AuthProfileSpec>(&doc.spec) {
             Ok(spec) => {
                 for p in validate_profile(&spec, &settings).all_problems() {
                     problems.push(format!("{}: AuthProfile {}/{}: {p}", doc.file, doc.namespace, doc.name));
                 }
             }
             Err(e) => problems.push(format!(
-                "{}: AuthProfile {}/{}: spec: {e}",
+                "{}: AuthProfile {}/{}: {e}",
                 doc.file, doc.namespace, doc.name
             )),
         }
     }
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
         checked += 1;
-        let spec = match serde_json::from_value::<IdentitySpec>(doc.spec.clone()) {
+        let spec = match spec::<IdentitySpec>(&doc.spec) {
             Ok(s) => s,
             Err(e) => {
                 problems.push(format!(
-                    "{}: Identity {}/{}: spec: {e}",
+                    "{}: Identity {}/{}: {e}",
                     doc.file, doc.namespace, doc.name
                 ));
                 continue;
@@ -105,6 +105,15 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         eprintln!("{checked} resources checked, {} problems", problems.len());
         ExitCode::FAILURE
     }
+}
+
+/// The spec as `T`; a type error names its field (`spec.identities.a.principal.duration:
+/// invalid type: integer, expected a string`), as the API server would.
+fn spec<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(spec).map_err(|e| match e.path().to_string().as_str() {
+        "." => format!("spec: {}", e.inner()),
+        path => format!("spec.{path}: {}", e.inner()),
+    })
 }
 
 fn read_docs(path: &PathBuf) -> Result<Vec<Doc>, String> {
