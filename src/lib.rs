@@ -11,6 +11,7 @@ pub mod redact;
 pub mod render;
 pub mod renewal;
 pub mod resolve;
+pub mod schema_limits;
 pub mod secret;
 pub mod sts;
 pub mod telemetry;

@@ -152,7 +152,10 @@ pub fn read(path: &Path) -> Result<String, YamlError> {
     let mut text = String::new();
     let limit = MAX_INPUT_BYTES as u64 + 1;
     if path.as_os_str() == "-" {
-        std::io::stdin().take(limit).read_to_string(&mut text).map_err(read_err)?;
+        std::io::stdin()
+            .take(limit)
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
     } else {
         std::fs::File::open(path)
             .map_err(read_err)?
@@ -192,19 +195,20 @@ fn error(source: &str, e: &serde_saphyr::Error) -> YamlError {
                 format!("{documents} documents, more than {MAX_DOCUMENTS}"),
                 SPLIT,
             ),
-            BudgetBreach::Nodes { nodes } => budget(
-                Limit::Nodes,
-                format!("{nodes} nodes, more than {MAX_NODES}"),
-                SPLIT,
-            ),
+            BudgetBreach::Nodes { nodes } => {
+                budget(Limit::Nodes, format!("{nodes} nodes, more than {MAX_NODES}"), SPLIT)
+            }
             BudgetBreach::Events { events } => budget(
                 Limit::Events,
-                format!("{events} parser events, more than {}", 2 * MAX_NODES + 4 * MAX_DOCUMENTS),
+                format!(
+                    "{events} parser events, more than {}",
+                    2 * MAX_NODES + 4 * MAX_DOCUMENTS
+                ),
                 SPLIT,
             ),
             BudgetBreach::Depth { depth } => budget(
                 Limit::Depth,
-                format!("nesting {depth} deep, more than {MAX_DEPTH}"),
+                format!("nesting {depth} deep, more than {MAX_DEPTH} deep"),
                 "no AuthProfile or Identity nests this deep: flatten the document",
             ),
             BudgetBreach::ScalarBytes { total_scalar_bytes } => budget(
@@ -239,9 +243,17 @@ fn error(source: &str, e: &serde_saphyr::Error) -> YamlError {
             format!("aliases nest {depth} deep, more than {MAX_DEPTH}"),
             ALIASES,
         ),
-        E::AliasExpansionLimitExceeded { expansions, .. } => {
-            budget(Limit::Aliases, format!("one anchor expanded {expansions} times"), ALIASES)
-        }
+        E::AliasExpansionLimitExceeded { expansions, .. } => budget(
+            Limit::Aliases,
+            format!("one anchor expanded {expansions} times"),
+            ALIASES,
+        ),
+        // The scanner's own nesting guard can fire before the budget sees the events.
+        _ if e.to_string().contains("recursion limit exceeded") => budget(
+            Limit::Depth,
+            format!("nesting more than {MAX_DEPTH} deep"),
+            "no AuthProfile or Identity nests this deep: flatten the document",
+        ),
         _ => YamlError::Syntax {
             input: source.to_owned(),
             // The parser's snippet names its input `<input>`: name the source instead.

@@ -54,49 +54,90 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let mut checked = 0;
     for doc in docs.iter().filter(|d| d.kind == "AuthProfile") {
         checked += 1;
+        for p in crate::schema_limits::profile(&doc.spec) {
+            problems.push(format!(
+                "{}: AuthProfile {}/{}: {}",
+                doc.file,
+                doc.namespace,
+                doc.name,
+                one_line(&p.to_string())
+            ));
+        }
         match spec::<AuthProfileSpec>(&doc.spec) {
             Ok(spec) => {
                 for p in validate_profile(&spec, &settings).all_problems() {
-                    problems.push(format!("{}: AuthProfile {}/{}: {p}", doc.file, doc.namespace, doc.name));
+                    problems.push(format!(
+                        "{}: AuthProfile {}/{}: {}",
+                        doc.file,
+                        doc.namespace,
+                        doc.name,
+                        one_line(&p.to_string())
+                    ));
                 }
             }
-            Err(e) => problems.push(format!(
-                "{}: AuthProfile {}/{}: {e}",
-                doc.file, doc.namespace, doc.name
-            )),
+            Err(e) => problems.push(format!("{}: AuthProfile {}/{}: {e}", doc.file, doc.namespace, doc.name)),
         }
     }
+    // Each profile parsed once, found by (namespace, name): a platform's manifest has
+    // thousands of Identities.
+    let profiles: std::collections::HashMap<(&str, &str), AuthProfileSpec> = docs
+        .iter()
+        .filter(|d| d.kind == "AuthProfile")
+        .filter_map(|d| {
+            Some((
+                (d.namespace.as_str(), d.name.as_str()),
+                spec::<AuthProfileSpec>(&d.spec).ok()?,
+            ))
+        })
+        .collect();
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
         checked += 1;
+        for p in crate::schema_limits::identity(&doc.spec) {
+            problems.push(format!(
+                "{}: Identity {}/{}: {}",
+                doc.file,
+                doc.namespace,
+                doc.name,
+                one_line(&p.to_string())
+            ));
+        }
         let spec = match spec::<IdentitySpec>(&doc.spec) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(format!(
-                    "{}: Identity {}/{}: {e}",
-                    doc.file, doc.namespace, doc.name
-                ));
+                problems.push(format!("{}: Identity {}/{}: {e}", doc.file, doc.namespace, doc.name));
                 continue;
             }
         };
-        let profile = docs
-            .iter()
-            .find(|d| d.kind == "AuthProfile" && d.namespace == doc.namespace && d.name == spec.profile)
-            .and_then(|d| serde_json::from_value::<AuthProfileSpec>(d.spec.clone()).ok());
-        let Some(profile) = profile else {
+        let Some(profile) = profiles.get(&(doc.namespace.as_str(), spec.profile.as_str())) else {
             problems.push(format!(
                 "{}: Identity {}/{}: spec.profile: AuthProfile {:?} is not in the files given",
                 doc.file, doc.namespace, doc.name, spec.profile
             ));
             continue;
         };
-        if let Err(ps) = resolve(&profile, &spec, &doc.name, &settings) {
+        if let Err(ps) = resolve(profile, &spec, &doc.name, &settings) {
             for p in ps {
-                problems.push(format!("{}: Identity {}/{}: {p}", doc.file, doc.namespace, doc.name));
+                problems.push(format!(
+                    "{}: Identity {}/{}: {}",
+                    doc.file,
+                    doc.namespace,
+                    doc.name,
+                    one_line(&p.to_string())
+                ));
             }
         }
     }
     for p in &problems {
-        println!("{p}");
+        // A name may hold control characters (a newline, a terminal escape): print them escaped.
+        let printable: String = p
+            .chars()
+            .flat_map(|c| match c {
+                '\n' => vec![c],
+                c if c.is_control() => c.escape_default().collect(),
+                c => vec![c],
+            })
+            .collect();
+        println!("{printable}");
     }
     if problems.is_empty() {
         eprintln!("{checked} resources checked, no problems");
@@ -105,6 +146,20 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         eprintln!("{checked} resources checked, {} problems", problems.len());
         ExitCode::FAILURE
     }
+}
+
+/// A resource's problem on one line: control characters in names escaped (`a\nb`).
+fn one_line(problem: &str) -> String {
+    problem
+        .chars()
+        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
+            if c.is_control() {
+                Box::new(c.escape_default())
+            } else {
+                Box::new(std::iter::once(c))
+            }
+        })
+        .collect()
 }
 
 /// The spec as `T`; a type error names its field (`spec.identities.a.principal.duration:

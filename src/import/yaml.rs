@@ -135,8 +135,7 @@ pub(crate) fn parse_file(source: &str, text: &str) -> Result<ParsedFile, ImportE
 /// multi-document text, as `(document index, path, "tag argument")`, for `validate`: in a
 /// manifest nobody evaluates them, and kubectl would apply the bare argument.
 pub(crate) fn find_functions(text: &str) -> Result<Vec<(usize, String, String)>, String> {
-    let documents: Vec<Node> =
-        crate::yaml::documents("-", text, Schema::Kubernetes).map_err(|e| e.to_string())?;
+    let documents: Vec<Node> = crate::yaml::documents("-", text, Schema::Kubernetes).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     for (index, document) in documents.into_iter().enumerate() {
         collect_functions(&document, &mut Vec::new(), &mut |path, function| {
