@@ -398,12 +398,14 @@ fn credentials() -> impl Strategy<Value = Credentials> {
         0i64..4_102_444_800,
         0i32..1_000_000_000,
     )
-        .prop_map(|(access_key_id, secret_access_key, session_token, secs, nanos)| Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token,
-            expiration: jiff::Timestamp::new(secs, nanos).expect("in range"),
-        })
+        .prop_map(
+            |(access_key_id, secret_access_key, session_token, secs, nanos)| Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token,
+                expiration: jiff::Timestamp::new(secs, nanos).expect("in range"),
+            },
+        )
 }
 
 /// An INI file read as AWS SDKs read it: no quote or escape processing.
@@ -434,7 +436,10 @@ fn check_rendered(
             .section(Some(identity))
             .ok_or_else(|| TestCaseError::fail(format!("no [{identity}] in\n{text}")))?;
         prop_assert_eq!(section.get("aws_access_key_id"), Some(creds.access_key_id.as_str()));
-        prop_assert_eq!(section.get("aws_secret_access_key"), Some(creds.secret_access_key.as_str()));
+        prop_assert_eq!(
+            section.get("aws_secret_access_key"),
+            Some(creds.secret_access_key.as_str())
+        );
         prop_assert_eq!(section.get("aws_session_token"), Some(creds.session_token.as_str()));
         prop_assert_eq!(section.len(), 3);
         let comment = text.lines().next().unwrap_or_default();
@@ -459,7 +464,10 @@ fn check_rendered(
             prop_assert_eq!(json["AccessKeyId"].as_str(), Some(creds.access_key_id.as_str()));
             prop_assert_eq!(json["SecretAccessKey"].as_str(), Some(creds.secret_access_key.as_str()));
             prop_assert_eq!(json["SessionToken"].as_str(), Some(creds.session_token.as_str()));
-            prop_assert_eq!(expiry(json["Expiration"].as_str().unwrap_or_default())?, whole_second(creds.expiration));
+            prop_assert_eq!(
+                expiry(json["Expiration"].as_str().unwrap_or_default())?,
+                whole_second(creds.expiration)
+            );
         }
     }
     if formats.contains(&SecretFormat::Env) {

@@ -4,6 +4,7 @@
 
 mod chart_rbac;
 mod consumers;
+mod corpus;
 mod fixture;
 mod flow;
 mod ha;
