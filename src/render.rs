@@ -1,5 +1,7 @@
 //! What the Secret holds: the data keys for each of `secret.formats`.
 //!
+//! An identity named `default` gets the section `[default]` in `config` (as Atmos writes it).
+//!
 //! - `process`: `config` (`[profile <identity>]`, `region`, `credential_process = cat
 //!   <mountPath>/credential_process.json`) and `credential_process.json` (Version 1).
 //! - `files`: Atmos's own layout: `credentials` (`[<identity>]`, the three keys, preceded by
@@ -83,10 +85,21 @@ pub fn render(
     data
 }
 
-/// `[profile <identity>]` with `region` and, for `process`, `credential_process`.
+/// The config file's section of `identity`: `profile <identity>`, except `default`, which
+/// the SDKs (and Atmos's writer) name `[default]`.
+pub fn config_section(identity: &str) -> String {
+    if identity == "default" {
+        "default".to_owned()
+    } else {
+        format!("profile {identity}")
+    }
+}
+
+/// `[profile <identity>]` (`[default]` for `default`) with `region` and, for `process`,
+/// `credential_process`.
 fn config_file(identity: &str, region: &str, credential_process: Option<&str>) -> String {
     let mut ini = Ini::new();
-    let mut section = ini.with_section(Some(format!("profile {identity}")));
+    let mut section = ini.with_section(Some(config_section(identity)));
     section.set("region", region);
     if let Some(command) = credential_process {
         section.set("credential_process", command);
@@ -139,26 +152,6 @@ fn write_ini(ini: &Ini) -> String {
         return String::new();
     }
     String::from_utf8_lossy(&buf).into_owned()
-}
-
-#[cfg(test)]
-mod all_keys_tests {
-    use super::*;
-    use crate::api::SecretFormat;
-
-    #[test]
-    fn all_keys_covers_every_format() {
-        let creds = Credentials {
-            access_key_id: "k".into(),
-            secret_access_key: "s".into(),
-            session_token: "t".into(),
-            expiration: jiff::Timestamp::from_second(0).unwrap(),
-        };
-        let formats = [SecretFormat::Process, SecretFormat::Files, SecretFormat::Env];
-        for key in render("a", "us-east-1", &formats, "/m", &creds).keys() {
-            assert!(ALL_KEYS.contains(&key.as_str()), "{key} missing from ALL_KEYS");
-        }
-    }
 }
 
 #[cfg(test)]
@@ -289,7 +282,44 @@ mod tests {
     }
 
     #[test]
+    fn identity_default_is_the_default_section() {
+        // Atmos writes `[default]` in both files for an identity named `default`; SDKs read
+        // `[profile default]` as an ordinary profile that AWS_PROFILE unset would not pick.
+        let all = render(
+            "default",
+            "eu-west-1",
+            &[SecretFormat::Files, SecretFormat::Process],
+            "/aws",
+            &creds(),
+        );
+        assert_eq!(
+            all["config"],
+            "[default]\nregion = eu-west-1\ncredential_process = cat /aws/credential_process.json\n"
+        );
+        assert!(all["credentials"].contains("\n[default]\naws_access_key_id = ASIAEXAMPLE\n"));
+        let files = render("default", "eu-west-1", &[SecretFormat::Files], "/aws", &creds());
+        assert_eq!(files["config"], "[default]\nregion = eu-west-1\n");
+        // Only the exact name: `default/x` is an ordinary profile.
+        let other = render("default/x", "eu-west-1", &[SecretFormat::Files], "/aws", &creds());
+        assert_eq!(other["config"], "[profile default/x]\nregion = eu-west-1\n");
+    }
+
+    #[test]
     fn no_format_no_data() {
         assert!(render("a", "us-east-1", &[], "/x", &creds()).is_empty());
+    }
+
+    #[test]
+    fn all_keys_covers_every_format() {
+        let creds = Credentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+            session_token: "t".into(),
+            expiration: jiff::Timestamp::from_second(0).unwrap(),
+        };
+        let formats = [SecretFormat::Process, SecretFormat::Files, SecretFormat::Env];
+        for key in render("a", "us-east-1", &formats, "/m", &creds).keys() {
+            assert!(ALL_KEYS.contains(&key.as_str()), "{key} missing from ALL_KEYS");
+        }
     }
 }

@@ -23,7 +23,7 @@ pub enum TokenError {
     },
     /// The controller may not mint tokens for it.
     #[error(
-        "the controller may not create tokens for ServiceAccount {namespace}/{name}: bind the ClusterRole atmos-auth-controller-token-creator in namespace {namespace} with a Role or RoleBinding whose rule names resourceNames [{name}] (see the README, \"Who may use which ServiceAccount\")"
+        "the controller may not create tokens for ServiceAccount {namespace}/{name}: bind the ClusterRole atmos-auth-controller-token-creator in namespace {namespace} with a Role or RoleBinding whose rule names resourceNames [{name}] (see docs/install.md, \"Who may use which ServiceAccount\")"
     )]
     Forbidden {
         /// Namespace.

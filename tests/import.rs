@@ -105,17 +105,36 @@ fn round_trip(name: &str, dir: &Path, out: &Run) {
         .lines()
         .filter_map(|l| l.strip_prefix("not runnable in a cluster: "))
         .collect();
-    let reported: Vec<&str> = validated
-        .stdout
+    // `FILE: AuthProfile NS/NAME: PATH: MESSAGE` -> `PATH: MESSAGE`.
+    fn strip(l: &str) -> &str {
+        let l = l.split_once(": AuthProfile ").map_or(l, |(_, rest)| rest);
+        l.split_once(": ").map_or(l, |(_, rest)| rest)
+    }
+    let validated_stdout = validated.stdout.as_str();
+    let reported: Vec<&str> = validated_stdout
         .lines()
-        .map(|l| l.split_once(": AuthProfile ").map_or(l, |(_, rest)| rest))
-        .map(|l| l.split_once(": ").map_or(l, |(_, rest)| rest))
+        .filter(|l| !l.starts_with("warning: "))
+        .map(strip)
         .collect();
     assert_eq!(
         reported, listed,
         "case {name}: validate of the output\n{}",
         validated.stderr
     );
+    // One channel: validate warns exactly as import did, but for the secrets import left out
+    // (they are not in the manifest).
+    let warned: Vec<&str> = validated_stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("warning: "))
+        .map(strip)
+        .collect();
+    let import_warned: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("warning: "))
+        .filter(|l| !l.split_once(": ").is_some_and(|(_, m)| m.starts_with("left out: ")))
+        .collect();
+    assert_eq!(warned, import_warned, "case {name}: validate's warnings");
     assert_eq!(
         validated.code,
         i32::from(!listed.is_empty()),
@@ -187,6 +206,69 @@ cases!(
     bad_yaml,
     bad_function_in_required_key,
 );
+
+/// `import` takes the running controller's settings flags (and their environment variables):
+/// an allow-listed `endpoint_url` imports, a region the controller would refuse is refused.
+#[test]
+fn the_controllers_settings_flags_are_honoured() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let atmos = dir.path().join("atmos.yaml");
+    std::fs::write(
+        &atmos,
+        "auth:\n  providers:\n    gh:\n      kind: github/oidc\n      region: us-east-2\n      spec:\n        \
+         audience: sts.amazonaws.com\n        endpoint_url: https://sts.internal.example\n  identities:\n    \
+         acme/admin:\n      default: true\n      kind: aws/assume-role\n      via: {provider: gh}\n      \
+         principal: {assume_role: \"arn:aws:iam::123456789012:role/admin\"}\n",
+    )
+    .expect("atmos.yaml written");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            "import".to_owned(),
+            atmos.display().to_string(),
+            "--service-account".into(),
+            "terraform".into(),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+
+    let refused = run(&args(&[]), None);
+    assert_eq!(refused.code, 1, "{}", render(&refused));
+    assert_eq!(refused.stdout, "");
+    assert!(
+        refused.stderr.contains(
+            "error: auth.providers.gh.spec.endpoint_url: endpoint_url \"https://sts.internal.example\" is refused"
+        ),
+        "{}",
+        refused.stderr
+    );
+    let allowed = run(&args(&["--allowed-endpoint", "https://sts.internal.example"]), None);
+    assert_eq!(allowed.code, 0, "{}", render(&allowed));
+    assert!(
+        allowed.stdout.contains("endpoint_url: https://sts.internal.example"),
+        "{}",
+        allowed.stdout
+    );
+
+    let region = run(
+        &args(&[
+            "--allowed-endpoint",
+            "https://sts.internal.example",
+            "--default-region",
+            "Mars",
+        ]),
+        None,
+    );
+    assert_eq!(region.code, 1, "{}", render(&region));
+    assert_eq!(region.stdout, "");
+    assert!(
+        region
+            .stderr
+            .contains("--default-region: \"Mars\" is not an AWS region name"),
+        "{}",
+        region.stderr
+    );
+}
 
 /// The Atmos profile of `examples/atmos-in-pod/` reads, with Atmos's profile-directory order
 /// and `!unset`, as exactly one `aws/ambient` identity and nothing of the base's auth.

@@ -15,7 +15,8 @@ if ! command -v aws >/dev/null; then
 fi
 
 start=$SECONDS
-tests/controlplane/build-binaries.sh >/dev/null
+# The control plane and helm (the chart tests' part; `cargo dev` builds only the former).
+tests/controlplane/build-binaries.sh all >/dev/null
 echo "tests/run.sh: control plane binaries ready in $((SECONDS - start)) s" >&2
 
 cargo test --workspace --locked "$@"

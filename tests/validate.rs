@@ -49,3 +49,70 @@ fn every_problem_is_printed_with_its_path() {
         "{stdout}"
     );
 }
+
+/// A profile that carries `spec.endpoint_url`, which the controller refuses unless allow-listed.
+fn profile_with_endpoint(dir: &std::path::Path) -> String {
+    let path = dir.join("endpoint.yaml");
+    let profile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/profile.yaml")).unwrap();
+    let with_endpoint = profile.replace(
+        "        audience: sts.amazonaws.com\n",
+        "        audience: sts.amazonaws.com\n        endpoint_url: https://sts.internal.example\n",
+    );
+    assert_ne!(profile, with_endpoint, "examples/profile.yaml changed shape");
+    std::fs::write(&path, with_endpoint).unwrap();
+    path.display().to_string()
+}
+
+fn validate_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_atmos-auth-controller"))
+        .arg("validate")
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run validate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_controllers_settings_flags_and_environment_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = profile_with_endpoint(dir.path());
+
+    let (ok, stdout, _) = validate(&[&file]);
+    assert!(!ok);
+    assert!(
+        stdout.contains(
+            "auth.providers.cluster-oidc.spec.endpoint_url: endpoint_url \"https://sts.internal.example\" is refused"
+        ),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = validate(&["--allowed-endpoint", "https://sts.internal.example", &file]);
+    assert!(ok, "{stdout}{stderr}");
+    // The chart's environment variable works as the running controller's does.
+    let (ok, stdout, stderr) = validate_env(
+        &[&file],
+        &[("ATMOS_AUTH_ALLOWED_ENDPOINTS", "https://sts.internal.example")],
+    );
+    assert!(ok, "{stdout}{stderr}");
+
+    // Settings the controller would refuse to start with are refused here too.
+    let (ok, stdout, stderr) = validate(&["--default-region", "Mars", "examples/profile.yaml"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--default-region: \"Mars\" is not an AWS region name"),
+        "{stdout}{stderr}"
+    );
+    let (ok, _, stderr) = validate(&["--allowed-audience", "sts.amazonaws.com,api", "examples/profile.yaml"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--allowed-audience \"api\" is an audience the API server itself accepts"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = validate(&["--default-region", "eu-west-1", "examples/profile.yaml"]);
+    assert!(ok, "{stdout}{stderr}");
+}

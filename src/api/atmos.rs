@@ -9,18 +9,24 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::kept::ProviderConsole;
 use super::limits::{MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_NAME_LEN, MAX_SHORT_LEN, MAX_VALUE_LEN};
 
 /// `auth.providers.<name>`: where the first credential of a chain comes from.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.password)",
+    "message": "password is refused: anyone who may view this namespace can read an AuthProfile; remove it (a SAML login needs a person and cannot run in a cluster; on a workstation Atmos asks for the password)"
+}]))]
 pub struct Provider {
     /// Provider kind. The controller runs `kubernetes/oidc`; other Atmos kinds
     /// (`github/oidc`, `aws/iam-identity-center`, `aws/saml`, ...) are accepted and
     /// reported as not runnable in a cluster. At most 256 characters.
     #[schemars(length(max = MAX_SHORT_LEN))]
     pub kind: String,
-    /// AWS region for the STS call of the first link (`AssumeRoleWithWebIdentity`). At most
-    /// 256 characters.
+    /// Not used, as in Atmos: the region of a chain is its links' `principal.region`, else
+    /// the operator's default region. A warning names both when they differ. At most 256
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
@@ -55,6 +61,31 @@ pub struct Provider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_LIST_ITEMS), inner(length(max = MAX_SHORT_LEN)))]
     pub tags: Option<Vec<String>>,
+    /// SAML password: refused. A custom resource is readable by anyone who may view the
+    /// namespace; Atmos asks for the password on a workstation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Deprecated Atmos name of `driver` (`aws/saml`; not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub provider_type: Option<String>,
+    /// `aws/saml` browser setting (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_browser_driver: Option<bool>,
+    /// `aws/saml` browser setting (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub browser_type: Option<String>,
+    /// `aws/saml` browser setting (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
+    pub browser_executable_path: Option<String>,
+    /// `aws/iam-identity-center` identity provisioning at login (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_provision_identities: Option<bool>,
+    /// Web console sign-in settings (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ProviderConsole>,
 }
 
 /// `auth.providers.<name>.spec`.
@@ -109,7 +140,8 @@ pub struct IdentityDef {
     /// The role to assume and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<Principal>,
-    /// Atmos `session` block (`duration`).
+    /// Atmos `session` block (`duration`): read by Atmos for `aws/user` only. Not used for
+    /// `aws/assume-role`, whose duration is `principal.duration` (a warning says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
     /// Environment variables Atmos sets for this identity, a list of `{key, value}`; at most
@@ -117,9 +149,11 @@ pub struct IdentityDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_LIST_ITEMS))]
     pub env: Option<Vec<EnvVar>>,
-    /// Static credentials (`aws/user` only; not runnable in a cluster, never put keys here).
+    /// Atmos `credentials` (`aws/user` only; not runnable in a cluster). `access_key_id` and
+    /// `secret_access_key` are refused: a custom resource is readable by anyone who may view
+    /// the namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
+    #[schemars(schema_with = "credentials_schema")]
     pub credentials: Option<Value>,
     /// Atmos tags: labels that filter `atmos auth list` (kept for fidelity). At most 64
     /// tags of at most 256 characters.
@@ -130,6 +164,18 @@ pub struct IdentityDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form")]
     pub spec: Option<Value>,
+    /// Provider of an identity Atmos provisioned from an SSO login (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_NAME_LEN))]
+    pub provider: Option<String>,
+    /// Display alias of Atmos's CLI (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub alias: Option<String>,
+    /// Emulator component of Atmos's emulator kinds (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub emulator: Option<String>,
 }
 
 /// `via`: exactly one of `provider` or `identity`.
@@ -160,13 +206,15 @@ pub struct Principal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_LONG_LEN))]
     pub assume_role: Option<String>,
-    /// STS session name. Default `atmos-<identity>-<unix seconds>`, cleaned to AWS's
-    /// character set and 64 characters. At most 256 characters.
+    /// STS session name, rewritten as Atmos does: characters outside `[A-Za-z0-9+=,.@-]`
+    /// become `-`, cut to 64. Default `atmos-<identity>-<unix seconds>`, rewritten the same.
+    /// At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_SHORT_LEN))]
     pub session_name: Option<String>,
-    /// External id for `AssumeRole`. Only on chained links (`via.identity`):
-    /// `AssumeRoleWithWebIdentity` has no external id. At most 2048 characters.
+    /// External id for `AssumeRole` (`via.identity`). On a `via.provider` link it is not
+    /// used, as in Atmos (`AssumeRoleWithWebIdentity` has no external id): a warning. At
+    /// most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_LONG_LEN))]
     pub external_id: Option<String>,
@@ -175,8 +223,9 @@ pub struct Principal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_SHORT_LEN))]
     pub duration: Option<String>,
-    /// Region of this link's STS call; default the parent's, else `us-east-1`. At most 256
-    /// characters.
+    /// Region of this link's STS call and of the credentials written; default the parent
+    /// link's, else the operator's default region (`us-east-1` unless configured). At most
+    /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
@@ -216,15 +265,74 @@ pub struct Session {
     pub duration: Option<String>,
 }
 
-/// One `{key, value}` of an identity's `env` list.
+/// One `{key, value}` of an identity's `env` list. Names that look like credentials (containing
+/// SECRET, PASSW, ACCESS_KEY, PRIVATE_KEY or API_KEY, or ending in TOKEN) are refused.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[schemars(transform = env_var_rules)]
 pub struct EnvVar {
-    /// Variable name, at most 256 characters.
-    #[schemars(length(max = MAX_SHORT_LEN))]
+    /// Variable name, at most 100 characters.
+    #[schemars(length(max = MAX_ENV_NAME_LEN))]
     pub key: String,
     /// Variable value, at most 4096 characters.
     #[schemars(length(max = MAX_VALUE_LEN))]
     pub value: String,
+}
+
+/// Environment variable names that look like credentials, refused in `env` (here by the
+/// CRD's CEL rule, in `crate::resolve` with the path), because a custom resource is readable
+/// by anyone who may view the namespace: a name that contains one of these, in any case
+/// (`AWS_SECRET_ACCESS_KEY`, `AWS_ACCESS_KEY_ID`, `TF_VAR_db_password`, `DB_PASSWD`, ...)...
+pub const CREDENTIAL_ENV_PARTS: &[&str] = &["SECRET", "PASSW", "ACCESS_KEY", "PRIVATE_KEY", "API_KEY"];
+/// Longest `env` name. The CEL rule that refuses credential names runs on every entry of
+/// every identity, and the apiserver refuses a CRD whose rule's estimated cost (which grows
+/// with this length) is over its budget; real variable names are far shorter.
+pub const MAX_ENV_NAME_LEN: u32 = 100;
+
+/// ... or ends with one of these (`AWS_SESSION_TOKEN`, `GITHUB_TOKEN`; not
+/// `AWS_WEB_IDENTITY_TOKEN_FILE`, a path).
+pub const CREDENTIAL_ENV_ENDINGS: &[&str] = &["TOKEN"];
+
+/// Keys of an identity's `credentials` that hold static AWS keys: refused.
+pub const STATIC_KEY_FIELDS: &[&str] = &["access_key_id", "secret_access_key"];
+
+/// The CEL rule refusing credential-named `env` entries, on each entry: plain `contains`
+/// and `endsWith` (a regex over every entry of every identity exceeds the apiserver's cost
+/// budget; `key`'s `maxLength` bounds the estimate).
+fn env_var_rules(schema: &mut schemars::Schema) {
+    let tests: Vec<String> = CREDENTIAL_ENV_PARTS
+        .iter()
+        .map(|part| format!("self.key.upperAscii().contains('{part}')"))
+        .chain(
+            CREDENTIAL_ENV_ENDINGS
+                .iter()
+                .map(|end| format!("self.key.upperAscii().endsWith('{end}')")),
+        )
+        .collect();
+    schema.insert(
+        "x-kubernetes-validations".to_owned(),
+        serde_json::json!([{
+            "rule": format!("!({})", tests.join(" || ")),
+            "message": "an env entry named like a credential is refused: anyone who may view this namespace can read this resource; the controller writes the role's credentials into the Identity's Secret, other secrets belong in a Kubernetes Secret the consumer pod reads (envFrom or secretKeyRef)"
+        }]),
+    );
+}
+
+/// Schema for `credentials`: free-form, but the static key fields are declared so a CEL rule
+/// can refuse them.
+pub(crate) fn credentials_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let properties: serde_json::Map<String, Value> = STATIC_KEY_FIELDS
+        .iter()
+        .map(|k| ((*k).to_owned(), serde_json::json!({"type": "string"})))
+        .collect();
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "properties": properties,
+        "x-kubernetes-validations": [{
+            "rule": "!has(self.access_key_id) && !has(self.secret_access_key)",
+            "message": "static keys (access_key_id, secret_access_key) are refused: anyone who may view this namespace can read an AuthProfile; Atmos keeps an aws/user's keys in its keyring on a workstation (atmos auth user configure), and kind aws/assume-role via kubernetes/oidc needs none"
+        }]
+    })
 }
 
 /// Schema for Atmos's free-form maps: any object, kept as written.

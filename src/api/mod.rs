@@ -5,18 +5,24 @@
 
 mod atmos;
 mod identity;
+mod kept;
 pub mod limits;
 mod profile;
 mod status;
 
-pub use atmos::{Account, EnvVar, IdentityDef, Principal, Provider, ProviderSpec, Session, Via};
+pub use atmos::{
+    Account, CREDENTIAL_ENV_ENDINGS, CREDENTIAL_ENV_PARTS, EnvVar, IdentityDef, Principal, Provider, ProviderSpec,
+    STATIC_KEY_FIELDS, Session, Via,
+};
 pub use identity::{
     DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat, SecretSpec,
+};
+pub use kept::{
+    AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,
+    ProviderConsole, Registry,
 };
 pub use profile::{AuthProfile, AuthProfileSpec, AuthProfileStatus, IdentityState};
 pub use status::Condition;
 
 /// API group of both resources.
 pub const GROUP: &str = "auth.atmos.tools";
-/// The one served version.
-pub const VERSION: &str = "v1alpha1";

@@ -6,6 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::kept::{AuthConsole, Integrations, Keyring, Logs};
 use super::limits::{self, MAX_IDENTITIES, MAX_PROVIDERS};
 use super::{Condition, IdentityDef, Provider};
 
@@ -37,6 +38,25 @@ pub struct AuthProfileSpec {
     #[serde(default)]
     #[schemars(extend("maxProperties" = MAX_IDENTITIES, "x-kubernetes-validations" = limits::names_at_most_253()))]
     pub identities: BTreeMap<String, IdentityDef>,
+    /// Atmos's credential isolation realm (not used in a cluster: Secrets are isolated by
+    /// namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::MAX_SHORT_LEN))]
+    pub realm: Option<String>,
+    /// Atmos's auth log settings (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Logs>,
+    /// Atmos's credential store on a workstation (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<Keyring>,
+    /// Web console sign-in settings (not used in a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<AuthConsole>,
+    /// Logins Atmos performs after authenticating (ECR, EKS, ...; not used in a cluster). At
+    /// most 64, names at most 253 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::kept::integrations_schema")]
+    pub integrations: Option<Integrations>,
 }
 
 /// What the controller found in the profile.
@@ -58,6 +78,11 @@ pub struct AuthProfileStatus {
     /// One entry per identity: its chain and whether it resolves.
     #[serde(default)]
     pub identities: Vec<IdentityState>,
+    /// Keys kept but not used in a cluster, and values used as Atmos uses them, one line
+    /// each (`path: why`); at most 50 and a count. They do not affect `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 51))]
+    pub warnings: Vec<String>,
 }
 
 /// The state of one identity of a profile.

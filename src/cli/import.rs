@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::import::{self, Options, files};
-use crate::resolve::Settings;
+use crate::settings::SettingsArgs;
 
 /// Arguments of `import`.
 #[derive(clap::Args, Debug)]
@@ -30,15 +30,22 @@ pub struct ImportArgs {
     /// Also print one Identity per identity that can run in a cluster.
     #[arg(long)]
     pub identities: bool,
-    /// Token audiences the controller allows (as `run --allowed-audience`).
-    #[arg(long = "allowed-audience", default_value = "sts.amazonaws.com")]
-    pub allowed_audiences: Vec<String>,
+    /// What profiles may ask for: give the flags (or environment) of the running controller.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// Prints the manifests when the controller's resolver accepts them (kinds that cannot run
 /// in a cluster are listed, not refused: the resource accepts them); exit 1 otherwise, with
 /// nothing on stdout, so `import ... | kubectl apply -f -` applies nothing broken.
 pub fn run(args: &ImportArgs) -> ExitCode {
+    let settings = match args.settings.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let inputs = match files::read_inputs(&args.paths) {
         Ok(inputs) => inputs,
         Err(e) => {
@@ -55,10 +62,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         namespace: args.namespace.clone(),
         service_accounts: args.service_accounts.clone(),
         identities: args.identities,
-        settings: Settings {
-            allowed_audiences: args.allowed_audiences.clone(),
-            ..Settings::default()
-        },
+        settings,
     };
     let imported = match import::import(&inputs, &options) {
         Ok(imported) => imported,
@@ -69,6 +73,9 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     };
     for note in &imported.notes {
         eprintln!("note: {note}");
+    }
+    for warning in &imported.warnings {
+        eprintln!("warning: {warning}");
     }
     for problem in &imported.not_runnable {
         eprintln!("not runnable in a cluster: {problem}");

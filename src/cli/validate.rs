@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::api::{AuthProfileSpec, IdentitySpec};
-use crate::resolve::{Settings, resolve, validate_profile};
+use crate::resolve::{resolve, validate_profile};
+use crate::settings::SettingsArgs;
 
 /// Arguments of `validate`.
 #[derive(clap::Args, Debug)]
@@ -12,9 +13,9 @@ pub struct ValidateArgs {
     /// Manifest files (multi-document YAML); `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Token audiences the controller allows (as `run --allowed-audience`).
-    #[arg(long = "allowed-audience", default_value = "sts.amazonaws.com")]
-    pub allowed_audiences: Vec<String>,
+    /// What profiles may ask for: give the flags (or environment) of the running controller.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 struct Doc {
@@ -28,14 +29,20 @@ struct Doc {
 }
 
 /// Checks every AuthProfile and every Identity (against the profile of the same namespace
-/// found in the files) and prints each problem; exit 1 when there is any.
+/// found in the files) and prints each problem, then each warning (`warning: ...`: a key
+/// kept but not used in a cluster, a value used as Atmos uses it); exit 1 when there is a
+/// problem, 0 with warnings alone.
 pub fn run(args: &ValidateArgs) -> ExitCode {
-    let settings = Settings {
-        allowed_audiences: args.allowed_audiences.clone(),
-        ..Settings::default()
+    let settings = match args.settings.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let mut docs = Vec::new();
     let mut problems: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     for file in &args.files {
         match read_docs(file) {
             Ok(d) => docs.extend(d),
@@ -65,13 +72,23 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
         match spec::<AuthProfileSpec>(&doc.spec) {
             Ok(spec) => {
-                for p in validate_profile(&spec, &settings).all_problems() {
+                let report = validate_profile(&spec, &settings);
+                for p in report.all_problems() {
                     problems.push(format!(
                         "{}: AuthProfile {}/{}: {}",
                         doc.file,
                         doc.namespace,
                         doc.name,
                         one_line(&p.to_string())
+                    ));
+                }
+                for w in report.all_warnings() {
+                    warnings.push(format!(
+                        "{}: AuthProfile {}/{}: {}",
+                        doc.file,
+                        doc.namespace,
+                        doc.name,
+                        one_line(&w.to_string())
                     ));
                 }
             }
@@ -115,15 +132,29 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             ));
             continue;
         };
-        if let Err(ps) = resolve(profile, &spec, &doc.name, &settings) {
-            for p in ps {
-                problems.push(format!(
-                    "{}: Identity {}/{}: {}",
-                    doc.file,
-                    doc.namespace,
-                    doc.name,
-                    one_line(&p.to_string())
-                ));
+        match resolve(profile, &spec, &doc.name, &settings) {
+            Ok(resolved) => {
+                // The profile's own warnings are printed with the AuthProfile, once.
+                for w in resolved.warnings.iter().filter(|w| w.path.starts_with("spec.")) {
+                    warnings.push(format!(
+                        "{}: Identity {}/{}: {}",
+                        doc.file,
+                        doc.namespace,
+                        doc.name,
+                        one_line(&w.to_string())
+                    ));
+                }
+            }
+            Err(ps) => {
+                for p in ps {
+                    problems.push(format!(
+                        "{}: Identity {}/{}: {}",
+                        doc.file,
+                        doc.namespace,
+                        doc.name,
+                        one_line(&p.to_string())
+                    ));
+                }
             }
         }
     }
@@ -139,11 +170,19 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             .collect();
         println!("{printable}");
     }
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    let warned = match warnings.len() {
+        0 => String::new(),
+        1 => ", 1 warning".to_owned(),
+        n => format!(", {n} warnings"),
+    };
     if problems.is_empty() {
-        eprintln!("{checked} resources checked, no problems");
+        eprintln!("{checked} resources checked, no problems{warned}");
         ExitCode::SUCCESS
     } else {
-        eprintln!("{checked} resources checked, {} problems", problems.len());
+        eprintln!("{checked} resources checked, {} problems{warned}", problems.len());
         ExitCode::FAILURE
     }
 }

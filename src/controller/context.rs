@@ -18,17 +18,16 @@ pub struct Context {
     pub client: Client,
     /// AuthProfiles from the informer cache.
     pub profiles: Store<AuthProfile>,
-    /// STS exchanges and the parent-session cache.
-    pub exchanger: Exchanger,
+    /// STS exchanges and the parent-session cache, one per process (shared by every scope).
+    pub exchanger: Arc<Exchanger>,
     /// Operator limits on what profiles may ask for.
     pub settings: Settings,
     /// Event recorder.
     pub recorder: Recorder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Set once the AuthProfile cache has synced. A flag, not `Store::wait_until_ready` in
-    /// each reconcile: kube's readiness future keeps one waker, so concurrent waiters can
-    /// sleep forever.
+    /// Set once the AuthProfile cache has synced: this scope's flag in the process's
+    /// [`crate::runtime::Readiness`] (see [`crate::runtime::mark_when_synced`]).
     pub profiles_synced: Arc<AtomicBool>,
 }
 

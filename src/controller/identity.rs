@@ -7,7 +7,7 @@ mod mock_api;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jiff::Timestamp;
@@ -28,16 +28,21 @@ use crate::renewal::{self, RenewReason, Schedule, SecretState};
 use crate::resolve::{Reason, Resolved, resolve, summarize};
 use crate::secret::{self, Existing, SecretError};
 use crate::sts::{Exchanger, Session};
-use crate::telemetry::IdentityLabels;
+use crate::telemetry::{IdentityLabels, ReconcileTimer};
 use crate::time::rfc3339;
 use crate::token::request_token;
 
 /// Reconciles one Identity.
 pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let out = reconcile_inner(&obj, &ctx, &ctx.exchanger, Timestamp::now(), rand::random::<f64>()).await;
-    ctx.metrics.reconciled("identity", started.elapsed());
-    out
+    let _timer = ReconcileTimer::start(&ctx.metrics, "identity");
+    reconcile_inner(
+        &obj,
+        &ctx,
+        ctx.exchanger.as_ref(),
+        Timestamp::now(),
+        rand::random::<f64>(),
+    )
+    .await
 }
 
 /// Unexpected failures (the API server itself): retry soon.

@@ -1,100 +1,64 @@
-//! The merged `auth:` block (JSON) to the AuthProfile's spec: keys the resource holds are
-//! kept as written; keys it does not hold, and keys that make no sense in a cluster, are
-//! left out with a note saying why. Secrets (`password`, `credentials`) are never copied.
+//! The merged `auth:` block (JSON) to the AuthProfile's spec: every key of Atmos's `auth:`
+//! schema is kept as written (the resolver then warns about those with no meaning in a
+//! cluster); keys Atmos does not have are left out with a note. Secrets (a provider's
+//! `password`, static keys in `credentials`, credential-named `env` entries) are never
+//! copied: each is left out with a warning.
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::api::{AuthProfileSpec, IdentityDef, Provider};
-use crate::resolve::{Problem, Reason};
+use crate::api::{AuthProfileSpec, IdentityDef, Provider, STATIC_KEY_FIELDS};
+use crate::resolve::{Problem, Reason, Warning, is_credential_name};
 
-/// `auth:` keys that only mean something to Atmos on a workstation or in a job, with why.
-const NOT_APPLICABLE: &[(&str, &str)] = &[
-    (
-        "realm",
-        "Atmos's credential isolation realm for files on a workstation; in a cluster credentials are \
-         isolated by namespace",
-    ),
-    (
-        "logs",
-        "Atmos's own auth log settings; the controller logs as its --log-level says",
-    ),
-    (
-        "keyring",
-        "where Atmos keeps credentials on a workstation; the controller keeps them in Secrets",
-    ),
-    ("console", "AWS web console sign-in, for a person"),
-    (
-        "integrations",
-        "ECR/EKS logins Atmos performs after authenticating; not done by the controller",
-    ),
-];
+/// Top-level `auth:` keys besides `providers` and `identities`: Atmos's, kept as written
+/// (the resolver reports them as not used in a cluster).
+const AUTH_KEYS: &[&str] = &["realm", "logs", "keyring", "console", "integrations"];
 
-/// Provider keys the AuthProfile holds.
+/// Provider keys the AuthProfile holds: every key of Atmos's provider but `password`.
 const PROVIDER_KEYS: &[&str] = &[
     "kind",
-    "region",
-    "spec",
-    "session",
-    "default",
     "start_url",
     "url",
+    "region",
     "username",
     "driver",
+    "provider_type",
+    "download_browser_driver",
+    "browser_type",
+    "browser_executable_path",
+    "auto_provision_identities",
+    "session",
+    "console",
+    "default",
+    "spec",
     "tags",
 ];
 
-/// Provider keys of Atmos the AuthProfile does not hold, with why.
-const PROVIDER_DROPPED: &[(&str, &str)] = &[
-    (
-        "password",
-        "a SAML password is never copied into a manifest (and SAML needs a person in a browser)",
-    ),
-    (
-        "provider_type",
-        "a browser driver setting for an interactive SAML login",
-    ),
-    (
-        "download_browser_driver",
-        "a browser driver setting for an interactive SAML login",
-    ),
-    ("browser_type", "a browser setting for an interactive SAML login"),
-    (
-        "browser_executable_path",
-        "a browser setting for an interactive SAML login",
-    ),
-    (
-        "auto_provision_identities",
-        "SSO identity auto-provisioning happens at a person's login",
-    ),
-    ("console", "AWS web console sign-in settings, for a person"),
-];
+/// Provider keys of Atmos never copied, with why (a warning).
+const PROVIDER_DROPPED: &[(&str, &str)] = &[(
+    "password",
+    "a password never goes into a manifest, which anyone who may view the namespace can read (SAML \
+     needs a person at a browser; on a workstation Atmos asks for the password when none is set)",
+)];
 
-/// Identity keys the AuthProfile holds.
+/// Identity keys the AuthProfile holds: every key of Atmos's identity (`credentials` and
+/// `env` without their secrets).
 const IDENTITY_KEYS: &[&str] = &[
     "kind",
     "default",
     "required",
+    "provider",
     "via",
     "principal",
-    "session",
-    "env",
-    "tags",
+    "credentials",
     "spec",
-];
-
-/// Identity keys of Atmos the AuthProfile does not hold (or must not), with why.
-const IDENTITY_DROPPED: &[(&str, &str)] = &[
-    (
-        "credentials",
-        "static keys are never copied into a manifest (kind aws/user cannot run in a cluster; the \
-         controller stores no long-lived keys)",
-    ),
-    ("provider", "set by Atmos on identities it provisions from an SSO login"),
-    ("alias", "a display alias of Atmos's CLI"),
-    ("emulator", "binds to a local emulator component of a stack"),
+    "alias",
+    "env",
+    "session",
+    "emulator",
+    "tags",
 ];
 
 /// What the conversion produced.
@@ -103,6 +67,9 @@ pub(crate) struct Converted {
     pub spec: AuthProfileSpec,
     /// `(path, message)`: keys left out and why.
     pub notes: Vec<(String, String)>,
+    /// Secrets left out (a password, static keys, credential-named `env` entries), with
+    /// where such values belong.
+    pub warnings: Vec<Warning>,
     /// Values of the wrong shape (a number where Atmos has a string, ...).
     pub problems: Vec<Problem>,
 }
@@ -116,17 +83,21 @@ pub(crate) fn to_spec(auth: &Value) -> Converted {
         return out;
     };
     // Block-level keys first, then providers, then identities: the order people read them.
-    for (key, _) in auth {
+    let mut block = Map::new();
+    for (key, value) in auth {
         match key.as_str() {
             "providers" | "identities" => {}
-            other => {
-                let why = NOT_APPLICABLE.iter().find(|(k, _)| *k == other).map_or_else(
-                    || "not a key of Atmos's auth: block; left out".to_owned(),
-                    |(_, why)| format!("not applicable in a cluster: {why}; left out"),
-                );
-                out.notes.push((format!("auth.{other}"), why));
+            known if AUTH_KEYS.contains(&known) => {
+                block.insert(key.clone(), value.clone());
             }
+            other => out.notes.push((
+                format!("auth.{other}"),
+                "not a key of Atmos's auth: block; left out".to_owned(),
+            )),
         }
+    }
+    if let Some(spec) = typed::<AuthProfileSpec>("auth", block, &mut out) {
+        out.spec = spec;
     }
     if let Some(providers) = auth.get("providers") {
         out.spec.providers = entries("providers", providers, &mut out, convert_provider);
@@ -175,8 +146,48 @@ fn convert_provider(path: &str, fields: &Map<String, Value>, out: &mut Converted
 }
 
 fn convert_identity(path: &str, fields: &Map<String, Value>, out: &mut Converted) -> Option<IdentityDef> {
-    let kept = keep(path, fields, IDENTITY_KEYS, IDENTITY_DROPPED, "identity", out);
+    let mut kept = keep(path, fields, IDENTITY_KEYS, &[], "identity", out);
+    drop_secrets(path, &mut kept, &mut out.warnings);
     typed(path, kept, out)
+}
+
+/// Leaves out static keys of `credentials` and credential-named `env` entries, each with a
+/// warning; the resolver would refuse them, and a manifest must never carry them.
+fn drop_secrets(path: &str, fields: &mut Map<String, Value>, warnings: &mut Vec<Warning>) {
+    if let Some(Value::Object(credentials)) = fields.get_mut("credentials") {
+        for key in STATIC_KEY_FIELDS {
+            if credentials.remove(*key).is_some() {
+                warnings.push(Warning::new(
+                    format!("{path}.credentials.{key}"),
+                    "left out: static keys never go into a manifest, which anyone who may view the \
+                     namespace can read (Atmos keeps an aws/user's keys in its keyring: atmos auth user \
+                     configure)",
+                ));
+            }
+        }
+        if credentials.is_empty() {
+            fields.remove("credentials");
+        }
+    }
+    if let Some(Value::Array(env)) = fields.get_mut("env") {
+        let mut i = 0;
+        env.retain(|entry| {
+            let name = entry.get("key").and_then(Value::as_str).unwrap_or_default();
+            let keep = !is_credential_name(name);
+            if !keep {
+                warnings.push(Warning::new(
+                    format!("{path}.env[{i}]"),
+                    format!(
+                        "left out: {name} is named like a credential, and a manifest is readable by anyone \
+                         who may view the namespace; give the consumer pod such values from a Kubernetes \
+                         Secret (envFrom or secretKeyRef)"
+                    ),
+                ));
+            }
+            i += 1;
+            keep
+        });
+    }
 }
 
 /// The fields the resource holds; notes for the others.
@@ -193,7 +204,8 @@ fn keep(
         if keys.contains(&key.as_str()) {
             kept.insert(key.clone(), value.clone());
         } else if let Some((_, why)) = dropped.iter().find(|(k, _)| k == key) {
-            out.notes.push((format!("{path}.{key}"), format!("left out: {why}")));
+            out.warnings
+                .push(Warning::new(format!("{path}.{key}"), format!("left out: {why}")));
         } else {
             out.notes.push((
                 format!("{path}.{key}"),
@@ -286,33 +298,38 @@ mod tests {
             "providers": {"saml": {"kind": "aws/saml", "url": "https://idp", "password": "hunter2",
                                    "browser_type": "chromium", "tags": ["ci"], "bogus": 1}},
             "identities": {"u": {"kind": "aws/user", "credentials": {"access_key_id": "AKIA"}, "alias": "me",
-                                 "tags": ["team-x"]}}
+                                 "tags": ["team-x"],
+                                 "env": [{"key": "AWS_SESSION_TOKEN", "value": "tok3n"}, {"key": "TF_VAR_x", "value": "1"}]}}
         }));
         assert_eq!(c.problems, vec![]);
+        // Every Atmos key is kept, as written.
+        assert_eq!(c.spec.realm.as_deref(), Some("x"));
+        assert!(c.spec.logs.is_some() && c.spec.keyring.is_some() && c.spec.console.is_some());
         assert_eq!(c.spec.providers["saml"].url.as_deref(), Some("https://idp"));
+        assert_eq!(c.spec.providers["saml"].browser_type.as_deref(), Some("chromium"));
         assert_eq!(c.spec.providers["saml"].tags, Some(vec!["ci".to_owned()]));
-        assert_eq!(c.spec.identities["u"].credentials, None);
+        assert_eq!(c.spec.identities["u"].alias.as_deref(), Some("me"));
         assert_eq!(c.spec.identities["u"].tags, Some(vec!["team-x".to_owned()]));
-        let paths: Vec<&str> = c.notes.iter().map(|(p, _)| p.as_str()).collect();
+        // Secrets are left out with a warning; keys Atmos does not have with a note.
+        assert_eq!(c.spec.providers["saml"].password, None);
+        assert_eq!(c.spec.identities["u"].credentials, None);
+        assert_eq!(c.spec.identities["u"].env.as_ref().map(Vec::len), Some(1));
+        let notes: Vec<&str> = c.notes.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(notes, ["auth.identitys", "auth.providers.saml.bogus"]);
+        assert_eq!(c.notes[0].1, "not a key of Atmos's auth: block; left out");
+        let warnings: Vec<&str> = c.warnings.iter().map(|w| w.path.as_str()).collect();
         assert_eq!(
-            paths,
+            warnings,
             [
-                "auth.console",
-                "auth.identitys",
-                "auth.integrations",
-                "auth.keyring",
-                "auth.logs",
-                "auth.realm",
-                "auth.providers.saml.bogus",
-                "auth.providers.saml.browser_type",
                 "auth.providers.saml.password",
-                "auth.identities.u.alias",
-                "auth.identities.u.credentials",
+                "auth.identities.u.credentials.access_key_id",
+                "auth.identities.u.env[0]",
             ]
         );
-        assert!(!format!("{:?}", c.spec).contains("hunter2"));
-        assert!(!format!("{:?}", c.spec).contains("AKIA"));
-        assert_eq!(c.notes[1].1, "not a key of Atmos's auth: block; left out");
+        let everything = format!("{:?} {:?} {:?}", c.spec, c.notes, c.warnings);
+        for secret in ["hunter2", "AKIA", "tok3n"] {
+            assert!(!everything.contains(secret), "{secret} leaked: {everything}");
+        }
     }
 
     #[test]

@@ -20,12 +20,12 @@ mod yaml;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::{AuthProfile, AuthProfileSpec, Identity, IdentitySpec};
-use crate::resolve::{Problem, Reason, Settings, resolve, rules, validate_profile};
+use crate::resolve::{Problem, Reason, Settings, Warning, resolve, rules, validate_profile};
 
 /// The provider kind that only exists inside a GitHub Actions job.
 const GITHUB_OIDC: &str = "github/oidc";
 /// The provider kind the controller runs.
-const KUBERNETES_OIDC: &str = "kubernetes/oidc";
+use crate::settings::PROVIDER_KIND as KUBERNETES_OIDC;
 
 /// One config file's text and the name it is reported under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +123,10 @@ pub struct Imported {
     /// Providers and identities the resource accepts but the controller cannot run, with why
     /// (the AuthProfile's status will say the same).
     pub not_runnable: Vec<Problem>,
+    /// Secrets left out, then the resolver's warnings (keys kept but not used in a cluster,
+    /// values used as Atmos uses them): the same lines as `validate` and the AuthProfile's
+    /// `status.warnings`.
+    pub warnings: Vec<Warning>,
     /// What the resolver refuses: when there is any, the manifests should not be applied.
     pub problems: Vec<Problem>,
 }
@@ -289,6 +293,8 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
     ));
 
     let report = validate_profile(&spec, &options.settings);
+    let mut warnings = converted.warnings;
+    warnings.extend(report.all_warnings());
     let mut problems = converted.problems;
     let mut not_runnable = Vec::new();
     for problem in report.all_problems() {
@@ -350,6 +356,7 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
         identities,
         notes,
         not_runnable,
+        warnings,
         problems,
     })
 }

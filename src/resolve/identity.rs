@@ -9,6 +9,7 @@ use super::model::Resolved;
 use super::problem::{Problem, Reason};
 use super::target::select_target;
 use super::walk::Checker;
+use super::warnings::dedup;
 use crate::api::{AuthProfileSpec, IdentitySpec};
 
 /// Resolves one `Identity` (`identity`, named `identity_object_name`) against its profile:
@@ -46,10 +47,11 @@ pub fn resolve(
                     target: name,
                     overrides: Some(&overrides),
                     problems: Vec::new(),
+                    warnings: Vec::new(),
                 };
                 let chain = checker.check(&merged, identity.service_account_name.as_deref(), true);
                 problems.append(&mut checker.problems);
-                outcome = Some((name, chain));
+                outcome = Some((name, chain, checker.warnings));
             }
             Err(err) => problems.push(Problem::new(
                 "spec",
@@ -68,7 +70,7 @@ pub fn resolve(
     let secret = check_secret(identity, identity_object_name, &mut problems);
 
     match (outcome, secret) {
-        (Some((name, chain)), Some(secret)) if problems.is_empty() => {
+        (Some((name, chain, warnings)), Some(secret)) if problems.is_empty() => {
             match (chain.token, chain.links.last()) {
                 (Some(token), Some(last)) => Ok(Resolved {
                     identity: name.to_owned(),
@@ -78,6 +80,7 @@ pub fn resolve(
                     links: chain.links,
                     secret,
                     refresh_before_seconds,
+                    warnings: dedup(warnings),
                 }),
                 // Unreachable when no problem was found; reported rather than assumed.
                 _ => Err(vec![Problem::new(

@@ -59,14 +59,15 @@ impl Checker<'_> {
             }
         }
 
-        let duration = match (
-            &principal.duration,
-            def.session.as_ref().and_then(|s| s.duration.as_ref()),
-        ) {
-            (Some(text), _) => Some(("principal.duration", text)),
-            (None, Some(text)) => Some(("session.duration", text)),
-            (None, None) => None,
-        };
+        if def.session.is_some() {
+            self.identity_warning(
+                name,
+                "session",
+                "not used: for aws/assume-role Atmos reads only principal.duration (default 1h), and so \
+                 does the controller; move the duration to principal.duration",
+            );
+        }
+        let duration = principal.duration.as_ref().map(|text| ("principal.duration", text));
         let duration_seconds = match duration {
             None => rules::DEFAULT_SESSION_SECONDS,
             Some((field, text)) => match rules::parse_duration(text) {
@@ -112,22 +113,29 @@ impl Checker<'_> {
 
         if let Some(external_id) = &principal.external_id {
             if first {
-                self.identity_problem(
+                self.identity_warning(
                     name,
                     "principal.external_id",
-                    "external_id is only allowed on chained links (via.identity): \
-                     AssumeRoleWithWebIdentity takes no external id; remove it, or move it to an \
-                     identity that chains from this one",
+                    "not used: a link with via.provider calls AssumeRoleWithWebIdentity, which takes no \
+                     external id; Atmos ignores it there, and so does the controller",
                 );
             } else if let Err(detail) = rules::check_external_id(external_id) {
                 self.identity_problem(name, "principal.external_id", detail);
             }
         }
 
-        if let Some(session_name) = &principal.session_name
-            && let Err(detail) = rules::check_session_name(session_name)
+        let session_name = principal.session_name.as_deref().map(rules::clean_session_name);
+        if let (Some(written), Some(sent)) = (&principal.session_name, &session_name)
+            && written != sent
         {
-            self.identity_problem(name, "principal.session_name", detail);
+            self.identity_warning(
+                name,
+                "principal.session_name",
+                format!(
+                    "{written:?} is sent as {sent:?}: Atmos replaces every character outside \
+                     [A-Za-z0-9+=,.@-] with - and cuts the name to 64 characters, and so does the controller"
+                ),
+            );
         }
 
         if self.problems.len() == before
@@ -136,8 +144,8 @@ impl Checker<'_> {
             links.push(Link {
                 identity: name.to_owned(),
                 role_arn,
-                session_name: principal.session_name.clone(),
-                external_id: principal.external_id.clone(),
+                session_name,
+                external_id: if first { None } else { principal.external_id.clone() },
                 duration_seconds,
                 region: region.clone(),
             });

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::warnings::Warning;
 use crate::api::SecretFormat;
 
 /// A fully resolved and validated Identity: the token to request, the STS calls to make
@@ -25,6 +26,9 @@ pub struct Resolved {
     /// changing it (or the operator's default) does not renew every Secret at once.
     #[serde(skip_serializing)]
     pub refresh_before_seconds: Option<i64>,
+    /// What the chain says that is not used, or used as Atmos uses it. Not part of the hash.
+    #[serde(skip_serializing)]
+    pub warnings: Vec<Warning>,
 }
 
 /// TokenRequest parameters. The namespace is always the Identity's own.

@@ -1,4 +1,5 @@
-//! The provider check: kind, region, audience, endpoint, token lifetime, ServiceAccount.
+//! The provider check: kind, audience, endpoint, token lifetime, ServiceAccount. (Its
+//! `region` is not used, as in Atmos: the walk warns when it differs from the first link's.)
 //! Used by every chain walk and, for providers no chain reaches, by the profile report.
 
 use super::Settings;
@@ -42,12 +43,6 @@ pub(super) fn check_provider(
         return None;
     }
     let before = problems.len();
-
-    if let Some(region) = &provider.region
-        && let Err(detail) = rules::check_region(region)
-    {
-        problems.push(Problem::new(path(name, "region"), Reason::InvalidProfile, detail));
-    }
 
     let spec = provider.spec.clone().unwrap_or_default();
     let audience = spec

@@ -5,8 +5,10 @@ use std::collections::{BTreeSet, HashMap};
 use super::Settings;
 use super::problem::{Problem, Reason, list, summarize_within};
 use super::provider;
+use super::secrets;
 use super::target::default_identities;
 use super::walk::{Chain, Checker, MAX_CHAIN_LINKS};
+use super::warnings::{Warning, dedup, unused_keys};
 use crate::api::{AuthProfileSpec, IdentityDef, IdentityState};
 
 /// Most chain names an identity's status entry shows (`chainLength` counts them all): the
@@ -26,6 +28,8 @@ pub struct ProfileReport {
     pub problems: Vec<Problem>,
     /// One report per identity, in name order.
     pub identities: Vec<IdentityReport>,
+    /// Atmos keys kept but not used in a cluster, one per key present.
+    pub warnings: Vec<Warning>,
 }
 
 /// One identity of a profile, checked as the target of an Identity that sets nothing but
@@ -40,6 +44,8 @@ pub struct IdentityReport {
     pub chain: Vec<String>,
     /// Everything wrong with this identity's chain.
     pub problems: Vec<Problem>,
+    /// What its chain says that is not used, or used as Atmos uses it.
+    pub warnings: Vec<Warning>,
 }
 
 impl IdentityReport {
@@ -86,6 +92,17 @@ impl ProfileReport {
             .cloned()
             .collect()
     }
+
+    /// Every warning once: unused keys first, then what each chain says, in identity order.
+    pub fn all_warnings(&self) -> Vec<Warning> {
+        dedup(
+            self.warnings
+                .iter()
+                .chain(self.identities.iter().flat_map(|i| i.warnings.iter()))
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 /// Checks every identity of `profile` as a target, and the profile as a whole.
@@ -109,7 +126,7 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         .identities
         .keys()
         .map(|name| {
-            let (chain, problems) = checked.remove(name.as_str()).unwrap_or_default();
+            let (chain, problems, warnings) = checked.remove(name.as_str()).unwrap_or_default();
             if let Some(provider) = chain.provider {
                 reached.insert(provider);
             }
@@ -117,6 +134,7 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
                 name: name.clone(),
                 chain: chain.names,
                 problems,
+                warnings,
             }
         })
         .collect();
@@ -135,7 +153,29 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         }
     }
 
+    // Secrets anywhere in the profile, also where no chain goes (a SAML provider, an
+    // aws/user identity): a custom resource must not hold them.
+    for (name, provider) in &profile.providers {
+        if let Some((field, message)) = secrets::provider_secret(provider) {
+            problems.push(Problem::new(
+                format!("auth.providers.{name}.{field}"),
+                secrets::reason(false),
+                message,
+            ));
+        }
+    }
+    for (name, def) in &profile.identities {
+        for (field, message) in secrets::identity_secrets(def) {
+            problems.push(Problem::new(
+                format!("auth.identities.{name}.{field}"),
+                secrets::reason(false),
+                message,
+            ));
+        }
+    }
+
     ProfileReport {
+        warnings: unused_keys(profile),
         default_identity: match defaults.as_slice() {
             [one] => Some((*one).to_owned()),
             _ => None,
@@ -150,8 +190,8 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
 /// walking the chain again, so a profile costs one check per identity. Ancestors are checked
 /// before their descendants; only chains cut short (a cycle, the length limit) are walked
 /// on their own, and those walks stop at [`MAX_CHAIN_LINKS`].
-fn check_identities<'a>(profile: &'a AuthProfileSpec, settings: &Settings) -> HashMap<&'a str, (Chain, Vec<Problem>)> {
-    let mut done: HashMap<&'a str, (Chain, Vec<Problem>)> = HashMap::with_capacity(profile.identities.len());
+fn check_identities<'a>(profile: &'a AuthProfileSpec, settings: &Settings) -> HashMap<&'a str, Checked> {
+    let mut done: HashMap<&'a str, Checked> = HashMap::with_capacity(profile.identities.len());
     for (name, def) in &profile.identities {
         if done.contains_key(name.as_str()) {
             continue;
@@ -179,19 +219,23 @@ fn check_identities<'a>(profile: &'a AuthProfileSpec, settings: &Settings) -> Ha
                 target: name,
                 overrides: None,
                 problems: Vec::new(),
+                warnings: Vec::new(),
             };
             let parent = chains_from(def).and_then(|p| done.get(p));
             let chain = match parent {
-                Some((chain, problems)) if chain.extendable && chain.depth < MAX_CHAIN_LINKS => {
-                    checker.extend(def, chain, problems)
+                Some((chain, problems, warnings)) if chain.extendable && chain.depth < MAX_CHAIN_LINKS => {
+                    checker.extend(def, chain, problems, warnings)
                 }
                 _ => checker.check(def, None, false),
             };
-            done.insert(name, (chain, checker.problems));
+            done.insert(name, (chain, checker.problems, checker.warnings));
         }
     }
     done
 }
+
+/// One identity checked as a target: its chain, problems and warnings.
+type Checked = (Chain, Vec<Problem>, Vec<Warning>);
 
 /// The identity `def` chains from: its `via.identity` when it sets no `via.provider`.
 fn chains_from(def: &IdentityDef) -> Option<&str> {

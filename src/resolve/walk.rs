@@ -11,6 +11,8 @@ use super::model::{Link, TokenSource};
 use super::problem::{Problem, Reason, list};
 use super::provider;
 use super::rules;
+use super::secrets;
+use super::warnings::Warning;
 use crate::api::{AuthProfileSpec, IdentityDef};
 
 /// Most links (identities) a chain may have. Atmos chains are a few links; the limit keeps
@@ -50,6 +52,8 @@ pub(crate) struct Checker<'a> {
     /// with reason `InvalidIdentity`.
     pub overrides: Option<&'a Value>,
     pub problems: Vec<Problem>,
+    /// What is accepted but not used, or used as Atmos uses it.
+    pub warnings: Vec<Warning>,
 }
 
 impl<'a> Checker<'a> {
@@ -65,6 +69,23 @@ impl<'a> Checker<'a> {
             }
         }
         (format!("auth.identities.{name}.{field}"), Reason::InvalidProfile)
+    }
+
+    pub(super) fn identity_warning(&mut self, name: &str, field: &str, message: impl Into<String>) {
+        let (path, _) = self.field(name, field);
+        self.warnings.push(Warning::new(path, message));
+    }
+
+    /// Refuses each secret `name`'s definition holds (`field` such as `env[1]` or
+    /// `credentials.access_key_id`: the part before `[` or `.` decides whether the Identity
+    /// or the profile set it).
+    pub(super) fn secret_problems(&mut self, name: &str, def: &IdentityDef) {
+        for (field, message) in secrets::identity_secrets(def) {
+            let base = field.split(['[', '.']).next().unwrap_or_default();
+            let (path, reason) = self.field(name, base);
+            self.problems
+                .push(Problem::new(format!("{path}{}", &field[base.len()..]), reason, message));
+        }
     }
 
     pub(super) fn identity_problem(&mut self, name: &str, field: &str, message: impl Into<String>) {
@@ -188,7 +209,10 @@ impl<'a> Checker<'a> {
         };
 
         // The provider, reached by the last identity of the walk.
+        // Atmos's rule: a link's principal.region, else its parent link's, else the default
+        // region; the provider's region is not used (a warning says so when it differs).
         let mut parent_region: Option<String> = None;
+        let mut provider_region: Option<(String, String)> = None;
         if let (Some(pname), Some(&(last, _))) = (provider, walk.last()) {
             chain.provider = Some(pname.to_owned());
             match self.profile.providers.get_key_value(pname) {
@@ -208,7 +232,14 @@ impl<'a> Checker<'a> {
                     chain.names.reserve(walk.len() + 1);
                     chain.names.push(pname.clone());
                     chain.names.extend(walk.iter().rev().map(|(n, _)| (*n).to_owned()));
-                    parent_region = p.region.clone();
+                    if let Some((field, message)) = secrets::provider_secret(p) {
+                        self.problems.push(Problem::new(
+                            format!("auth.providers.{pname}.{field}"),
+                            Reason::InvalidProfile,
+                            message,
+                        ));
+                    }
+                    provider_region = p.region.clone().map(|r| (pname.clone(), r));
                     chain.token = provider::check_provider(
                         pname,
                         p,
@@ -223,7 +254,22 @@ impl<'a> Checker<'a> {
 
         // Each link, provider side first.
         for &(name, def) in walk.iter().rev() {
+            self.secret_problems(name, def);
             let region = self.check_link(name, def, parent_region.as_deref(), &mut chain.links);
+            if parent_region.is_none()
+                && let Some((pname, provider_region)) = &provider_region
+                && *provider_region != region
+            {
+                self.warnings.push(Warning::new(
+                    format!("auth.providers.{pname}.region"),
+                    format!(
+                        "{provider_region} is not used: a chain's first link calls STS in {region} and its \
+                         credentials are written for {region} (the link's principal.region, else the operator's \
+                         default region), as Atmos does; to use {provider_region}, set principal.region: \
+                         {provider_region} on the identities with via.provider: {pname}"
+                    ),
+                ));
+            }
             parent_region = Some(region);
         }
         chain.region = parent_region;
@@ -235,12 +281,19 @@ impl<'a> Checker<'a> {
     /// again: the same result as [`Checker::check`] when the profile is validated on its own
     /// (no overrides, no ServiceAccount required). The caller checks that `parent` is
     /// extendable and shorter than [`MAX_CHAIN_LINKS`].
-    pub fn extend(&mut self, def: &IdentityDef, parent: &Chain, parent_problems: &[Problem]) -> Chain {
+    pub fn extend(
+        &mut self,
+        def: &IdentityDef,
+        parent: &Chain,
+        parent_problems: &[Problem],
+        parent_warnings: &[Warning],
+    ) -> Chain {
         let name_problems = self.check_target_name();
         self.check_identity_kind(self.target, def);
         // The parent's walk, provider and links, in the order `check` reports them.
         self.problems
             .extend_from_slice(parent_problems.get(parent.name_problems..).unwrap_or_default());
+        self.warnings.extend_from_slice(parent_warnings);
         let mut chain = Chain {
             names: Vec::new(),
             links: parent.links.clone(),
@@ -256,6 +309,7 @@ impl<'a> Checker<'a> {
             chain.names.extend(parent.names.iter().cloned());
             chain.names.push(self.target.to_owned());
         }
+        self.secret_problems(self.target, def);
         let region = self.check_link(self.target, def, parent.region.as_deref(), &mut chain.links);
         chain.region = Some(region);
         chain

@@ -106,12 +106,14 @@ impl SessionCache {
         }
     }
 
-    /// Number of sessions held (for tests and metrics).
+    /// Number of sessions held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// True when empty.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -119,7 +121,7 @@ impl SessionCache {
 
 fn usable(s: &Session, now: Timestamp) -> bool {
     let lifetime = s.credentials.expiration.as_second() - s.issued.as_second();
-    now.as_second() < s.issued.as_second() + lifetime * 2 / 3
+    now.as_second() < s.issued.as_second() + (lifetime as f64 * crate::renewal::DEFAULT_RENEWAL_FRACTION).round() as i64
 }
 
 #[cfg(test)]

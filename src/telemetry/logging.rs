@@ -15,24 +15,35 @@ pub enum LogFormat {
     Text,
 }
 
-/// Libraries whose verbose levels print request bodies (the AWS SDK's trace of
-/// `AssumeRoleWithWebIdentity` carries the ServiceAccount token; HTTP stacks and kube's client
-/// may print TokenRequest responses). Their debug and trace events are never emitted, whatever
-/// the filter asks for.
-const BODY_LOGGING_TARGETS: [&str; 7] = [
-    "aws_smithy",
-    "aws_sdk",
-    "aws_config",
+/// Crates (by name prefix) whose debug and trace events may carry a token, a secret key or
+/// a session token: the AWS SDK (`aws_sigv4` logs each canonical request; with
+/// `LOG_SIGNABLE_BODY`/`LOG_SENSITIVE_BODIES` the runtime logs the bodies that carry the
+/// ServiceAccount token and the issued credentials), the TLS and HTTP stack, and kube's client
+/// (TokenRequest responses). Their debug and trace events are never emitted, whatever
+/// `RUST_LOG` or `--log-level` asks for, so the guarantee does not rest on their defaults.
+const QUIET_CRATE_PREFIXES: [&str; 10] = [
+    "aws_",
+    "rustls",
+    "tokio_rustls",
     "hyper",
     "h2",
-    "kube_client",
+    "http",
     "tower",
+    "reqwest",
+    "axum",
+    "kube_client",
 ];
 
 /// Whether an event may be logged at all.
 pub fn safe_to_log(meta: &Metadata<'_>) -> bool {
     let verbose = *meta.level() == Level::TRACE || *meta.level() == Level::DEBUG;
-    !(verbose && BODY_LOGGING_TARGETS.iter().any(|t| meta.target().starts_with(t)))
+    !(verbose && is_quiet_crate(meta.target()))
+}
+
+/// Whether `target` (`crate::module`, or a `log` record's target) belongs to a quiet crate.
+fn is_quiet_crate(target: &str) -> bool {
+    let krate = target.split("::").next().unwrap_or(target);
+    QUIET_CRATE_PREFIXES.iter().any(|p| krate.starts_with(p))
 }
 
 /// Installs the global subscriber. `level` is an `EnvFilter` directive (`info`,
@@ -87,15 +98,31 @@ mod tests {
 
     #[test]
     fn request_bodies_of_libraries_are_never_logged() {
-        assert!(!safe_to_log(&meta(
+        for target in [
             "aws_smithy_runtime::client::orchestrator",
-            Level::TRACE
-        )));
-        assert!(!safe_to_log(&meta("kube_client::client", Level::DEBUG)));
+            "aws_sigv4::http_request::sign",
+            "aws_runtime::env_config",
+            "aws_sdk_sts::operation",
+            "aws_config",
+            "aws_credential_types::provider",
+            "rustls::client::hs",
+            "tokio_rustls",
+            "hyper_util::client::legacy::pool",
+            "h2::codec",
+            "http_body_util",
+            "tower::buffer",
+            "reqwest::connect",
+            "kube_client::client",
+        ] {
+            for level in [Level::TRACE, Level::DEBUG] {
+                assert!(!safe_to_log(&meta(target, level)), "{target} at {level}");
+            }
+        }
         assert!(safe_to_log(&meta(
             "aws_smithy_runtime::client::orchestrator",
             Level::WARN
         )));
         assert!(safe_to_log(&meta("atmos_auth_controller::controller", Level::TRACE)));
+        assert!(safe_to_log(&meta("kube_runtime::controller", Level::DEBUG)));
     }
 }

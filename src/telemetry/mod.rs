@@ -3,7 +3,9 @@
 mod admin;
 mod logging;
 mod metrics;
+mod timer;
 
-pub use admin::{Health, serve};
+pub use admin::serve;
 pub use logging::{LogFormat, init};
 pub use metrics::{IdentityLabels, Metrics};
+pub use timer::ReconcileTimer;

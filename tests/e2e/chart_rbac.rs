@@ -14,31 +14,27 @@ use crate::{identity, profile};
 
 const RELEASE_NS: &str = "e2e-chart-rbac-system";
 
-fn run(
+/// `kubectl ARGS` as the admin, with optional stdin; stdout, or an error with stderr.
+fn kubectl(
     cp: &atmos_auth_testenv::controlplane::ControlPlane,
-    tool: &str,
     args: &[&str],
     stdin: Option<&str>,
 ) -> anyhow::Result<String> {
     use std::io::Write;
-    let helm_home = tempfile::tempdir()?;
-    let mut cmd = cp.command(tool);
-    cmd.args(args)
-        .env("HELM_CACHE_HOME", helm_home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", helm_home.path().join("config"))
-        .env("HELM_DATA_HOME", helm_home.path().join("data"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let mut child = cp
+        .command("kubectl")
+        .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
+        .stderr(Stdio::piped())
+        .spawn()?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes())?;
     }
     let out = child.wait_with_output()?;
     anyhow::ensure!(
         out.status.success(),
-        "{tool} {args:?}: {}",
+        "kubectl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(String::from_utf8(out.stdout)?)
@@ -50,30 +46,18 @@ async fn the_controller_renews_with_only_the_charts_rbac() -> anyhow::Result<()>
     let client = cp.client().await?;
     let ns = namespace(&client, "chart-rbac").await?;
 
-    // The chart as installed (CRDs are already there; the admission policy is tested in
-    // tests/chart.rs and would apply to every other test of this control plane).
-    run(cp, "kubectl", &["create", "namespace", RELEASE_NS], None)?;
-    let rendered = run(
-        cp,
-        "helm",
-        &[
-            "template",
-            "aac",
-            "charts/atmos-auth-controller",
-            "--namespace",
-            RELEASE_NS,
-            "--kube-version",
-            "v1.35.4",
-            "--set",
-            "crds.install=false",
-            "--set",
-            "admissionPolicy.enabled=false",
-        ],
-        None,
+    // The chart as installed (CRDs are already there; the admission policies are tested in
+    // tests/chart/ and would apply to every other test of this control plane).
+    kubectl(cp, &["create", "namespace", RELEASE_NS], None)?;
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/atmos-auth-controller");
+    let rendered = atmos_auth_testenv::helm::template(
+        &chart,
+        "aac",
+        RELEASE_NS,
+        &["--set", "crds.install=false", "--set", "admissionPolicy.enabled=false"],
     )?;
-    run(
+    kubectl(
         cp,
-        "kubectl",
         &["apply", "--server-side", "-n", RELEASE_NS, "-f", "-"],
         Some(&rendered),
     )?;
@@ -97,7 +81,7 @@ subjects:
   - {{kind: ServiceAccount, name: aac-atmos-auth-controller, namespace: {RELEASE_NS}}}
 "#
     );
-    run(cp, "kubectl", &["apply", "-f", "-"], Some(&grant))?;
+    kubectl(cp, &["apply", "-f", "-"], Some(&grant))?;
     service_account(&client, &ns, "other").await?;
 
     // The chart's ServiceAccount's token, in a kubeconfig of its own.

@@ -15,7 +15,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -487,4 +489,194 @@ async fn go_sdk_with_atmos_credentials_file_set_too_still_renews() -> Result<()>
         ],
     )
     .await
+}
+
+/// The variables every example consumer sets so that IRSA and the instance role never win
+/// over the mounted profile (README, "How a pod consumes the Secret").
+const IRSA_OFF: [&str; 4] = [
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_EC2_METADATA_DISABLED",
+];
+
+/// The consumer containers of the examples (those that use a Secret of the controller, by
+/// `AWS_CONFIG_FILE` or `envFrom`), each as (where, its `env` as name → value).
+fn example_consumers() -> Result<Vec<(String, BTreeMap<String, String>)>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for file in [
+        "examples/consumers/arc/runner-scale-set-values.yaml",
+        "examples/consumers/terraform/apply-job-process.yaml",
+        "examples/consumers/terraform/plan-job-env.yaml",
+        "examples/atmos-in-pod/job.yaml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).with_context(|| format!("reading {file}"))?;
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).with_context(|| file.to_owned())?;
+        for doc in docs {
+            // A Job's pod template, or the ARC values' runner template.
+            let template = if doc["kind"] == "Job" {
+                &doc["spec"]["template"]
+            } else {
+                &doc["template"]
+            };
+            for c in template["spec"]["containers"].as_array().into_iter().flatten() {
+                let env: BTreeMap<String, String> = c["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| Some((e["name"].as_str()?.to_owned(), e["value"].as_str()?.to_owned())))
+                    .collect();
+                if env.contains_key("AWS_CONFIG_FILE") || c.get("envFrom").is_some() {
+                    found.push((format!("{file} container {}", c["name"]), env));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The IRSA settings of the examples, as the consumer tests apply them.
+fn examples_irsa_settings() -> Result<Vec<(&'static str, String)>> {
+    let consumers = example_consumers()?;
+    let (_, env) = consumers.first().context("no example consumer")?;
+    IRSA_OFF
+        .iter()
+        .map(|key| {
+            Ok((
+                *key,
+                env.get(*key)
+                    .with_context(|| format!("the ARC example sets no {key}"))?
+                    .clone(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn every_example_consumer_turns_irsa_off() -> Result<()> {
+    let consumers = example_consumers()?;
+    assert!(consumers.len() >= 4, "found only {} consumers", consumers.len());
+    for (what, env) in &consumers {
+        for key in &IRSA_OFF[..3] {
+            assert_eq!(env.get(*key).map(String::as_str), Some(""), "{what}: {key}");
+        }
+        assert_eq!(
+            env.get("AWS_EC2_METADATA_DISABLED").map(String::as_str),
+            Some("true"),
+            "{what}"
+        );
+    }
+    Ok(())
+}
+
+/// A token of ServiceAccount `irsa` for STS, as the webhook's projected volume would hold.
+async fn irsa_token(client: &Client, ns: &str) -> Result<String> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec!["sts.amazonaws.com".into()],
+            expiration_seconds: Some(600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let issued = api
+        .create_token_request("irsa", &PostParams::default(), &request)
+        .await
+        .context("TokenRequest for ServiceAccount irsa")?;
+    issued.status.map(|s| s.token).context("TokenRequest returned no token")
+}
+
+/// The Go consumer's single GetCallerIdentity; its caller ARN.
+async fn go_caller_arn(cmd: Command, label: &str) -> Result<String> {
+    let calls = run_go_caller(cmd, label.to_owned()).await?;
+    let call = calls.first().context("go-caller made no call")?;
+    Ok(call.get("arn").to_owned())
+}
+
+/// On EKS, a runner pod whose ServiceAccount has an IAM role gets AWS_ROLE_ARN,
+/// AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_SESSION_NAME from the pod identity webhook, and
+/// both SDKs prefer that web identity over the profile AWS_PROFILE names. With the examples'
+/// settings (read from the ARC example) the AWS CLI and aws-sdk-go-v2 answer as the Secret's
+/// role; without them (the negative control) as the IRSA role, which the test STS really
+/// grants for a real ServiceAccount token.
+#[tokio::test]
+async fn irsa_variables_lose_to_the_mounted_profile_with_the_examples_settings() -> Result<()> {
+    let build = tokio::task::spawn_blocking(go_caller);
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "irsa").await?;
+    service_account(&client, &ns, "irsa").await?;
+    let sts = start_sts(cp);
+    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let kubelet = Kubelet::start(&client, &ns, "irsa-runner")?;
+    apply(&client, &ns, &profile("20m")).await?;
+    let body = format!(
+        "  principal: {{session_name: irsa-runner}}\n  secret: {{mountPath: {}}}",
+        kubelet.mount_path()
+    );
+    apply(&client, &ns, &identity("irsa-runner", &body)).await?;
+    wait_reason(
+        &client,
+        &ns,
+        "irsa-runner",
+        "CredentialsIssued",
+        Duration::from_secs(60),
+    )
+    .await?;
+    kubelet.wait_mounted().await?;
+
+    // What the webhook injects: the projected token's path, the role, a session name.
+    let dir = tempfile::tempdir()?;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, irsa_token(&client, &ns).await?)?;
+    let injected = [
+        ("AWS_ROLE_ARN", IRSA_ROLE.to_owned()),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.display().to_string()),
+        ("AWS_ROLE_SESSION_NAME", "irsa-session".to_owned()),
+    ];
+    let settings = examples_irsa_settings()?;
+    let bin = build.await??;
+    let home = tempfile::tempdir()?;
+    let endpoint = sts.endpoint();
+
+    // The pod's environment: the mounted profile as the examples set it, the injected IRSA
+    // variables, and then (or not) the examples' four settings, which come later in the
+    // container's env and so win.
+    let pod = |program: &Path, with_settings: bool| {
+        let mut cmd = consumer(program);
+        cmd.env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", kubelet.path().join("config"))
+            .env("AWS_PROFILE", "acme/admin")
+            // Where the SDKs' own STS calls go, the web identity one included.
+            .env("AWS_ENDPOINT_URL_STS", &endpoint)
+            .envs(injected.iter().map(|(k, v)| (k, v)));
+        if with_settings {
+            cmd.envs(settings.iter().map(|(k, v)| (k, v)));
+        } else {
+            cmd.env_remove("AWS_EC2_METADATA_DISABLED");
+        }
+        cmd
+    };
+    let aws = PathBuf::from("aws");
+    let go = |with_settings: bool| {
+        let mut cmd = pod(&bin, with_settings);
+        cmd.args(["-every", "1s", "-for", "0s"]);
+        cmd
+    };
+    let (cli_with, cli_without, go_with, go_without) = tokio::join!(
+        cli_caller_arn(pod(&aws, true), &endpoint, &[]),
+        cli_caller_arn(pod(&aws, false), &endpoint, &[]),
+        go_caller_arn(go(true), "irsa/go-with-settings"),
+        go_caller_arn(go(false), "irsa/go-without-settings"),
+    );
+    let secret_role = format!("arn:aws:sts::{ACCOUNT}:assumed-role/e2e-admin/irsa-runner");
+    let irsa_role = format!("arn:aws:sts::{ACCOUNT}:assumed-role/e2e-irsa/irsa-session");
+    assert_eq!(cli_with.context("AWS CLI with the examples' settings")?, secret_role);
+    assert_eq!(go_with.context("Go SDK with the examples' settings")?, secret_role);
+    // Negative control: the same pods without the settings run as the IRSA role.
+    assert_eq!(cli_without.context("AWS CLI without the settings")?, irsa_role);
+    assert_eq!(go_without.context("Go SDK without the settings")?, irsa_role);
+    Ok(())
 }

@@ -22,6 +22,8 @@ pub const ACCOUNT: &str = "123456789012";
 pub const ADMIN_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-admin";
 pub const NETWORK_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-network";
 pub const AUDIT_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-audit";
+/// The role an EKS pod identity webhook (IRSA) would hand a pod of ServiceAccount `irsa`.
+pub const IRSA_ROLE: &str = "arn:aws:iam::123456789012:role/e2e-irsa";
 /// Shortest session the tests' STS and controllers accept (AWS: 900 s).
 pub const MIN_SESSION: u32 = 20;
 
@@ -70,7 +72,7 @@ async fn install_crds(cp: &ControlPlane) -> Result<()> {
 
 /// The STS roles every test may use: e2e-admin trusts the `terraform` ServiceAccount of any
 /// `e2e-*` namespace; e2e-network trusts e2e-admin sessions; e2e-audit also demands an
-/// external id.
+/// external id; e2e-irsa trusts the `irsa` ServiceAccount (the consumer tests' IRSA stand-in).
 pub fn sts_config() -> StsConfig {
     let yaml = format!(
         r#"
@@ -90,6 +92,11 @@ roles:
     max_session_seconds: 3600
     trusted_roles: [{ADMIN_ROLE}]
     external_id: audit-ext-id
+  - arn: {IRSA_ROLE}
+    max_session_seconds: 3600
+    web_identity:
+      audiences: [sts.amazonaws.com]
+      subjects: ["system:serviceaccount:e2e-*:irsa"]
 "#
     );
     match StsConfig::from_yaml_str(&yaml) {
@@ -132,6 +139,28 @@ impl ControllerProcess {
         sts_endpoint: &str,
         extra: &[&str],
     ) -> Result<Self> {
+        Self::spawn(kubeconfig, namespace, sts_endpoint, extra, &[])
+    }
+
+    /// Like [`Self::start`], with environment variables (`RUST_LOG` among them) set.
+    pub fn start_with_env(
+        cp: &ControlPlane,
+        namespace: &str,
+        sts_endpoint: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let kubeconfig = cp.kubeconfig_path().display().to_string();
+        Self::spawn(&kubeconfig, namespace, sts_endpoint, extra, env)
+    }
+
+    fn spawn(
+        kubeconfig: &str,
+        namespace: &str,
+        sts_endpoint: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("controller.log");
         let port = free_port()?;
@@ -157,6 +186,7 @@ impl ControllerProcess {
         .args(extra)
         .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);

@@ -12,6 +12,8 @@ mod import;
 mod leftovers;
 mod limits;
 mod limits_profile;
+mod logs;
+mod paste;
 mod safety;
 mod sts_tokens;
 
@@ -26,14 +28,13 @@ spec:
   providers:
     cluster-oidc:
       kind: kubernetes/oidc
-      region: us-east-2
       spec: {{audience: sts.amazonaws.com, service_account: terraform}}
   identities:
     acme/admin:
       default: true
       kind: aws/assume-role
       via: {{provider: cluster-oidc}}
-      principal: {{assume_role: "{admin}", duration: {duration}}}
+      principal: {{assume_role: "{admin}", duration: {duration}, region: us-east-2}}
     acme/network:
       kind: aws/assume-role
       via: {{identity: acme/admin}}

@@ -264,6 +264,7 @@ mod tests {
                 mount_path: "/m".into(),
             },
             refresh_before_seconds: None,
+            warnings: Vec::new(),
         };
         let exp = ts("2026-01-01T01:00:00.9Z");
         let renew = ts("2026-01-01T00:40:00Z");

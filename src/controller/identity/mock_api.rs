@@ -273,7 +273,7 @@ async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Time
     let ctx = Context {
         client: client.clone(),
         profiles,
-        exchanger: Exchanger::new(StsSettings::default(), None),
+        exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
         settings: Settings::default(),
         recorder: Recorder::new(
             client,

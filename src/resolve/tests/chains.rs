@@ -34,6 +34,7 @@ fn one_link_from_the_default_identity() {
                 mount_path: DEFAULT_MOUNT_PATH.into(),
             },
             refresh_before_seconds: None,
+            warnings: vec![],
         }
     );
 }
@@ -140,7 +141,7 @@ fn session_duration_and_provider_settings() {
     let prof = profile(
         r#"
 providers: {cluster-oidc: {spec: {expiration: 1h, endpoint_url: "https://sts.internal"}}}
-identities: {acme/admin: {session: {duration: 2h}}}
+identities: {acme/admin: {principal: {duration: 2h}}}
 "#,
     );
     let settings = Settings {

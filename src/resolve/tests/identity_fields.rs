@@ -110,10 +110,7 @@ identities:
                 "auth.identities.acme/admin.principal.assume_role",
                 Reason::InvalidProfile
             ),
-            (
-                "auth.identities.acme/admin.principal.external_id",
-                Reason::InvalidProfile
-            ),
+            // (external_id on the first link: a warning, as Atmos ignores it)
             (
                 "auth.identities.acme/network.principal.duration",
                 Reason::InvalidProfile

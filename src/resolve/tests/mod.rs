@@ -2,6 +2,7 @@
 //! part of the resolver.
 
 mod chains;
+mod fidelity;
 mod identity_fields;
 mod kinds;
 mod limits;
@@ -21,7 +22,6 @@ const BASE: &str = r#"
 providers:
   cluster-oidc:
     kind: kubernetes/oidc
-    region: us-east-2
     spec:
       audience: sts.amazonaws.com
       service_account: terraform
@@ -30,7 +30,7 @@ identities:
     default: true
     kind: aws/assume-role
     via: {provider: cluster-oidc}
-    principal: {assume_role: "arn:aws:iam::123456789012:role/admin"}
+    principal: {assume_role: "arn:aws:iam::123456789012:role/admin", region: us-east-2}
   acme/network:
     kind: aws/assume-role
     via: {identity: acme/admin}

@@ -332,7 +332,8 @@ impl ControlPlane {
         &self.server_url
     }
 
-    /// Where etcd, kube-apiserver, kube-controller-manager, kubectl and helm live.
+    /// Where etcd, kube-apiserver, kube-controller-manager and kubectl live (and helm, once
+    /// [`crate::helm`] has built it).
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
     }
@@ -387,7 +388,8 @@ impl ControlPlane {
         Ok(path)
     }
 
-    /// `kubectl`, `helm`, … from [`Self::bin_dir`], with `KUBECONFIG` set to the admin one.
+    /// `kubectl`, … from [`Self::bin_dir`], with `KUBECONFIG` set to the admin one (for helm,
+    /// [`crate::helm::command`]).
     pub fn command(&self, tool: &str) -> Command {
         let mut command = Command::new(self.bin_dir.join(tool));
         command.env("KUBECONFIG", &self.kubeconfig);
@@ -487,17 +489,20 @@ pub async fn config_from_kubeconfig(path: &Path) -> Result<kube::Config> {
 
 /// The directory with the control plane binaries: `$ATMOS_AUTH_K8S_BIN`, else what
 /// `tests/controlplane/build-binaries.sh` prints (it builds them on first use, minutes).
+/// Helm is not among them unless [`crate::helm`] built it: `cargo dev` never needs it.
 pub fn k8s_bin_dir() -> Result<PathBuf> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     if let Some(dir) = std::env::var_os("ATMOS_AUTH_K8S_BIN") {
         return Ok(dir.into());
     }
-    DIR.get_or_init(|| build_binaries().map_err(|e| format!("{e:#}")))
+    DIR.get_or_init(|| build_binaries("control-plane", "kube-apiserver").map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(|e| anyhow!(e))
 }
 
-fn build_binaries() -> Result<PathBuf> {
+/// Runs `build-binaries.sh TARGET` (`control-plane`, `helm` or `all`) and returns the
+/// directory it prints, checked to hold `expected`.
+pub(crate) fn build_binaries(target: &str, expected: &str) -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../controlplane/build-binaries.sh");
     ensure!(
         script.is_file(),
@@ -510,21 +515,18 @@ fn build_binaries() -> Result<PathBuf> {
         .arg(&lock)
         .arg("bash")
         .arg(&script)
+        .arg(target)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     ensure!(
         output.status.success(),
-        "{} failed: {}",
+        "{} {target} failed: {}",
         script.display(),
         output.status
     );
     let dir = PathBuf::from(String::from_utf8(output.stdout)?.trim());
-    ensure!(
-        dir.join("kube-apiserver").is_file(),
-        "no kube-apiserver in {}",
-        dir.display()
-    );
+    ensure!(dir.join(expected).is_file(), "no {expected} in {}", dir.display());
     Ok(dir)
 }
 

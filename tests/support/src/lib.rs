@@ -1,3 +1,4 @@
 pub mod certs;
 pub mod controlplane;
+pub mod helm;
 pub mod sts;

@@ -88,6 +88,7 @@ impl LocalSts {
             config,
             sessions: SessionStore::default(),
             calls: CallCounter::default(),
+            web_identity_tokens: Default::default(),
         });
         let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
@@ -120,6 +121,22 @@ impl LocalSts {
     /// How many issued sessions (live or recently expired) it remembers.
     pub fn session_count(&self) -> usize {
         self.state.sessions.len()
+    }
+
+    /// Every secret it has seen, for tests that prove none reaches a log: each web identity
+    /// token presented to it, and the secret key and session token of each session issued.
+    pub fn secrets_seen(&self) -> Vec<String> {
+        let tokens = self
+            .state
+            .web_identity_tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let sessions = self.state.sessions.issued();
+        let keys = sessions
+            .iter()
+            .flat_map(|s| [s.secret_access_key.clone(), s.session_token.clone()]);
+        tokens.into_iter().chain(keys).collect()
     }
 
     /// How many times it fetched the issuer's discovery document and JWKS.

@@ -24,7 +24,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(dev.join("mount"))?;
 
     let started = Instant::now();
-    eprintln!("dev: starting the local control plane (the first run builds it from Go modules: ~10 min)");
+    eprintln!("dev: starting the local control plane (the first run builds it from Go modules: minutes)");
     let cp = ControlPlane::start()?;
     std::fs::copy(cp.kubeconfig_path(), dev.join("kubeconfig"))?;
     std::os::unix::fs::symlink(cp.bin_dir(), dev.join("bin"))?;
@@ -196,7 +196,7 @@ fn print_how_to_look(dev: &Path, sts: &str, admin: &str) {
 The controller is running (log: {d}/controller.log, metrics: http://{admin}/metrics).
 In another shell:
 
-  export KUBECONFIG={d}/kubeconfig PATH={d}/bin:$PATH   # kubectl and helm built for the tests
+  export KUBECONFIG={d}/kubeconfig PATH={d}/bin:$PATH   # kubectl (and helm, once a test built it)
   kubectl get authprofiles,identities -n {NAMESPACE} -o wide
   kubectl get secret aws-network -n {NAMESPACE} -o yaml
 

@@ -21,6 +21,8 @@ pub struct StsState {
     pub oidc: OidcVerifier,
     pub sessions: SessionStore,
     pub calls: CallCounter,
+    /// Every web identity token presented, valid or not.
+    pub web_identity_tokens: std::sync::Mutex<Vec<String>>,
 }
 
 /// Answers one Query API request with the XML body of a success, or an error.
@@ -128,6 +130,11 @@ async fn assume_role_with_web_identity(
     let role_arn = params::role_arn(params)?;
     let session_name = params::role_session_name(params)?;
     let token = params::required(params, "WebIdentityToken", "webIdentityToken")?;
+    state
+        .web_identity_tokens
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(token.to_owned());
     if !(4..=20_000).contains(&token.len()) {
         return Err(StsError::constraint(
             None,

@@ -73,6 +73,8 @@ pub struct SessionRequest<'a> {
 #[derive(Default)]
 pub struct SessionStore {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Every session ever issued, never pruned: tests search logs for their secrets.
+    issued: Mutex<Vec<Arc<Session>>>,
 }
 
 impl SessionStore {
@@ -109,7 +111,19 @@ impl SessionStore {
                 .is_ok_and(|keep_until| keep_until > now)
         });
         sessions.insert(session.access_key_id.clone(), session.clone());
+        self.issued
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(session.clone());
         session
+    }
+
+    /// Every session issued so far, expired ones included.
+    pub fn issued(&self) -> Vec<Arc<Session>> {
+        self.issued
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn get(&self, access_key_id: &str) -> Option<Arc<Session>> {

@@ -1,0 +1,161 @@
+//! The process around the controllers, in the manner of Linkerd's kubert: one kube client,
+//! one [`Readiness`], one [`Shutdown`], one STS [`Exchanger`] and one metrics registry per
+//! process, the admin server and leader election. `cli::run` only turns flags into a
+//! [`Config`].
+
+mod readiness;
+mod shutdown;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, Config as KubeConfig};
+
+use crate::controller::{self, Context, Scope};
+use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
+use crate::sts::{CallObserver, Exchanger, StsSettings};
+use crate::telemetry::{self, Metrics};
+pub use readiness::{Readiness, mark_when_synced};
+pub use shutdown::{Leadership, LeaseConfig, Shutdown};
+
+/// Why the process could not run (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kubeconfig or in-cluster configuration.
+    #[error("kubernetes client configuration: {0}")]
+    Kubeconfig(String),
+    /// A setting refused.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// Leader election failed.
+    #[error("leader election: {0}")]
+    Leader(String),
+    /// The admin server failed.
+    #[error("admin server: {0}")]
+    Admin(std::io::Error),
+}
+
+/// Everything the process needs, resolved from flags.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Kubeconfig file; `None`: `KUBECONFIG`, `~/.kube/config`, then in-cluster config.
+    pub kubeconfig: Option<PathBuf>,
+    /// What profiles may ask for.
+    pub settings: Settings,
+    /// Where and how STS is called.
+    pub sts: StsSettings,
+    /// Namespaces to watch; empty: all.
+    pub namespaces: Vec<String>,
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    pub admin_addr: SocketAddr,
+    /// The leadership Lease; `None`: no election, this replica runs the controllers.
+    pub lease: Option<LeaseConfig>,
+    /// This replica's name in the Lease and in Events.
+    pub instance: String,
+}
+
+/// Runs the controllers until SIGTERM or SIGINT (or exits on leadership loss).
+pub async fn run(config: Config) -> Result<(), Error> {
+    let client = client(config.kubeconfig.clone()).await?;
+    settings::check_audiences(&config.settings.allowed_audiences, issuer(&client).await.as_deref())?;
+    if config.settings.min_session_seconds < AWS_MIN_SESSION_SECONDS {
+        tracing::warn!(
+            seconds = config.settings.min_session_seconds,
+            "test setting: sessions shorter than AWS's 15 minutes are allowed"
+        );
+    }
+    let metrics = Arc::new(Metrics::default());
+    let readiness = Arc::new(Readiness::default());
+    let shutdown = Shutdown::on_signals();
+    let admin = tokio::spawn(telemetry::serve(
+        config.admin_addr,
+        readiness.clone(),
+        metrics.clone(),
+        shutdown.signaled(),
+    ));
+
+    let mut leadership = match &config.lease {
+        Some(lease) => Some(Leadership::join(&client, lease, &config.instance).await?),
+        None => None,
+    };
+    if let Some(l) = leadership.as_mut() {
+        tracing::info!(instance = %config.instance, "waiting for leadership");
+        if !l.lead(&shutdown).await? {
+            return finish(admin).await;
+        }
+        tracing::info!(instance = %config.instance, "leading");
+    }
+
+    let scopes: Vec<Scope> = if config.namespaces.is_empty() {
+        vec![Scope::Cluster]
+    } else {
+        config.namespaces.iter().cloned().map(Scope::Namespace).collect()
+    };
+    let synced: Vec<_> = scopes.iter().map(|_| readiness.scope()).collect();
+    readiness.set_leading();
+    let exchanger = Arc::new(Exchanger::new(
+        config.sts.clone(),
+        Some(metrics.clone() as Arc<dyn CallObserver>),
+    ));
+    let reporter = Reporter {
+        controller: "atmos-auth-controller".to_owned(),
+        instance: Some(config.instance.clone()),
+    };
+    let runs = scopes.into_iter().zip(synced).map(|(scope, synced)| {
+        let caches = controller::caches(&client, &scope);
+        mark_when_synced(caches.profiles.clone(), synced.clone());
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            profiles: caches.profiles.clone(),
+            exchanger: exchanger.clone(),
+            settings: config.settings.clone(),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            metrics: metrics.clone(),
+            profiles_synced: synced,
+        });
+        controller::run(ctx, caches, scope, shutdown.signaled())
+    });
+    futures::future::join_all(runs).await;
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    finish(admin).await
+}
+
+/// The kube client of `kubeconfig`, or of the default configuration.
+async fn client(kubeconfig: Option<PathBuf>) -> Result<Client, Error> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(&path)
+                .map_err(|e| Error::Kubeconfig(format!("{}: {e}", path.display())))?;
+            KubeConfig::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .map_err(|e| Error::Kubeconfig(e.to_string()))?
+        }
+        None => KubeConfig::infer()
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?,
+    };
+    Client::try_from(config).map_err(|e| Error::Kubeconfig(e.to_string()))
+}
+
+/// The cluster's ServiceAccount issuer (its default API audience), from the discovery document.
+async fn issuer(client: &Client) -> Option<String> {
+    let req = http::Request::get("/.well-known/openid-configuration")
+        .body(Vec::new())
+        .ok()?;
+    let text = client.request_text(req).await.ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    doc.get("issuer")?.as_str().map(str::to_owned)
+}
+
+/// Waits (briefly) for the admin server to stop.
+async fn finish(admin: tokio::task::JoinHandle<std::io::Result<()>>) -> Result<(), Error> {
+    match tokio::time::timeout(Duration::from_secs(5), admin).await {
+        Ok(Ok(Err(e))) => Err(Error::Admin(e)),
+        _ => Ok(()),
+    }
+}

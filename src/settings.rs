@@ -1,0 +1,217 @@
+//! The operator's settings: every default in one place, and the one group of flags that sets
+//! them for `run`, `validate` and `import`, so an offline check agrees with the running
+//! controller given the same flags (or the same `ATMOS_AUTH_*` environment).
+
+use std::time::Duration;
+
+/// Token audience when a provider names none, and the default allow-list.
+pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+/// Region when neither a link nor its parents name one (Atmos's default).
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Shortest role session AWS grants, seconds.
+pub const AWS_MIN_SESSION_SECONDS: i64 = 900;
+/// Shortest token the TokenRequest API grants, seconds.
+pub const MIN_TOKEN_SECONDS: i64 = 600;
+/// The one provider kind the controller runs.
+pub const PROVIDER_KIND: &str = "kubernetes/oidc";
+
+/// Audiences the API server itself accepts by default: a token minted for one of them would
+/// authenticate to the cluster, so the controller must never mint it for a profile.
+const API_SERVER_AUDIENCES: [&str; 4] = [
+    "https://kubernetes.default.svc",
+    "https://kubernetes.default.svc.cluster.local",
+    "kubernetes",
+    "api",
+];
+
+/// Operator settings that shape what a profile may ask for. They come from the
+/// controller's configuration, never from a profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Token audiences a provider may request. Default `[DEFAULT_AUDIENCE]`.
+    pub allowed_audiences: Vec<String>,
+    /// `spec.endpoint_url` values an operator allow-listed (default none: refused).
+    pub allowed_endpoints: Vec<String>,
+    /// Shortest session a link may request, seconds. AWS: 900. Lowered only by a test
+    /// setting so tests can watch several renewals.
+    pub min_session_seconds: i64,
+    /// Shortest token a provider may request, seconds (TokenRequest minimum: 600).
+    pub min_token_seconds: i64,
+    /// Region of a link when neither it nor a parent link names one in `principal.region`
+    /// (Atmos: `us-east-1`; a provider's `region` is not used).
+    pub default_region: String,
+    /// `refreshBefore` for Identities that set none, seconds; `None`: two thirds of the session.
+    pub default_refresh_before_seconds: Option<i64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            allowed_audiences: vec![DEFAULT_AUDIENCE.to_owned()],
+            allowed_endpoints: Vec::new(),
+            min_session_seconds: AWS_MIN_SESSION_SECONDS,
+            min_token_seconds: MIN_TOKEN_SECONDS,
+            default_region: DEFAULT_REGION.to_owned(),
+            default_refresh_before_seconds: None,
+        }
+    }
+}
+
+/// A setting the controller refuses to start with (or to check manifests against).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// `--default-region` is not a region name.
+    #[error("--default-region: {0}")]
+    Region(String),
+    /// An allowed audience would let tokens authenticate to the cluster.
+    #[error(
+        "--allowed-audience {0:?} is an audience the API server itself accepts: tokens minted for it would \
+         authenticate to the cluster; allow only cloud audiences such as {DEFAULT_AUDIENCE}"
+    )]
+    ApiServerAudience(String),
+    /// `--default-refresh-before` does not fit in seconds.
+    #[error("--default-refresh-before {0:?} is too long; use a duration shorter than the session, such as 20m")]
+    RefreshBefore(Duration),
+}
+
+/// The flags that build [`Settings`], flattened into `run`, `validate` and `import`. Each has
+/// the environment variable the chart sets, so the three commands read the same values.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SettingsArgs {
+    /// Token audiences a provider may request (repeat, or comma-separated).
+    #[arg(
+        long = "allowed-audience",
+        env = "ATMOS_AUTH_ALLOWED_AUDIENCES",
+        value_delimiter = ',',
+        default_value = DEFAULT_AUDIENCE
+    )]
+    pub allowed_audiences: Vec<String>,
+    /// `spec.endpoint_url` values profiles may carry (repeat, or comma-separated). Default none.
+    #[arg(
+        long = "allowed-endpoint",
+        env = "ATMOS_AUTH_ALLOWED_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    pub allowed_endpoints: Vec<String>,
+    /// Region for links when neither they nor a parent link set `principal.region` (Atmos's
+    /// default; a provider's `region` is not used).
+    #[arg(long, env = "ATMOS_AUTH_DEFAULT_REGION", default_value = DEFAULT_REGION)]
+    pub default_region: String,
+    /// Renew this long before expiry when an Identity sets no refreshBefore (a duration:
+    /// `20m`). Default: at two thirds of each session. Never later than that point.
+    #[arg(long, env = "ATMOS_AUTH_DEFAULT_REFRESH_BEFORE", value_parser = parse_duration)]
+    pub default_refresh_before: Option<Duration>,
+    /// TESTS ONLY: shortest session a link may ask for, seconds (AWS's minimum is 900).
+    #[arg(
+        long,
+        env = "ATMOS_AUTH_TEST_MIN_SESSION_SECONDS",
+        default_value_t = AWS_MIN_SESSION_SECONDS,
+        hide = true
+    )]
+    pub min_session_seconds: i64,
+}
+
+impl SettingsArgs {
+    /// The settings these flags ask for, checked.
+    pub fn settings(&self) -> Result<Settings, SettingsError> {
+        crate::resolve::rules::check_region(&self.default_region).map_err(SettingsError::Region)?;
+        check_audiences(&self.allowed_audiences, None)?;
+        let default_refresh_before_seconds = self
+            .default_refresh_before
+            .map(|d| i64::try_from(d.as_secs()).map_err(|_| SettingsError::RefreshBefore(d)))
+            .transpose()?;
+        Ok(Settings {
+            allowed_audiences: self.allowed_audiences.clone(),
+            allowed_endpoints: self.allowed_endpoints.clone(),
+            min_session_seconds: self.min_session_seconds,
+            min_token_seconds: MIN_TOKEN_SECONDS,
+            default_region: self.default_region.clone(),
+            default_refresh_before_seconds,
+        })
+    }
+}
+
+/// Refuses an allow-list that contains the API server's own audience: a well-known default,
+/// or `issuer` (the cluster's ServiceAccount issuer, known only to `run`).
+pub fn check_audiences(allowed: &[String], issuer: Option<&str>) -> Result<(), SettingsError> {
+    match allowed
+        .iter()
+        .find(|aud| API_SERVER_AUDIENCES.contains(&aud.as_str()) || issuer.is_some_and(|i| i == *aud))
+    {
+        Some(aud) => Err(SettingsError::ApiServerAudience(aud.clone())),
+        None => Ok(()),
+    }
+}
+
+/// A duration flag (`20s`, `1m`, `1h30m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration like 20s or 1m: {e}"))?;
+    d.try_into().map_err(|_| format!("{s:?} must be positive"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Settings, SettingsError> {
+        let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).expect("flags parse");
+        cli.settings.settings()
+    }
+
+    #[test]
+    fn no_flags_give_the_defaults() {
+        // Unless the environment sets them (the test runner does not).
+        if std::env::vars().any(|(k, _)| k.starts_with("ATMOS_AUTH_")) {
+            return;
+        }
+        assert_eq!(parse(&[]), Ok(Settings::default()));
+    }
+
+    #[test]
+    fn flags_reach_the_settings() {
+        let s = parse(&[
+            "--allowed-audience",
+            "a,b",
+            "--allowed-endpoint",
+            "https://sts.example",
+            "--default-region",
+            "eu-west-1",
+            "--default-refresh-before",
+            "20m",
+        ])
+        .expect("valid");
+        assert_eq!(s.allowed_audiences, ["a", "b"]);
+        assert_eq!(s.allowed_endpoints, ["https://sts.example"]);
+        assert_eq!(s.default_region, "eu-west-1");
+        assert_eq!(s.default_refresh_before_seconds, Some(1200));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_flag_named() {
+        let err = parse(&["--default-region", "Mars"]).unwrap_err();
+        assert!(err.to_string().starts_with("--default-region: \"Mars\""), "{err}");
+        let err = parse(&["--allowed-audience", "sts.amazonaws.com,api"]).unwrap_err();
+        assert_eq!(err, SettingsError::ApiServerAudience("api".into()));
+    }
+
+    #[test]
+    fn the_api_servers_own_audiences_are_refused() {
+        let ok = vec![DEFAULT_AUDIENCE.to_owned()];
+        assert!(check_audiences(&ok, Some("https://127.0.0.1:6443")).is_ok());
+        for bad in ["https://kubernetes.default.svc", "https://127.0.0.1:6443", "api"] {
+            let list = vec![DEFAULT_AUDIENCE.to_owned(), bad.to_owned()];
+            let err = check_audiences(&list, Some("https://127.0.0.1:6443")).unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+}
