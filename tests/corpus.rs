@@ -4,6 +4,7 @@
 //! Each case is one file whose leading comments say what is expected:
 //! - `# validate: TEXT` (repeatable): `validate` fails and prints TEXT, a field path and
 //!   what is wrong; `# validate: ok`: it passes.
+//! - `# warns: TEXT` (repeatable): `validate` prints the warning TEXT.
 //! - `# api: accepted | refused TEXT | unread`: what the API server does with it (TEXT in
 //!   its message); `unread`: the YAML reader refuses it before any request.
 //! - `# status: AuthProfile|Identity REASON` (repeatable): the Ready condition's reason the
@@ -19,6 +20,7 @@ struct Case {
     path: PathBuf,
     validate: Vec<String>,
     validate_ok: bool,
+    warns: Vec<String>,
 }
 
 fn cases() -> Vec<Case> {
@@ -38,6 +40,9 @@ fn cases() -> Vec<Case> {
                 ..Case::default()
             };
             for line in text.lines().take_while(|l| l.starts_with('#')) {
+                if let Some(v) = line.strip_prefix("# warns: ") {
+                    case.warns.push(v.to_owned());
+                }
                 if let Some(v) = line.strip_prefix("# validate: ") {
                     if v == "ok" {
                         case.validate_ok = true;
@@ -76,6 +81,11 @@ fn every_corpus_case_gets_its_expected_verdict_naming_the_field() {
             "{name}: say `# validate: ok` or what validate prints"
         );
         let (ok, stdout, stderr) = validate(&[&case.path]);
+        for want in &case.warns {
+            if !stdout.lines().any(|l| l.starts_with("warning: ") && l.contains(want.as_str())) {
+                failures.push(format!("{name}: expected the warning {want:?} in:\n{stdout}"));
+            }
+        }
         if case.validate_ok {
             if !ok {
                 failures.push(format!("{name}: expected valid, got:\n{stdout}{stderr}"));
