@@ -6,7 +6,9 @@
 //!   what is wrong; `# validate: ok`: it passes.
 //! - `# warns: TEXT` (repeatable): `validate` prints the warning TEXT.
 //! - `# api: accepted | refused TEXT | unread`: what the API server does with it (TEXT in
-//!   its message); `unread`: the YAML reader refuses it before any request.
+//!   its message; note that it writes schema paths as `spec.identities.a.kind` and CEL rule
+//!   paths as `spec.identities[a].via`); `unread`: the YAML reader refuses it before any
+//!   request.
 //! - `# status: AuthProfile|Identity REASON` (repeatable): the Ready condition's reason the
 //!   controller sets. The last two are checked on the real API server by the e2e test
 //!   `corpus` (tests/e2e/corpus.rs).
@@ -82,7 +84,10 @@ fn every_corpus_case_gets_its_expected_verdict_naming_the_field() {
         );
         let (ok, stdout, stderr) = validate(&[&case.path]);
         for want in &case.warns {
-            if !stdout.lines().any(|l| l.starts_with("warning: ") && l.contains(want.as_str())) {
+            if !stdout
+                .lines()
+                .any(|l| l.starts_with("warning: ") && l.contains(want.as_str()))
+            {
                 failures.push(format!("{name}: expected the warning {want:?} in:\n{stdout}"));
             }
         }

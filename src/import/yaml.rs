@@ -559,6 +559,21 @@ mod tests {
     }
 
     #[test]
+    fn an_alias_bomb_in_atmos_yaml_stops_with_the_limit() {
+        let mut text = String::from("x0: &a0 [lol]\n");
+        for l in 1..10 {
+            text.push_str(&format!(
+                "x{l}: &a{l} [{}]\n",
+                vec![format!("*a{}", l - 1); 10].join(", ")
+            ));
+        }
+        text.push_str("auth: {providers: {p: {kind: x}}}\n");
+        let err = parse_file("atmos.yaml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("atmos.yaml: invalid YAML: line "), "{err}");
+        assert!(err.contains("(limit MAX_ALIAS_EXPANSION)"), "{err}");
+    }
+
+    #[test]
     fn functions_in_manifests_are_found_per_document() {
         let found = find_functions(
             "kind: AuthProfile\nspec: {identities: {a: {principal: {assume_role: !env ROLE}}}}\n---\n\
