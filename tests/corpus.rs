@@ -79,7 +79,7 @@ fn every_corpus_case_gets_its_expected_verdict_naming_the_field() {
     for case in &cases {
         let name = case.path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         assert!(
-            case.validate_ok != !case.validate.is_empty(),
+            case.validate_ok == case.validate.is_empty(),
             "{name}: say `# validate: ok` or what validate prints"
         );
         let (ok, stdout, stderr) = validate(&[&case.path]);

@@ -1,6 +1,6 @@
 //! `validate FILE...`: the controller's resolver, offline, over manifests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::api::{AuthProfileSpec, IdentitySpec};
@@ -210,7 +210,7 @@ fn spec<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> Result<T, S
     })
 }
 
-fn read_docs(path: &PathBuf) -> Result<Vec<Doc>, String> {
+fn read_docs(path: &Path) -> Result<Vec<Doc>, String> {
     // The shared reader and its budget (a 10 000-document manifest reads; an alias bomb stops).
     let source = path.display().to_string();
     let text = crate::yaml::read(path).map_err(|e| e.to_string())?;
