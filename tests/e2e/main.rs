@@ -5,6 +5,7 @@
 mod chart_rbac;
 mod cluster_profiles;
 mod consumers;
+mod corpus;
 mod fixture;
 mod flow;
 mod ha;
