@@ -70,6 +70,7 @@ pub struct IdentityOverrides {
     pub via: Option<Via>,
     /// Deep-merged over the identity's `principal` (for example `session_name`, `duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::atmos::principal_schema")]
     pub principal: Option<Principal>,
     /// Overrides the identity's `session`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,4 +159,10 @@ pub struct IdentityStatus {
     /// Failed attempts since the last success; drives the backoff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_attempts: Option<u32>,
+    /// What this Identity's fields and chain say that is not used, or is used as Atmos uses
+    /// it (a rewritten `spec.principal.session_name`, ...), one line each (`path: why`); at
+    /// most 50 and a count. They do not affect `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 51))]
+    pub warnings: Vec<String>,
 }

@@ -4,6 +4,7 @@
 //! fields that exist only in Kubernetes use camelCase.
 
 mod atmos;
+mod free_form;
 mod identity;
 mod kept;
 pub mod limits;

@@ -154,6 +154,8 @@ async fn reconcile_inner(
     let old = obj.status.clone().unwrap_or_default();
     let mut status = old.clone();
     status.observed_generation = obj.metadata.generation;
+    // Warnings describe the current spec's resolution: set again below once it resolves.
+    status.warnings = Vec::new();
     let mut pass = Pass {
         obj,
         ctx,
@@ -179,6 +181,7 @@ async fn reconcile_inner(
         }
     };
     pass.status.identity = Some(resolved.identity.clone());
+    pass.status.warnings = super::profile::status_warnings(&resolved.warnings);
     pass.status.chain = resolved.chain.clone();
     pass.status.secret_name = Some(resolved.secret.name.clone());
     let hash = resolved.spec_hash();

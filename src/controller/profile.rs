@@ -66,7 +66,7 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
 const MAX_STATUS_WARNINGS: usize = 50;
 
 /// The status lines: `path: message`, at most [`MAX_STATUS_WARNINGS`] plus a count.
-fn status_warnings(warnings: &[Warning]) -> Vec<String> {
+pub(super) fn status_warnings(warnings: &[Warning]) -> Vec<String> {
     let mut lines: Vec<String> = warnings
         .iter()
         .take(MAX_STATUS_WARNINGS)

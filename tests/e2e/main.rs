@@ -4,6 +4,7 @@
 
 mod chart_rbac;
 mod consumers;
+mod deep;
 mod fixture;
 mod flow;
 mod ha;
