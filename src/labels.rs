@@ -21,9 +21,40 @@ pub const IDENTITY: &str = "auth.atmos.tools/identity";
 /// collector removes it with the Identity.
 pub const SUPERSEDED_BY: &str = "auth.atmos.tools/superseded-by";
 
+/// The per-identity data keys of a Secret that holds several identities (`,`-separated):
+/// a later write, or emptying the Secret, removes them by name.
+pub const DATA_KEYS: &str = "auth.atmos.tools/data-keys";
+/// On a Secret whose Identity may no longer use its profile (its namespace left a
+/// ClusterAuthProfile's selection): why its credentials were removed.
+pub const REVOKED: &str = "auth.atmos.tools/revoked";
+
 /// The annotations that say when a Secret's credentials were made and are renewed: removed
 /// from a superseded Secret, so it never counts as holding credentials.
 pub const RENEWAL_ANNOTATIONS: [&str; 4] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT];
 
 /// The controller's own annotations: the only ones kept in the metadata cache.
-pub const OWN_ANNOTATIONS: [&str; 6] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT, IDENTITY, SUPERSEDED_BY];
+pub const OWN_ANNOTATIONS: [&str; 8] = [
+    SPEC_HASH,
+    EXPIRATION,
+    RENEWAL_TIME,
+    ISSUED_AT,
+    IDENTITY,
+    SUPERSEDED_BY,
+    DATA_KEYS,
+    REVOKED,
+];
+
+/// The data keys a Secret may hold: every fixed one, and the per-identity ones its
+/// [`DATA_KEYS`] annotation lists.
+pub fn data_keys(annotations: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut keys: Vec<String> = crate::render::ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
+    if let Some(list) = annotations.get(DATA_KEYS) {
+        keys.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    keys
+}

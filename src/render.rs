@@ -15,6 +15,11 @@
 //! SDKs prefer the static keys of `credentials` (and of `env`) over `credential_process`, so
 //! a pod that uses both loses renewal; the README says so.
 //!
+//! Several identities (`spec.identities`): `process` writes one `config` with a section per
+//! identity, each `credential_process` reading its own key ([`process_key`]); `files` writes
+//! one `credentials` with a section per identity and one `config`. `env` holds one identity
+//! only (refused with a list).
+//!
 //! Identity names and regions are checked by the resolver (no `[`, `]`, `;`, `#`, space or
 //! control character), so they cannot break the INI layout; values are written with
 //! rust-ini's basic escaping in any case.
@@ -47,6 +52,82 @@ pub const ALL_KEYS: [&str; 8] = [
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
 ];
+
+/// One identity's credentials for [`render_set`].
+#[derive(Clone, Copy, Debug)]
+pub struct Issued<'a> {
+    /// Atmos identity name (the AWS profile name).
+    pub identity: &'a str,
+    /// Region of its `config` section.
+    pub region: &'a str,
+    /// Its credentials (with the expiry consumers see).
+    pub creds: &'a Credentials,
+}
+
+/// Longest name part of a [`process_key`]: a Secret key may be 253 characters.
+const MAX_KEY_NAME: usize = 200;
+
+/// The data key of `identity`'s `credential_process` output in a several-identity Secret:
+/// `credential_process.<name>.<hash>.json`, where `<name>` is the identity name with every
+/// character outside `[-._a-zA-Z0-9]` replaced by `_` (cut to 200 characters) and `<hash>`
+/// the first 8 hex digits of the name's SHA-256. Always a valid Secret key, and distinct names
+/// get distinct keys (`acme/admin` and `acme.admin` differ in their hash; the resolver refuses
+/// the astronomically rare list whose names share one).
+pub fn process_key(identity: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let clean: String = identity
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_KEY_NAME)
+        .collect();
+    let hash = hex::encode(Sha256::digest(identity.as_bytes()));
+    format!("credential_process.{clean}.{}.json", &hash[..8])
+}
+
+/// The data keys of `data` beyond [`ALL_KEYS`] (the per-identity keys): recorded on the
+/// Secret so a later write, or emptying it, knows what to remove.
+pub fn extra_keys(data: &BTreeMap<String, String>) -> Vec<String> {
+    data.keys()
+        .filter(|k| !ALL_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The Secret's data for several identities (`spec.identities`, in order); `env` is never
+/// written (the resolver refuses it with a list).
+pub fn render_set(items: &[Issued<'_>], formats: &[SecretFormat], mount_path: &str) -> BTreeMap<String, String> {
+    let mut data = BTreeMap::new();
+    let config = |with_process: bool| {
+        let mut ini = Ini::new();
+        for it in items {
+            let mut section = ini.with_section(Some(config_section(it.identity)));
+            section.set("region", it.region);
+            if with_process {
+                let path = format!("{}/{}", mount_path.trim_end_matches('/'), process_key(it.identity));
+                section.set("credential_process", format!("cat {path}"));
+            }
+        }
+        write_ini(&ini)
+    };
+    if formats.contains(&SecretFormat::Files) {
+        let text: String = items.iter().map(|it| credentials_file(it.identity, it.creds)).collect();
+        data.insert(CREDENTIALS.to_owned(), text);
+        data.insert(CONFIG.to_owned(), config(false));
+    }
+    if formats.contains(&SecretFormat::Process) {
+        data.insert(CONFIG.to_owned(), config(true));
+        for it in items {
+            data.insert(process_key(it.identity), credential_process_json(it.creds));
+        }
+    }
+    data
+}
 
 /// The Secret's data for `formats`. `mount_path` is where consumers mount the Secret
 /// (absolute, as the resolver checked it; a trailing `/` is ignored).
@@ -302,6 +383,89 @@ mod tests {
         // Only the exact name: `default/x` is an ordinary profile.
         let other = render("default/x", "eu-west-1", &[SecretFormat::Files], "/aws", &creds());
         assert_eq!(other["config"], "[profile default/x]\nregion = eu-west-1\n");
+    }
+
+    #[test]
+    fn several_identities_process_layout() {
+        let (a, b) = (
+            creds(),
+            Credentials {
+                access_key_id: "ASIAOTHER".into(),
+                ..creds()
+            },
+        );
+        let items = [
+            Issued {
+                identity: "default",
+                region: "us-east-1",
+                creds: &a,
+            },
+            Issued {
+                identity: "acme/admin",
+                region: "eu-west-1",
+                creds: &b,
+            },
+        ];
+        let data = render_set(&items, &[SecretFormat::Process], "/m/");
+        let ka = process_key("default");
+        let kb = process_key("acme/admin");
+        assert_eq!(keys(&data), ["config", kb.as_str(), ka.as_str()]);
+        assert_eq!(
+            data["config"],
+            format!(
+                "[default]\nregion = us-east-1\ncredential_process = cat /m/{ka}\n\n[profile acme/admin]\nregion = eu-west-1\ncredential_process = cat /m/{kb}\n"
+            )
+        );
+        assert!(data[&kb].contains("\"AccessKeyId\":\"ASIAOTHER\""));
+        assert!(data[&ka].contains("\"AccessKeyId\":\"ASIAEXAMPLE\""));
+        assert_eq!(extra_keys(&data), [kb, ka]);
+    }
+
+    #[test]
+    fn several_identities_files_layout() {
+        let a = creds();
+        let items = [
+            Issued {
+                identity: "acme/a",
+                region: "us-east-1",
+                creds: &a,
+            },
+            Issued {
+                identity: "acme/b",
+                region: "us-east-2",
+                creds: &a,
+            },
+        ];
+        let data = render_set(&items, &[SecretFormat::Files], "/m");
+        assert_eq!(keys(&data), ["config", "credentials"]);
+        let ini = Ini::load_from_str(&data["credentials"]).unwrap();
+        for name in ["acme/a", "acme/b"] {
+            assert_eq!(ini.get_from(Some(name), "aws_access_key_id"), Some("ASIAEXAMPLE"));
+        }
+        assert_eq!(data["credentials"].matches("; atmos: expiration=").count(), 2);
+        assert_eq!(
+            data["config"],
+            "[profile acme/a]\nregion = us-east-1\n\n[profile acme/b]\nregion = us-east-2\n"
+        );
+        assert!(extra_keys(&data).is_empty());
+    }
+
+    #[test]
+    fn process_keys_are_valid_and_injective() {
+        let names = ["acme/admin", "acme.admin", "acme_admin", "acme admin", "ß/ü", "default"];
+        let keys: Vec<String> = names.iter().map(|n| process_key(n)).collect();
+        for k in &keys {
+            assert!(k.len() <= 253, "{k}");
+            assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)), "{k}");
+        }
+        let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        assert!(keys[0].starts_with("credential_process.acme_admin."));
+        assert!(keys[1].starts_with("credential_process.acme.admin."));
+        assert_eq!(
+            process_key(&"x".repeat(253)).len(),
+            "credential_process.".len() + 200 + 1 + 8 + 5
+        );
     }
 
     #[test]

@@ -194,18 +194,24 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
             .await
             .map_err(err)?;
             let kept = secret.data.as_ref();
-            let stale: serde_json::Map<String, serde_json::Value> = crate::render::ALL_KEYS
-                .iter()
-                .filter(|k| prune && !kept.is_some_and(|d| d.contains_key(**k)))
-                .map(|k| ((*k).to_owned(), serde_json::Value::Null))
+            let stale: serde_json::Map<String, serde_json::Value> = labels::data_keys(annotations)
+                .into_iter()
+                .filter(|k| prune && !kept.is_some_and(|d| d.contains_key(k)))
+                .map(|k| (k, serde_json::Value::Null))
                 .collect();
-            // Back in use after a rename: the mark was set by a merge patch, which an apply
-            // never removes.
-            let superseded = annotations.contains_key(labels::SUPERSEDED_BY);
-            if !stale.is_empty() || superseded {
+            // Marks set by merge patches (which an apply never removes), and a key list the
+            // first create wrote (owned by an `Update` entry) that this write no longer has.
+            let wanted = secret.annotations();
+            let marks: serde_json::Map<String, serde_json::Value> =
+                [labels::SUPERSEDED_BY, labels::REVOKED, labels::DATA_KEYS]
+                    .into_iter()
+                    .filter(|k| annotations.contains_key(*k) && !wanted.contains_key(*k))
+                    .map(|k| (k.to_owned(), serde_json::Value::Null))
+                    .collect();
+            if !stale.is_empty() || !marks.is_empty() {
                 let mut metadata = serde_json::json!({ "uid": uid });
-                if superseded {
-                    metadata["annotations"] = serde_json::json!({ labels::SUPERSEDED_BY: null });
+                if !marks.is_empty() {
+                    metadata["annotations"] = serde_json::Value::Object(marks);
                 }
                 // The UID is a precondition: never touch a Secret that replaced ours meanwhile.
                 let patch = serde_json::json!({ "metadata": metadata, "data": stale });
@@ -218,35 +224,69 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
     }
 }
 
+/// A Secret to empty: its name, UID and the data keys it may hold.
+pub type ToEmpty = (String, String, Vec<String>);
+
 /// The Secrets among `secrets` that this Identity (`owner_uid`) wrote under a name other than
-/// `current` and that still need emptying, as (name, uid). One already marked superseded by
-/// `current`, without renewal annotations, is done.
-pub fn to_supersede(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, current: &str) -> Vec<(String, String)> {
+/// `current` and that still need emptying. One already marked superseded by `current`,
+/// without renewal annotations, is done.
+pub fn to_supersede(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, current: &str) -> Vec<ToEmpty> {
+    to_empty(
+        secrets,
+        owner_uid,
+        |m| m.name_any() != current,
+        labels::SUPERSEDED_BY,
+        current,
+    )
+}
+
+/// Every Secret among `secrets` this Identity (`owner_uid`) wrote that still holds
+/// credentials or is not yet marked [`labels::REVOKED`] with `reason`.
+pub fn to_revoke(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, reason: &str) -> Vec<ToEmpty> {
+    to_empty(secrets, owner_uid, |_| true, labels::REVOKED, reason)
+}
+
+fn to_empty(
+    secrets: &[PartialObjectMeta<Secret>],
+    owner_uid: &str,
+    pick: impl Fn(&PartialObjectMeta<Secret>) -> bool,
+    mark: &str,
+    value: &str,
+) -> Vec<ToEmpty> {
     secrets
         .iter()
-        .filter(|m| owned_by(m, owner_uid) && m.name_any() != current)
+        .filter(|m| owned_by(m, owner_uid) && pick(m))
         .filter(|m| {
             let a = m.annotations();
-            let done = a.get(labels::SUPERSEDED_BY).map(String::as_str) == Some(current)
+            let done = a.get(mark).map(String::as_str) == Some(value)
                 && labels::RENEWAL_ANNOTATIONS.iter().all(|k| !a.contains_key(*k));
             !done
         })
-        .filter_map(|m| Some((m.name_any(), m.uid()?)))
+        .filter_map(|m| Some((m.name_any(), m.uid()?, labels::data_keys(m.annotations()))))
         .collect()
 }
 
-/// The merge patch that empties a superseded Secret: every credential key and renewal
-/// annotation removed, the new name recorded, conditional on the Secret's own UID.
-pub fn supersede_patch(uid: &str, current: &str) -> serde_json::Value {
+/// The merge patch that empties a superseded Secret: every credential key (`keys`) and
+/// renewal annotation removed, the new name recorded, conditional on the Secret's own UID.
+pub fn supersede_patch(uid: &str, current: &str, keys: &[String]) -> serde_json::Value {
+    empty_patch(uid, keys, labels::SUPERSEDED_BY, current)
+}
+
+/// The merge patch that empties a Secret whose Identity lost access: as
+/// [`supersede_patch`], with [`labels::REVOKED`] set to `reason`.
+pub fn revoke_patch(uid: &str, reason: &str, keys: &[String]) -> serde_json::Value {
+    empty_patch(uid, keys, labels::REVOKED, reason)
+}
+
+fn empty_patch(uid: &str, keys: &[String], mark: &str, value: &str) -> serde_json::Value {
     let mut annotations: serde_json::Map<String, serde_json::Value> = labels::RENEWAL_ANNOTATIONS
         .iter()
+        .chain([&labels::DATA_KEYS])
         .map(|k| ((*k).to_owned(), serde_json::Value::Null))
         .collect();
-    annotations.insert(labels::SUPERSEDED_BY.to_owned(), current.into());
-    let data: serde_json::Map<String, serde_json::Value> = crate::render::ALL_KEYS
-        .iter()
-        .map(|k| ((*k).to_owned(), serde_json::Value::Null))
-        .collect();
+    annotations.insert(mark.to_owned(), value.into());
+    let data: serde_json::Map<String, serde_json::Value> =
+        keys.iter().map(|k| (k.clone(), serde_json::Value::Null)).collect();
     serde_json::json!({
         "metadata": { "uid": uid, "annotations": annotations },
         "data": data,
@@ -261,6 +301,25 @@ pub async fn supersede(
     owner_uid: &str,
     current: &str,
 ) -> Result<Vec<String>, SecretError> {
+    let list = owned_list(api, namespace).await?;
+    let todo = to_supersede(&list, owner_uid, current);
+    empty_all(api, namespace, todo, |uid, keys| supersede_patch(uid, current, keys)).await
+}
+
+/// Empties every Secret this Identity wrote, marking it [`labels::REVOKED`] with `reason`
+/// (its namespace may no longer use the profile); returns their names.
+pub async fn revoke(
+    api: &Api<Secret>,
+    namespace: &str,
+    owner_uid: &str,
+    reason: &str,
+) -> Result<Vec<String>, SecretError> {
+    let list = owned_list(api, namespace).await?;
+    let todo = to_revoke(&list, owner_uid, reason);
+    empty_all(api, namespace, todo, |uid, keys| revoke_patch(uid, reason, keys)).await
+}
+
+async fn owned_list(api: &Api<Secret>, namespace: &str) -> Result<Vec<PartialObjectMeta<Secret>>, SecretError> {
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
     let list = api
         .list_metadata(&ListParams::default().labels(&selector))
@@ -269,10 +328,18 @@ pub async fn supersede(
             namespace: namespace.to_owned(),
             source,
         })?;
+    Ok(list.items)
+}
+
+async fn empty_all(
+    api: &Api<Secret>,
+    namespace: &str,
+    todo: Vec<ToEmpty>,
+    patch: impl Fn(&str, &[String]) -> serde_json::Value,
+) -> Result<Vec<String>, SecretError> {
     let mut done = Vec::new();
-    for (name, uid) in to_supersede(&list.items, owner_uid, current) {
-        let patch = supersede_patch(&uid, current);
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+    for (name, uid, keys) in todo {
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch(&uid, &keys)))
             .await
             .map_err(|source| SecretError::Api {
                 namespace: namespace.to_owned(),
@@ -322,7 +389,7 @@ mod tests {
         ];
         let names: Vec<String> = to_supersede(&secrets, "me", "current")
             .into_iter()
-            .map(|(n, uid)| {
+            .map(|(n, uid, _)| {
                 assert_eq!(uid, format!("uid-{n}"));
                 n
             })
@@ -331,8 +398,39 @@ mod tests {
     }
 
     #[test]
+    fn revoking_takes_every_secret_of_this_identity_until_marked() {
+        let secrets = [
+            meta("current", "me", &[(labels::SPEC_HASH, "h")]),
+            meta("theirs", "someone-else", &[(labels::SPEC_HASH, "h")]),
+            meta("done", "me", &[(labels::REVOKED, "NamespaceNotAllowed")]),
+            meta("other-reason", "me", &[(labels::REVOKED, "Other")]),
+        ];
+        let names: Vec<String> = to_revoke(&secrets, "me", "NamespaceNotAllowed")
+            .into_iter()
+            .map(|(n, ..)| n)
+            .collect();
+        assert_eq!(names, ["current", "other-reason"]);
+        let p = revoke_patch("u", "NamespaceNotAllowed", &labels::data_keys(&BTreeMap::new()));
+        assert_eq!(p["metadata"]["annotations"][labels::REVOKED], "NamespaceNotAllowed");
+        assert!(
+            p["data"]
+                .get("credential_process.json")
+                .is_some_and(serde_json::Value::is_null)
+        );
+    }
+
+    #[test]
     fn the_supersede_patch_empties_and_marks() {
-        let p = supersede_patch("u1", "new-name");
+        let keys = labels::data_keys(&BTreeMap::from([(
+            labels::DATA_KEYS.to_owned(),
+            "credential_process.a.1.json".to_owned(),
+        )]));
+        let p = supersede_patch("u1", "new-name", &keys);
+        assert!(
+            p["data"]
+                .get("credential_process.a.1.json")
+                .is_some_and(serde_json::Value::is_null)
+        );
         assert_eq!(p["metadata"]["uid"], "u1");
         assert_eq!(p["metadata"]["annotations"][labels::SUPERSEDED_BY], "new-name");
         for k in labels::RENEWAL_ANNOTATIONS {

@@ -300,3 +300,53 @@ fn atmos_in_pod_example_profile() {
         out.stderr
     );
 }
+
+/// `--cluster` prints a ClusterAuthProfile selecting `--namespace` by name, and Identities
+/// that name it; `validate` resolves them against it.
+#[test]
+fn cluster_prints_a_cluster_profile_and_identities_naming_it() {
+    let args: Vec<String> = [
+        "import",
+        "seed/profiles/github/atmos.yaml",
+        "--service-account",
+        "terraform",
+        "--identities",
+        "--namespace",
+        "infra",
+        "--cluster",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let out = run(&args, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("imported ClusterAuthProfile github"),
+        "{}",
+        out.stderr
+    );
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&out.stdout).expect("output is YAML");
+    assert_eq!(docs[0]["kind"], "ClusterAuthProfile");
+    assert!(docs[0]["metadata"].get("namespace").is_none(), "cluster-scoped");
+    assert_eq!(docs[0]["spec"]["namespaces"], serde_json::json!(["infra"]));
+    assert!(docs.len() > 1);
+    for doc in &docs[1..] {
+        assert_eq!(doc["kind"], "Identity");
+        assert_eq!(doc["metadata"]["namespace"], "infra");
+        assert_eq!(doc["spec"]["profileKind"], "ClusterAuthProfile");
+        assert_eq!(doc["spec"]["profile"], "github");
+    }
+    let validated = run(&["validate".into(), "-".into()], Some(&out.stdout));
+    assert_eq!(validated.code, 0, "{}{}", validated.stdout, validated.stderr);
+
+    // Without --namespace it selects nothing, and says so.
+    let out = run(
+        &args[..args.len() - 3]
+            .iter()
+            .cloned()
+            .chain(["--cluster".to_owned()])
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("selects no namespace"), "{}", out.stderr);
+}

@@ -24,6 +24,24 @@ fn the_examples_are_valid() {
 }
 
 #[test]
+fn the_platform_examples_are_valid() {
+    let (ok, stdout, stderr) = validate(&[
+        "examples/platform/cluster-profile.yaml",
+        "examples/platform/arc-runners/identity.yaml",
+        "examples/platform/terraform/identity.yaml",
+    ]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stderr.contains("3 resources checked, no problems"), "{stderr}");
+    // Without the profile, the Identities say which kind is missing.
+    let (ok, stdout, _) = validate(&["examples/platform/terraform/identity.yaml"]);
+    assert!(!ok);
+    assert!(
+        stdout.contains("spec.profile: ClusterAuthProfile \"platform\" is not in the files given"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn every_problem_is_printed_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");

@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::limits::{MAX_FORMATS, MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_NAME_LEN, MAX_SHORT_LEN};
+use super::limits::{MAX_FORMATS, MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_NAME_LEN, MAX_SECRET_IDENTITIES, MAX_SHORT_LEN};
 use super::{Condition, EnvVar, Principal, Session, Via};
 
 /// Keeps a Secret of AWS role credentials fresh for one identity of an `AuthProfile` in the
@@ -28,15 +28,29 @@ use super::{Condition, EnvVar, Principal, Session, Via};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = identity_rules()))]
 pub struct IdentitySpec {
-    /// Name of the `AuthProfile` in this namespace (at most 253 characters).
+    /// Name of the profile: an `AuthProfile` in this namespace, or a `ClusterAuthProfile`
+    /// with `profileKind: ClusterAuthProfile` (at most 253 characters).
     #[schemars(length(max = MAX_NAME_LEN))]
     pub profile: String,
+    /// Kind of `profile`: `AuthProfile` (the default, in this namespace) or
+    /// `ClusterAuthProfile` (cluster-wide, if it selects this namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_kind: Option<ProfileKind>,
     /// Atmos identity name in the profile (`acme/network`). Left out: the profile's default
     /// identity. At most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_NAME_LEN))]
     pub identity: Option<String>,
+    /// Several Atmos identities of the profile in one Secret, one AWS profile each (instead
+    /// of `identity`). Every pod that mounts the Secret holds every role in it. Not with the
+    /// `env` format, nor with the override fields (`kind`, `via`, `principal`, `session`,
+    /// `env`). At most 16 names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("minItems" = 1, "x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = MAX_SECRET_IDENTITIES), inner(length(max = MAX_NAME_LEN)))]
+    pub identities: Option<Vec<String>>,
     /// ServiceAccount in this namespace whose token starts the chain. Left out: the
     /// provider's `spec.service_account`. At most 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +70,52 @@ pub struct IdentitySpec {
     /// component-level rule).
     #[serde(flatten)]
     pub overrides: IdentityOverrides,
+}
+
+/// Which kind of profile an Identity names.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ProfileKind {
+    /// An `AuthProfile` in the Identity's namespace.
+    #[default]
+    AuthProfile,
+    /// A `ClusterAuthProfile` that selects the Identity's namespace.
+    ClusterAuthProfile,
+}
+
+impl ProfileKind {
+    /// The kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthProfile => "AuthProfile",
+            Self::ClusterAuthProfile => "ClusterAuthProfile",
+        }
+    }
+}
+
+impl IdentitySpec {
+    /// The kind of profile named (`AuthProfile` when left out).
+    pub fn profile_ref_kind(&self) -> ProfileKind {
+        self.profile_kind.unwrap_or_default()
+    }
+}
+
+/// The apply-time rules across fields (CEL): the resolver checks the same, for `validate`
+/// and for an API server without them.
+fn identity_rules() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "rule": "!(has(self.identity) && has(self.identities))",
+            "message": "set spec.identity or spec.identities, not both",
+        },
+        {
+            "rule": "!has(self.identities) || !has(self.secret) || !has(self.secret.formats) || !self.secret.formats.exists(f, f == 'env')",
+            "message": "spec.identities cannot use the env format: environment variables hold one identity; use process or files, or one Identity per identity",
+        },
+        {
+            "rule": "!has(self.identities) || !(has(self.kind) || has(self.via) || has(self.principal) || has(self.session) || has(self.env))",
+            "message": "spec.identities cannot be combined with overrides (kind, via, principal, session, env): they would apply to every identity; write one Identity per overridden identity",
+        },
+    ])
 }
 
 /// Atmos identity fields an `Identity` may override; same keys as atmos.yaml.
@@ -129,9 +189,14 @@ pub struct IdentityStatus {
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// The Atmos identity resolved (the default one when `spec.identity` is left out).
+    /// The Atmos identity resolved (the default one when `spec.identity` is left out); with
+    /// `spec.identities`, the names joined by `,`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// With `spec.identities`: each identity's AWS profile, data key and expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_SECRET_IDENTITIES))]
+    pub identities: Vec<IssuedIdentity>,
     /// `[provider, identity, ..., target]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
@@ -144,7 +209,8 @@ pub struct IdentityStatus {
     /// The Secret written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// When the credentials in the Secret expire (RFC 3339, from STS).
+    /// When the credentials in the Secret expire (RFC 3339, from STS; with several
+    /// identities, the earliest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
     /// When the controller will renew them (RFC 3339).
@@ -165,4 +231,21 @@ pub struct IdentityStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 51))]
     pub warnings: Vec<String>,
+}
+
+/// One identity of a Secret that holds several.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedIdentity {
+    /// Atmos identity name (also the AWS profile name; `default` is `[default]`).
+    pub name: String,
+    /// The role of its last link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// With `process`: the data key its `credential_process` reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<String>,
+    /// When its credentials expire (RFC 3339, from STS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
 }

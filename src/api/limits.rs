@@ -29,3 +29,11 @@ pub(crate) fn names_at_most_253() -> serde_json::Value {
         "message": format!("names must be at most {MAX_NAME_LEN} characters"),
     }])
 }
+
+/// Namespaces a `ClusterAuthProfile` may name in `spec.namespaces`.
+pub const MAX_SELECTED_NAMESPACES: u32 = 256;
+/// Namespaces listed in a `ClusterAuthProfile`'s status (the rest are counted).
+pub const MAX_STATUS_NAMESPACES: u32 = 50;
+/// Identities one Identity may put in its Secret (`spec.identities`): every pod that mounts
+/// the Secret holds every one of them, so the list stays short.
+pub const MAX_SECRET_IDENTITIES: u32 = 16;

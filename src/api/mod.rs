@@ -4,6 +4,7 @@
 //! fields that exist only in Kubernetes use camelCase.
 
 mod atmos;
+mod cluster_profile;
 mod free_form;
 mod identity;
 mod kept;
@@ -15,8 +16,12 @@ pub use atmos::{
     Account, CREDENTIAL_ENV_ENDINGS, CREDENTIAL_ENV_PARTS, EnvVar, IdentityDef, Principal, Provider, ProviderSpec,
     STATIC_KEY_FIELDS, Session, Via,
 };
+pub use cluster_profile::{
+    ClusterAuthProfile, ClusterAuthProfileSpec, ClusterAuthProfileStatus, NamespaceSelector, SelectorRequirement,
+};
 pub use identity::{
-    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, SecretFormat, SecretSpec,
+    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, IssuedIdentity, ProfileKind,
+    SecretFormat, SecretSpec,
 };
 pub use kept::{
     AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{AuthProfile, Identity};
+use crate::api::{AuthProfile, ClusterAuthProfile, Identity};
 
 /// Why the CRDs could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum CrdError {
 
 /// Each CRD as `(file name under crds/, YAML)`.
 pub fn files() -> Result<Vec<(String, String)>, CrdError> {
-    [AuthProfile::crd(), Identity::crd()]
+    [AuthProfile::crd(), ClusterAuthProfile::crd(), Identity::crd()]
         .into_iter()
         .map(|crd| {
             let crd = with_joined_descriptions(crd)?;

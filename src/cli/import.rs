@@ -30,6 +30,11 @@ pub struct ImportArgs {
     /// Also print one Identity per identity that can run in a cluster.
     #[arg(long)]
     pub identities: bool,
+    /// Print a ClusterAuthProfile (cluster-scoped) instead of an AuthProfile. It selects the
+    /// namespace of `--namespace` by name (`spec.namespaces`), or none without it; Identities
+    /// name it with `profileKind: ClusterAuthProfile`.
+    #[arg(long)]
+    pub cluster: bool,
     /// What profiles may ask for: give the flags (or environment) of the running controller.
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -91,7 +96,11 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let manifests = match imported.manifests() {
+    let manifests = match if args.cluster {
+        cluster_manifests(&imported, args.namespace.as_deref())
+    } else {
+        imported.manifests().map_err(|e| e.to_string())
+    } {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
@@ -99,10 +108,20 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         }
     };
     let sources: Vec<&str> = inputs.iter().map(|i| i.source.as_str()).collect();
+    if args.cluster && args.namespace.is_none() {
+        eprintln!(
+            "note: the ClusterAuthProfile selects no namespace: set spec.namespaceSelector or spec.namespaces (or pass --namespace)"
+        );
+    }
     print!("# atmos-auth-controller import of {}\n{manifests}", sources.join(", "));
     let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     eprintln!(
-        "imported AuthProfile {} ({}, {}){}",
+        "imported {} {} ({}, {}){}",
+        if args.cluster {
+            "ClusterAuthProfile"
+        } else {
+            "AuthProfile"
+        },
         options.name,
         count(imported.profile.spec.providers.len(), "provider", "providers"),
         count(imported.profile.spec.identities.len(), "identity", "identities"),
@@ -113,4 +132,26 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         }
     );
     ExitCode::SUCCESS
+}
+
+/// The import as a ClusterAuthProfile selecting `namespace` (if any) by name, then the
+/// Identities naming it.
+fn cluster_manifests(imported: &import::Imported, namespace: Option<&str>) -> Result<String, String> {
+    use crate::api::{ClusterAuthProfile, ClusterAuthProfileSpec, ProfileKind};
+    let profile = ClusterAuthProfile::new(
+        &imported.profile.metadata.name.clone().unwrap_or_default(),
+        ClusterAuthProfileSpec {
+            auth: imported.profile.spec.clone(),
+            namespace_selector: None,
+            namespaces: namespace.map(|ns| vec![ns.to_owned()]),
+        },
+    );
+    let mut out = serde_saphyr::to_string(&profile).map_err(|e| e.to_string())?;
+    for identity in &imported.identities {
+        let mut identity = identity.clone();
+        identity.spec.profile_kind = Some(ProfileKind::ClusterAuthProfile);
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&identity).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
 }

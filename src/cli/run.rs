@@ -31,6 +31,12 @@ pub struct RunArgs {
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
     #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
+    /// Write the status of ClusterAuthProfiles (validation, the namespaces using each).
+    /// Default: true when watching every namespace, false otherwise: a controller limited to
+    /// some namespaces sees only their Identities, and several such installs would overwrite
+    /// each other's view. Set it on one install at most.
+    #[arg(long, env = "ATMOS_AUTH_CLUSTER_PROFILE_STATUS")]
+    pub cluster_profile_status: Option<bool>,
     /// Log format.
     #[arg(long, env = "ATMOS_AUTH_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -87,6 +93,7 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
             ..StsSettings::default()
         },
         kubeconfig: args.kubeconfig,
+        cluster_profile_status: args.cluster_profile_status.unwrap_or(args.namespaces.is_empty()),
         namespaces: args.namespaces,
         admin_addr: args.admin_addr,
         lease,

@@ -1,10 +1,10 @@
 //! `validate FILE...`: the controller's resolver, offline, over manifests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::api::{AuthProfileSpec, IdentitySpec};
-use crate::resolve::{resolve, validate_profile};
+use crate::api::{AuthProfileSpec, ClusterAuthProfileSpec, IdentitySpec, ProfileKind};
+use crate::resolve::{resolve_set, validate_profile};
 use crate::settings::SettingsArgs;
 
 /// Arguments of `validate`.
@@ -28,8 +28,8 @@ struct Doc {
     functions: Vec<String>,
 }
 
-/// Checks every AuthProfile and every Identity (against the profile of the same namespace
-/// found in the files) and prints each problem, then each warning (`warning: ...`: a key
+/// Checks every AuthProfile, ClusterAuthProfile and Identity (against the profile it names
+/// found in the files: an AuthProfile of its namespace, or a ClusterAuthProfile) and prints each problem, then each warning (`warning: ...`: a key
 /// kept but not used in a cluster, a value used as Atmos uses it); exit 1 when there is a
 /// problem, 0 with warnings alone.
 pub fn run(args: &ValidateArgs) -> ExitCode {
@@ -46,7 +46,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     for file in &args.files {
         match read_docs(file) {
             Ok(d) => docs.extend(d),
-            Err(e) => problems.push(format!("{}: {e}", file.display())),
+            Err(e) => problems.push(e),
         }
     }
     for doc in &docs {
@@ -59,63 +59,135 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         }
     }
     let mut checked = 0;
-    for doc in docs.iter().filter(|d| d.kind == "AuthProfile") {
+    for doc in docs
+        .iter()
+        .filter(|d| d.kind == "AuthProfile" || d.kind == "ClusterAuthProfile")
+    {
         checked += 1;
-        match serde_json::from_value::<AuthProfileSpec>(doc.spec.clone()) {
+        let (kind, at) = (&doc.kind, located(doc));
+        let limits = if kind == "ClusterAuthProfile" {
+            crate::schema_limits::cluster_profile(&doc.spec)
+        } else {
+            crate::schema_limits::profile(&doc.spec)
+        };
+        for p in limits {
+            problems.push(format!("{}: {kind} {at}: {}", doc.file, one_line(&p)));
+        }
+        match profile_spec(doc) {
             Ok(spec) => {
                 let report = validate_profile(&spec, &settings);
                 for p in report.all_problems() {
-                    problems.push(format!("{}: AuthProfile {}/{}: {p}", doc.file, doc.namespace, doc.name));
+                    problems.push(format!("{}: {kind} {at}: {}", doc.file, one_line(&p.to_string())));
                 }
                 for w in report.all_warnings() {
-                    warnings.push(format!("{}: AuthProfile {}/{}: {w}", doc.file, doc.namespace, doc.name));
+                    warnings.push(format!("{}: {kind} {at}: {}", doc.file, one_line(&w.to_string())));
+                }
+                if kind == "ClusterAuthProfile"
+                    && doc.spec.get("namespaceSelector").is_none()
+                    && doc.spec.get("namespaces").is_none()
+                {
+                    warnings.push(format!(
+                        "{}: {kind} {at}: spec: selects no namespace: set spec.namespaceSelector (for example matchLabels kubernetes.io/metadata.name) or spec.namespaces",
+                        doc.file
+                    ));
                 }
             }
-            Err(e) => problems.push(format!(
-                "{}: AuthProfile {}/{}: spec: {e}",
-                doc.file, doc.namespace, doc.name
-            )),
+            Err(e) => problems.push(format!("{}: {kind} {at}: {e}", doc.file)),
         }
     }
+    // Each profile parsed once, found by (namespace, name): a platform's manifest has
+    // thousands of Identities.
+    let profiles: std::collections::HashMap<(ProfileKind, &str, &str), AuthProfileSpec> = docs
+        .iter()
+        .filter_map(|d| {
+            let key = match d.kind.as_str() {
+                "AuthProfile" => (ProfileKind::AuthProfile, d.namespace.as_str(), d.name.as_str()),
+                "ClusterAuthProfile" => (ProfileKind::ClusterAuthProfile, "", d.name.as_str()),
+                _ => return None,
+            };
+            Some((key, profile_spec(d).ok()?))
+        })
+        .collect();
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
         checked += 1;
-        let spec = match serde_json::from_value::<IdentitySpec>(doc.spec.clone()) {
+        for p in crate::schema_limits::identity(&doc.spec) {
+            problems.push(format!(
+                "{}: Identity {}/{}: {}",
+                doc.file,
+                doc.namespace,
+                doc.name,
+                one_line(&p.to_string())
+            ));
+        }
+        let spec = match spec::<IdentitySpec>(&doc.spec) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(format!(
-                    "{}: Identity {}/{}: spec: {e}",
-                    doc.file, doc.namespace, doc.name
-                ));
+                problems.push(format!("{}: Identity {}/{}: {e}", doc.file, doc.namespace, doc.name));
                 continue;
             }
         };
-        let profile = docs
-            .iter()
-            .find(|d| d.kind == "AuthProfile" && d.namespace == doc.namespace && d.name == spec.profile)
-            .and_then(|d| serde_json::from_value::<AuthProfileSpec>(d.spec.clone()).ok());
-        let Some(profile) = profile else {
+        let kind = spec.profile_ref_kind();
+        let key = match kind {
+            ProfileKind::ClusterAuthProfile => (kind, "", spec.profile.as_str()),
+            ProfileKind::AuthProfile => (kind, doc.namespace.as_str(), spec.profile.as_str()),
+        };
+        let Some(profile) = profiles.get(&key) else {
             problems.push(format!(
-                "{}: Identity {}/{}: spec.profile: AuthProfile {:?} is not in the files given",
-                doc.file, doc.namespace, doc.name, spec.profile
+                "{}: Identity {}/{}: spec.profile: {} {:?} is not in the files given",
+                doc.file,
+                doc.namespace,
+                doc.name,
+                kind.as_str(),
+                spec.profile
             ));
             continue;
         };
-        match resolve(&profile, &spec, &doc.name, &settings) {
-            Ok(resolved) => {
-                // The profile's own warnings are printed with the AuthProfile, once.
-                for w in resolved.warnings.iter().filter(|w| w.path.starts_with("spec.")) {
-                    warnings.push(format!("{}: Identity {}/{}: {w}", doc.file, doc.namespace, doc.name));
-                }
+        match resolve_set(profile, &spec, &doc.name, &settings) {
+            Ok(set) => {
+                // The profile's own warnings are printed with the profile, once.
+                let own = set
+                    .items
+                    .iter()
+                    .flat_map(|r| &r.warnings)
+                    .filter(|w| w.path.starts_with("spec."));
+                let mut lines: Vec<String> = own
+                    .map(|w| {
+                        format!(
+                            "{}: Identity {}/{}: {}",
+                            doc.file,
+                            doc.namespace,
+                            doc.name,
+                            one_line(&w.to_string())
+                        )
+                    })
+                    .collect();
+                lines.dedup();
+                warnings.extend(lines);
             }
             Err(ps) => {
                 for p in ps {
-                    problems.push(format!("{}: Identity {}/{}: {p}", doc.file, doc.namespace, doc.name));
+                    problems.push(format!(
+                        "{}: Identity {}/{}: {}",
+                        doc.file,
+                        doc.namespace,
+                        doc.name,
+                        one_line(&p.to_string())
+                    ));
                 }
             }
         }
     }
     for p in &problems {
-        println!("{p}");
+        // A name may hold control characters (a newline, a terminal escape): print them escaped.
+        let printable: String = p
+            .chars()
+            .flat_map(|c| match c {
+                '\n' => vec![c],
+                c if c.is_control() => c.escape_default().collect(),
+                c => vec![c],
+            })
+            .collect();
+        println!("{printable}");
     }
     for w in &warnings {
         println!("warning: {w}");
@@ -134,15 +206,55 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     }
 }
 
-fn read_docs(path: &PathBuf) -> Result<Vec<Doc>, String> {
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+/// `namespace/name`, or `name` for a cluster-scoped resource.
+fn located(doc: &Doc) -> String {
+    if doc.kind == "ClusterAuthProfile" {
+        doc.name.clone()
     } else {
-        std::fs::read_to_string(path).map_err(|e| e.to_string())?
-    };
-    let values: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(&text).map_err(|e| e.to_string())?;
+        format!("{}/{}", doc.namespace, doc.name)
+    }
+}
+
+/// The `auth:` block of an AuthProfile or ClusterAuthProfile document.
+fn profile_spec(doc: &Doc) -> Result<AuthProfileSpec, String> {
+    if doc.kind == "ClusterAuthProfile" {
+        spec::<ClusterAuthProfileSpec>(&doc.spec).map(|s| s.auth)
+    } else {
+        spec::<AuthProfileSpec>(&doc.spec)
+    }
+}
+
+/// A resource's problem on one line: control characters in names escaped (`a\nb`).
+fn one_line(problem: &str) -> String {
+    problem
+        .chars()
+        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
+            if c.is_control() {
+                Box::new(c.escape_default())
+            } else {
+                Box::new(std::iter::once(c))
+            }
+        })
+        .collect()
+}
+
+/// The spec as `T`; a type error names its field (`spec.identities.a.principal.duration:
+/// invalid type: integer, expected a string`), as the API server would.
+fn spec<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(spec).map_err(|e| match e.path().to_string().as_str() {
+        "." => format!("spec: {}", e.inner()),
+        path => format!("spec.{path}: {}", e.inner()),
+    })
+}
+
+fn read_docs(path: &Path) -> Result<Vec<Doc>, String> {
+    // The shared reader and its budget (a 10 000-document manifest reads; an alias bomb stops).
+    let source = path.display().to_string();
+    let text = crate::yaml::read(path).map_err(|e| e.to_string())?;
+    let values: Vec<serde_json::Value> =
+        crate::yaml::documents(&source, &text, crate::yaml::Schema::Kubernetes).map_err(|e| e.to_string())?;
     // A plain JSON value drops YAML tags silently (`!env X` reads as "X"): find them apart.
-    let functions = crate::import::yaml_functions(&text).map_err(|e| e.to_string())?;
+    let functions = crate::import::yaml_functions(&text).map_err(|e| format!("{source}: {e}"))?;
     Ok(values
         .into_iter()
         .enumerate()

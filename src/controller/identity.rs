@@ -20,12 +20,14 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::conditions::{self, READY};
 use super::{Context, Error};
-use crate::api::{Identity, IdentityStatus};
+use crate::api::{
+    AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, IdentityStatus, IssuedIdentity, ProfileKind,
+};
 use crate::credentials::Credentials;
 use crate::labels;
-use crate::render::render;
+use crate::render::{Issued, extra_keys, process_key, render, render_set};
 use crate::renewal::{self, RenewReason, Schedule, SecretState};
-use crate::resolve::{Reason, Resolved, resolve, summarize};
+use crate::resolve::{Reason, Resolved, ResolvedSet, resolve_set, summarize};
 use crate::secret::{self, Existing, SecretError};
 use crate::sts::{Exchanger, Session};
 use crate::telemetry::{IdentityLabels, ReconcileTimer};
@@ -47,7 +49,7 @@ pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, 
 
 /// Unexpected failures (the API server itself): retry soon.
 pub fn error_policy(obj: Arc<Identity>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed");
+    tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %crate::redact::redact(&err.to_string()), "reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }
 
@@ -101,18 +103,18 @@ impl Pass<'_> {
     }
 
     /// Records valid credentials in the Secret for the current spec.
-    fn issued(&mut self, resolved: &Resolved, expiration: Timestamp, renewal: Timestamp) {
+    fn issued(&mut self, set: &ResolvedSet, expiration: Timestamp, renewal: Timestamp) {
         self.status.expiration = Some(rfc3339(expiration));
         self.status.renewal_time = Some(rfc3339(renewal));
         self.status.failed_attempts = None;
         self.status.last_failure_time = None;
-        let message = decide::issued_message(resolved, expiration, renewal);
+        let message = decide::issued_message(set, expiration, renewal);
         self.set_ready(true, "CredentialsIssued", &message);
     }
 
     /// Input that only a change can fix: report it and wait for that change (or look again
     /// after `recheck`, when the fix is a change the controller does not watch).
-    async fn not_ready(mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
+    async fn not_ready(&mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
         self.set_ready(false, reason, message);
         self.write_status().await?;
         Ok(recheck.map_or_else(Action::await_change, Action::requeue))
@@ -166,29 +168,38 @@ async fn reconcile_inner(
     };
 
     // 1. Resolve.
-    let Some(profile) = ctx.profiles.get(&ObjectRef::new(&obj.spec.profile).within(&ns)) else {
-        let msg = format!(
-            "AuthProfile {ns}/{} not found: apply it, or fix spec.profile",
-            obj.spec.profile
-        );
-        return pass.not_ready("ProfileNotFound", &msg, None).await;
+    let profile = match profile_of(&mut pass, &uid).await? {
+        Ok(p) => p,
+        Err(action) => return Ok(action),
     };
-    let resolved = match resolve(&profile.spec, &obj.spec, &name, &ctx.settings) {
+    let set = match resolve_set(profile.spec(), &obj.spec, &name, &ctx.settings) {
         Ok(r) => r,
         Err(problems) => {
             let (reason, msg) = summarize(&problems).unwrap_or((Reason::InvalidIdentity, String::new()));
             return pass.not_ready(reason.as_str(), &msg, None).await;
         }
     };
-    pass.status.identity = Some(resolved.identity.clone());
-    pass.status.warnings = super::profile::status_warnings(&resolved.warnings);
-    pass.status.chain = resolved.chain.clone();
+    let resolved = set.first();
+    pass.status.identity = Some(set.names());
+    pass.status.chain = if set.multi { Vec::new() } else { resolved.chain.clone() };
+    if !set.multi {
+        pass.status.identities = Vec::new();
+    }
+    // Each identity's warnings, a line shared by several chains once.
+    let mut seen = std::collections::BTreeSet::new();
+    let warnings: Vec<_> = set
+        .items
+        .iter()
+        .flat_map(|r| r.warnings.iter().cloned())
+        .filter(|w| seen.insert(w.clone()))
+        .collect();
+    pass.status.warnings = super::profile::status_warnings(&warnings);
     pass.status.secret_name = Some(resolved.secret.name.clone());
-    let hash = resolved.spec_hash();
+    let hash = set.spec_hash();
     let metric_labels = IdentityLabels {
         namespace: ns.clone(),
         name: name.clone(),
-        identity: resolved.identity.clone(),
+        identity: set.names(),
     };
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
 
@@ -226,42 +237,65 @@ async fn reconcile_inner(
         let (Some(exp), Some(renew)) = (state.expiration, state.renewal_time) else {
             return Ok(Action::requeue(Duration::from_secs(5)));
         };
-        pass.issued(&resolved, exp, renew);
+        pass.issued(&set, exp, renew);
         pass.write_status().await?;
         ctx.metrics.schedule(&metric_labels, exp.as_second(), renew.as_second());
         return Ok(Action::requeue(renewal::requeue_after(now, renew)));
     };
 
-    // 4. Refresh, 5. write.
-    let token = Box::pin(async {
-        request_token(&ctx.client, &ns, &resolved.token)
-            .await
-            .map_err(Error::from)
-    });
-    let result = match sts.refresh(&ns, &resolved, now, token).await {
-        Ok(session) => {
-            let schedule = renewal::schedule(
-                session.issued,
-                session.credentials.expiration,
-                resolved.refresh_before_seconds,
-                jitter,
-            );
-            // After a spec change the formats may have changed: drop keys no longer rendered.
+    // 4. Refresh (each identity in turn: shared parents come from the cache), 5. write once.
+    let result = match refresh_all(ctx, sts, &ns, &set, now).await {
+        Ok(sessions) => {
+            let schedules: Vec<Schedule> = sessions
+                .iter()
+                .map(|s| {
+                    renewal::schedule(
+                        s.issued,
+                        s.credentials.expiration,
+                        resolved.refresh_before_seconds,
+                        jitter,
+                    )
+                })
+                .collect();
+            let schedule = earliest(&schedules);
+            // After a spec change the formats or identities may have changed: drop keys no
+            // longer rendered.
             let prune = trigger == RenewReason::SpecChanged;
-            write_secret(obj, ctx, &resolved, &hash, (&existing, prune), &session, &schedule)
+            let issued = (sessions.as_slice(), schedules.as_slice(), &schedule);
+            write_secret(obj, ctx, &set, &hash, (&existing, prune), issued)
                 .await
-                .map(|()| (schedule, session))
+                .map(|()| (schedule, sessions, schedules))
         }
         Err(e) => Err(e),
     };
 
     // 6. Schedule.
     match result {
-        Ok((schedule, session)) => {
+        Ok((schedule, sessions, schedules)) => {
             pass.status.last_refresh_time = Some(rfc3339(now));
-            pass.status.session_name = Some(session.session_name.clone());
-            pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
-            pass.issued(&resolved, schedule.expiration, schedule.renewal);
+            if set.multi {
+                pass.status.session_name = None;
+                pass.status.role_arn = None;
+                pass.status.identities = set
+                    .items
+                    .iter()
+                    .zip(&schedules)
+                    .map(|(r, s)| IssuedIdentity {
+                        name: r.identity.clone(),
+                        role_arn: r.links.last().map(|l| l.role_arn.clone()),
+                        data_key: r
+                            .secret
+                            .formats
+                            .contains(&crate::api::SecretFormat::Process)
+                            .then(|| process_key(&r.identity)),
+                        expiration: Some(rfc3339(s.expiration)),
+                    })
+                    .collect();
+            } else {
+                pass.status.session_name = sessions.first().map(|s| s.session_name.clone());
+                pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
+            }
+            pass.issued(&set, schedule.expiration, schedule.renewal);
             pass.write_status().await?;
             ctx.metrics.renewed(trigger.as_str());
             ctx.metrics.schedule(
@@ -269,18 +303,126 @@ async fn reconcile_inner(
                 schedule.expiration.as_second(),
                 schedule.renewal.as_second(),
             );
-            let note = decide::renewed_note(
-                trigger.as_str(),
-                &session.assumed_role_arn,
-                &resolved.secret.name,
-                &schedule,
-            );
+            let roles = match sessions.as_slice() {
+                [one] => one.assumed_role_arn.clone(),
+                many => format!("{} identities ({})", many.len(), set.names()),
+            };
+            let note = decide::renewed_note(trigger.as_str(), &roles, &resolved.secret.name, &schedule);
             publish(ctx, obj, EventType::Normal, "Renewed", note).await;
             tracing::info!(namespace = %ns, identity = %name, %trigger, expiration = %rfc3339(schedule.expiration), renewal = %rfc3339(schedule.renewal), "credentials renewed");
             Ok(Action::requeue(renewal::requeue_after(now, schedule.renewal)))
         }
-        Err(err) => failed(pass, &resolved, state.and_then(|s| s.expiration), err).await,
+        Err(err) => failed(pass, resolved, state.and_then(|s| s.expiration), err).await,
     }
+}
+
+/// The profile an Identity names, or the action after reporting why it cannot be used.
+enum Held {
+    Namespaced(Arc<AuthProfile>),
+    Cluster(Arc<ClusterAuthProfile>),
+}
+
+impl Held {
+    fn spec(&self) -> &AuthProfileSpec {
+        match self {
+            Self::Namespaced(p) => &p.spec,
+            Self::Cluster(p) => &p.spec.auth,
+        }
+    }
+}
+
+/// Finds the Identity's profile. A ClusterAuthProfile that does not select the Identity's
+/// namespace gets `NamespaceNotAllowed`, no token, and the Identity's Secrets emptied.
+async fn profile_of(pass: &mut Pass<'_>, uid: &str) -> Result<Result<Held, Action>, Error> {
+    let (ctx, spec, ns) = (pass.ctx, &pass.obj.spec, pass.ns.clone());
+    let name = pass.obj.name_any();
+    if spec.profile_ref_kind() == ProfileKind::AuthProfile {
+        ctx.usage.forget(&ns, &name);
+        return Ok(match ctx.profiles.get(&ObjectRef::new(&spec.profile).within(&ns)) {
+            Some(p) => Ok(Held::Namespaced(p)),
+            None => {
+                let msg = format!(
+                    "AuthProfile {ns}/{} not found: apply it, or fix spec.profile",
+                    spec.profile
+                );
+                Err(pass.not_ready("ProfileNotFound", &msg, None).await?)
+            }
+        });
+    }
+    let Some(profile) = ctx.cluster_profiles.get(&ObjectRef::new(&spec.profile)) else {
+        ctx.usage.forget(&ns, &name);
+        let msg = format!(
+            "ClusterAuthProfile {} not found: apply it, or fix spec.profile (or spec.profileKind)",
+            spec.profile
+        );
+        return Ok(Err(pass.not_ready("ProfileNotFound", &msg, None).await?));
+    };
+    let labels = ctx
+        .namespaces
+        .get(&ObjectRef::new(&ns))
+        .map(|m| m.metadata.labels.clone().unwrap_or_default())
+        .unwrap_or_default();
+    if profile.spec.selects(&ns, &labels) {
+        ctx.usage.record(&spec.profile, &ns, &name);
+        return Ok(Ok(Held::Cluster(profile)));
+    }
+    ctx.usage.forget(&ns, &name);
+    // Lost access (or never had it): no token, and the credentials go, as from a superseded
+    // Secret; the Secrets stay (owned, the garbage collector removes them with the Identity).
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let emptied = secret::revoke(&secrets, &ns, uid, decide::NAMESPACE_NOT_ALLOWED).await?;
+    ctx.metrics.forget(&ns, &name);
+    let msg = decide::not_allowed_message(&ns, &spec.profile);
+    if !emptied.is_empty() {
+        tracing::info!(namespace = %ns, identity = %name, secrets = ?emptied, profile = %spec.profile, "namespace not selected: credentials removed");
+        let note = format!("{msg} Emptied: {}.", emptied.join(", "));
+        publish(ctx, pass.obj, EventType::Warning, decide::NAMESPACE_NOT_ALLOWED, note).await;
+    }
+    pass.status.expiration = None;
+    pass.status.renewal_time = None;
+    pass.status.identities = Vec::new();
+    // A relabelled namespace or an edited profile reconciles this Identity again.
+    Ok(Err(pass.not_ready(decide::NAMESPACE_NOT_ALLOWED, &msg, None).await?))
+}
+
+/// Runs each identity's chain in turn, shortest chains first: a parent that is itself one
+/// of the identities is then issued (and cached) before the chains that start with it, so
+/// they reuse it; any parent shared by several identities is exchanged once. Stops at the
+/// first failure. Returns the sessions in the order of `set.items`.
+async fn refresh_all(
+    ctx: &Context,
+    sts: &impl Refresh,
+    ns: &str,
+    set: &ResolvedSet,
+    now: Timestamp,
+) -> Result<Vec<Session>, Error> {
+    let mut sessions: Vec<Option<Session>> = vec![None; set.items.len()];
+    for i in decide::refresh_order(&set.items) {
+        let resolved = &set.items[i];
+        let token = Box::pin(async {
+            request_token(&ctx.client, ns, &resolved.token)
+                .await
+                .map_err(Error::from)
+        });
+        sessions[i] = Some(sts.refresh(ns, resolved, now, token).await?);
+    }
+    Ok(sessions.into_iter().flatten().collect())
+}
+
+/// The Secret's schedule: the earliest expiry and renewal of its identities (all are
+/// renewed together when the first is due).
+fn earliest(schedules: &[Schedule]) -> Schedule {
+    let mut it = schedules.iter().copied();
+    let first = it.next().unwrap_or(Schedule {
+        expiration: Timestamp::UNIX_EPOCH,
+        advertised: Timestamp::UNIX_EPOCH,
+        renewal: Timestamp::UNIX_EPOCH,
+    });
+    it.fold(first, |a, b| Schedule {
+        expiration: a.expiration.min(b.expiration),
+        advertised: a.advertised.min(b.advertised),
+        renewal: a.renewal.min(b.renewal),
+    })
 }
 
 /// A failed refresh: the old Secret stays as it is; [`decide::retry`] says what to report
@@ -308,37 +450,64 @@ async fn failed(
     Ok(Action::requeue(retry.wait))
 }
 
-/// Renders and writes the Secret for `session`, with the times of `schedule`.
+/// Renders and writes the Secret for `sessions` (one per identity of `set`), with the times
+/// of their `schedules` (and `schedule`, the earliest).
 async fn write_secret(
     obj: &Identity,
     ctx: &Context,
-    resolved: &Resolved,
+    set: &ResolvedSet,
     hash: &str,
     (existing, prune): (&Existing, bool),
-    session: &Session,
-    schedule: &Schedule,
+    (sessions, schedules, schedule): (&[Session], &[Schedule], &Schedule),
 ) -> Result<(), Error> {
     let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
+    let resolved = set.first();
     // Consumers see a slightly early expiry; the annotations keep the real one.
-    let advertised = Credentials {
-        expiration: schedule.advertised,
-        ..session.credentials.clone()
+    let advertised: Vec<Credentials> = sessions
+        .iter()
+        .zip(schedules)
+        .map(|(s, sch)| Credentials {
+            expiration: sch.advertised,
+            ..s.credentials.clone()
+        })
+        .collect();
+    let data = if set.multi {
+        let items: Vec<Issued<'_>> = set
+            .items
+            .iter()
+            .zip(&advertised)
+            .map(|(r, creds)| Issued {
+                identity: &r.identity,
+                region: &r.region,
+                creds,
+            })
+            .collect();
+        render_set(&items, &resolved.secret.formats, &resolved.secret.mount_path)
+    } else {
+        let Some(creds) = advertised.first() else {
+            return Ok(());
+        };
+        render(
+            &resolved.identity,
+            &resolved.region,
+            &resolved.secret.formats,
+            &resolved.secret.mount_path,
+            creds,
+        )
     };
-    let data = render(
-        &resolved.identity,
-        &resolved.region,
-        &resolved.secret.formats,
-        &resolved.secret.mount_path,
-        &advertised,
-    );
-    let annotations = BTreeMap::from([
+    let issued_at = sessions.iter().map(|s| s.issued).min().unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut annotations = BTreeMap::from([
         (labels::SPEC_HASH.to_owned(), hash.to_owned()),
         (labels::EXPIRATION.to_owned(), rfc3339(schedule.expiration)),
         (labels::RENEWAL_TIME.to_owned(), rfc3339(schedule.renewal)),
         // Sub-second on purpose: it tells two issues apart, even within one second.
-        (labels::ISSUED_AT.to_owned(), session.issued.to_string()),
-        (labels::IDENTITY.to_owned(), resolved.identity.clone()),
+        (labels::ISSUED_AT.to_owned(), issued_at.to_string()),
+        (labels::IDENTITY.to_owned(), set.names()),
     ]);
+    let extra = extra_keys(&data);
+    if !extra.is_empty() {
+        annotations.insert(labels::DATA_KEYS.to_owned(), extra.join(","));
+    }
     let owner = obj.controller_owner_ref(&()).ok_or(Error::Metadata("name or uid"))?;
     let desired = secret::desired(&ns, &resolved.secret.name, owner, data, annotations);
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);

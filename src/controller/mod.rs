@@ -1,10 +1,13 @@
-//! The two controllers (Identity, AuthProfile) and how they are wired to the API server.
+//! The controllers (Identity, AuthProfile, ClusterAuthProfile) and how they are wired to the
+//! API server.
 
+mod cluster;
 mod conditions;
 mod context;
 mod error;
 mod identity;
 mod profile;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,8 +22,10 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
 use crate::labels;
+pub use cluster::{ClusterCaches, ClusterContext, run as run_cluster_profiles};
 pub use context::Context;
 pub use error::Error;
+pub use usage::Usage;
 
 /// Where the controllers look.
 #[derive(Clone, Debug)]
@@ -48,6 +53,8 @@ impl Scope {
 pub struct Caches {
     /// AuthProfiles.
     pub profiles: Store<AuthProfile>,
+    /// ClusterAuthProfiles and namespaces.
+    pub cluster: ClusterCaches,
     profile_stream: std::pin::Pin<Box<dyn Stream<Item = Result<AuthProfile, watcher::Error>> + Send>>,
 }
 
@@ -78,6 +85,7 @@ pub fn caches(client: &Client, scope: &Scope) -> Caches {
         })
         .boxed();
     Caches {
+        cluster: cluster::caches(client, scope),
         profiles,
         profile_stream,
     }
@@ -97,6 +105,7 @@ pub async fn run(
     // annotating an Identity is the manual retry.
     let (identity_store, identity_writer) = reflector::store();
     let metrics = ctx.metrics.clone();
+    let usage = ctx.usage.clone();
     let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
         .default_backoff()
         .reflect(identity_writer)
@@ -104,6 +113,7 @@ pub async fn run(
         .inspect(move |event| {
             if let Ok(watcher::Event::Delete(obj)) = event {
                 metrics.forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
+                usage.forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
             }
         })
         .touched_objects()
@@ -129,15 +139,21 @@ pub async fn run(
     .touched_objects()
     .predicate_filter(predicates::resource_version, Default::default());
 
-    // A profile change reconciles the Identities that use it.
+    // A profile change reconciles the Identities that use it; so does a ClusterAuthProfile's,
+    // and a namespace's relabelling (selection).
     let store_for_map = identity_store.clone();
+    let identity_store_c = identity_store.clone();
     let profile_to_identities = move |p: AuthProfile| {
         let ns = p.namespace().unwrap_or_default();
         let name = p.name_any();
         store_for_map
             .state()
             .into_iter()
-            .filter(|i| i.namespace().as_deref() == Some(ns.as_str()) && i.spec.profile == name)
+            .filter(|i| {
+                i.namespace().as_deref() == Some(ns.as_str())
+                    && i.spec.profile_ref_kind() == crate::api::ProfileKind::AuthProfile
+                    && i.spec.profile == name
+            })
             .map(|i| ObjectRef::from_obj(&*i))
             .collect::<Vec<_>>()
     };
@@ -145,6 +161,14 @@ pub async fn run(
     let identities = Controller::for_stream(identity_stream, identity_store)
         .owns_stream(secrets)
         .watches_stream(caches.profile_stream, profile_to_identities)
+        .watches_stream(caches.cluster.profile_stream, {
+            let store = identity_store_c.clone();
+            move |p| cluster::identities_of_profile(&store, &p)
+        })
+        .watches_stream(caches.cluster.namespace_stream, {
+            let store = identity_store_c;
+            move |n| cluster::identities_in_namespace(&store, &n)
+        })
         .graceful_shutdown_on(shutdown.clone())
         .run(identity::reconcile, identity::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));

@@ -19,6 +19,7 @@ use serde_json::{Map, Number, Value};
 use serde_saphyr::Tagged;
 
 use super::ImportError;
+use crate::yaml::{Schema, YamlError};
 
 /// Tags of the YAML core schema (`!!str`, `!!int`, ...), resolved to this prefix by the
 /// parser. They only select a scalar's type, which the parser already applied.
@@ -76,20 +77,18 @@ pub(crate) struct ParsedFile {
 /// `Unmarshal` reads one document); only `auth:` is converted, other keys are not Atmos auth
 /// and are ignored without a word, except `import:`, which Atmos would follow.
 pub(crate) fn parse_file(source: &str, text: &str) -> Result<ParsedFile, ImportError> {
-    // Go-yaml v3 semantics where serde-saphyr's defaults are YAML 1.1's: only true/false are
-    // booleans (an Atmos value `yes` stays the string "yes"), and `012345678901` (an AWS
-    // account id someone forgot to quote) stays a string instead of becoming a number.
-    // Duplicate keys are an error, as in go-yaml v3; merge keys are expanded.
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        leading_zero_numbers_as_strings: true,
-    };
-    let documents: Vec<Node> =
-        serde_saphyr::from_str_multiple_with_options(text, options).map_err(|e| ImportError::Yaml {
+    // Go-yaml v3 semantics (see `Schema::Atmos`); duplicate keys are an error, as in go-yaml
+    // v3; merge keys are expanded.
+    let documents: Vec<Node> = crate::yaml::documents(source, text, Schema::Atmos).map_err(|e| match e {
+        YamlError::Syntax { message, .. } => ImportError::Yaml {
             file: source.to_owned(),
-            // The parser's snippet names its input `<input>`: name the file instead.
-            message: e.to_string().trim_start_matches("error: ").replace("<input>", source),
-        })?;
+            message,
+        },
+        other => ImportError::Yaml {
+            file: source.to_owned(),
+            message: other.to_string().trim_start_matches(&format!("{source}: ")).to_owned(),
+        },
+    })?;
     let mut parsed = ParsedFile::default();
     let mut documents = documents.into_iter();
     let Some(root) = documents.next() else {
@@ -136,7 +135,7 @@ pub(crate) fn parse_file(source: &str, text: &str) -> Result<ParsedFile, ImportE
 /// multi-document text, as `(document index, path, "tag argument")`, for `validate`: in a
 /// manifest nobody evaluates them, and kubectl would apply the bare argument.
 pub(crate) fn find_functions(text: &str) -> Result<Vec<(usize, String, String)>, String> {
-    let documents: Vec<Node> = serde_saphyr::from_str_multiple(text).map_err(|e| e.to_string())?;
+    let documents: Vec<Node> = crate::yaml::documents("-", text, Schema::Kubernetes).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     for (index, document) in documents.into_iter().enumerate() {
         collect_functions(&document, &mut Vec::new(), &mut |path, function| {
@@ -557,6 +556,21 @@ mod tests {
         assert!(err.contains("line 3"), "{err}");
         assert!(parse_file("f.yaml", "- a\n").is_err());
         assert!(parse("").auth.is_none());
+    }
+
+    #[test]
+    fn an_alias_bomb_in_atmos_yaml_stops_with_the_limit() {
+        let mut text = String::from("x0: &a0 [lol]\n");
+        for l in 1..10 {
+            text.push_str(&format!(
+                "x{l}: &a{l} [{}]\n",
+                vec![format!("*a{}", l - 1); 10].join(", ")
+            ));
+        }
+        text.push_str("auth: {providers: {p: {kind: x}}}\n");
+        let err = parse_file("atmos.yaml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("atmos.yaml: invalid YAML: line "), "{err}");
+        assert!(err.contains("(limit MAX_ALIAS_EXPANSION)"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod provider;
 mod report;
 pub mod rules;
 mod secrets;
+mod set;
 mod target;
 mod walk;
 mod warnings;
@@ -37,6 +38,7 @@ pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize, summarize_within}
 pub use report::{IdentityReport, MAX_STATUS_CHAIN, MAX_STATUS_MESSAGE_LEN, ProfileReport, validate_profile};
 pub use rules::{clean_session_name, session_name};
 pub use secrets::is_credential_name;
+pub use set::{ResolvedSet, resolve_set};
 pub use walk::MAX_CHAIN_LINKS;
 pub use warnings::Warning;
 

@@ -10,6 +10,7 @@ pub(super) fn select_target<'a>(
     identity: &IdentitySpec,
 ) -> Result<(&'a str, &'a IdentityDef), Problem> {
     let profile_name = &identity.profile;
+    let kind = identity.profile_ref_kind().as_str();
     if let Some(named) = &identity.identity {
         return match profile.identities.get_key_value(named) {
             Some((name, def)) => Ok((name.as_str(), def)),
@@ -17,10 +18,10 @@ pub(super) fn select_target<'a>(
                 "spec.identity",
                 Reason::IdentityNotFound,
                 if profile.identities.is_empty() {
-                    format!("identity \"{named}\" is not in AuthProfile {profile_name}, which has no identities")
+                    format!("identity \"{named}\" is not in {kind} {profile_name}, which has no identities")
                 } else {
                     format!(
-                        "identity \"{named}\" is not in AuthProfile {profile_name}; name one of its identities: {}",
+                        "identity \"{named}\" is not in {kind} {profile_name}; name one of its identities: {}",
                         list(profile.identities.keys())
                     )
                 },
@@ -38,10 +39,10 @@ pub(super) fn select_target<'a>(
             "spec.identity",
             Reason::NoDefaultIdentity,
             if profile.identities.is_empty() {
-                format!("not set, and AuthProfile {profile_name} has no identities")
+                format!("not set, and {kind} {profile_name} has no identities")
             } else {
                 format!(
-                    "not set, and AuthProfile {profile_name} has no identity marked default: true; \
+                    "not set, and {kind} {profile_name} has no identity marked default: true; \
                      name one of its identities here ({}) or mark one default: true in the profile",
                     list(profile.identities.keys())
                 )
@@ -51,7 +52,7 @@ pub(super) fn select_target<'a>(
             "spec.identity",
             Reason::MultipleDefaultIdentities,
             format!(
-                "not set, and AuthProfile {profile_name} marks several identities default: true ({}); \
+                "not set, and {kind} {profile_name} marks several identities default: true ({}); \
                  name one here or keep a single default in the profile",
                 list(several.iter())
             ),

@@ -14,7 +14,7 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, Context, Scope};
+use crate::controller::{self, ClusterContext, Context, Scope, Usage};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
 use crate::sts::{CallObserver, Exchanger, StsSettings};
 use crate::telemetry::{self, Metrics};
@@ -49,6 +49,8 @@ pub struct Config {
     pub sts: StsSettings,
     /// Namespaces to watch; empty: all.
     pub namespaces: Vec<String>,
+    /// Whether this process writes ClusterAuthProfile status.
+    pub cluster_profile_status: bool,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub admin_addr: SocketAddr,
     /// The leadership Lease; `None`: no election, this replica runs the controllers.
@@ -104,12 +106,16 @@ pub async fn run(config: Config) -> Result<(), Error> {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),
     };
+    let usage = Arc::new(Usage::default());
     let runs = scopes.into_iter().zip(synced).map(|(scope, synced)| {
         let caches = controller::caches(&client, &scope);
-        mark_when_synced(caches.profiles.clone(), synced.clone());
+        mark_when_synced(&caches, synced.clone());
         let ctx = Arc::new(Context {
             client: client.clone(),
             profiles: caches.profiles.clone(),
+            cluster_profiles: caches.cluster.profiles.clone(),
+            namespaces: caches.cluster.namespaces.clone(),
+            usage: usage.clone(),
             exchanger: exchanger.clone(),
             settings: config.settings.clone(),
             recorder: Recorder::new(client.clone(), reporter.clone()),
@@ -118,7 +124,21 @@ pub async fn run(config: Config) -> Result<(), Error> {
         });
         controller::run(ctx, caches, scope, shutdown.signaled())
     });
-    futures::future::join_all(runs).await;
+    // One ClusterAuthProfile status controller for the process, whatever the scopes, if it
+    // is the one that writes their status.
+    let cluster_ctx = Arc::new(ClusterContext {
+        client: client.clone(),
+        settings: config.settings.clone(),
+        metrics: metrics.clone(),
+        usage: usage.clone(),
+    });
+    let signaled = shutdown.signaled();
+    let cluster = async move {
+        if config.cluster_profile_status {
+            controller::run_cluster_profiles(cluster_ctx, signaled).await;
+        }
+    };
+    futures::join!(futures::future::join_all(runs), cluster);
     if let Some(l) = leadership {
         l.release().await;
     }

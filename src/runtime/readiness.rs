@@ -37,11 +37,16 @@ impl Readiness {
     }
 }
 
-/// Marks `flag` synced once `profiles` has synced. The only waiter on the store's readiness:
-/// kube's readiness future keeps one waker, so concurrent waiters can sleep forever.
-pub fn mark_when_synced(profiles: kube::runtime::reflector::Store<crate::api::AuthProfile>, flag: Arc<AtomicBool>) {
+/// Marks `flag` synced once the scope's caches (AuthProfiles, ClusterAuthProfiles,
+/// namespaces) have synced. The only waiter on each store's readiness: kube's readiness future
+/// keeps one waker, so concurrent waiters can sleep forever.
+pub fn mark_when_synced(caches: &crate::controller::Caches, flag: Arc<AtomicBool>) {
+    let profiles = caches.profiles.clone();
+    let (cluster, namespaces) = (caches.cluster.profiles.clone(), caches.cluster.namespaces.clone());
     tokio::spawn(async move {
-        if profiles.wait_until_ready().await.is_ok() {
+        if profiles.wait_until_ready().await.is_ok()
+            && crate::controller::ClusterCaches::synced(cluster, namespaces).await
+        {
             flag.store(true, Ordering::SeqCst);
         }
     });

@@ -313,6 +313,7 @@ pub fn install_from_docs(cp: &ControlPlane) -> Result<(), String> {
             "--timeout=60s",
             "crd/authprofiles.auth.atmos.tools",
             "crd/identities.auth.atmos.tools",
+            "crd/clusterauthprofiles.auth.atmos.tools",
         ]),
         None,
     );

@@ -17,9 +17,11 @@
 //! Dockerfile (slow on two cores: CI runs it; here only the Dockerfile's paths are checked).
 
 mod admission;
+mod cluster_admission;
 mod dockerfile;
 mod examples;
 mod fixture;
 mod install;
+mod platform_examples;
 mod rbac;
 mod template;

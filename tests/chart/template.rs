@@ -63,11 +63,15 @@ fn template_default_values_is_cluster_wide_and_hardened() {
     );
     assert!(!kinds.contains("ServiceMonitor"), "the ServiceMonitor is opt-in");
 
-    // Cluster-wide: one binding of the controller's own ClusterRole, none of the token
-    // creator. The only Role is the Lease's, in the release namespace.
-    let bindings = of_kind(&objects, "ClusterRoleBinding");
-    assert_eq!(bindings.len(), 1);
+    // Cluster-wide: a binding of the controller's own ClusterRole and of its read-only
+    // `-cluster` one, none of the token creator. The only Role is the Lease's, in the
+    // release namespace.
+    let mut bindings = of_kind(&objects, "ClusterRoleBinding");
+    bindings.sort_by_key(|b| name(b).to_owned());
+    assert_eq!(bindings.len(), 2);
     assert_eq!(bindings[0]["roleRef"]["name"], RELEASE);
+    assert_eq!(bindings[1]["roleRef"]["name"], format!("{RELEASE}-cluster"));
+    assert_eq!(bindings[1]["subjects"], bindings[0]["subjects"]);
     assert_eq!(
         bindings[0]["subjects"],
         json!([{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}])
@@ -159,7 +163,7 @@ fn template_default_values_is_cluster_wide_and_hardened() {
             .unwrap_or_else(|| panic!("no binding of {}", name(policy)));
         assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
     }
-    assert_eq!(resources, ["identities", "authprofiles"]);
+    assert_eq!(resources, ["identities", "authprofiles", "clusterauthprofiles"]);
     assert_eq!(bindings.len(), policies.len());
 
     // CRDs survive `helm uninstall` by default.
@@ -168,15 +172,37 @@ fn template_default_values_is_cluster_wide_and_hardened() {
     }
 }
 
+/// The only ClusterRoleBinding is the controller's `-cluster` one, and its ClusterRole holds
+/// exactly the reads of ClusterAuthProfiles and namespaces and the profiles' status patch.
+fn assert_cluster_read_only(objects: &[Value]) {
+    let cluster = format!("{RELEASE}-cluster");
+    let bindings: Vec<&str> = of_kind(objects, "ClusterRoleBinding").into_iter().map(name).collect();
+    assert_eq!(
+        bindings,
+        [cluster.as_str()],
+        "a namespaced install binds nothing else cluster-wide"
+    );
+    let role = of_kind(objects, "ClusterRole")
+        .into_iter()
+        .find(|r| name(r) == cluster)
+        .unwrap();
+    assert_eq!(
+        role["rules"],
+        json!([
+            {"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles/status"], "verbs": ["patch"]},
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+        ])
+    );
+}
+
 #[test]
 fn template_namespaced_install_uses_roles_only() {
     let objects = render(&["--set-json", r#"controller.watchNamespaces=["team-a","team-b"]"#]);
-    // No cluster-wide binding at all: the token creator stays unbound, and the controller's
-    // rules come as a Role per watched namespace.
-    assert!(
-        of_kind(&objects, "ClusterRoleBinding").is_empty(),
-        "a namespaced install binds nothing cluster-wide"
-    );
+    // One cluster-wide binding only: reading ClusterAuthProfiles and namespaces (both
+    // cluster-scoped) and the profiles' status. The token creator stays unbound, and the
+    // controller's other rules come as a Role per watched namespace.
+    assert_cluster_read_only(&objects);
     let cluster_roles: Vec<&str> = of_kind(&objects, "ClusterRole").into_iter().map(name).collect();
     assert!(
         !cluster_roles.contains(&RELEASE),
@@ -219,7 +245,7 @@ fn template_namespaced_install_uses_roles_only() {
         "--set",
         "rbac.tokenCreator.clusterWide=true",
     ]);
-    assert!(of_kind(&objects, "ClusterRoleBinding").is_empty());
+    assert_cluster_read_only(&objects);
     let token_bindings: Vec<&str> = of_kind(&objects, "RoleBinding")
         .into_iter()
         .filter(|b| b["roleRef"]["name"] == TOKEN_CREATOR)
@@ -513,7 +539,7 @@ fn chart_crds_equal_the_generated_crds() {
         .into_iter()
         .map(|(name, text)| (name, text.into_bytes()))
         .collect();
-    assert_eq!(generated.len(), 2);
+    assert_eq!(generated.len(), 3);
     assert!(
         ours == generated,
         "charts/atmos-auth-controller/files/crds/ differs from `atmos-auth-controller crds` \

@@ -28,11 +28,11 @@ use crate::{identity, profile};
 
 /// Session length of the long-running cases: the shortest that keeps a 2 s call interval
 /// meaningful, so the tests stay near a minute and a half.
-const SESSION: &str = "30s";
-const SESSION_SECONDS: u64 = 30;
+pub(crate) const SESSION: &str = "30s";
+pub(crate) const SESSION_SECONDS: u64 = 30;
 /// Longer than two sessions, so the SDK has to re-run `credential_process` at least twice
 /// after the first credentials expire (at ~30 s, then every ~20 s: renewal is at 2/3).
-const RUN_FOR: Duration = Duration::from_secs(2 * SESSION_SECONDS + 10);
+pub(crate) const RUN_FOR: Duration = Duration::from_secs(2 * SESSION_SECONDS + 10);
 /// How often the kubelet stand-in looks at the Secret. The real kubelet is far slower (its
 /// sync period is a minute); the controller leaves a third of a session for that.
 const KUBELET_POLL: Duration = Duration::from_millis(500);
@@ -41,7 +41,7 @@ const KUBELET_POLL: Duration = Duration::from_millis(500);
 /// temporary directory, each written to a temporary file and renamed into place (as the
 /// kubelet's atomic writer swaps its data directory), so a reader never sees half a file.
 /// Keeps doing so on every change until dropped.
-struct Kubelet {
+pub(crate) struct Kubelet {
     dir: tempfile::TempDir,
     updates: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -49,7 +49,7 @@ struct Kubelet {
 
 impl Kubelet {
     /// Starts mirroring `secret` (which need not exist yet) into a new directory.
-    fn start(client: &Client, ns: &str, secret: &str) -> Result<Self> {
+    pub(crate) fn start(client: &Client, ns: &str, secret: &str) -> Result<Self> {
         // A plain name under the temp dir: `mountPath` must be letters, digits and `._/-`.
         let dir = tempfile::Builder::new().prefix("atmos-mount-").tempdir()?;
         let updates = Arc::new(AtomicUsize::new(0));
@@ -76,22 +76,22 @@ impl Kubelet {
         Ok(Self { dir, updates, task })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// The mount path as it goes into a manifest.
-    fn mount_path(&self) -> String {
+    pub(crate) fn mount_path(&self) -> String {
         self.path().display().to_string()
     }
 
     /// How many versions of the Secret were laid out so far.
-    fn updates(&self) -> usize {
+    pub(crate) fn updates(&self) -> usize {
         self.updates.load(Ordering::SeqCst)
     }
 
     /// Waits for the first version of the Secret to be laid out.
-    async fn wait_mounted(&self) -> Result<()> {
+    pub(crate) async fn wait_mounted(&self) -> Result<()> {
         wait_for(Duration::from_secs(30), || async { Ok(self.updates() > 0) })
             .await
             .context("the Secret never appeared in the mount directory")
@@ -125,7 +125,7 @@ fn mirror(dir: &Path, secret: &Secret) -> Result<()> {
 /// A consumer command with none of the host's AWS settings: every `AWS_*` variable is
 /// removed (a host `AWS_CA_BUNDLE` or `AWS_PROFILE` would change the outcome), proxies too
 /// (the STS is on loopback), and the instance metadata service is never asked.
-fn consumer(program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn consumer(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
@@ -140,7 +140,7 @@ fn consumer(program: impl AsRef<std::ffi::OsStr>) -> Command {
 }
 
 /// `aws sts get-caller-identity` with the given extra arguments; returns the caller ARN.
-async fn cli_caller_arn(mut cmd: Command, endpoint: &str, extra: &[&str]) -> Result<String> {
+pub(crate) async fn cli_caller_arn(mut cmd: Command, endpoint: &str, extra: &[&str]) -> Result<String> {
     cmd.args([
         "sts",
         "get-caller-identity",
@@ -247,7 +247,7 @@ async fn the_aws_cli_reads_every_format() -> Result<()> {
 /// The Go consumer, built once per machine from tests/consumers/go-caller into a cache
 /// directory keyed by the hash of its sources (the first build downloads aws-sdk-go-v2 from
 /// the Go module proxy and takes about a minute; later runs reuse the binary).
-fn go_caller() -> Result<PathBuf> {
+pub(crate) fn go_caller() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| build_go_caller().map_err(|e| format!("{e:#}")))
@@ -303,7 +303,8 @@ fn build_go_caller() -> Result<PathBuf> {
 }
 
 /// One line of the Go consumer's output, as `key=value` fields after `ok` or `error`.
-struct Call {
+#[derive(Clone)]
+pub(crate) struct Call {
     ok: bool,
     fields: BTreeMap<String, String>,
     line: String,
@@ -332,7 +333,7 @@ impl Call {
         })
     }
 
-    fn get(&self, key: &str) -> &str {
+    pub(crate) fn get(&self, key: &str) -> &str {
         self.fields.get(key).map_or("", String::as_str)
     }
 }
@@ -404,7 +405,7 @@ async fn go_sdk_outlives_sessions(name: &str, runs: &[(&str, Vec<(&str, PathBuf)
 }
 
 /// Runs the Go consumer to its end; returns its calls. Fails on any failed call.
-async fn run_go_caller(mut cmd: Command, label: String) -> Result<Vec<Call>> {
+pub(crate) async fn run_go_caller(mut cmd: Command, label: String) -> Result<Vec<Call>> {
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::piped()).spawn().context("starting go-caller")?;
     let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
@@ -433,7 +434,7 @@ async fn run_go_caller(mut cmd: Command, label: String) -> Result<Vec<Call>> {
 
 /// Every call answered as `arn` through the credential_process provider, for longer than
 /// two sessions, with at least three access keys in turn; returns how many.
-fn check_calls(calls: &[Call], arn: &str) -> Result<usize> {
+pub(crate) fn check_calls(calls: &[Call], arn: &str) -> Result<usize> {
     let last = calls.last().context("go-caller made no call")?;
     let ran: f64 = last.get("t").parse()?;
     ensure!(

@@ -55,7 +55,11 @@ pub async fn install_crds(cp: &ControlPlane) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     // The checked-in files (tests/crds.rs keeps them equal to the generated ones).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for file in ["authprofiles.auth.atmos.tools.yaml", "identities.auth.atmos.tools.yaml"] {
+    for file in [
+        "authprofiles.auth.atmos.tools.yaml",
+        "clusterauthprofiles.auth.atmos.tools.yaml",
+        "identities.auth.atmos.tools.yaml",
+    ] {
         let crd: CustomResourceDefinition = serde_saphyr::from_str(&std::fs::read_to_string(dir.join(file))?)?;
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
@@ -360,7 +364,9 @@ pub async fn service_account(client: &Client, ns: &str, name: &str) -> Result<()
 
 /// Server-side applies YAML documents (AuthProfile / Identity / anything typed as JSON).
 pub async fn apply(client: &Client, ns: &str, yaml: &str) -> Result<()> {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_str_multiple(yaml)?;
+    // The project's one YAML reader and budget (a bench applies 10 000 Identities at once).
+    let docs: Vec<serde_json::Value> =
+        atmos_auth_controller::yaml::documents("manifest", yaml, atmos_auth_controller::yaml::Schema::Kubernetes)?;
     for doc in docs {
         let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
         let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();

@@ -3,7 +3,9 @@
 //! `e2e-<name>`, its own STS and its own controller process scoped to that namespace.
 
 mod chart_rbac;
+mod cluster_profiles;
 mod consumers;
+mod corpus;
 mod deep;
 mod fixture;
 mod flow;
@@ -13,6 +15,7 @@ mod leftovers;
 mod limits;
 mod limits_profile;
 mod logs;
+mod multi_identity;
 mod paste;
 mod safety;
 mod sts_tokens;

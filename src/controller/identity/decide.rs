@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use crate::controller::Error;
 use crate::redact::redact;
 use crate::renewal::{self, Schedule};
-use crate::resolve::Resolved;
+use crate::resolve::{Resolved, ResolvedSet};
 use crate::time::rfc3339;
 
 /// What a failed refresh reports, and when the next attempt comes.
@@ -75,8 +75,38 @@ pub fn retry(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: 
     }
 }
 
-/// The Ready message of an Identity whose Secret holds credentials for its current spec.
-pub fn issued_message(resolved: &Resolved, expiration: Timestamp, renewal: Timestamp) -> String {
+/// Condition reason of an Identity whose namespace a ClusterAuthProfile does not select
+/// (also the value of the `auth.atmos.tools/revoked` annotation on its emptied Secrets).
+pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
+
+/// The Ready message of an Identity whose namespace `ns` ClusterAuthProfile `profile` does
+/// not select. Stable, so a repeated reconcile writes no status.
+pub fn not_allowed_message(ns: &str, profile: &str) -> String {
+    format!(
+        "namespace {ns} is not selected by ClusterAuthProfile {profile} (spec.namespaceSelector, spec.namespaces): \
+         no token is requested, and this Identity's credentials were removed from its Secrets \
+         (annotation auth.atmos.tools/revoked); ask the profile's owner to select the namespace, \
+         or use an AuthProfile in this namespace"
+    )
+}
+
+/// The Ready message of an Identity whose Secret holds credentials for its current spec
+/// (with several identities, the earliest expiry and renewal).
+pub fn issued_message(set: &ResolvedSet, expiration: Timestamp, renewal: Timestamp) -> String {
+    if set.multi {
+        return format!(
+            "Secret {} holds credentials for {} identities ({}), the first expiring at {}; all renewed at {}",
+            set.first().secret.name,
+            set.items.len(),
+            set.names(),
+            rfc3339(expiration),
+            rfc3339(renewal)
+        );
+    }
+    single_issued_message(set.first(), expiration, renewal)
+}
+
+fn single_issued_message(resolved: &Resolved, expiration: Timestamp, renewal: Timestamp) -> String {
     format!(
         "Secret {} holds credentials for {} ({}), valid until {}; renewal at {}",
         resolved.secret.name,
@@ -94,6 +124,15 @@ pub fn renewed_note(trigger: &str, assumed_role_arn: &str, secret: &str, schedul
         rfc3339(schedule.expiration),
         rfc3339(schedule.renewal)
     )
+}
+
+/// The order to refresh several identities in: by chain length (fewest links first), then
+/// as listed. A chain's target link always runs, but its parents come from the cache, so an
+/// identity that is another's parent must run first for the other to reuse its session.
+pub fn refresh_order(items: &[Resolved]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| (items[i].links.len(), i));
+    order
 }
 
 /// Whether Secrets under other names may hold this Identity's credentials: the name it last
@@ -269,8 +308,29 @@ mod tests {
         let exp = ts("2026-01-01T01:00:00.9Z");
         let renew = ts("2026-01-01T00:40:00Z");
         assert_eq!(
-            issued_message(&resolved, exp, renew),
+            issued_message(
+                &ResolvedSet {
+                    items: vec![resolved.clone()],
+                    multi: false
+                },
+                exp,
+                renew
+            ),
             "Secret creds holds credentials for acme/admin (oidc -> acme/admin), valid until 2026-01-01T01:00:00Z; renewal at 2026-01-01T00:40:00Z"
+        );
+        let two = ResolvedSet {
+            items: vec![
+                resolved.clone(),
+                Resolved {
+                    identity: "acme/b".into(),
+                    ..resolved
+                },
+            ],
+            multi: true,
+        };
+        assert_eq!(
+            issued_message(&two, exp, renew),
+            "Secret creds holds credentials for 2 identities (acme/admin,acme/b), the first expiring at 2026-01-01T01:00:00Z; all renewed at 2026-01-01T00:40:00Z"
         );
         let s = Schedule {
             expiration: exp,
@@ -281,6 +341,41 @@ mod tests {
             renewed_note("SecretMissing", "arn:r", "creds", &s),
             "SecretMissing: credentials for arn:r written to Secret creds, valid until 2026-01-01T01:00:00Z, renewal at 2026-01-01T00:40:00Z"
         );
+    }
+
+    #[test]
+    fn parents_are_refreshed_before_their_children() {
+        let with_links = |n: usize| Resolved {
+            identity: format!("i{n}"),
+            chain: Vec::new(),
+            token: crate::resolve::TokenSource {
+                provider: "p".into(),
+                service_account: "sa".into(),
+                audience: "a".into(),
+                expiration_seconds: 600,
+                endpoint: None,
+            },
+            links: (0..n)
+                .map(|k| crate::resolve::Link {
+                    identity: format!("l{k}"),
+                    role_arn: "arn".into(),
+                    session_name: None,
+                    external_id: None,
+                    duration_seconds: 900,
+                    region: "us-east-1".into(),
+                })
+                .collect(),
+            region: "us-east-1".into(),
+            secret: crate::resolve::SecretPlan {
+                name: "s".into(),
+                formats: Vec::new(),
+                mount_path: "/m".into(),
+            },
+            refresh_before_seconds: None,
+            warnings: Vec::new(),
+        };
+        let items = [with_links(2), with_links(3), with_links(1), with_links(2)];
+        assert_eq!(refresh_order(&items), [2, 0, 3, 1]);
     }
 
     #[test]

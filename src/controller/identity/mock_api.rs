@@ -21,8 +21,11 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::{Refresh, reconcile_inner};
-use crate::api::{AuthProfile, Identity, IdentityStatus};
-use crate::controller::{Context, Error};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+
+use crate::api::{AuthProfile, ClusterAuthProfile, Identity, IdentityStatus};
+use crate::controller::{Context, Error, Usage};
 use crate::credentials::Credentials;
 use crate::labels;
 use crate::resolve::{Resolved, Settings};
@@ -168,6 +171,8 @@ fn empty_list() -> Reply {
 struct FakeSts {
     outcome: Mutex<Option<Result<(), Error>>>,
     calls: AtomicUsize,
+    /// Answers every call (several identities), not just one.
+    repeat: bool,
 }
 
 impl FakeSts {
@@ -175,6 +180,14 @@ impl FakeSts {
         Self {
             outcome: Mutex::new(Some(Ok(()))),
             calls: AtomicUsize::new(0),
+            repeat: false,
+        }
+    }
+
+    fn many() -> Self {
+        Self {
+            repeat: true,
+            ..Self::ok()
         }
     }
 
@@ -182,6 +195,7 @@ impl FakeSts {
         Self {
             outcome: Mutex::new(Some(Err(err))),
             calls: AtomicUsize::new(0),
+            repeat: false,
         }
     }
 }
@@ -195,7 +209,11 @@ impl Refresh for FakeSts {
         token: BoxFuture<'a, Result<String, Error>>,
     ) -> BoxFuture<'a, Result<Session, Error>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let outcome = self.outcome.lock().unwrap().take().expect("STS called twice");
+        let outcome = match self.outcome.lock().unwrap().take() {
+            Some(o) => o,
+            None if self.repeat => Ok(()),
+            None => panic!("STS called twice"),
+        };
         Box::pin(async move {
             let jwt = token.await?;
             assert_eq!(jwt, "eyJ.test-token");
@@ -233,6 +251,10 @@ fn profile() -> AuthProfile {
                 "default": true, "kind": "aws/assume-role",
                 "via": {"provider": "cluster-oidc"},
                 "principal": {"assume_role": ROLE, "duration": "1h"}
+            }, "acme/b": {
+                "kind": "aws/assume-role",
+                "via": {"identity": "acme/admin"},
+                "principal": {"assume_role": ROLE, "duration": "1h"}
             }}
         }
     }))
@@ -265,14 +287,49 @@ async fn run(obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) ->
 
 /// [`run`] with the process's metrics as they stand.
 async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
+    run_in(metrics, obj, sts, now, script, &[]).await
+}
+
+/// [`run_with`] with the namespace `team` carrying `ns_labels`, and the ClusterAuthProfile
+/// `platform` (the same auth block) selecting `team=yes` namespaces.
+async fn run_in(
+    metrics: Arc<Metrics>,
+    obj: &Identity,
+    sts: FakeSts,
+    now: Timestamp,
+    script: Vec<Step>,
+    ns_labels: &[(&str, &str)],
+) -> Run {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let server = tokio::spawn(serve(handle, script));
     let client = Client::new(service, NS);
     let (profiles, mut writer) = reflector::store();
     writer.apply_watcher_event(&watcher::Event::Apply(profile()));
+    let (cluster_profiles, mut cluster_writer) = reflector::store();
+    let mut cluster: ClusterAuthProfile = serde_json::from_value(json!({
+        "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "ClusterAuthProfile",
+        "metadata": {"name": "platform"},
+        "spec": {"namespaceSelector": {"matchLabels": {"team": "yes"}}}
+    }))
+    .unwrap();
+    cluster.spec.auth = profile().spec;
+    cluster_writer.apply_watcher_event(&watcher::Event::Apply(cluster));
+    let (namespaces, mut ns_writer) = reflector::store();
+    let mut ns: PartialObjectMeta<Namespace> = PartialObjectMeta::default();
+    ns.metadata.name = Some(NS.into());
+    ns.metadata.labels = Some(
+        ns_labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    ns_writer.apply_watcher_event(&watcher::Event::Apply(ns));
     let ctx = Context {
         client: client.clone(),
         profiles,
+        cluster_profiles,
+        namespaces,
+        usage: Arc::new(Usage::default()),
         exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
         settings: Settings::default(),
         recorder: Recorder::new(
@@ -668,6 +725,155 @@ async fn renaming_back_to_an_emptied_secret_issues_fresh_credentials() {
     assert!(cleanup["data"].get("AWS_ACCESS_KEY_ID").is_some_and(Value::is_null));
     assert_eq!(ready(&r.seen[6].body)["reason"], "CredentialsIssued");
     assert!(r.seen[7].body["note"].as_str().unwrap().starts_with("SpecChanged:"));
+}
+
+// ---- ClusterAuthProfile selection ----
+
+fn cluster_identity() -> Identity {
+    let mut obj = identity(None);
+    obj.spec.profile = "platform".into();
+    obj.spec.profile_kind = Some(crate::api::ProfileKind::ClusterAuthProfile);
+    obj
+}
+
+#[tokio::test]
+async fn a_selected_namespace_gets_credentials_from_the_cluster_profile() {
+    let r = run_in(
+        Arc::new(Metrics::default()),
+        &cluster_identity(),
+        FakeSts::ok(),
+        t0(),
+        vec![
+            step("GET", SECRETS, empty_list()),
+            step("GET", SECRET, not_found()),
+            step("POST", TOKEN, token_reply()),
+            step("POST", SECRETS, Reply::Echo(201)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+        &[("team", "yes")],
+    )
+    .await;
+    r.action.unwrap();
+    assert_eq!(r.sts_calls, 1);
+    assert_eq!(ready(&r.seen[4].body)["reason"], "CredentialsIssued");
+}
+
+#[tokio::test]
+async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied() {
+    let (status, annotations) = issued_at_t0().await;
+    let list = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+        "items": [secret_meta(UID, &annotations)]});
+    let mut obj = cluster_identity();
+    obj.status = Some(status);
+    let r = run_in(
+        Arc::new(Metrics::default()),
+        &obj,
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step("GET", SECRETS, Reply::Json(200, list)),
+            step(
+                "PATCH",
+                SECRET,
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
+                ),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+        ],
+        &[("team", "no")],
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::await_change());
+    assert_eq!(r.sts_calls, 0, "no token, no exchange");
+    let emptied = &r.seen[1].body;
+    assert_eq!(emptied["metadata"]["uid"], SECRET_UID);
+    assert_eq!(
+        emptied["metadata"]["annotations"][labels::REVOKED],
+        "NamespaceNotAllowed"
+    );
+    assert!(emptied["metadata"]["annotations"][labels::EXPIRATION].is_null());
+    assert!(emptied["data"]["credential_process.json"].is_null());
+    let status = &r.seen[3].body;
+    assert_eq!(ready(status)["reason"], "NamespaceNotAllowed");
+    assert!(status["status"]["expiration"].is_null());
+}
+
+// ---- several identities ----
+
+#[tokio::test]
+async fn an_identity_removed_from_the_list_loses_its_key_at_the_next_write() {
+    use crate::render::process_key;
+    let (admin, b, gone) = (
+        process_key("acme/admin"),
+        process_key("acme/b"),
+        process_key("acme/gone"),
+    );
+    let annotations = json!({labels::SPEC_HASH: "old", labels::DATA_KEYS: format!("{admin},{gone}")});
+    let mut obj = identity(None);
+    obj.spec.identities = Some(vec!["acme/admin".into(), "acme/b".into()]);
+    let r = run(
+        &obj,
+        FakeSts::many(),
+        t0(),
+        vec![
+            step("GET", SECRETS, empty_list()),
+            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &annotations))),
+            step("POST", TOKEN, token_reply()),
+            step("POST", TOKEN, token_reply()),
+            step("PATCH", SECRET, Reply::Echo(200)),
+            step(
+                "PATCH",
+                SECRET,
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
+                ),
+            ),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    r.action.unwrap();
+    assert_eq!(r.sts_calls, 2, "one refresh per identity");
+    // One apply with both identities' keys and the new key list ...
+    let applied = &r.seen[4].body;
+    let data = applied["data"].as_object().unwrap();
+    let mut keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    keys.sort();
+    let mut want = vec!["config", admin.as_str(), b.as_str()];
+    want.sort();
+    assert_eq!(keys, want);
+    let mut recorded = [admin.clone(), b.clone()];
+    recorded.sort();
+    assert_eq!(
+        applied["metadata"]["annotations"][labels::DATA_KEYS],
+        recorded.join(",")
+    );
+    // ... then the removed identity's key (and the one-identity key) pruned, kept ones not.
+    let pruned = r.seen[5].body["data"].as_object().unwrap();
+    assert!(pruned.get(&gone).is_some_and(Value::is_null), "{pruned:?}");
+    assert!(pruned.get("credential_process.json").is_some_and(Value::is_null));
+    assert!(!pruned.contains_key(&admin) && !pruned.contains_key(&b));
+    let status = &r.seen[6].body["status"];
+    assert_eq!(status["identities"].as_array().unwrap().len(), 2);
+    assert_eq!(status["identity"], "acme/admin,acme/b");
 }
 
 #[tokio::test]

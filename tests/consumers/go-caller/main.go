@@ -6,6 +6,10 @@
 // process's credentials and runs it again only once they have expired, so every call after
 // the first expiry succeeds only if the mounted file was renewed in time.
 //
+// With -profiles a,b it loads one configuration per named profile of the same files (as a
+// Terraform configuration with two provider aliases does) and calls with each in turn, in one
+// process; each line then names its profile (profile=<name>, after n=).
+//
 // It calls GetCallerIdentity every -every for -for and prints one line per call:
 //
 //	ok n=<call> t=<seconds since start> key=<access key id> source=<provider> expires=<RFC3339> arn=<caller ARN>
@@ -33,24 +37,45 @@ import (
 func main() {
 	every := flag.Duration("every", 2*time.Second, "time between calls")
 	runFor := flag.Duration("for", 90*time.Second, "how long to keep calling")
+	profiles := flag.String("profiles", "", "comma-separated profiles to use in turn (default: AWS_PROFILE alone)")
 	flag.Parse()
 
 	ctx := context.Background()
-	// No retries: a single failed call must show, not be hidden by a second attempt.
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryMaxAttempts(1))
-	if err != nil {
-		fmt.Printf("error n=0 t=0.0 key=- code=LoadConfig msg=%s\n", oneLine(err.Error()))
-		os.Exit(2)
+	type user struct {
+		label  string
+		cfg    aws.Config
+		client *sts.Client
 	}
-	client := sts.NewFromConfig(cfg)
+	var users []user
+	names := []string{""}
+	if *profiles != "" {
+		names = strings.Split(*profiles, ",")
+	}
+	for _, name := range names {
+		// No retries: a single failed call must show, not be hidden by a second attempt.
+		opts := []func(*config.LoadOptions) error{config.WithRetryMaxAttempts(1)}
+		label := ""
+		if name != "" {
+			opts = append(opts, config.WithSharedConfigProfile(name))
+			label = " profile=" + name
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			fmt.Printf("error n=0 t=0.0%s key=- code=LoadConfig msg=%s\n", label, oneLine(err.Error()))
+			os.Exit(2)
+		}
+		users = append(users, user{label, cfg, sts.NewFromConfig(cfg)})
+	}
 
 	start := time.Now()
 	ticker := time.NewTicker(*every)
 	defer ticker.Stop()
 	failed := false
 	for n := 1; ; n++ {
-		if !call(ctx, cfg, client, n, start) {
-			failed = true
+		for _, u := range users {
+			if !call(ctx, u.cfg, u.client, n, start, u.label) {
+				failed = true
+			}
 		}
 		if time.Since(start) >= *runFor {
 			break
@@ -63,13 +88,13 @@ func main() {
 }
 
 // call makes one GetCallerIdentity and prints its line; it reports whether it succeeded.
-func call(ctx context.Context, cfg aws.Config, client *sts.Client, n int, start time.Time) bool {
+func call(ctx context.Context, cfg aws.Config, client *sts.Client, n int, start time.Time, label string) bool {
 	elapsed := time.Since(start).Seconds()
 	// The same cache the client signs with: this returns the credentials the call below
 	// uses (unless they expire in the microseconds between the two).
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		fmt.Printf("error n=%d t=%.1f key=- code=RetrieveCredentials msg=%s\n", n, elapsed, oneLine(err.Error()))
+		fmt.Printf("error n=%d%s t=%.1f key=- code=RetrieveCredentials msg=%s\n", n, label, elapsed, oneLine(err.Error()))
 		return false
 	}
 	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -79,11 +104,11 @@ func call(ctx context.Context, cfg aws.Config, client *sts.Client, n int, start 
 		if errors.As(err, &apiErr) {
 			code = apiErr.ErrorCode()
 		}
-		fmt.Printf("error n=%d t=%.1f key=%s code=%s msg=%s\n", n, elapsed, creds.AccessKeyID, code, oneLine(err.Error()))
+		fmt.Printf("error n=%d%s t=%.1f key=%s code=%s msg=%s\n", n, label, elapsed, creds.AccessKeyID, code, oneLine(err.Error()))
 		return false
 	}
-	fmt.Printf("ok n=%d t=%.1f key=%s source=%s expires=%s arn=%s\n",
-		n, elapsed, creds.AccessKeyID, creds.Source, creds.Expires.UTC().Format(time.RFC3339), aws.ToString(out.Arn))
+	fmt.Printf("ok n=%d%s t=%.1f key=%s source=%s expires=%s arn=%s\n",
+		n, label, elapsed, creds.AccessKeyID, creds.Source, creds.Expires.UTC().Format(time.RFC3339), aws.ToString(out.Arn))
 	return true
 }
 

@@ -66,6 +66,7 @@ fn main() -> Result<()> {
             "wait",
             "--for=condition=Established",
             "crd/identities.auth.atmos.tools",
+            "crd/clusterauthprofiles.auth.atmos.tools",
             "crd/authprofiles.auth.atmos.tools",
         ],
     )?;

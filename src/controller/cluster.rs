@@ -1,0 +1,235 @@
+//! What ClusterAuthProfiles add to each watch scope: informers of the ClusterAuthProfiles
+//! and of the namespaces (metadata only; their labels decide selection), the Identities each
+//! change reconciles, and the ClusterAuthProfile status controller (one per process).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::{Api, Client, ResourceExt};
+
+use super::conditions::{self, READY};
+use super::usage::Usage;
+use super::{Error, Scope};
+use crate::api::limits::MAX_STATUS_NAMESPACES;
+use crate::api::{ClusterAuthProfile, ClusterAuthProfileStatus, Identity, ProfileKind};
+use crate::resolve::{Settings, summarize, validate_profile};
+use crate::telemetry::{Metrics, ReconcileTimer};
+
+type Events<K> = Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
+
+/// The ClusterAuthProfile and namespace informers of one scope.
+pub struct ClusterCaches {
+    /// ClusterAuthProfiles (always every one: they are cluster-scoped).
+    pub profiles: Store<ClusterAuthProfile>,
+    /// Namespaces, metadata only: every one for a cluster scope, the scope's own otherwise.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub(super) profile_stream: Events<ClusterAuthProfile>,
+    pub(super) namespace_stream: Events<PartialObjectMeta<Namespace>>,
+}
+
+impl ClusterCaches {
+    /// Resolves once both caches have synced (the only waiter on them: see
+    /// [`crate::runtime::mark_when_synced`]).
+    pub async fn synced(profiles: Store<ClusterAuthProfile>, namespaces: Store<PartialObjectMeta<Namespace>>) -> bool {
+        profiles.wait_until_ready().await.is_ok() && namespaces.wait_until_ready().await.is_ok()
+    }
+}
+
+/// Starts the informers for `scope`. A namespace-limited controller still reads every
+/// ClusterAuthProfile, but only its own namespace object (a field selector).
+pub fn caches(client: &Client, scope: &Scope) -> ClusterCaches {
+    let (profiles, writer) = reflector::store();
+    // Identities care about the spec (generation) and deletion, not status writes.
+    let mut generations: HashMap<ObjectRef<ClusterAuthProfile>, Option<i64>> = HashMap::new();
+    let profile_stream = watcher(
+        Api::<ClusterAuthProfile>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .filter_map(move |event| {
+        let out = match event {
+            Ok(watcher::Event::Delete(p)) => {
+                generations.remove(&ObjectRef::from_obj(&p));
+                Some(Ok(p))
+            }
+            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                let changed =
+                    generations.insert(ObjectRef::from_obj(&p), p.metadata.generation) != Some(p.metadata.generation);
+                changed.then_some(Ok(p))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    })
+    .boxed();
+    let config = match scope {
+        Scope::Cluster => watcher::Config::default(),
+        Scope::Namespace(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+    };
+    let (namespaces, ns_writer) = reflector::store();
+    // Only labels matter: keep nothing else, and react only when they change.
+    let namespace_stream = watcher(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), config)
+        .default_backoff()
+        .modify(|meta| {
+            meta.metadata.managed_fields = None;
+            meta.metadata.annotations = None;
+        })
+        .reflect(ns_writer)
+        .touched_objects()
+        .predicate_filter(predicates::labels, Default::default())
+        .boxed();
+    ClusterCaches {
+        profiles,
+        namespaces,
+        profile_stream,
+        namespace_stream,
+    }
+}
+
+/// The Identities of `store` that name ClusterAuthProfile `profile`.
+pub fn identities_of_profile(store: &Store<Identity>, profile: &ClusterAuthProfile) -> Vec<ObjectRef<Identity>> {
+    let name = profile.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|i| i.spec.profile_ref_kind() == ProfileKind::ClusterAuthProfile && i.spec.profile == name)
+        .map(|i| ObjectRef::from_obj(&*i))
+        .collect()
+}
+
+/// The Identities of `store` in namespace `ns` that name a ClusterAuthProfile.
+pub fn identities_in_namespace(store: &Store<Identity>, ns: &PartialObjectMeta<Namespace>) -> Vec<ObjectRef<Identity>> {
+    let name = ns.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|i| {
+            i.spec.profile_ref_kind() == ProfileKind::ClusterAuthProfile
+                && i.namespace().as_deref() == Some(name.as_str())
+        })
+        .map(|i| ObjectRef::from_obj(&*i))
+        .collect()
+}
+
+/// What the ClusterAuthProfile status controller needs.
+pub struct ClusterContext {
+    /// API client.
+    pub client: Client,
+    /// Operator limits (as for AuthProfiles).
+    pub settings: Settings,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Which Identities use which ClusterAuthProfile.
+    pub usage: Arc<Usage>,
+}
+
+/// How often the status looks at who uses a profile (Identity reconciles record it).
+const USAGE_RECHECK: Duration = Duration::from_secs(30);
+
+/// Runs the ClusterAuthProfile status controller (once per process) until `shutdown`.
+pub async fn run(ctx: Arc<ClusterContext>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+    Controller::new(
+        Api::<ClusterAuthProfile>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|_| futures::future::ready(()))
+    .await;
+}
+
+async fn reconcile(obj: Arc<ClusterAuthProfile>, ctx: Arc<ClusterContext>) -> Result<Action, Error> {
+    let _timer = ReconcileTimer::start(&ctx.metrics, "clusterauthprofile");
+    let old = obj.status.clone().unwrap_or_default();
+    let status = status_of(&obj, &old, &ctx.settings, &ctx.usage, Timestamp::now());
+    if status != old {
+        let api: Api<ClusterAuthProfile> = Api::all(ctx.client.clone());
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&conditions::status_patch(&old, &status)),
+        )
+        .await?;
+    }
+    Ok(Action::requeue(USAGE_RECHECK))
+}
+
+/// The status: the profile's validation (as an AuthProfile's) and the namespaces using it.
+fn status_of(
+    obj: &ClusterAuthProfile,
+    old: &ClusterAuthProfileStatus,
+    settings: &Settings,
+    usage: &Usage,
+    now: Timestamp,
+) -> ClusterAuthProfileStatus {
+    let generation = obj.metadata.generation;
+    let report = validate_profile(&obj.spec.auth, settings);
+    let used = usage.namespaces(&obj.name_any());
+    let mut status = ClusterAuthProfileStatus {
+        conditions: old.conditions.clone(),
+        observed_generation: generation,
+        identity_count: obj.spec.auth.identities.len() as i64,
+        default_identity: report.default_identity.clone(),
+        identities: report.identity_states(),
+        warnings: super::profile::status_warnings(&report.all_warnings()),
+        namespace_count: used.len() as i64,
+        namespaces: used.into_iter().take(MAX_STATUS_NAMESPACES as usize).collect(),
+    };
+    let (ok, reason, msg) = match summarize(&report.all_problems()) {
+        None => (
+            true,
+            "Valid".to_owned(),
+            "every identity resolves and can run in a cluster".to_owned(),
+        ),
+        Some((reason, msg)) => (false, reason.as_str().to_owned(), msg),
+    };
+    conditions::set(&mut status.conditions, READY, ok, &reason, &msg, generation, now);
+    status
+}
+
+fn error_policy(obj: Arc<ClusterAuthProfile>, err: &Error, _ctx: Arc<ClusterContext>) -> Action {
+    tracing::warn!(profile = %obj.name_any(), error = %err, "cluster profile reconcile failed");
+    Action::requeue(Duration::from_secs(15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ClusterAuthProfileSpec;
+
+    #[test]
+    fn status_lists_the_first_namespaces_and_counts_all() {
+        let usage = Usage::default();
+        for i in 0..60 {
+            usage.record("platform", &format!("ns-{i:02}"), "tf");
+        }
+        usage.record("other", "x", "tf");
+        let mut obj = ClusterAuthProfile::new("platform", ClusterAuthProfileSpec::default());
+        obj.metadata.generation = Some(3);
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let s = status_of(
+            &obj,
+            &ClusterAuthProfileStatus::default(),
+            &Settings::default(),
+            &usage,
+            now,
+        );
+        assert_eq!(s.namespace_count, 60);
+        assert_eq!(s.namespaces.len(), MAX_STATUS_NAMESPACES as usize);
+        assert_eq!(s.namespaces[0], "ns-00");
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.conditions[0].type_, READY);
+    }
+}

@@ -1,0 +1,285 @@
+//! Resolving an `Identity` into the identities its Secret holds: the one of `spec.identity`
+//! (or the profile's default), or each of `spec.identities`.
+
+use sha2::{Digest, Sha256};
+
+use super::Settings;
+use super::identity::resolve;
+use super::model::Resolved;
+use super::problem::{Problem, Reason};
+use crate::api::limits::MAX_SECRET_IDENTITIES;
+use crate::api::{AuthProfileSpec, IdentitySpec, SecretFormat};
+
+/// The identities one Secret holds, each fully resolved, in the order of `spec.identities`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedSet {
+    /// One entry per identity; never empty.
+    pub items: Vec<Resolved>,
+    /// Whether the Identity names a list (`spec.identities`): the Secret then uses the
+    /// several-identity layout even for one name.
+    pub multi: bool,
+}
+
+impl ResolvedSet {
+    /// The first (with one identity, the only) resolved identity.
+    pub fn first(&self) -> &Resolved {
+        // `items` is never empty (see `resolve_set`).
+        &self.items[0]
+    }
+
+    /// The Secret hash: the identity's own for one identity (unchanged from before lists
+    /// existed, so upgrading renews nothing); with a list, a hash over each one's, in order.
+    pub fn spec_hash(&self) -> String {
+        if !self.multi {
+            return self.first().spec_hash();
+        }
+        let mut h = Sha256::new();
+        h.update(b"identities");
+        for r in &self.items {
+            h.update(b"\n");
+            h.update(r.spec_hash().as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// The identity names, joined by `,`.
+    pub fn names(&self) -> String {
+        self.items
+            .iter()
+            .map(|r| r.identity.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Resolves `identity` against `profile`: one identity as [`resolve`] does, or each of
+/// `spec.identities`. A list is refused with the `env` format (environment variables hold one
+/// identity) and with override fields (one override would silently apply to every identity);
+/// the CRD's CEL rules refuse the same at apply time.
+pub fn resolve_set(
+    profile: &AuthProfileSpec,
+    identity: &IdentitySpec,
+    identity_object_name: &str,
+    settings: &Settings,
+) -> Result<ResolvedSet, Vec<Problem>> {
+    let Some(names) = &identity.identities else {
+        return resolve(profile, identity, identity_object_name, settings).map(|r| ResolvedSet {
+            items: vec![r],
+            multi: false,
+        });
+    };
+    let mut problems = list_problems(identity, names);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut items = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let one = IdentitySpec {
+            identity: Some(name.clone()),
+            identities: None,
+            ..identity.clone()
+        };
+        match resolve(profile, &one, identity_object_name, settings) {
+            Ok(r) => items.push(r),
+            Err(found) => problems.extend(found.into_iter().map(|mut p| {
+                if p.path == "spec.identity" {
+                    p.path = format!("spec.identities[{i}]");
+                }
+                p
+            })),
+        }
+    }
+    if problems.is_empty() && !items.is_empty() {
+        Ok(ResolvedSet { items, multi: true })
+    } else {
+        problems.dedup();
+        Err(problems)
+    }
+}
+
+/// What is wrong with `spec.identities` itself.
+fn list_problems(identity: &IdentitySpec, names: &[String]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut add = |path: &str, message: String| problems.push(Problem::new(path, Reason::InvalidIdentity, message));
+    if identity.identity.is_some() {
+        add(
+            "spec.identities",
+            "set spec.identity or spec.identities, not both".to_owned(),
+        );
+    }
+    if names.is_empty() {
+        add(
+            "spec.identities",
+            "is empty: name at least one identity, or leave it out".to_owned(),
+        );
+    }
+    if names.len() > MAX_SECRET_IDENTITIES as usize {
+        add(
+            "spec.identities",
+            format!(
+                "names {} identities, more than {MAX_SECRET_IDENTITIES}: split them over several Identities (every pod that mounts a Secret holds all its roles)",
+                names.len()
+            ),
+        );
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            add(&format!("spec.identities[{i}]"), format!("\"{name}\" is listed twice"));
+        }
+    }
+    // Distinct names could, in principle, share a data key (the key's hash is cut short).
+    for (i, name) in names.iter().enumerate() {
+        let key = crate::render::process_key(name);
+        if let Some(other) = names[..i]
+            .iter()
+            .find(|n| *n != name && crate::render::process_key(n) == key)
+        {
+            add(
+                &format!("spec.identities[{i}]"),
+                format!("\"{name}\" and \"{other}\" map to the same data key {key}: put them in two Identities"),
+            );
+        }
+    }
+    let formats = identity.secret.as_ref().and_then(|s| s.formats.as_ref());
+    if formats.is_some_and(|f| f.contains(&SecretFormat::Env)) {
+        add(
+            "spec.secret.formats",
+            "env cannot be used with spec.identities: environment variables hold one identity; use process or files, or one Identity per identity".to_owned(),
+        );
+    }
+    let o = &identity.overrides;
+    let set: Vec<&str> = [
+        ("kind", o.kind.is_some()),
+        ("via", o.via.is_some()),
+        ("principal", o.principal.is_some()),
+        ("session", o.session.is_some()),
+        ("env", o.env.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
+    if !set.is_empty() {
+        add(
+            "spec.identities",
+            format!(
+                "cannot be combined with overrides ({}): they would apply to every identity; write one Identity per overridden identity",
+                set.join(", ")
+            ),
+        );
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> AuthProfileSpec {
+        serde_json::from_value(serde_json::json!({
+            "providers": {"oidc": {"kind": "kubernetes/oidc", "region": "us-east-1",
+                "spec": {"audience": "sts.amazonaws.com", "service_account": "tf"}}},
+            "identities": {
+                "acme/admin": {"kind": "aws/assume-role", "via": {"provider": "oidc"},
+                    "principal": {"assume_role": "arn:aws:iam::123456789012:role/admin"}},
+                "acme/network": {"kind": "aws/assume-role", "via": {"identity": "acme/admin"},
+                    "principal": {"assume_role": "arn:aws:iam::123456789012:role/network"}},
+            }
+        }))
+        .unwrap()
+    }
+
+    fn spec(extra: serde_json::Value) -> IdentitySpec {
+        let mut v = serde_json::json!({"profile": "p"});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn problems(extra: serde_json::Value) -> Vec<String> {
+        resolve_set(&profile(), &spec(extra), "obj", &Settings::default())
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn one_identity_keeps_its_own_hash() {
+        let one = resolve_set(
+            &profile(),
+            &spec(serde_json::json!({"identity": "acme/admin"})),
+            "o",
+            &Settings::default(),
+        )
+        .unwrap();
+        assert!(!one.multi);
+        assert_eq!(one.spec_hash(), one.first().spec_hash());
+        let list = resolve_set(
+            &profile(),
+            &spec(serde_json::json!({"identities": ["acme/admin"]})),
+            "o",
+            &Settings::default(),
+        )
+        .unwrap();
+        assert!(list.multi);
+        assert_ne!(
+            list.spec_hash(),
+            one.spec_hash(),
+            "the layout differs, so the hash does"
+        );
+    }
+
+    #[test]
+    fn a_list_resolves_each_in_order() {
+        let set = resolve_set(
+            &profile(),
+            &spec(serde_json::json!({"identities": ["acme/network", "acme/admin"]})),
+            "o",
+            &Settings::default(),
+        )
+        .unwrap();
+        assert_eq!(set.names(), "acme/network,acme/admin");
+        assert_eq!(set.items[0].links.len(), 2);
+        let reordered = resolve_set(
+            &profile(),
+            &spec(serde_json::json!({"identities": ["acme/admin", "acme/network"]})),
+            "o",
+            &Settings::default(),
+        )
+        .unwrap();
+        assert_ne!(set.spec_hash(), reordered.spec_hash());
+    }
+
+    #[test]
+    fn list_problems_say_which_field() {
+        let table = [
+            (
+                serde_json::json!({"identities": ["acme/admin"], "identity": "acme/admin"}),
+                "spec.identities: set spec.identity or spec.identities, not both",
+            ),
+            (serde_json::json!({"identities": []}), "spec.identities: is empty"),
+            (
+                serde_json::json!({"identities": ["acme/admin", "acme/admin"]}),
+                "spec.identities[1]: \"acme/admin\" is listed twice",
+            ),
+            (
+                serde_json::json!({"identities": ["acme/admin"], "secret": {"formats": ["env"]}}),
+                "spec.secret.formats: env cannot be used with spec.identities",
+            ),
+            (
+                serde_json::json!({"identities": ["acme/admin"], "principal": {"session_name": "x"}, "env": []}),
+                "spec.identities: cannot be combined with overrides (principal, env)",
+            ),
+            (
+                serde_json::json!({"identities": ["acme/admin", "nope"]}),
+                "spec.identities[1]: identity \"nope\" is not in AuthProfile p",
+            ),
+        ];
+        for (extra, want) in table {
+            let found = problems(extra.clone());
+            assert!(found.iter().any(|p| p.starts_with(want)), "{extra}: {found:?}");
+        }
+        let many: Vec<String> = (0..17).map(|i| format!("i{i}")).collect();
+        let found = problems(serde_json::json!({"identities": many}));
+        assert!(found[0].contains("names 17 identities, more than 16"), "{found:?}");
+    }
+}
