@@ -48,7 +48,7 @@ pub fn control_plane() -> &'static ControlPlane {
     cp
 }
 
-/// Installs both CRDs on `cp` and waits until they are established (for a private control
+/// Installs the CRDs on `cp` and waits until they are established (for a private control
 /// plane; [`control_plane`] does it once for the shared one).
 pub async fn install_crds(cp: &ControlPlane) -> Result<()> {
     let client = cp.client().await?;
