@@ -66,9 +66,11 @@ fn walk(schema: &Value, value: &Value, path: &mut String, out: &mut Vec<String>)
                 out.push(format!("{path}: {} entries, more than {max}", map.len()));
             }
             // The name-length rule (`limits::names_at_most_253`); `credentials` has another.
-            let names_rule = schema["x-kubernetes-validations"]
-                .as_array()
-                .is_some_and(|rules| rules.iter().any(|r| r["rule"].as_str().is_some_and(|r| r.contains("size(name)"))));
+            let names_rule = schema["x-kubernetes-validations"].as_array().is_some_and(|rules| {
+                rules
+                    .iter()
+                    .any(|r| r["rule"].as_str().is_some_and(|r| r.contains("size(name)")))
+            });
             for (key, item) in map {
                 let len = path.len();
                 path.push('.');

@@ -111,8 +111,10 @@ fn identity_rules() -> serde_json::Value {
             "rule": "!has(self.identities) || !has(self.secret) || !has(self.secret.formats) || !self.secret.formats.exists(f, f == 'env')",
             "message": "spec.identities cannot use the env format: environment variables hold one identity; use process or files, or one Identity per identity",
         },
+        // `principal` is a bounded free-form map (api::free_form), which CEL cannot see; the
+        // resolver refuses it with spec.identities in the Identity's Ready condition.
         {
-            "rule": "!has(self.identities) || !(has(self.kind) || has(self.via) || has(self.principal) || has(self.session) || has(self.env))",
+            "rule": "!has(self.identities) || !(has(self.kind) || has(self.via) || has(self.session) || has(self.env))",
             "message": "spec.identities cannot be combined with overrides (kind, via, principal, session, env): they would apply to every identity; write one Identity per overridden identity",
         },
     ])
