@@ -65,8 +65,12 @@ fn walk(schema: &Value, value: &Value, path: &mut String, out: &mut Vec<String>)
             if let Some(max) = limit("maxProperties").filter(|max| map.len() > *max) {
                 out.push(format!("{path}: {} entries, more than {max}", map.len()));
             }
-            // The only CEL rule on a map is the name length (`limits::names_at_most_253`).
-            let names_rule = schema.get("x-kubernetes-validations").is_some();
+            // The name-length rule (`limits::names_at_most_253`); `credentials` has another.
+            let names_rule = schema["x-kubernetes-validations"].as_array().is_some_and(|rules| {
+                rules
+                    .iter()
+                    .any(|r| r["rule"].as_str().is_some_and(|r| r.contains("size(name)")))
+            });
             for (key, item) in map {
                 let len = path.len();
                 path.push('.');
@@ -82,6 +86,12 @@ fn walk(schema: &Value, value: &Value, path: &mut String, out: &mut Vec<String>)
                     .or_else(|| schema.get("additionalProperties"))
                     .unwrap_or(&Value::Null);
                 walk(sub, item, path, out);
+                // A free-form map's known keys carry their lengths in `allOf` (api::free_form).
+                for known in schema["allOf"].as_array().into_iter().flatten() {
+                    if let Some(sub) = known["properties"].get(key) {
+                        walk(sub, item, path, out);
+                    }
+                }
                 path.truncate(len);
             }
         }
@@ -125,6 +135,16 @@ mod tests {
         assert_eq!(
             identity(&spec),
             vec!["spec.secret.formats: 9 items, more than 8".to_owned()]
+        );
+        // Free-form maps: depth and known keys' lengths (src/api/free_form.rs).
+        let spec = json!({"identities": {"a": {"kind": "aws/assume-role",
+            "principal": {"assume_role": "r".repeat(2049), "x": {"y": {"z": 1}}}}}});
+        assert_eq!(
+            profile(&spec),
+            vec![
+                "spec.identities.a.principal.assume_role: 2049 characters, more than 2048".to_owned(),
+                "spec.identities.a.principal.x.y: 1 entries, more than 0".to_owned(),
+            ]
         );
         // Unicode counts as characters, as in the API server.
         assert!(identity(&json!({"profile": "ä".repeat(253)})).is_empty());

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::free_form::{self, take};
 use super::kept::ProviderConsole;
 use super::limits::{MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_NAME_LEN, MAX_SHORT_LEN, MAX_VALUE_LEN};
 
@@ -32,6 +33,7 @@ pub struct Provider {
     pub region: Option<String>,
     /// Kind-specific settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "provider_spec_schema")]
     pub spec: Option<ProviderSpec>,
     /// Atmos `session` block (`duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,36 +90,66 @@ pub struct Provider {
     pub console: Option<ProviderConsole>,
 }
 
-/// `auth.providers.<name>.spec`.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+/// `auth.providers.<name>.spec`: kind-specific settings, a free-form map like Atmos's
+/// (bounded: see `free_form`); the keys below are the ones `kubernetes/oidc` reads.
+#[derive(Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ProviderSpec {
     /// Token audience (`kubernetes/oidc`, `github/oidc`). Default `sts.amazonaws.com`; must be
     /// in the controller's audience allow-list. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_LONG_LEN))]
     pub audience: Option<String>,
     /// `kubernetes/oidc`: the ServiceAccount whose token is requested, always in the
     /// Identity's own namespace. An Identity's `serviceAccountName` overrides it. At most
     /// 253 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_NAME_LEN))]
     pub service_account: Option<String>,
     /// `kubernetes/oidc`: lifetime of the requested token, a Go duration (`10m`, `1h`);
     /// 10 minutes to 1 hour. Default 10m: the token is used once, at once. At most 256
     /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_SHORT_LEN))]
     pub expiration: Option<String>,
     /// Atmos's STS endpoint override. Refused in a cluster: the STS endpoint is the
     /// controller's own configuration. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_LONG_LEN))]
     pub endpoint_url: Option<String>,
-    /// Other kind-specific Atmos keys, kept as written.
+    /// Other kind-specific Atmos keys (and a known key of the wrong type), kept as written.
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(skip)]
     pub extra: BTreeMap<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for ProviderSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut extra = BTreeMap::<String, Value>::deserialize(deserializer)?;
+        Ok(Self {
+            audience: take(&mut extra, "audience"),
+            service_account: take(&mut extra, "service_account"),
+            expiration: take(&mut extra, "expiration"),
+            endpoint_url: take(&mut extra, "endpoint_url"),
+            extra,
+        })
+    }
+}
+
+/// Schema of `ProviderSpec`: a bounded free-form map, known keys' lengths on top (used on each
+/// field of this type: through an `impl JsonSchema` the generated CRD lost `additionalProperties`).
+pub(crate) fn provider_spec_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = free_form::map_with_known(&[
+        ("audience", json!({"maxLength": MAX_LONG_LEN})),
+        ("service_account", json!({"maxLength": MAX_NAME_LEN})),
+        ("expiration", json!({"maxLength": MAX_SHORT_LEN})),
+        ("endpoint_url", json!({"maxLength": MAX_LONG_LEN})),
+    ]);
+    schema.insert(
+        "description".to_owned(),
+        "Kind-specific settings, free-form as in Atmos. kubernetes/oidc reads `audience` \
+         (default sts.amazonaws.com, must be in the controller's allow-list), \
+         `service_account` (in the Identity's namespace; an Identity's serviceAccountName \
+         overrides it) and `expiration` (token lifetime, a Go duration, 10m to 1h, default \
+         10m); `endpoint_url` is refused (the STS endpoint is the controller's). At most 32 \
+         keys; values are scalars, lists of scalars or maps of those."
+            .into(),
+    );
+    schema
 }
 
 /// `auth.identities.<name>`: a credential obtained through a provider or another identity.
@@ -139,6 +171,7 @@ pub struct IdentityDef {
     pub via: Option<Via>,
     /// The role to assume and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "principal_schema")]
     pub principal: Option<Principal>,
     /// Atmos `session` block (`duration`): read by Atmos for `aws/user` only. Not used for
     /// `aws/assume-role`, whose duration is `principal.duration` (a warning says so).
@@ -162,7 +195,7 @@ pub struct IdentityDef {
     pub tags: Option<Vec<String>>,
     /// Kind-specific Atmos settings, free-form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
+    #[schemars(schema_with = "free_form::map")]
     pub spec: Option<Value>,
     /// Provider of an identity Atmos provisioned from an SSO login (not used in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,50 +230,84 @@ pub struct Via {
     pub identity: Option<String>,
 }
 
-/// `principal`: the role to assume.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+/// `principal`: the role to assume; a free-form map like Atmos's (bounded: see
+/// `free_form`), the keys below are the ones the controller reads.
+#[derive(Serialize, Clone, Debug, Default, PartialEq)]
 pub struct Principal {
     /// IAM role ARN, `arn:aws:iam::<12-digit account>:role/<name>`. Required for
     /// `aws/assume-role`. At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_LONG_LEN))]
     pub assume_role: Option<String>,
     /// STS session name, rewritten as Atmos does: characters outside `[A-Za-z0-9+=,.@-]`
     /// become `-`, cut to 64. Default `atmos-<identity>-<unix seconds>`, rewritten the same.
     /// At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_SHORT_LEN))]
     pub session_name: Option<String>,
     /// External id for `AssumeRole` (`via.identity`). On a `via.provider` link it is not
     /// used, as in Atmos (`AssumeRoleWithWebIdentity` has no external id): a warning. At
     /// most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_LONG_LEN))]
     pub external_id: Option<String>,
     /// Session length, a Go duration (`1h`, `90m`): 15m to 12h, at most 1h when chained,
     /// and at most the role's MaxSessionDuration. Default 1h. At most 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_SHORT_LEN))]
     pub duration: Option<String>,
     /// Region of this link's STS call and of the credentials written; default the parent
     /// link's, else the operator's default region (`us-east-1` unless configured). At most
     /// 256 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_SHORT_LEN))]
     pub region: Option<String>,
     /// Permission set name (`aws/permission-set`; not runnable in a cluster). At most 256
     /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = MAX_SHORT_LEN))]
     pub name: Option<String>,
     /// Account of a permission set (`aws/permission-set`; not runnable in a cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<Account>,
-    /// Other Atmos principal keys, kept as written.
+    /// Other Atmos principal keys (and a known key of the wrong type), kept as written.
     #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(skip)]
     pub extra: BTreeMap<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for Principal {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut extra = BTreeMap::<String, Value>::deserialize(deserializer)?;
+        Ok(Self {
+            assume_role: take(&mut extra, "assume_role"),
+            session_name: take(&mut extra, "session_name"),
+            external_id: take(&mut extra, "external_id"),
+            duration: take(&mut extra, "duration"),
+            region: take(&mut extra, "region"),
+            name: take(&mut extra, "name"),
+            account: take(&mut extra, "account"),
+            extra,
+        })
+    }
+}
+
+/// Schema of `Principal`: a bounded free-form map, known keys' lengths on top (used on each
+/// field of this type: through an `impl JsonSchema` the generated CRD lost `additionalProperties`).
+pub(crate) fn principal_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = free_form::map_with_known(&[
+        ("assume_role", json!({"maxLength": MAX_LONG_LEN})),
+        ("session_name", json!({"maxLength": MAX_SHORT_LEN})),
+        ("external_id", json!({"maxLength": MAX_LONG_LEN})),
+        ("duration", json!({"maxLength": MAX_SHORT_LEN})),
+        ("region", json!({"maxLength": MAX_SHORT_LEN})),
+        ("name", json!({"maxLength": MAX_SHORT_LEN})),
+    ]);
+    schema.insert(
+        "description".to_owned(),
+        "The role to assume, free-form as in Atmos. aws/assume-role reads `assume_role` \
+         (the role ARN, required), `session_name` (rewritten as Atmos does; default \
+         atmos-<identity>-<unix seconds>), `external_id` (on via.identity links only), \
+         `duration` (a Go duration, 15m to 12h, at most 1h when chained; default 1h) and \
+         `region` (default the parent link's, else the operator's). aws/permission-set \
+         uses `name` and `account: {name, id}`. At most 32 keys; values are scalars, lists \
+         of scalars or maps of those."
+            .into(),
+    );
+    schema
 }
 
 /// `principal.account` of a permission set.
@@ -317,28 +384,16 @@ fn env_var_rules(schema: &mut schemars::Schema) {
     );
 }
 
-/// Schema for `credentials`: free-form, but the static key fields are declared so a CEL rule
-/// can refuse them.
+/// Schema for `credentials`: a map of at most 32 strings (Atmos's `aws/user` keys:
+/// `region`, `mfa_arn`, ...), typed so a CEL rule can refuse the static key fields.
 pub(crate) fn credentials_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let properties: serde_json::Map<String, Value> = STATIC_KEY_FIELDS
-        .iter()
-        .map(|k| ((*k).to_owned(), serde_json::json!({"type": "string"})))
-        .collect();
     schemars::json_schema!({
         "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true,
-        "properties": properties,
+        "maxProperties": free_form::MAX_FREE_FORM_KEYS,
+        "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LEN},
         "x-kubernetes-validations": [{
             "rule": "!has(self.access_key_id) && !has(self.secret_access_key)",
             "message": "static keys (access_key_id, secret_access_key) are refused: anyone who may view this namespace can read an AuthProfile; Atmos keeps an aws/user's keys in its keyring on a workstation (atmos auth user configure), and kind aws/assume-role via kubernetes/oidc needs none"
         }]
-    })
-}
-
-/// Schema for Atmos's free-form maps: any object, kept as written.
-pub(crate) fn free_form(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true
     })
 }

@@ -111,8 +111,10 @@ fn identity_rules() -> serde_json::Value {
             "rule": "!has(self.identities) || !has(self.secret) || !has(self.secret.formats) || !self.secret.formats.exists(f, f == 'env')",
             "message": "spec.identities cannot use the env format: environment variables hold one identity; use process or files, or one Identity per identity",
         },
+        // `principal` is a bounded free-form map (api::free_form), which CEL cannot see; the
+        // resolver refuses it with spec.identities in the Identity's Ready condition.
         {
-            "rule": "!has(self.identities) || !(has(self.kind) || has(self.via) || has(self.principal) || has(self.session) || has(self.env))",
+            "rule": "!has(self.identities) || !(has(self.kind) || has(self.via) || has(self.session) || has(self.env))",
             "message": "spec.identities cannot be combined with overrides (kind, via, principal, session, env): they would apply to every identity; write one Identity per overridden identity",
         },
     ])
@@ -130,6 +132,7 @@ pub struct IdentityOverrides {
     pub via: Option<Via>,
     /// Deep-merged over the identity's `principal` (for example `session_name`, `duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::atmos::principal_schema")]
     pub principal: Option<Principal>,
     /// Overrides the identity's `session`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +227,12 @@ pub struct IdentityStatus {
     /// Failed attempts since the last success; drives the backoff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_attempts: Option<u32>,
+    /// What this Identity's fields and chain say that is not used, or is used as Atmos uses
+    /// it (a rewritten `spec.principal.session_name`, ...), one line each (`path: why`); at
+    /// most 50 and a count. They do not affect `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 51))]
+    pub warnings: Vec<String>,
 }
 
 /// One identity of a Secret that holds several.

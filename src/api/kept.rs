@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::atmos::free_form;
+use super::free_form;
 use super::limits::{self, MAX_LIST_ITEMS, MAX_LONG_LEN, MAX_PROVIDERS, MAX_SHORT_LEN};
 
 /// `auth.logs`: Atmos's auth log settings. Not used: the controller logs as its
@@ -37,7 +37,7 @@ pub struct Keyring {
     pub type_: Option<String>,
     /// Backend settings, free-form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form")]
+    #[schemars(schema_with = "free_form::map")]
     pub spec: Option<Value>,
 }
 

@@ -5,6 +5,7 @@
 
 mod atmos;
 mod cluster_profile;
+mod free_form;
 mod identity;
 mod kept;
 pub mod limits;

@@ -157,6 +157,8 @@ async fn reconcile_inner(
     let old = obj.status.clone().unwrap_or_default();
     let mut status = old.clone();
     status.observed_generation = obj.metadata.generation;
+    // Warnings describe the current spec's resolution: set again below once it resolves.
+    status.warnings = Vec::new();
     let mut pass = Pass {
         obj,
         ctx,
@@ -184,6 +186,15 @@ async fn reconcile_inner(
     if !set.multi {
         pass.status.identities = Vec::new();
     }
+    // Each identity's warnings, a line shared by several chains once.
+    let mut seen = std::collections::BTreeSet::new();
+    let warnings: Vec<_> = set
+        .items
+        .iter()
+        .flat_map(|r| r.warnings.iter().cloned())
+        .filter(|w| seen.insert(w.clone()))
+        .collect();
+    pass.status.warnings = super::profile::status_warnings(&warnings);
     pass.status.secret_name = Some(resolved.secret.name.clone());
     let hash = set.spec_hash();
     let metric_labels = IdentityLabels {

@@ -35,8 +35,19 @@ impl Checker<'_> {
         let chained = via.identity.is_some() && via.provider.is_none();
         let first = via.provider.is_some() && via.identity.is_none();
 
+        // A known key of another type is kept among the others (api::free_form::take).
+        for key in ["assume_role", "session_name", "external_id", "duration", "region"] {
+            if let Some(value) = principal.extra.get(key) {
+                self.identity_problem(
+                    name,
+                    &format!("principal.{key}"),
+                    format!("{key} must be a string, not {value}; quote it"),
+                );
+            }
+        }
         let role_arn = principal.assume_role.clone().unwrap_or_default();
         match &principal.assume_role {
+            None if principal.extra.contains_key("assume_role") => {}
             None => self.identity_problem(
                 name,
                 "principal.assume_role",

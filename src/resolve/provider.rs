@@ -45,6 +45,16 @@ pub(super) fn check_provider(
     let before = problems.len();
 
     let spec = provider.spec.clone().unwrap_or_default();
+    // A known key of another type is kept among the others (api::free_form::take).
+    for key in ["audience", "service_account", "expiration", "endpoint_url"] {
+        if let Some(value) = spec.extra.get(key) {
+            problems.push(Problem::new(
+                path(name, &format!("spec.{key}")),
+                Reason::InvalidProfile,
+                format!("{key} must be a string, not {value}; quote it"),
+            ));
+        }
+    }
     let audience = spec
         .audience
         .clone()

@@ -43,6 +43,11 @@ pub(crate) fn dedup(warnings: Vec<Warning>) -> Vec<Warning> {
     warnings.into_iter().filter(|w| seen.insert(w.clone())).collect()
 }
 
+/// Keys the controller reads from a `principal` and a provider's `spec`: one of another type
+/// is kept among the other keys (`api::free_form::take`) and is a problem, not a warning.
+const PRINCIPAL_KEYS: &[&str] = &["assume_role", "session_name", "external_id", "duration", "region"];
+const PROVIDER_SPEC_KEYS: &[&str] = &["audience", "service_account", "expiration", "endpoint_url"];
+
 /// The prefix of every "kept, not used" warning.
 const KEPT: &str = "kept, not used in a cluster";
 /// Why a login setting of SSO or SAML providers is not used.
@@ -133,10 +138,12 @@ fn provider_keys(path: &str, p: &Provider, out: &mut Vec<Warning>) {
         }
     }
     for key in p.spec.iter().flat_map(|s| s.extra.keys()) {
-        out.push(Warning::new(
-            format!("{path}.spec.{key}"),
-            format!("{KEPT}: not a setting of kind kubernetes/oidc (audience, service_account, expiration)"),
-        ));
+        if !PROVIDER_SPEC_KEYS.contains(&key.as_str()) {
+            out.push(Warning::new(
+                format!("{path}.spec.{key}"),
+                format!("{KEPT}: not a setting of kind kubernetes/oidc (audience, service_account, expiration)"),
+            ));
+        }
     }
 }
 
@@ -195,7 +202,7 @@ fn identity_keys(path: &str, d: &IdentityDef, out: &mut Vec<Warning>) {
                 ));
             }
         }
-        for key in principal.extra.keys() {
+        for key in principal.extra.keys().filter(|k| !PRINCIPAL_KEYS.contains(&k.as_str())) {
             out.push(Warning::new(
                 format!("{path}.principal.{key}"),
                 format!(

@@ -48,6 +48,8 @@ pub fn control_plane() -> &'static ControlPlane {
     cp
 }
 
+/// Installs the CRDs on `cp` and waits until they are established (for a private control
+/// plane; [`control_plane`] does it once for the shared one).
 pub async fn install_crds(cp: &ControlPlane) -> Result<()> {
     let client = cp.client().await?;
     let api: Api<CustomResourceDefinition> = Api::all(client);
@@ -143,7 +145,15 @@ impl ControllerProcess {
         sts_endpoint: &str,
         extra: &[&str],
     ) -> Result<Self> {
-        Self::spawn(kubeconfig, namespace, sts_endpoint, extra, &[])
+        Self::spawn(kubeconfig, Some(namespace), sts_endpoint, extra, &[])
+    }
+
+    /// Like [`Self::start`], watching every namespace (only on a private control plane: it
+    /// would reconcile other tests' Identities).
+    #[allow(dead_code)]
+    pub fn start_cluster_wide(cp: &ControlPlane, sts_endpoint: &str) -> Result<Self> {
+        let kubeconfig = cp.kubeconfig_path().display().to_string();
+        Self::spawn(&kubeconfig, None, sts_endpoint, &[], &[])
     }
 
     /// Like [`Self::start`], with environment variables (`RUST_LOG` among them) set.
@@ -155,12 +165,12 @@ impl ControllerProcess {
         env: &[(&str, &str)],
     ) -> Result<Self> {
         let kubeconfig = cp.kubeconfig_path().display().to_string();
-        Self::spawn(&kubeconfig, namespace, sts_endpoint, extra, env)
+        Self::spawn(&kubeconfig, Some(namespace), sts_endpoint, extra, env)
     }
 
     fn spawn(
         kubeconfig: &str,
-        namespace: &str,
+        namespace: Option<&str>,
         sts_endpoint: &str,
         extra: &[&str],
         env: &[(&str, &str)],
@@ -179,14 +189,8 @@ impl ControllerProcess {
             "atmos_auth_controller=debug,info",
         ])
         .args(["--kubeconfig", kubeconfig])
-        .args([
-            "--sts-endpoint",
-            sts_endpoint,
-            "--namespace",
-            namespace,
-            "--admin-addr",
-            &admin,
-        ])
+        .args(["--sts-endpoint", sts_endpoint, "--admin-addr", &admin])
+        .args(namespace.map(|ns| ["--namespace", ns]).into_iter().flatten())
         .args(extra)
         .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
         .env_remove("RUST_LOG")

@@ -11,6 +11,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
+use crate::deep::nested;
 use crate::fixture::*;
 use crate::limits_profile::{at_limits, identity_name, line, long_name, provider_name};
 
@@ -171,6 +172,39 @@ async fn one_past_the_limits_is_refused_by_the_api_server() -> anyhow::Result<()
     let mut doc = base.clone();
     doc["spec"]["providers"][provider_name(0)]["spec"]["endpoint_url"] = json!(format!("https://{}", "h".repeat(2041)));
     cases.push(("an endpoint URL too long", doc, "endpoint_url", "2048".into()));
+    // Free-form maps: bounded keys and depth (a LIST with one object nested past serde_json's
+    // 128 levels would not decode in the controller; see tests/e2e/deep.rs).
+    let mut doc = base.clone();
+    doc["spec"]["identities"][&first]["principal"]["x"] = nested(200);
+    cases.push((
+        "a principal value nested 200 deep",
+        doc,
+        "principal.x.x",
+        "must have at most 0 items".into(),
+    ));
+    let mut doc = base.clone();
+    doc["spec"]["providers"][provider_name(0)]["spec"]["x"] = json!({"a": {"b": "too deep"}});
+    cases.push((
+        "a provider spec value four levels deep",
+        doc,
+        "spec.x.a",
+        "must have at most 0 items".into(),
+    ));
+    let mut doc = base.clone();
+    doc["spec"]["identities"][&first]["spec"] = json!(
+        (0..33)
+            .map(|i| (format!("k{i}"), json!(i)))
+            .collect::<serde_json::Map<_, _>>()
+    );
+    cases.push(("an identity spec with one key too many", doc, "spec", "32".into()));
+    let mut doc = base.clone();
+    doc["spec"]["keyring"] = json!({"spec": {"path": [["nested list"]]}});
+    cases.push((
+        "a keyring spec list of lists",
+        doc,
+        "keyring.spec.path[0]",
+        "must have at most 0 items".into(),
+    ));
     let mut failures = Vec::new();
     for (what, doc, field, limit) in &cases {
         failures.extend(refusal(&profiles, doc, what, field, limit).await.err());
@@ -184,6 +218,12 @@ async fn one_past_the_limits_is_refused_by_the_api_server() -> anyhow::Result<()
             identity(json!({"profile": "p".repeat(254)})),
             "spec.profile",
             "253",
+        ),
+        (
+            "an Identity's principal value nested 200 deep",
+            identity(json!({"profile": "big", "principal": {"x": nested(200)}})),
+            "spec.principal.x.x",
+            "must have at most 0 items",
         ),
         (
             "too many formats",

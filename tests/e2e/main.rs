@@ -6,6 +6,7 @@ mod chart_rbac;
 mod cluster_profiles;
 mod consumers;
 mod corpus;
+mod deep;
 mod fixture;
 mod flow;
 mod ha;

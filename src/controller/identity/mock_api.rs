@@ -875,3 +875,54 @@ async fn an_identity_removed_from_the_list_loses_its_key_at_the_next_write() {
     assert_eq!(status["identities"].as_array().unwrap().len(), 2);
     assert_eq!(status["identity"], "acme/admin,acme/b");
 }
+
+#[tokio::test]
+async fn warnings_about_the_identitys_own_fields_reach_its_status() {
+    let mut obj = identity(None);
+    obj.spec.overrides.principal = Some(serde_json::from_value(json!({"session_name": "runner/one"})).unwrap());
+    let issue = vec![
+        step("GET", SECRETS, empty_list()),
+        step("GET", SECRET, not_found()),
+        step("POST", TOKEN, token_reply()),
+        step("POST", SECRETS, Reply::Echo(201)),
+        step(
+            "PATCH",
+            STATUS,
+            Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+        ),
+        step("POST", EVENTS, Reply::Echo(201)),
+    ];
+    let r = run(&obj, FakeSts::ok(), t0(), issue).await;
+    assert_eq!(ready(&r.seen[4].body)["reason"], "CredentialsIssued");
+    // The Identity's own field first, then its chain's (the provider's unused region).
+    let warnings = r.seen[4].body["status"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let line = warnings[0].as_str().unwrap();
+    assert!(line.starts_with("spec.principal.session_name: "), "{line}");
+    assert!(line.contains("runner-one"), "{line}");
+    let region = warnings[1].as_str().unwrap();
+    assert!(region.starts_with("auth.providers.cluster-oidc.region: "), "{region}");
+
+    // A later quiet reconcile (no renewal) replaces stale lines with the current ones.
+    let mut status: IdentityStatus = serde_json::from_value(r.seen[4].body["status"].clone()).unwrap();
+    status.warnings = vec!["spec.principal.duration: stale".into()];
+    obj.status = Some(status);
+    let annotations = r.seen[3].body["metadata"]["annotations"].clone();
+    let current = json!(warnings);
+    let r = run(
+        &obj,
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &annotations))),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.sts_calls, 0);
+    assert_eq!(r.seen[1].body["status"]["warnings"], current);
+}

@@ -176,3 +176,18 @@ fn identity_name_must_fit_a_config_section() {
         )
     );
 }
+
+#[test]
+fn a_known_principal_key_of_another_type_is_refused() {
+    // The schema cannot type a free-form map's values; the decode keeps such a value among
+    // the other keys (api::free_form::take) and the resolver names it.
+    let prof = profile("identities: {acme/admin: {principal: {duration: 3600}}}");
+    assert_eq!(
+        only(&prof, &identity("profile: k8s")),
+        p(
+            "auth.identities.acme/admin.principal.duration",
+            Reason::InvalidProfile,
+            "duration must be a string, not 3600; quote it"
+        )
+    );
+}
