@@ -10,6 +10,7 @@ pub mod labels;
 pub mod redact;
 pub mod render;
 pub mod renewal;
+pub mod queue;
 pub mod resolve;
 pub mod runtime;
 pub mod secret;

@@ -4,13 +4,15 @@
 //! Secrets an Identity wrote under a name it no longer uses (no `delete` right needed: the
 //! garbage collector removes them with the Identity).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 
 use crate::labels;
@@ -94,15 +96,97 @@ impl SecretError {
     }
 }
 
-/// Reads the Secret's metadata only (no credentials cross the wire) and says whose it is.
-pub async fn existing(api: &Api<Secret>, name: &str, owner_uid: &str) -> Result<Existing, kube::Error> {
-    Ok(match api.get_metadata_opt(name).await? {
-        None => Existing::Missing,
-        Some(meta) if owned_by(&meta, owner_uid) => Existing::Owned {
-            uid: meta.uid().unwrap_or_default(),
-            annotations: meta.annotations().clone(),
+/// Secrets this process wrote, by (namespace, name), with the UID and annotations written:
+/// a reconcile that runs before the watch has delivered its own write (another trigger came
+/// in meanwhile) decides from these, not from the older cached copy, so it neither creates
+/// the Secret twice nor renews twice. An entry goes once the cache has caught up.
+#[derive(Default)]
+pub struct Written(Mutex<HashMap<(String, String), (String, BTreeMap<String, String>)>>);
+
+impl Written {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (String, BTreeMap<String, String>)>> {
+        // Each update is a single insert or remove.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a write of Secret `namespace/name`.
+    pub fn record(&self, namespace: &str, name: &str, uid: String, annotations: BTreeMap<String, String>) {
+        self.lock()
+            .insert((namespace.to_owned(), name.to_owned()), (uid, annotations));
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<(String, BTreeMap<String, String>)> {
+        self.lock().get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    fn forget(&self, namespace: &str, name: &str) {
+        self.lock().remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// How many writes the cache has not shown yet.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the cache has shown every write.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+/// The newer of the cached metadata and this process's own last write (by issue time:
+/// only the controller writes that annotation).
+pub fn newer_view(
+    cached: &PartialObjectMeta<Secret>,
+    written: Option<&(String, BTreeMap<String, String>)>,
+) -> (bool, Option<BTreeMap<String, String>>) {
+    let issued = |a: &BTreeMap<String, String>| {
+        a.get(labels::ISSUED_AT)
+            .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+    };
+    match written {
+        Some((uid, annotations)) if cached.uid().as_deref() == Some(uid.as_str()) => {
+            if issued(annotations) > issued(cached.annotations()) {
+                (false, Some(annotations.clone()))
+            } else {
+                (true, None)
+            }
+        }
+        // Another Secret stands at the name now (or nothing was written): the cache says it.
+        _ => (written.is_some(), None),
+    }
+}
+
+/// What stands at the Secret's name: from the watch cache (metadata only; no credentials
+/// cross the wire), newer than it where this process wrote since. Only when the cache has
+/// nothing (a first issue, or a Secret deleted) does a GET confirm it.
+pub async fn existing(
+    api: &Api<Secret>,
+    cache: &Store<PartialObjectMeta<Secret>>,
+    written: &Written,
+    (namespace, name): (&str, &str),
+    owner_uid: &str,
+) -> Result<Existing, kube::Error> {
+    let meta = match cache.get(&ObjectRef::new(name).within(namespace)) {
+        Some(meta) => meta,
+        None => match api.get_metadata_opt(name).await? {
+            Some(meta) => Arc::new(meta),
+            None => {
+                written.forget(namespace, name);
+                return Ok(Existing::Missing);
+            }
         },
-        Some(_) => Existing::Foreign,
+    };
+    if !owned_by(&meta, owner_uid) {
+        return Ok(Existing::Foreign);
+    }
+    let (caught_up, mine) = newer_view(&meta, written.get(namespace, name).as_ref());
+    if caught_up {
+        written.forget(namespace, name);
+    }
+    Ok(Existing::Owned {
+        uid: meta.uid().unwrap_or_default(),
+        annotations: mine.unwrap_or_else(|| meta.annotations().clone()),
     })
 }
 
@@ -144,7 +228,8 @@ pub fn desired(
 /// holds are removed (a merge patch: keys written by the first create are owned by an
 /// `Update` entry that a later apply never removes); the same patch drops a
 /// [`labels::SUPERSEDED_BY`] mark from a Secret back in use.
-pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prune: bool) -> Result<(), SecretError> {
+/// Returns the written Secret's UID.
+pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prune: bool) -> Result<String, SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     let err = |source| SecretError::Api {
@@ -167,7 +252,7 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
             )
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(created) => Ok(created.uid().unwrap_or_default()),
             // Someone created it since we looked: theirs, not ours.
             Err(kube::Error::Api(s)) if s.code == 409 => Err(SecretError::Conflict {
                 namespace: namespace.clone(),
@@ -213,7 +298,7 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
                     .await
                     .map_err(err)?;
             }
-            Ok(())
+            Ok(uid.clone())
         }
     }
 }

@@ -3,11 +3,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use crate::api::AuthProfile;
+use crate::queue::gate::Gate;
+use crate::secret::Written;
 use crate::resolve::Settings;
 use crate::sts::Exchanger;
 use crate::telemetry::Metrics;
@@ -18,6 +22,12 @@ pub struct Context {
     pub client: Client,
     /// AuthProfiles from the informer cache.
     pub profiles: Store<AuthProfile>,
+    /// The controller's Secrets (metadata) from the informer cache.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// What this process wrote that the cache may not show yet.
+    pub written: Written,
+    /// Turns at the STS budget, one gate per process (shared by every scope).
+    pub gate: Arc<Gate>,
     /// STS exchanges and the parent-session cache, one per process (shared by every scope).
     pub exchanger: Arc<Exchanger>,
     /// Operator limits on what profiles may ask for.

@@ -23,6 +23,8 @@ use super::{Context, Error};
 use crate::api::{Identity, IdentityStatus};
 use crate::credentials::Credentials;
 use crate::labels;
+use crate::queue::Urgency;
+use crate::queue::gate::Turn;
 use crate::render::render;
 use crate::renewal::{self, RenewReason, Schedule, SecretState};
 use crate::resolve::{Reason, Resolved, resolve, summarize};
@@ -106,6 +108,7 @@ impl Pass<'_> {
     /// Input that only a change can fix: report it and wait for that change (or look again
     /// after `recheck`, when the fix is a change the controller does not watch).
     async fn not_ready(mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
+        self.ctx.gate.leave(&(self.ns.clone(), self.obj.name_any()));
         self.set_ready(false, reason, message);
         self.write_status().await?;
         Ok(recheck.map_or_else(Action::await_change, Action::requeue))
@@ -137,11 +140,12 @@ async fn reconcile_inner(
     if !ctx.profiles_synced() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
+    let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     // Being deleted: no token, no Secret (the garbage collector removes the one it has).
     if obj.metadata.deletion_timestamp.is_some() {
+        ctx.gate.leave(&(ns, obj.name_any()));
         return Ok(Action::await_change());
     }
-    let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
     let name = obj.name_any();
     let old = obj.status.clone().unwrap_or_default();
@@ -192,7 +196,14 @@ async fn reconcile_inner(
     }
 
     // 3. Decide.
-    let existing = secret::existing(&secrets, &resolved.secret.name, &uid).await?;
+    let existing = secret::existing(
+        &secrets,
+        &ctx.secrets,
+        &ctx.written,
+        (&ns, &resolved.secret.name),
+        &uid,
+    )
+    .await?;
     let state = match &existing {
         Existing::Missing => None,
         Existing::Owned { annotations, .. } => Some(SecretState::from_annotations(annotations)),
@@ -209,7 +220,9 @@ async fn reconcile_inner(
                 .await;
         }
     };
+    let key = (ns.clone(), name.clone());
     let Some(trigger) = renewal::renewal_reason(now, state.as_ref(), &hash) else {
+        ctx.gate.leave(&key);
         // Fresh credentials for this spec (renewal_reason checked both times): the status may
         // need catching up after a restart; the next look is at renewal time.
         let state = state.unwrap_or_default();
@@ -222,7 +235,28 @@ async fn reconcile_inner(
         return Ok(Action::requeue(renewal::requeue_after(now, renew)));
     };
 
-    // 4. Refresh, 5. write.
+    // 4. Wait for a turn at the STS budget (renewals first, namespaces taking turns).
+    let old_expiry = state.as_ref().and_then(|s| s.expiration);
+    let urgency = match (trigger, old_expiry) {
+        (RenewReason::SpecChanged, _) | (_, None) => Urgency::Issue,
+        (_, Some(e)) if e <= now => Urgency::Issue,
+        (_, Some(e)) => Urgency::Renewal(e.as_second()),
+    };
+    let _turn = match ctx.gate.enter(&key, urgency) {
+        Turn::Go(permit) => permit,
+        Turn::Queued { waiting } => {
+            if let Some((ok, msg)) =
+                crate::queue::waiting_condition(now, old_expiry, waiting, ctx.exchanger.rate())
+            {
+                pass.set_ready(ok, "WaitingForStsBudget", &msg);
+                pass.write_status().await?;
+            }
+            // The gate triggers this reconcile when the turn comes; the requeue is a fallback.
+            return Ok(Action::requeue(Duration::from_secs(300)));
+        }
+    };
+
+    // 5. Refresh, 6. write.
     let token = Box::pin(async {
         request_token(&ctx.client, &ns, &resolved.token)
             .await
@@ -245,7 +279,7 @@ async fn reconcile_inner(
         Err(e) => Err(e),
     };
 
-    // 6. Schedule.
+    // 7. Schedule.
     match result {
         Ok((schedule, session)) => {
             pass.status.last_refresh_time = Some(rfc3339(now));
@@ -332,7 +366,10 @@ async fn write_secret(
     let owner = obj.controller_owner_ref(&()).ok_or(Error::Metadata("name or uid"))?;
     let desired = secret::desired(&ns, &resolved.secret.name, owner, data, annotations);
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    secret::write(&api, existing, &desired, prune).await?;
+    let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
+    let uid = secret::write(&api, existing, &desired, prune).await?;
+    ctx.written
+        .record(&ns, &resolved.secret.name, uid, written_annotations);
     Ok(())
 }
 

@@ -22,6 +22,9 @@ use crate::labels;
 pub use context::Context;
 pub use error::Error;
 
+/// `kubectl apply`'s copy of the whole object: never read, so never cached.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Where the controllers look.
 #[derive(Clone, Debug)]
 pub enum Scope {
@@ -48,11 +51,33 @@ impl Scope {
 pub struct Caches {
     /// AuthProfiles.
     pub profiles: Store<AuthProfile>,
+    /// The controller's Secrets, metadata only: the reconcile reads them here, not with a GET.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
     profile_stream: std::pin::Pin<Box<dyn Stream<Item = Result<AuthProfile, watcher::Error>> + Send>>,
+    secret_stream: std::pin::Pin<Box<dyn Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send>>,
 }
 
-/// Starts the AuthProfile informer for `scope`.
+/// Starts the AuthProfile and Secret informers for `scope`.
 pub fn caches(client: &Client, scope: &Scope) -> Caches {
+    // Owned Secrets as metadata only, selected by label; foreign annotations (a `kubectl
+    // apply`-made Secret keeps its whole data in one) and managedFields are dropped at once.
+    let (secrets, secret_writer) = reflector::store();
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let secret_stream = watcher(
+        scope.api::<PartialObjectMeta<Secret>>(client),
+        watcher::Config::default().labels(&selector),
+    )
+    .default_backoff()
+    .modify(|meta| {
+        meta.metadata.managed_fields = None;
+        if let Some(a) = meta.metadata.annotations.as_mut() {
+            a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
+        }
+    })
+    .reflect(secret_writer)
+    .touched_objects()
+    .predicate_filter(predicates::resource_version, Default::default())
+    .boxed();
     let (profiles, writer) = reflector::store();
     // Identities care about a profile's spec (generation) and its deletion; status writes
     // must not retrigger them. kube's generation predicate drops deletions, hence this filter.
@@ -79,8 +104,17 @@ pub fn caches(client: &Client, scope: &Scope) -> Caches {
         .boxed();
     Caches {
         profiles,
+        secrets,
         profile_stream,
+        secret_stream,
     }
+}
+
+/// How the Identity controller runs.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Reconciles at once (kube's controller concurrency).
+    pub concurrency: u16,
 }
 
 /// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
@@ -88,6 +122,7 @@ pub async fn run(
     ctx: Arc<Context>,
     caches: Caches,
     scope: Scope,
+    tuning: Tuning,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
     let client = ctx.client.clone();
@@ -99,6 +134,14 @@ pub async fn run(
     let metrics = ctx.metrics.clone();
     let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
         .default_backoff()
+        // The cache needs spec, status and our annotations; managedFields and the last-applied
+        // copy of the whole object are most of an applied object's size.
+        .modify(|i: &mut Identity| {
+            i.metadata.managed_fields = None;
+            if let Some(a) = i.metadata.annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+        })
         .reflect(identity_writer)
         // A deleted Identity is never reconciled again: drop its per-Identity series here.
         .inspect(move |event| {
@@ -111,23 +154,6 @@ pub async fn run(
             predicates::generation.combine(predicates::annotations),
             Default::default(),
         );
-
-    // Owned Secrets as metadata only, selected by label; foreign annotations (a `kubectl
-    // apply`-made Secret keeps its whole data in one) and managedFields are dropped at once.
-    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-    let secrets = watcher(
-        scope.api::<PartialObjectMeta<Secret>>(&client),
-        watcher::Config::default().labels(&selector),
-    )
-    .default_backoff()
-    .modify(|meta| {
-        meta.metadata.managed_fields = None;
-        if let Some(a) = meta.metadata.annotations.as_mut() {
-            a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
-        }
-    })
-    .touched_objects()
-    .predicate_filter(predicates::resource_version, Default::default());
 
     // A profile change reconciles the Identities that use it.
     let store_for_map = identity_store.clone();
@@ -142,9 +168,17 @@ pub async fn run(
             .collect::<Vec<_>>()
     };
 
+    // A turn at the STS budget has come (see crate::queue::gate).
+    let turns = ctx
+        .gate
+        .trigger()
+        .map(|(ns, name)| ObjectRef::<Identity>::new(&name).within(&ns));
+
     let identities = Controller::for_stream(identity_stream, identity_store)
-        .owns_stream(secrets)
+        .with_config(kube::runtime::controller::Config::default().concurrency(tuning.concurrency))
+        .owns_stream(caches.secret_stream)
         .watches_stream(caches.profile_stream, profile_to_identities)
+        .reconcile_on(turns)
         .graceful_shutdown_on(shutdown.clone())
         .run(identity::reconcile, identity::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));

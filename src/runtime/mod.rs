@@ -14,7 +14,9 @@ use std::time::Duration;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, Context, Scope};
+use crate::controller::{self, Context, Scope, Tuning};
+use crate::queue::gate::Gate;
+use crate::secret::Written;
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
 use crate::sts::{CallObserver, Exchanger, StsSettings};
 use crate::telemetry::{self, Metrics};
@@ -55,6 +57,8 @@ pub struct Config {
     pub lease: Option<LeaseConfig>,
     /// This replica's name in the Lease and in Events.
     pub instance: String,
+    /// Identity reconciles at once; also the STS refreshes in flight at once.
+    pub concurrency: u16,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT (or exits on leadership loss).
@@ -100,23 +104,32 @@ pub async fn run(config: Config) -> Result<(), Error> {
         config.sts.clone(),
         Some(metrics.clone() as Arc<dyn CallObserver>),
     ));
+    // One gate for the process: its STS budget is the process's, whatever the scopes.
+    let gate = Gate::new(usize::from(config.concurrency));
+    tokio::spawn(gate.clone().dispatch());
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),
     };
     let runs = scopes.into_iter().zip(synced).map(|(scope, synced)| {
         let caches = controller::caches(&client, &scope);
-        mark_when_synced(caches.profiles.clone(), synced.clone());
+        mark_when_synced(caches.profiles.clone(), caches.secrets.clone(), synced.clone());
         let ctx = Arc::new(Context {
             client: client.clone(),
             profiles: caches.profiles.clone(),
+            secrets: caches.secrets.clone(),
+            written: Written::default(),
+            gate: gate.clone(),
             exchanger: exchanger.clone(),
             settings: config.settings.clone(),
             recorder: Recorder::new(client.clone(), reporter.clone()),
             metrics: metrics.clone(),
             profiles_synced: synced,
         });
-        controller::run(ctx, caches, scope, shutdown.signaled())
+        let tuning = Tuning {
+            concurrency: config.concurrency,
+        };
+        controller::run(ctx, caches, scope, tuning, shutdown.signaled())
     });
     futures::future::join_all(runs).await;
     if let Some(l) = leadership {

@@ -37,11 +37,18 @@ impl Readiness {
     }
 }
 
-/// Marks `flag` synced once `profiles` has synced. The only waiter on the store's readiness:
-/// kube's readiness future keeps one waker, so concurrent waiters can sleep forever.
-pub fn mark_when_synced(profiles: kube::runtime::reflector::Store<crate::api::AuthProfile>, flag: Arc<AtomicBool>) {
+/// Marks `flag` synced once `profiles` and `secrets` have synced (without the Secret cache
+/// a restart would GET every Secret). The only waiter on each store's readiness: kube's
+/// readiness future keeps one waker, so concurrent waiters can sleep forever.
+pub fn mark_when_synced(
+    profiles: kube::runtime::reflector::Store<crate::api::AuthProfile>,
+    secrets: kube::runtime::reflector::Store<
+        kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
+    >,
+    flag: Arc<AtomicBool>,
+) {
     tokio::spawn(async move {
-        if profiles.wait_until_ready().await.is_ok() {
+        if profiles.wait_until_ready().await.is_ok() && secrets.wait_until_ready().await.is_ok() {
             flag.store(true, Ordering::SeqCst);
         }
     });

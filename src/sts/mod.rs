@@ -4,6 +4,7 @@
 
 mod cache;
 mod error;
+pub mod limit;
 
 use std::time::{Duration, Instant};
 
@@ -18,16 +19,20 @@ use crate::credentials::Credentials;
 use crate::resolve::{Link, Resolved, session_name};
 pub use cache::{SessionCache, SessionKey};
 pub use error::StsError;
+pub use limit::{LimitSettings, Limiter};
 
 /// Where and how STS is called: the controller's configuration, never a profile's.
 #[derive(Clone, Debug)]
 pub struct StsSettings {
     /// STS endpoint URL; `None`: AWS's regional endpoint for each link's region.
     pub endpoint: Option<String>,
-    /// Budget for one call including retries.
+    /// Budget for one attempt of a call.
     pub operation_timeout: Duration,
-    /// Attempts per call (the SDK's standard retry: throttling and 5xx).
+    /// Attempts per call: a throttled, unanswered or 5xx call is tried again (after the
+    /// rate limit's next slot); other errors are final.
     pub max_attempts: u32,
+    /// The per-region rate limit.
+    pub limit: LimitSettings,
 }
 
 impl Default for StsSettings {
@@ -36,6 +41,7 @@ impl Default for StsSettings {
             endpoint: None,
             operation_timeout: Duration::from_secs(20),
             max_attempts: 3,
+            limit: LimitSettings::default(),
         }
     }
 }
@@ -65,6 +71,7 @@ pub struct Exchanger {
     http: SharedHttpClient,
     settings: StsSettings,
     cache: SessionCache,
+    limiter: Limiter,
     observer: Option<std::sync::Arc<dyn CallObserver>>,
 }
 
@@ -76,6 +83,7 @@ impl Exchanger {
             .build_https();
         Self {
             http,
+            limiter: Limiter::new(settings.limit),
             settings,
             cache: SessionCache::default(),
             observer,
@@ -166,7 +174,8 @@ impl Exchanger {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .http_client(self.http.clone())
-            .retry_config(RetryConfig::standard().with_max_attempts(self.settings.max_attempts))
+            // Retries are ours (`call`), so each attempt waits for the rate limit.
+            .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
@@ -190,17 +199,17 @@ impl Exchanger {
         const ACTION: &str = "AssumeRoleWithWebIdentity";
         // No credentials provider: the operation is unsigned.
         let client = aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).build());
-        let started = Instant::now();
-        let out = client
-            .assume_role_with_web_identity()
-            .role_arn(&link.role_arn)
-            .role_session_name(name)
-            .web_identity_token(jwt)
-            .duration_seconds(link.duration_seconds)
-            .send()
-            .await;
-        self.observe(ACTION, &out, started);
-        let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
+        let out = self
+            .call(ACTION, link, || {
+                client
+                    .assume_role_with_web_identity()
+                    .role_arn(&link.role_arn)
+                    .role_session_name(name)
+                    .web_identity_token(jwt)
+                    .duration_seconds(link.duration_seconds)
+                    .send()
+            })
+            .await?;
         session(
             ACTION,
             link,
@@ -229,17 +238,17 @@ impl Exchanger {
         );
         let client =
             aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).credentials_provider(creds).build());
-        let started = Instant::now();
-        let out = client
-            .assume_role()
-            .role_arn(&link.role_arn)
-            .role_session_name(name)
-            .duration_seconds(link.duration_seconds)
-            .set_external_id(link.external_id.clone())
-            .send()
-            .await;
-        self.observe(ACTION, &out, started);
-        let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
+        let out = self
+            .call(ACTION, link, || {
+                client
+                    .assume_role()
+                    .role_arn(&link.role_arn)
+                    .role_session_name(name)
+                    .duration_seconds(link.duration_seconds)
+                    .set_external_id(link.external_id.clone())
+                    .send()
+            })
+            .await?;
         session(
             ACTION,
             link,
@@ -248,6 +257,50 @@ impl Exchanger {
             out.assumed_role_user.map(|u| u.arn),
             now,
         )
+    }
+
+    /// One STS call with the rate limit: each attempt waits for the region's next slot; a
+    /// `Throttling` answer backs the region's rate off and is tried again, as are calls
+    /// without an answer or with a 5xx; anything else is final.
+    async fn call<T, E, R, F, Fut>(&self, action: &'static str, link: &Link, send: F) -> Result<T, StsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + HasStatus,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    {
+        let mut attempt = 1;
+        loop {
+            self.limiter.acquire(&link.region).await;
+            let started = Instant::now();
+            let out = send().await;
+            self.observe(action, &out, started);
+            let err = match out {
+                Ok(v) => {
+                    self.limiter.passed(&link.region);
+                    return Ok(v);
+                }
+                Err(e) => to_error(action, &link.role_arn, e),
+            };
+            let again = match &err {
+                StsError::Rejected { code, .. } if limit::is_throttling(code) => {
+                    self.limiter.throttled(&link.region);
+                    true
+                }
+                StsError::Rejected { status, .. } => status.is_some_and(|s| s >= 500),
+                StsError::Transport { .. } => true,
+                StsError::NoCredentials { .. } => false,
+            };
+            if !again || attempt >= self.settings.max_attempts {
+                return Err(err);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// The rate limit's ceiling, calls per second per region.
+    pub fn rate(&self) -> f64 {
+        self.limiter.ceiling()
     }
 
     fn observe<T, E: ProvideErrorMetadata, R>(

@@ -25,6 +25,10 @@ use crate::api::{AuthProfile, Identity, IdentityStatus};
 use crate::controller::{Context, Error};
 use crate::credentials::Credentials;
 use crate::labels;
+use crate::queue::gate::Gate;
+use crate::secret::Written;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use crate::resolve::{Resolved, Settings};
 use crate::sts::{Exchanger, Session, StsError, StsSettings};
 use crate::telemetry::Metrics;
@@ -265,6 +269,24 @@ async fn run(obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) ->
 
 /// [`run`] with the process's metrics as they stand.
 async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
+    // The Secret the watch cache holds: the script's answer to a GET of it, which the
+    // reconcile must then not make (a GET is only for a Secret the cache does not have).
+    let (secrets, mut secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
+    // Its place in the script keeps a placeholder in `seen`, so indices stay those of the script.
+    let mut from_cache = Vec::new();
+    let script: Vec<Step> = script
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| match (&s.reply, s.method, s.path) {
+            (Reply::Json(200, meta), "GET", SECRET) => {
+                let cached: PartialObjectMeta<Secret> = serde_json::from_value(meta.clone()).unwrap();
+                secret_writer.apply_watcher_event(&watcher::Event::Apply(cached));
+                from_cache.push(i);
+                None
+            }
+            _ => Some(s),
+        })
+        .collect();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let server = tokio::spawn(serve(handle, script));
     let client = Client::new(service, NS);
@@ -273,6 +295,9 @@ async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Time
     let ctx = Context {
         client: client.clone(),
         profiles,
+        secrets,
+        written: Written::default(),
+        gate: Gate::new(1),
         exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
         settings: Settings::default(),
         recorder: Recorder::new(
@@ -288,10 +313,19 @@ async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Time
     let action = reconcile_inner(obj, &ctx, &sts, now, 0.0).await;
     // Dropping every client closes the mock service, which ends the server's loop.
     drop(ctx);
-    let (seen, unexpected) = tokio::time::timeout(Duration::from_secs(5), server)
+    let (mut seen, unexpected) = tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("the mock API server did not finish")
         .unwrap();
+    for i in from_cache {
+        seen.insert(
+            i,
+            Seen {
+                query: "(answered by the watch cache, no request)".into(),
+                body: Value::Null,
+            },
+        );
+    }
     assert_eq!(unexpected, Vec::<String>::new(), "requests beyond the script");
     Run {
         action,
