@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
@@ -101,10 +101,13 @@ impl SecretError {
 /// in meanwhile) decides from these, not from the older cached copy, so it neither creates
 /// the Secret twice nor renews twice. An entry goes once the cache has caught up.
 #[derive(Default)]
-pub struct Written(Mutex<HashMap<(String, String), (String, BTreeMap<String, String>)>>);
+pub struct Written(Mutex<HashMap<(String, String), WrittenSecret>>);
+
+/// A written Secret's UID and annotations.
+type WrittenSecret = (String, BTreeMap<String, String>);
 
 impl Written {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (String, BTreeMap<String, String>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), WrittenSecret>> {
         // Each update is a single insert or remove.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -115,7 +118,7 @@ impl Written {
             .insert((namespace.to_owned(), name.to_owned()), (uid, annotations));
     }
 
-    fn get(&self, namespace: &str, name: &str) -> Option<(String, BTreeMap<String, String>)> {
+    fn get(&self, namespace: &str, name: &str) -> Option<WrittenSecret> {
         self.lock().get(&(namespace.to_owned(), name.to_owned())).cloned()
     }
 
@@ -138,7 +141,7 @@ impl Written {
 /// only the controller writes that annotation).
 pub fn newer_view(
     cached: &PartialObjectMeta<Secret>,
-    written: Option<&(String, BTreeMap<String, String>)>,
+    written: Option<&WrittenSecret>,
 ) -> (bool, Option<BTreeMap<String, String>>) {
     let issued = |a: &BTreeMap<String, String>| {
         a.get(labels::ISSUED_AT)
@@ -306,9 +309,13 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
 /// The Secrets among `secrets` that this Identity (`owner_uid`) wrote under a name other than
 /// `current` and that still need emptying, as (name, uid). One already marked superseded by
 /// `current`, without renewal annotations, is done.
-pub fn to_supersede(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, current: &str) -> Vec<(String, String)> {
+pub fn to_supersede<'a>(
+    secrets: impl IntoIterator<Item = &'a PartialObjectMeta<Secret>>,
+    owner_uid: &str,
+    current: &str,
+) -> Vec<(String, String)> {
     secrets
-        .iter()
+        .into_iter()
         .filter(|m| owned_by(m, owner_uid) && m.name_any() != current)
         .filter(|m| {
             let a = m.annotations();
@@ -338,24 +345,18 @@ pub fn supersede_patch(uid: &str, current: &str) -> serde_json::Value {
     })
 }
 
-/// Empties every Secret this Identity wrote under a name other than `current` (found by
-/// the managed-by label and its owner reference); returns their names.
+/// Empties every Secret this Identity wrote under a name other than `current`, found in the
+/// metadata cache (`cached`: the controller's Secrets, by the managed-by label) by their
+/// owner reference; returns their names.
 pub async fn supersede(
     api: &Api<Secret>,
     namespace: &str,
     owner_uid: &str,
     current: &str,
+    cached: &[Arc<PartialObjectMeta<Secret>>],
 ) -> Result<Vec<String>, SecretError> {
-    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-    let list = api
-        .list_metadata(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|source| SecretError::List {
-            namespace: namespace.to_owned(),
-            source,
-        })?;
     let mut done = Vec::new();
-    for (name, uid) in to_supersede(&list.items, owner_uid, current) {
+    for (name, uid) in to_supersede(cached.iter().map(AsRef::as_ref), owner_uid, current) {
         let patch = supersede_patch(&uid, current);
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await

@@ -189,7 +189,10 @@ async fn reconcile_inner(
     // 2. Empty the Secrets this Identity wrote under earlier names (before the status moves
     // on to the new name, so a failure here is retried).
     if decide::may_have_superseded(pass.old.secret_name.as_deref(), &resolved.secret.name) {
-        let emptied = secret::supersede(&secrets, &ns, &uid, &resolved.secret.name).await?;
+        let cached = ctx
+            .secrets
+            .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
+        let emptied = secret::supersede(&secrets, &ns, &uid, &resolved.secret.name, &cached).await?;
         for old in emptied {
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %resolved.secret.name, "credentials removed from superseded Secret");
         }

@@ -47,11 +47,14 @@ pub enum Urgency {
     Issue,
 }
 
+/// A namespace's waiting keys, best first: ((expiry or 0, arrival), key).
+type Line<K> = BTreeSet<((i64, u64), K)>;
+
 /// One class's waiting refreshes, per namespace, and whose turn is next.
 #[derive(Debug)]
 struct Class<K> {
     /// Namespace -> (order key, key), best first.
-    by_namespace: BTreeMap<String, BTreeSet<((i64, u64), K)>>,
+    by_namespace: BTreeMap<String, Line<K>>,
     /// The namespace served last; the next turn is the one after it.
     last: Option<String>,
 }

@@ -175,14 +175,13 @@ impl ControllerProcess {
             "atmos_auth_controller=debug,info",
         ])
         .args(["--kubeconfig", kubeconfig])
-        .args([
-            "--sts-endpoint",
-            sts_endpoint,
-            "--namespace",
-            namespace,
-            "--admin-addr",
-            &admin,
-        ])
+        .args(["--sts-endpoint", sts_endpoint, "--admin-addr", &admin])
+        // An empty namespace: every namespace (cluster scope).
+        .args(if namespace.is_empty() {
+            vec![]
+        } else {
+            vec!["--namespace", namespace]
+        })
         .args(extra)
         .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
         .env_remove("RUST_LOG")

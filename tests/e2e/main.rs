@@ -14,6 +14,8 @@ mod limits_profile;
 mod logs;
 mod paste;
 mod safety;
+mod scale;
+mod scale_env;
 mod sts_tokens;
 
 /// The profile most tests apply: a provider and a two-link chain.

@@ -269,8 +269,9 @@ async fn run(obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) ->
 
 /// [`run`] with the process's metrics as they stand.
 async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
-    // The Secret the watch cache holds: the script's answer to a GET of it, which the
-    // reconcile must then not make (a GET is only for a Secret the cache does not have).
+    // The Secrets the watch cache holds: the script's answers to a GET of the Secret or a
+    // list of the controller's Secrets, which the reconcile must then not make (a GET is
+    // only for a Secret the cache does not have; lists never).
     let (secrets, mut secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
     // Its place in the script keeps a placeholder in `seen`, so indices stay those of the script.
     let mut from_cache = Vec::new();
@@ -281,6 +282,16 @@ async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Time
             (Reply::Json(200, meta), "GET", SECRET) => {
                 let cached: PartialObjectMeta<Secret> = serde_json::from_value(meta.clone()).unwrap();
                 secret_writer.apply_watcher_event(&watcher::Event::Apply(cached));
+                from_cache.push(i);
+                None
+            }
+            (Reply::Json(200, list), "GET", SECRETS) => {
+                for item in list["items"].as_array().unwrap() {
+                    let mut item = item.clone();
+                    item["metadata"]["namespace"] = NS.into();
+                    let cached: PartialObjectMeta<Secret> = serde_json::from_value(item).unwrap();
+                    secret_writer.apply_watcher_event(&watcher::Event::Apply(cached));
+                }
                 from_cache.push(i);
                 None
             }
