@@ -143,10 +143,8 @@ pub fn newer_view(
     cached: &PartialObjectMeta<Secret>,
     written: Option<&WrittenSecret>,
 ) -> (bool, Option<BTreeMap<String, String>>) {
-    let issued = |a: &BTreeMap<String, String>| {
-        a.get(labels::ISSUED_AT)
-            .and_then(|v| v.parse::<jiff::Timestamp>().ok())
-    };
+    let issued =
+        |a: &BTreeMap<String, String>| a.get(labels::ISSUED_AT).and_then(|v| v.parse::<jiff::Timestamp>().ok());
     match written {
         Some((uid, annotations)) if cached.uid().as_deref() == Some(uid.as_str()) => {
             if issued(annotations) > issued(cached.annotations()) {
@@ -161,17 +159,23 @@ pub fn newer_view(
 }
 
 /// What stands at the Secret's name: from the watch cache (metadata only; no credentials
-/// cross the wire), newer than it where this process wrote since. Only when the cache has
-/// nothing (a first issue, or a Secret deleted) does a GET confirm it.
+/// cross the wire), newer than it where this process wrote since. A GET confirms what the
+/// cache lacks only when `confirm` (a Secret without the controller's label is not in the
+/// cache, so a first issue checks the name is free before it calls STS; the caller skips
+/// that for an Identity that already checked before it queued for its STS turn) or when this
+/// process wrote the Secret (cache behind, or the Secret deleted since).
 pub async fn existing(
     api: &Api<Secret>,
     cache: &Store<PartialObjectMeta<Secret>>,
     written: &Written,
     (namespace, name): (&str, &str),
     owner_uid: &str,
+    confirm: bool,
 ) -> Result<Existing, kube::Error> {
+    let mine = written.get(namespace, name);
     let meta = match cache.get(&ObjectRef::new(name).within(namespace)) {
         Some(meta) => meta,
+        None if !confirm && mine.is_none() => return Ok(Existing::Missing),
         None => match api.get_metadata_opt(name).await? {
             Some(meta) => Arc::new(meta),
             None => {
@@ -183,13 +187,13 @@ pub async fn existing(
     if !owned_by(&meta, owner_uid) {
         return Ok(Existing::Foreign);
     }
-    let (caught_up, mine) = newer_view(&meta, written.get(namespace, name).as_ref());
+    let (caught_up, newer) = newer_view(&meta, mine.as_ref());
     if caught_up {
         written.forget(namespace, name);
     }
     Ok(Existing::Owned {
         uid: meta.uid().unwrap_or_default(),
-        annotations: mine.unwrap_or_else(|| meta.annotations().clone()),
+        annotations: newer.unwrap_or_else(|| meta.annotations().clone()),
     })
 }
 
@@ -232,7 +236,12 @@ pub fn desired(
 /// `Update` entry that a later apply never removes); the same patch drops a
 /// [`labels::SUPERSEDED_BY`] mark from a Secret back in use.
 /// Returns the written Secret's UID.
-pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prune: bool) -> Result<String, SecretError> {
+pub async fn write(
+    api: &Api<Secret>,
+    existing: &Existing,
+    secret: &Secret,
+    prune: bool,
+) -> Result<String, SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     let err = |source| SecretError::Api {

@@ -85,7 +85,9 @@ pub async fn run(args: RunArgs) -> ExitCode {
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!("{s:?} is not a positive number of calls per second, such as 50 or 0.5")),
+        _ => Err(format!(
+            "{s:?} is not a positive number of calls per second, such as 50 or 0.5"
+        )),
     }
 }
 

@@ -37,7 +37,14 @@ use crate::token::request_token;
 /// Reconciles one Identity.
 pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ReconcileTimer::start(&ctx.metrics, "identity");
-    reconcile_inner(&obj, &ctx, ctx.exchanger.as_ref(), Timestamp::now(), rand::random::<f64>()).await
+    reconcile_inner(
+        &obj,
+        &ctx,
+        ctx.exchanger.as_ref(),
+        Timestamp::now(),
+        rand::random::<f64>(),
+    )
+    .await
 }
 
 /// Unexpected failures (the API server itself): retry soon.
@@ -114,15 +121,22 @@ impl Pass<'_> {
         Ok(recheck.map_or_else(Action::await_change, Action::requeue))
     }
 
-    /// Writes the status if it changed (so a quiet reconcile writes nothing).
+    /// Writes the status if it changed (so a quiet reconcile writes nothing), and not again
+    /// when this process wrote just this status and the cache does not show it yet.
     async fn write_status(&self) -> Result<(), Error> {
+        let key = (self.ns.clone(), self.obj.name_any());
         if self.old == self.status {
+            self.ctx.statuses.caught_up(&key);
+            return Ok(());
+        }
+        if self.ctx.statuses.is_last(&key, &self.status) {
             return Ok(());
         }
         let api: Api<Identity> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         let patch = conditions::status_patch(&self.old, &self.status);
         api.patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
+        self.ctx.statuses.wrote(key, &self.status);
         Ok(())
     }
 }
@@ -199,12 +213,14 @@ async fn reconcile_inner(
     }
 
     // 3. Decide.
+    let key = (ns.clone(), name.clone());
     let existing = secret::existing(
         &secrets,
         &ctx.secrets,
         &ctx.written,
         (&ns, &resolved.secret.name),
         &uid,
+        !ctx.gate.knows(&key),
     )
     .await?;
     let state = match &existing {
@@ -223,7 +239,6 @@ async fn reconcile_inner(
                 .await;
         }
     };
-    let key = (ns.clone(), name.clone());
     let Some(trigger) = renewal::renewal_reason(now, state.as_ref(), &hash) else {
         ctx.gate.leave(&key);
         // Fresh credentials for this spec (renewal_reason checked both times): the status may
@@ -248,9 +263,7 @@ async fn reconcile_inner(
     let _turn = match ctx.gate.enter(&key, urgency) {
         Turn::Go(permit) => permit,
         Turn::Queued { waiting } => {
-            if let Some((ok, msg)) =
-                crate::queue::waiting_condition(now, old_expiry, waiting, ctx.exchanger.rate())
-            {
+            if let Some((ok, msg)) = crate::queue::waiting_condition(now, old_expiry, waiting, ctx.exchanger.rate()) {
                 pass.set_ready(ok, "WaitingForStsBudget", &msg);
                 pass.write_status().await?;
             }
@@ -371,8 +384,7 @@ async fn write_secret(
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
     let uid = secret::write(&api, existing, &desired, prune).await?;
-    ctx.written
-        .record(&ns, &resolved.secret.name, uid, written_annotations);
+    ctx.written.record(&ns, &resolved.secret.name, uid, written_annotations);
     Ok(())
 }
 

@@ -94,9 +94,7 @@ impl Gate {
             return Turn::Go(Permit { gate: self.clone() });
         }
         s.queue.push(key.clone(), &key.0, urgency);
-        Turn::Queued {
-            waiting: s.queue.len(),
-        }
+        Turn::Queued { waiting: s.queue.len() }
     }
 
     /// `key` needs no turn (any more): out of line, and a granted turn goes back.
@@ -108,6 +106,12 @@ impl Gate {
             drop(s);
             self.wake.notify_one();
         }
+    }
+
+    /// Whether `key` waits for its turn or has been granted one.
+    pub fn knows(&self, key: &Key) -> bool {
+        let s = self.lock();
+        s.queue.contains(key) || s.granted.contains_key(key)
     }
 
     /// How many wait.
@@ -161,7 +165,10 @@ mod tests {
             panic!("a free slot is taken at once");
         };
         for i in 1..4 {
-            assert!(matches!(gate.enter(&key("a", &i.to_string()), Urgency::Issue), Turn::Queued { .. }));
+            assert!(matches!(
+                gate.enter(&key("a", &i.to_string()), Urgency::Issue),
+                Turn::Queued { .. }
+            ));
         }
         assert!(matches!(
             gate.enter(&key("b", "0"), Urgency::Issue),

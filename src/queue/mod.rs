@@ -19,10 +19,16 @@ const REPORT_ISSUE_WAIT_SECONDS: f64 = 60.0;
 /// What an Identity waiting for its turn reports: (Ready, message), or nothing while the
 /// wait ends before its credentials expire (so a storm costs no extra status writes). The
 /// wait is estimated as everything queued at the rate limit's ceiling.
-pub fn waiting_condition(now: Timestamp, expiry: Option<Timestamp>, waiting: usize, rate: f64) -> Option<(bool, String)> {
+pub fn waiting_condition(
+    now: Timestamp,
+    expiry: Option<Timestamp>,
+    waiting: usize,
+    rate: f64,
+) -> Option<(bool, String)> {
     let wait = waiting as f64 / rate.max(f64::MIN_POSITIVE);
     let done = now.checked_add(SignedDuration::from_secs_f64(wait.min(1e9))).ok()?;
-    let queued = format!("{waiting} refreshes are queued for the STS rate limit ({rate}/s per region), about {wait:.0}s");
+    let queued =
+        format!("{waiting} refreshes are queued for the STS rate limit ({rate}/s per region), about {wait:.0}s");
     match expiry {
         Some(e) if e > now => (done >= e).then(|| {
             (

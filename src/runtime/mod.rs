@@ -119,6 +119,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             profiles: caches.profiles.clone(),
             secrets: caches.secrets.clone(),
             written: Written::default(),
+            statuses: Default::default(),
             gate: gate.clone(),
             exchanger: exchanger.clone(),
             settings: config.settings.clone(),

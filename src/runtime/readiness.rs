@@ -42,9 +42,7 @@ impl Readiness {
 /// readiness future keeps one waker, so concurrent waiters can sleep forever.
 pub fn mark_when_synced(
     profiles: kube::runtime::reflector::Store<crate::api::AuthProfile>,
-    secrets: kube::runtime::reflector::Store<
-        kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>,
-    >,
+    secrets: kube::runtime::reflector::Store<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>,
     flag: Arc<AtomicBool>,
 ) {
     tokio::spawn(async move {

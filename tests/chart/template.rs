@@ -417,10 +417,7 @@ fn schema_rejects_wrong_values_with_clear_messages() {
             &["--set", "controller.stsTimeout=twenty"],
             "at '/controller/stsTimeout'",
         ),
-        (
-            &["--set", "controller.stsRateLimit=0"],
-            "at '/controller/stsRateLimit'",
-        ),
+        (&["--set", "controller.stsRateLimit=0"], "at '/controller/stsRateLimit'"),
         (
             &["--set", "controller.maxConcurrentReconciles=0"],
             "at '/controller/maxConcurrentReconciles'",

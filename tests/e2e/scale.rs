@@ -52,7 +52,10 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
     let mark = audit_mark(cp)?;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let quiet = fleet.requests_since(cp, mark)?;
-    assert_eq!(writes(&quiet), Vec::<&atmos_auth_testenv::controlplane::AuditEvent>::new());
+    assert_eq!(
+        writes(&quiet),
+        Vec::<&atmos_auth_testenv::controlplane::AuditEvent>::new()
+    );
     assert_eq!(by_verb(&quiet).get("get secrets"), None);
 
     // A restart with every Secret fresh: ready, no STS call, no write, no Secret GET.
@@ -67,7 +70,10 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(fleet.sts.calls().all(), 0, "{:?}", fleet.sts.calls());
     let restart = fleet.requests_since(cp, mark)?;
-    assert_eq!(writes(&restart), Vec::<&atmos_auth_testenv::controlplane::AuditEvent>::new());
+    assert_eq!(
+        writes(&restart),
+        Vec::<&atmos_auth_testenv::controlplane::AuditEvent>::new()
+    );
     assert_eq!(by_verb(&restart).get("get secrets"), None, "{:#?}", by_verb(&restart));
     Ok(())
 }

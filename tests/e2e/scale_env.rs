@@ -63,7 +63,13 @@ impl Fleet {
     /// `k8s` (OIDC -> admin -> network) and a Role letting the controller mint tokens for
     /// `terraform`; the chart installed in `e2e-<prefix>-system` (watching only the fleet's
     /// namespaces when `scoped`, else all); a local STS with `quota`.
-    pub async fn new(cp: &ControlPlane, prefix: &str, k: usize, scoped: bool, quota: Option<RateLimit>) -> Result<Self> {
+    pub async fn new(
+        cp: &ControlPlane,
+        prefix: &str,
+        k: usize,
+        scoped: bool,
+        quota: Option<RateLimit>,
+    ) -> Result<Self> {
         let client = cp.client().await?;
         let release = format!("e2e-{prefix}-system");
         let namespaces: Vec<String> = (0..k).map(|i| format!("e2e-{prefix}-{i}")).collect();
@@ -81,7 +87,7 @@ impl Fleet {
             values.extend(["--set-json", watch.as_str()]);
         }
         let rendered = atmos_auth_testenv::helm::template(&chart, "aac", &release, &values)?;
-        kubectl(cp, &["apply", "--server-side", "-n", &release, "-f", "-"], &rendered)?;
+        kubectl(cp, &["apply", "--server-side", "-f", "-"], &rendered)?;
         let sa_name = "aac-atmos-auth-controller";
         for ns in &namespaces {
             crate::fixture::service_account(&client, ns, "terraform").await?;
@@ -144,7 +150,11 @@ subjects:
 
     /// The controller binary with the chart's identity, watching the fleet.
     pub fn controller(&self, scoped: bool, extra: &[&str]) -> Result<ControllerProcess> {
-        let scope = if scoped { self.namespaces.join(",") } else { String::new() };
+        let scope = if scoped {
+            self.namespaces.join(",")
+        } else {
+            String::new()
+        };
         ControllerProcess::start_with_kubeconfig(
             &self.kubeconfig.display().to_string(),
             &scope,
@@ -157,7 +167,8 @@ subjects:
     pub async fn create_identities(&self, n: usize) -> Result<()> {
         futures::stream::iter(0..n)
             .map(|i| {
-                let api: Api<Identity> = Api::namespaced(self.client.clone(), &self.namespaces[i % self.namespaces.len()]);
+                let api: Api<Identity> =
+                    Api::namespaced(self.client.clone(), &self.namespaces[i % self.namespaces.len()]);
                 async move {
                     let obj: Identity = serde_json::from_value(serde_json::json!({
                         "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "Identity",

@@ -26,12 +26,12 @@ use crate::controller::{Context, Error};
 use crate::credentials::Credentials;
 use crate::labels;
 use crate::queue::gate::Gate;
-use crate::secret::Written;
-use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
 use crate::resolve::{Resolved, Settings};
+use crate::secret::Written;
 use crate::sts::{Exchanger, Session, StsError, StsSettings};
 use crate::telemetry::Metrics;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 
 const NS: &str = "team";
 const UID: &str = "identity-uid";
@@ -308,6 +308,7 @@ async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Time
         profiles,
         secrets,
         written: Written::default(),
+        statuses: Default::default(),
         gate: Gate::new(1),
         exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
         settings: Settings::default(),
@@ -387,14 +388,8 @@ async fn first_issue_creates_the_secret_reports_and_schedules() {
     // Renewal at two thirds of the hour (jitter 0): 40 minutes.
     assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(40 * 60)));
     assert_eq!(r.sts_calls, 1);
-    // Superseded Secrets are looked for by the controller's label.
-    assert!(
-        r.seen[0]
-            .query
-            .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Datmos-auth-controller"),
-        "{}",
-        r.seen[0].query
-    );
+    // Superseded Secrets are looked for in the watch cache, not listed.
+    assert!(r.seen[0].query.contains("watch cache"), "{}", r.seen[0].query);
     assert_eq!(r.seen[2].body["spec"]["audiences"], json!(["sts.amazonaws.com"]));
     let secret = &r.seen[3].body;
     assert_eq!(secret["metadata"]["name"], "creds");
