@@ -121,22 +121,21 @@ impl Pass<'_> {
         Ok(recheck.map_or_else(Action::await_change, Action::requeue))
     }
 
-    /// Writes the status if it changed (so a quiet reconcile writes nothing), and not again
-    /// when this process wrote just this status and the cache does not show it yet.
+    /// Writes the status if it changed (so a quiet reconcile writes nothing).
     async fn write_status(&self) -> Result<(), Error> {
-        let key = (self.ns.clone(), self.obj.name_any());
         if self.old == self.status {
-            self.ctx.statuses.caught_up(&key);
-            return Ok(());
-        }
-        if self.ctx.statuses.is_last(&key, &self.status) {
             return Ok(());
         }
         let api: Api<Identity> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         let patch = conditions::status_patch(&self.old, &self.status);
-        api.patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        let written = api
+            .patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
-        self.ctx.statuses.wrote(key, &self.status);
+        self.ctx.statuses.wrote(
+            (self.ns.clone(), self.obj.name_any()),
+            written.metadata.resource_version.as_deref(),
+            self.status.clone(),
+        );
         Ok(())
     }
 }
@@ -162,7 +161,12 @@ async fn reconcile_inner(
     }
     let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
     let name = obj.name_any();
-    let old = obj.status.clone().unwrap_or_default();
+    // The status this process wrote last, while the cache has not shown it yet.
+    let old = ctx
+        .statuses
+        .newer_than(&(ns.clone(), name.clone()), obj.metadata.resource_version.as_deref())
+        .or_else(|| obj.status.clone())
+        .unwrap_or_default();
     let mut status = old.clone();
     status.observed_generation = obj.metadata.generation;
     let mut pass = Pass {

@@ -132,6 +132,7 @@ pub async fn run(
     // annotating an Identity is the manual retry.
     let (identity_store, identity_writer) = reflector::store();
     let metrics = ctx.metrics.clone();
+    let statuses = ctx.clone();
     let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
         .default_backoff()
         // The cache needs spec, status and our annotations; managedFields and the last-applied
@@ -143,10 +144,13 @@ pub async fn run(
             }
         })
         .reflect(identity_writer)
-        // A deleted Identity is never reconciled again: drop its per-Identity series here.
+        // A deleted Identity is never reconciled again: drop its per-Identity series (and its
+        // last written status) here.
         .inspect(move |event| {
             if let Ok(watcher::Event::Delete(obj)) = event {
-                metrics.forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
+                let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+                metrics.forget(&ns, &name);
+                statuses.statuses.forget(&(ns, name));
             }
         })
         .touched_objects()

@@ -90,6 +90,8 @@ pub struct AuditEvent {
     pub subresource: String,
     /// The object's namespace, if any.
     pub namespace: String,
+    /// The object's name, if any.
+    pub name: String,
     /// HTTP status of the answer.
     pub code: u16,
     /// When the API server received it (RFC 3339, microseconds).
@@ -392,6 +394,7 @@ impl ControlPlane {
                     resource: field(&v, &["objectRef", "resource"]),
                     subresource: field(&v, &["objectRef", "subresource"]),
                     namespace: field(&v, &["objectRef", "namespace"]),
+                    name: field(&v, &["objectRef", "name"]),
                     code: v
                         .pointer("/responseStatus/code")
                         .and_then(serde_json::Value::as_u64)
