@@ -426,6 +426,28 @@ mod tests {
     }
 
     #[test]
+    fn the_newer_of_the_cache_and_our_own_write_decides() {
+        let cached = meta("s", "me", &[(labels::ISSUED_AT, "2026-01-01T00:00:00Z")]);
+        let ours = |uid: &str, at: &str| {
+            (
+                uid.to_owned(),
+                BTreeMap::from([(labels::ISSUED_AT.to_owned(), at.to_owned())]),
+            )
+        };
+        // Nothing written by this process: the cache says it.
+        assert_eq!(newer_view(&cached, None), (false, None));
+        // Our renewal is newer than the cache: decide from it (no second renewal).
+        let newer = ours("uid-s", "2026-01-01T00:40:00.5Z");
+        assert_eq!(newer_view(&cached, Some(&newer)), (false, Some(newer.1.clone())));
+        // The cache has caught up (or gone past): forget the write.
+        let same = ours("uid-s", "2026-01-01T00:00:00Z");
+        assert_eq!(newer_view(&cached, Some(&same)), (true, None));
+        // Another Secret stands at the name now: the cache says it, the write is forgotten.
+        let other = ours("uid-old", "2026-01-01T00:40:00Z");
+        assert_eq!(newer_view(&cached, Some(&other)), (true, None));
+    }
+
+    #[test]
     fn the_supersede_patch_empties_and_marks() {
         let p = supersede_patch("u1", "new-name");
         assert_eq!(p["metadata"]["uid"], "u1");

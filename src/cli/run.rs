@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[arg(long, env = "ATMOS_AUTH_STS_BURST")]
     pub sts_burst: Option<u32>,
     /// Identity reconciles at once (and STS refreshes in flight at once).
-    #[arg(long, env = "ATMOS_AUTH_MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "ATMOS_AUTH_MAX_CONCURRENT_RECONCILES", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,
     /// What profiles may ask for (the same flags as `validate` and `import`).
     #[command(flatten)]
@@ -122,4 +122,19 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| format!("atmos-auth-controller-{}", std::process::id())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_are_positive_numbers() {
+        assert_eq!(parse_rate("50"), Ok(50.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "inf", "NaN", "fast"] {
+            let err = parse_rate(bad).unwrap_err();
+            assert!(err.contains("positive number of calls per second"), "{bad}: {err}");
+        }
+    }
 }

@@ -158,7 +158,11 @@ impl Exchanger {
                     return Err(E::from(e));
                 }
             };
-            self.cache.put(keys[i].clone(), session.clone());
+            // Parents only: the target is never reused (it always runs), and keeping every
+            // Identity's own credentials would cost memory per Identity for nothing.
+            if i < last {
+                self.cache.put(keys[i].clone(), session.clone());
+            }
             parent = Some(session);
         }
         parent.ok_or_else(|| {
