@@ -49,7 +49,7 @@ pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, 
 
 /// Unexpected failures (the API server itself): retry soon.
 pub fn error_policy(obj: Arc<Identity>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed");
+    tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %crate::redact::redact(&err.to_string()), "reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }
 

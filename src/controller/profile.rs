@@ -83,7 +83,7 @@ fn status_warnings(warnings: &[Warning]) -> Vec<String> {
 
 /// API failures: retry soon.
 pub fn error_policy(obj: Arc<AuthProfile>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(profile = %obj.name_any(), error = %err, "profile reconcile failed");
+    tracing::warn!(profile = %obj.name_any(), error = %crate::redact::redact(&err.to_string()), "profile reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }
 

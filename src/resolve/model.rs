@@ -40,7 +40,8 @@ pub struct TokenSource {
     pub service_account: String,
     /// Token audience (already checked against the allow-list).
     pub audience: String,
-    /// Requested token lifetime, at least 600 s.
+    /// Requested token lifetime: from 600 s (TokenRequest's minimum) to
+    /// [`super::rules::MAX_TOKEN_SECONDS`] (the token is only needed for the exchange).
     pub expiration_seconds: i64,
     /// The provider's `spec.endpoint_url`, only when the operator allow-listed it: the STS
     /// endpoint for this chain instead of the controller's own.

@@ -7,10 +7,9 @@ use std::fmt;
 
 use crate::api::{AuthProfileSpec, IdentityDef, Provider};
 
-/// Provider kind whose keys are reported (other kinds cannot run: their kind problem says so).
-const PROVIDER_KIND: &str = "kubernetes/oidc";
-/// Identity kind whose keys are reported.
-const IDENTITY_KIND: &str = "aws/assume-role";
+// Only the kinds the controller runs have their keys reported (other kinds cannot run:
+// their kind problem says so).
+use super::kinds::{IDENTITY_KIND, PROVIDER_KIND};
 
 /// One warning.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
