@@ -136,7 +136,44 @@ async fn main() -> anyhow::Result<()> {
     );
     drop(controller);
 
-    // 3. Storm: every renewal due at once.
+    // 3. Storm: every renewal due at once (SCALE_STORM=0 skips it).
+    if env("SCALE_STORM", 1) == 1 {
+        storm(&fleet, cp, n, &args, quota, rate_used).await?;
+    }
+
+    // 4. Restart with every Secret fresh.
+    fleet.sts.reset_calls();
+    let mark = audit_mark(cp)?;
+    let started = Instant::now();
+    let controller = fleet.controller(false, &args)?;
+    ready(&controller).await?;
+    let to_ready = started.elapsed();
+    tokio::time::sleep(quiet).await;
+    let events = fleet.requests_since(cp, mark)?;
+    let (rss, hwm, _) = proc_stats(controller.pid());
+    println!("\n## restart with {n} fresh Secrets");
+    println!("ready after {:.1} s", to_ready.as_secs_f64());
+    println!(
+        "in the {} s after: STS calls {}, writes {}, requests {:?}",
+        quiet.as_secs(),
+        fleet.sts.calls().all(),
+        writes(&events).len(),
+        by_verb(&events)
+    );
+    println!("controller RSS {:.1} MiB, peak {:.1} MiB", mib(rss), mib(hwm));
+    Ok(())
+}
+
+/// Phase 3: every Secret's renewal time moved to the past while the controller is stopped,
+/// then the controller started: N renewals due at once.
+async fn storm(
+    fleet: &Fleet,
+    cp: &atmos_auth_testenv::controlplane::ControlPlane,
+    n: usize,
+    args: &[&str],
+    quota: f64,
+    rate_used: f64,
+) -> anyhow::Result<()> {
     let before = fleet.secret_annotations().await?;
     let past = Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(1))?.to_string();
     futures::stream::iter(before.keys().cloned())
@@ -157,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
     let mark = audit_mark(cp)?;
     let storm_start = Timestamp::now();
     let started = Instant::now();
-    let controller = fleet.controller(false, &args)?;
+    let controller = fleet.controller(false, args)?;
     let (_, _, cpu0) = proc_stats(controller.pid());
     let renewed_after = |i: &Identity| {
         i.status
@@ -215,26 +252,5 @@ async fn main() -> anyhow::Result<()> {
         mib(hwm)
     );
     drop(controller);
-
-    // 4. Restart with every Secret fresh.
-    fleet.sts.reset_calls();
-    let mark = audit_mark(cp)?;
-    let started = Instant::now();
-    let controller = fleet.controller(false, &args)?;
-    ready(&controller).await?;
-    let to_ready = started.elapsed();
-    tokio::time::sleep(quiet).await;
-    let events = fleet.requests_since(cp, mark)?;
-    let (rss, hwm, _) = proc_stats(controller.pid());
-    println!("\n## restart with {n} fresh Secrets");
-    println!("ready after {:.1} s", to_ready.as_secs_f64());
-    println!(
-        "in the {} s after: STS calls {}, writes {}, requests {:?}",
-        quiet.as_secs(),
-        fleet.sts.calls().all(),
-        writes(&events).len(),
-        by_verb(&events)
-    );
-    println!("controller RSS {:.1} MiB, peak {:.1} MiB", mib(rss), mib(hwm));
     Ok(())
 }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
+use super::Recorder;
 use crate::api::{AuthProfile, IdentityStatus};
 use crate::queue::gate::Gate;
 use crate::resolve::Settings;

@@ -3,6 +3,7 @@
 mod conditions;
 mod context;
 mod error;
+mod events;
 mod identity;
 mod profile;
 
@@ -21,6 +22,7 @@ use crate::api::{AuthProfile, Identity};
 use crate::labels;
 pub use context::Context;
 pub use error::Error;
+pub use events::Recorder;
 
 /// `kubectl apply`'s copy of the whole object: never read, so never cached.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -69,7 +71,10 @@ pub fn caches(client: &Client, scope: &Scope) -> Caches {
     )
     .default_backoff()
     .modify(|meta| {
+        // Selected by label already; owner references stay (they map a Secret to its Identity).
         meta.metadata.managed_fields = None;
+        meta.metadata.labels = None;
+        meta.metadata.creation_timestamp = None;
         if let Some(a) = meta.metadata.annotations.as_mut() {
             a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
         }

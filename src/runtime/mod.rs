@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, Context, Scope, Tuning};
+use crate::controller::{self, Context, Recorder, Scope, Tuning};
 use crate::queue::gate::Gate;
 use crate::secret::Written;
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};

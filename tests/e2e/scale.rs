@@ -94,3 +94,26 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
     assert_eq!(by_verb(&restart).get("get secrets"), None, "{:#?}", by_verb(&restart));
     Ok(())
 }
+
+/// A controller allowed far more than the STS quota backs off when STS answers
+/// `Throttling`: every Identity is issued, with few throttled answers (without the back-off,
+/// it would keep calling at ten times the quota for the whole burst).
+#[tokio::test]
+async fn throttling_backs_the_rate_off() -> Result<()> {
+    let cp = control_plane();
+    let quota = atmos_auth_testenv::sts::RateLimit { rate: 5.0, burst: 5 };
+    let fleet = Fleet::new(cp, "throttle", 2, true, Some(quota)).await?;
+    let controller = fleet.controller(true, &["--sts-rate-limit", "50"])?;
+    let n = 60;
+    fleet.create_identities(n).await?;
+    fleet
+        .wait_identities(n, Duration::from_secs(120), issued)
+        .await
+        .map_err(|e| e.context(log_tail(&controller.log_text())))?;
+    let calls = fleet.sts.calls();
+    let throttled =
+        calls.errors("AssumeRole", "Throttling") + calls.errors("AssumeRoleWithWebIdentity", "Throttling");
+    assert!(throttled > 0, "the quota was never reached: {calls:?}");
+    assert!(throttled < 60, "{throttled} throttled answers for {n} Identities: {calls:?}");
+    Ok(())
+}

@@ -13,7 +13,7 @@ use http::{Request, Response};
 use jiff::{SignedDuration, Timestamp};
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::{Client, Resource};
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::{Refresh, reconcile_inner};
 use crate::api::{AuthProfile, Identity, IdentityStatus};
-use crate::controller::{Context, Error};
+use crate::controller::{Context, Error, Recorder};
 use crate::credentials::Credentials;
 use crate::labels;
 use crate::queue::gate::Gate;

@@ -266,6 +266,8 @@ impl ControlPlane {
         let mut apiserver_args = vec![
             format!("--audit-policy-file={}", file("audit-policy.yaml")),
             format!("--audit-log-path={}", file("audit.log")),
+            // No rotation (its default is at 100 MB): counts must see every request.
+            "--audit-log-maxsize=100000".into(),
             format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1".into(),
             "--advertise-address=127.0.0.1".into(),
