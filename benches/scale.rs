@@ -126,7 +126,10 @@ async fn main() -> anyhow::Result<()> {
     let events = fleet.requests_since(cp, mark)?;
     let (rss, hwm, _) = proc_stats(controller.pid());
     println!("\n## quiet ({} s)", quiet.as_secs());
-    println!("writes: {} (Leases apart; none without leader election)", writes(&events).len());
+    println!(
+        "writes: {} (Leases apart; none without leader election)",
+        writes(&events).len()
+    );
     println!("requests: {:?}", by_verb(&events));
     println!(
         "controller RSS steady {:.1} MiB ({:.1} KiB per Identity above the empty controller), peak {:.1} MiB",
@@ -175,7 +178,9 @@ async fn storm(
     rate_used: f64,
 ) -> anyhow::Result<()> {
     let before = fleet.secret_annotations().await?;
-    let past = Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(1))?.to_string();
+    let past = Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_secs(1))?
+        .to_string();
     futures::stream::iter(before.keys().cloned())
         .map(|(ns, name)| {
             let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(fleet.client.clone(), &ns);
@@ -201,16 +206,21 @@ async fn storm(
             .as_ref()
             .and_then(|s| s.last_refresh_time.as_deref())
             .and_then(|t| t.parse::<Timestamp>().ok())
-            .is_some_and(|t| t >= storm_start.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(storm_start))
+            .is_some_and(|t| {
+                t >= storm_start
+                    .checked_sub(jiff::SignedDuration::from_secs(1))
+                    .unwrap_or(storm_start)
+            })
             && issued(i)
     };
-    fleet.wait_identities(n, Duration::from_secs(3600), renewed_after).await?;
+    fleet
+        .wait_identities(n, Duration::from_secs(3600), renewed_after)
+        .await?;
     let converged = started.elapsed();
     let (_, hwm, cpu1) = proc_stats(controller.pid());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = fleet.sts.calls();
-    let throttled =
-        calls.errors("AssumeRole", "Throttling") + calls.errors("AssumeRoleWithWebIdentity", "Throttling");
+    let throttled = calls.errors("AssumeRole", "Throttling") + calls.errors("AssumeRoleWithWebIdentity", "Throttling");
     // None expired: every Identity renewed before the credentials it had expired.
     let old_expiry: HashMap<(String, String), Timestamp> = before
         .iter()

@@ -52,12 +52,7 @@ fn build(reporter: &Reporter, ev: &Event, regarding: &ObjectReference, now: jiff
             ..Default::default()
         },
         reporting_controller: Some(reporter.controller.clone()),
-        reporting_instance: Some(
-            reporter
-                .instance
-                .clone()
-                .unwrap_or_else(|| reporter.controller.clone()),
-        ),
+        reporting_instance: Some(reporter.instance.clone().unwrap_or_else(|| reporter.controller.clone())),
         type_: Some(
             match ev.type_ {
                 EventType::Normal => "Normal",
@@ -94,7 +89,10 @@ mod tests {
         };
         let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let e = build(&reporter, &ev, &regarding, now);
-        assert_eq!(e.metadata.name.as_deref(), Some(format!("app.{:x}", now.as_nanosecond()).as_str()));
+        assert_eq!(
+            e.metadata.name.as_deref(),
+            Some(format!("app.{:x}", now.as_nanosecond()).as_str())
+        );
         assert_eq!(e.metadata.namespace.as_deref(), Some("team"));
         assert_eq!(e.type_.as_deref(), Some("Warning"));
         assert_eq!(e.reporting_instance.as_deref(), Some("pod-1"));

@@ -152,7 +152,8 @@ impl Exchanger {
                 Err(e) => {
                     // A cached parent that fails may have been revoked or expired early: the
                     // next attempt starts over from the token.
-                    if i == start && start > 0 {
+                    // Not for `Throttling`: the parent is fine, STS is busy.
+                    if i == start && start > 0 && !is_throttled(&e) {
                         self.cache.remove(&keys[start - 1]);
                     }
                     return Err(E::from(e));
@@ -287,7 +288,7 @@ impl Exchanger {
                 Err(e) => to_error(action, &link.role_arn, e),
             };
             let again = match &err {
-                StsError::Rejected { code, .. } if limit::is_throttling(code) => {
+                e if is_throttled(e) => {
                     self.limiter.throttled(&link.region);
                     true
                 }
@@ -372,6 +373,11 @@ where
             detail: crate::redact::redact(&format!("{}", DisplayErrorContext(&err))),
         },
     }
+}
+
+/// Whether STS said "slow down".
+fn is_throttled(e: &StsError) -> bool {
+    matches!(e, StsError::Rejected { code, .. } if limit::is_throttling(code))
 }
 
 /// The HTTP status of a raw response.
