@@ -100,6 +100,13 @@ impl StatusesWritten {
     }
 }
 
+impl Context {
+    /// Whether the AuthProfile cache has synced.
+    pub fn profiles_synced(&self) -> bool {
+        self.profiles_synced.load(Ordering::SeqCst)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,12 +128,5 @@ mod tests {
         w.wrote(key.clone(), Some("130"), status);
         w.forget(&key);
         assert!(w.is_empty());
-    }
-}
-
-impl Context {
-    /// Whether the AuthProfile cache has synced.
-    pub fn profiles_synced(&self) -> bool {
-        self.profiles_synced.load(Ordering::SeqCst)
     }
 }

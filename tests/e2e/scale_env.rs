@@ -219,7 +219,8 @@ subjects:
         Ok(started.elapsed())
     }
 
-    /// The fleet's Secrets' annotations, by (namespace, name).
+    /// The fleet's Secrets' annotations, by (namespace, name) (for benches/scale.rs).
+    #[allow(dead_code)]
     pub async fn secret_annotations(&self) -> Result<HashMap<(String, String), BTreeMap<String, String>>> {
         let mut out = HashMap::new();
         for ns in &self.namespaces {
@@ -300,7 +301,9 @@ fn profile() -> serde_json::Value {
     })
 }
 
-/// The controller's resident and peak memory, KiB (VmRSS, VmHWM), and CPU seconds.
+/// The controller's resident and peak memory, KiB (VmRSS, VmHWM), and CPU seconds (for
+/// benches/scale.rs).
+#[allow(dead_code)]
 pub fn proc_stats(pid: u32) -> (u64, u64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or_default().split(' ').collect();
