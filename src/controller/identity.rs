@@ -259,9 +259,9 @@ async fn reconcile_inner(
 
     // 4. Wait for a turn at the STS budget (renewals first, namespaces taking turns).
     let old_expiry = state.as_ref().and_then(|s| s.expiration);
+    // Credentials for this spec exist (expired ones first of all): a renewal; else an issue.
     let urgency = match (trigger, old_expiry) {
         (RenewReason::SpecChanged, _) | (_, None) => Urgency::Issue,
-        (_, Some(e)) if e <= now => Urgency::Issue,
         (_, Some(e)) => Urgency::Renewal(e.as_second()),
     };
     let _turn = match ctx.gate.enter(&key, urgency) {
