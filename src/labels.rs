@@ -36,6 +36,21 @@ pub const REVOKED: &str = "auth.atmos.tools/revoked";
 /// from a superseded Secret, so it never counts as holding credentials.
 pub const RENEWAL_ANNOTATIONS: [&str; 4] = [SPEC_HASH, EXPIRATION, RENEWAL_TIME, ISSUED_AT];
 
+/// Every annotation the controller writes on a Secret: the only ones its Secret cache keeps
+/// (a `kubectl apply`-made copy of the whole object is never read).
+pub const OWN_ANNOTATIONS: [&str; 10] = [
+    SPEC_HASH,
+    EXPIRATION,
+    RENEWAL_TIME,
+    ISSUED_AT,
+    IDENTITY,
+    SUPERSEDED_BY,
+    RESTORED_AT,
+    RESTORES,
+    DATA_KEYS,
+    REVOKED,
+];
+
 /// The data keys a Secret may hold: every fixed one, and the per-identity ones its
 /// [`DATA_KEYS`] annotation lists.
 pub fn data_keys(annotations: &std::collections::BTreeMap<String, String>) -> Vec<String> {

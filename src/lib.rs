@@ -7,6 +7,7 @@ pub mod controller;
 pub mod credentials;
 pub mod import;
 pub mod labels;
+pub mod queue;
 pub mod redact;
 pub mod render;
 pub mod renewal;

@@ -4,13 +4,15 @@
 //! Secrets an Identity wrote under a name it no longer uses (no `delete` right needed: the
 //! garbage collector removes them with the Identity).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 
 use crate::labels;
@@ -52,15 +54,6 @@ pub enum SecretError {
         /// Secret name.
         name: String,
     },
-    /// Listing the Secrets the controller manages failed.
-    #[error("listing the controller's Secrets in namespace {namespace} failed: {source}")]
-    List {
-        /// Namespace.
-        namespace: String,
-        /// API error.
-        #[source]
-        source: kube::Error,
-    },
     /// The API server refused the write.
     #[error("writing Secret {namespace}/{name} failed: {source}")]
     Api {
@@ -79,7 +72,6 @@ impl SecretError {
     pub fn reason(&self) -> &str {
         match self {
             Self::Conflict { .. } => "SecretConflict",
-            Self::List { .. } => "SecretListFailed",
             Self::Api { .. } => "SecretWriteFailed",
         }
     }
@@ -91,28 +83,135 @@ impl SecretError {
             Self::Api {
                 source: kube::Error::Api(s),
                 ..
-            }
-            | Self::List {
-                source: kube::Error::Api(s),
-                ..
             } => s.code >= 500 || s.code == 429 || s.code == 409,
-            Self::Api { .. } | Self::List { .. } => true,
+            Self::Api { .. } => true,
         }
     }
 }
 
-/// Reads the Secret's metadata only (no credentials cross the wire) and says whose it is.
-pub async fn existing(api: &Api<Secret>, name: &str, owner_uid: &str) -> Result<Existing, kube::Error> {
-    Ok(match api.get_metadata_opt(name).await? {
-        None => Existing::Missing,
-        Some(meta) if owned_by(&meta, owner_uid) => Existing::Owned {
-            uid: meta.uid().unwrap_or_default(),
-            annotations: meta.annotations().clone(),
-            labels: meta.labels().clone(),
-            resource_version: meta.resource_version().unwrap_or_default(),
-            tampered_by: crate::tamper::data_writers(meta.managed_fields()),
+/// Secrets this process wrote, by (namespace, name), with the UID and annotations written:
+/// a reconcile that runs before the watch has delivered its own write (another trigger came
+/// in meanwhile) decides from these, not from the older cached copy, so it neither creates
+/// the Secret twice nor renews twice. An entry goes once the cache has caught up.
+#[derive(Default)]
+pub struct Written(Mutex<HashMap<(String, String), WrittenSecret>>);
+
+/// A written Secret's UID and annotations.
+type WrittenSecret = (String, BTreeMap<String, String>);
+
+impl Written {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), WrittenSecret>> {
+        // Each update is a single insert or remove.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a write of Secret `namespace/name`.
+    pub fn record(&self, namespace: &str, name: &str, uid: String, annotations: BTreeMap<String, String>) {
+        self.lock()
+            .insert((namespace.to_owned(), name.to_owned()), (uid, annotations));
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<WrittenSecret> {
+        self.lock().get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    fn forget(&self, namespace: &str, name: &str) {
+        self.lock().remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// How many writes the cache has not shown yet.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the cache has shown every write.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+/// The newer of the cached metadata and this process's own last write (by issue time:
+/// only the controller writes that annotation).
+pub fn newer_view(
+    cached: &PartialObjectMeta<Secret>,
+    written: Option<&WrittenSecret>,
+) -> (bool, Option<BTreeMap<String, String>>) {
+    let issued =
+        |a: &BTreeMap<String, String>| a.get(labels::ISSUED_AT).and_then(|v| v.parse::<jiff::Timestamp>().ok());
+    match written {
+        Some((uid, annotations)) if cached.uid().as_deref() == Some(uid.as_str()) => {
+            if issued(annotations) > issued(cached.annotations()) {
+                (false, Some(annotations.clone()))
+            } else {
+                (true, None)
+            }
+        }
+        // Another Secret stands at the name now (or nothing was written): the cache says it.
+        _ => (written.is_some(), None),
+    }
+}
+
+/// What stands at the Secret's name: from the watch cache (metadata only; no credentials
+/// cross the wire), newer than it where this process wrote since. A GET confirms what the
+/// cache lacks only when `confirm` (a Secret without the controller's label is not in the
+/// cache, so a first issue checks the name is free before it calls STS; the caller skips
+/// that for an Identity that already checked before it queued for its STS turn) or when this
+/// process wrote the Secret (cache behind, or the Secret deleted since). The cache keeps the
+/// managedFields entries of other writers of `data` ([`crate::tamper::writes_data`]), so a
+/// tampered Secret shows there; only then is the live metadata read, which a restore is
+/// conditional on.
+pub async fn existing(
+    api: &Api<Secret>,
+    cache: &Store<PartialObjectMeta<Secret>>,
+    written: &Written,
+    (namespace, name): (&str, &str),
+    owner_uid: &str,
+    confirm: bool,
+) -> Result<Existing, kube::Error> {
+    let mine = written.get(namespace, name);
+    let meta = match cache.get(&ObjectRef::new(name).within(namespace)) {
+        Some(meta) => meta,
+        None if !confirm && mine.is_none() => return Ok(Existing::Missing),
+        None => match api.get_metadata_opt(name).await? {
+            Some(meta) => Arc::new(meta),
+            None => {
+                written.forget(namespace, name);
+                return Ok(Existing::Missing);
+            }
         },
-        Some(_) => Existing::Foreign,
+    };
+    if !owned_by(&meta, owner_uid) {
+        return Ok(Existing::Foreign);
+    }
+    let (caught_up, newer) = newer_view(&meta, mine.as_ref());
+    if caught_up {
+        written.forget(namespace, name);
+    }
+    // A write of ours newer than the cached copy replaced `data` whole: the writers the cache
+    // shows are from before it.
+    if newer.is_none() && !crate::tamper::data_writers(meta.managed_fields()).is_empty() {
+        let Some(live) = api.get_metadata_opt(name).await? else {
+            written.forget(namespace, name);
+            return Ok(Existing::Missing);
+        };
+        if !owned_by(&live, owner_uid) {
+            return Ok(Existing::Foreign);
+        }
+        return Ok(Existing::Owned {
+            uid: live.uid().unwrap_or_default(),
+            annotations: live.annotations().clone(),
+            labels: live.labels().clone(),
+            resource_version: live.resource_version().unwrap_or_default(),
+            tampered_by: crate::tamper::data_writers(live.managed_fields()),
+        });
+    }
+    Ok(Existing::Owned {
+        uid: meta.uid().unwrap_or_default(),
+        annotations: newer.unwrap_or_else(|| meta.annotations().clone()),
+        // Only a restore uses these, and it reads the live metadata first.
+        labels: BTreeMap::new(),
+        resource_version: meta.resource_version().unwrap_or_default(),
+        tampered_by: Vec::new(),
     })
 }
 
@@ -154,7 +253,13 @@ pub fn desired(
 /// holds are removed (a merge patch: keys written by the first create are owned by an
 /// `Update` entry that a later apply never removes); the same patch drops a
 /// [`labels::SUPERSEDED_BY`] mark from a Secret back in use.
-pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prune: bool) -> Result<(), SecretError> {
+/// Returns the written Secret's UID.
+pub async fn write(
+    api: &Api<Secret>,
+    existing: &Existing,
+    secret: &Secret,
+    prune: bool,
+) -> Result<String, SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     let err = |source| SecretError::Api {
@@ -177,7 +282,7 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
             )
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(created) => Ok(created.uid().unwrap_or_default()),
             // Someone created it since we looked: theirs, not ours.
             Err(kube::Error::Api(s)) if s.code == 409 => Err(SecretError::Conflict {
                 namespace: namespace.clone(),
@@ -196,7 +301,7 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
             api.patch(&name, &manager(), &Patch::<()>::Json(patch))
                 .await
                 .map_err(err)?;
-            Ok(())
+            Ok(uid.clone())
         }
         Existing::Owned { uid, annotations, .. } => {
             let mut body = secret.clone();
@@ -240,7 +345,7 @@ pub async fn write(api: &Api<Secret>, existing: &Existing, secret: &Secret, prun
                 let patch = serde_json::json!({ "metadata": metadata, "data": stale });
                 api.patch(&name, &manager(), &Patch::Merge(&patch)).await.map_err(err)?;
             }
-            Ok(())
+            Ok(uid.clone())
         }
     }
 }
@@ -289,7 +394,11 @@ pub type ToEmpty = (String, String, Vec<String>);
 /// The Secrets among `secrets` that this Identity (`owner_uid`) wrote under a name other than
 /// `current` and that still need emptying. One already marked superseded by `current`,
 /// without renewal annotations, is done.
-pub fn to_supersede(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, current: &str) -> Vec<ToEmpty> {
+pub fn to_supersede<'a>(
+    secrets: impl IntoIterator<Item = &'a PartialObjectMeta<Secret>>,
+    owner_uid: &str,
+    current: &str,
+) -> Vec<ToEmpty> {
     to_empty(
         secrets,
         owner_uid,
@@ -301,19 +410,23 @@ pub fn to_supersede(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, curr
 
 /// Every Secret among `secrets` this Identity (`owner_uid`) wrote that still holds
 /// credentials or is not yet marked [`labels::REVOKED`] with `reason`.
-pub fn to_revoke(secrets: &[PartialObjectMeta<Secret>], owner_uid: &str, reason: &str) -> Vec<ToEmpty> {
+pub fn to_revoke<'a>(
+    secrets: impl IntoIterator<Item = &'a PartialObjectMeta<Secret>>,
+    owner_uid: &str,
+    reason: &str,
+) -> Vec<ToEmpty> {
     to_empty(secrets, owner_uid, |_| true, labels::REVOKED, reason)
 }
 
-fn to_empty(
-    secrets: &[PartialObjectMeta<Secret>],
+fn to_empty<'a>(
+    secrets: impl IntoIterator<Item = &'a PartialObjectMeta<Secret>>,
     owner_uid: &str,
     pick: impl Fn(&PartialObjectMeta<Secret>) -> bool,
     mark: &str,
     value: &str,
 ) -> Vec<ToEmpty> {
     secrets
-        .iter()
+        .into_iter()
         .filter(|m| owned_by(m, owner_uid) && pick(m))
         .filter(|m| {
             let a = m.annotations();
@@ -352,42 +465,32 @@ fn empty_patch(uid: &str, keys: &[String], mark: &str, value: &str) -> serde_jso
     })
 }
 
-/// Empties every Secret this Identity wrote under a name other than `current` (found by
-/// the managed-by label and its owner reference); returns their names.
+/// Empties every Secret this Identity wrote under a name other than `current`, found in the
+/// metadata cache (`cached`: the controller's Secrets, by the managed-by label) by their
+/// owner reference; returns their names.
 pub async fn supersede(
     api: &Api<Secret>,
     namespace: &str,
     owner_uid: &str,
     current: &str,
+    cached: &[Arc<PartialObjectMeta<Secret>>],
 ) -> Result<Vec<String>, SecretError> {
-    let list = owned_list(api, namespace).await?;
-    let todo = to_supersede(&list, owner_uid, current);
+    let todo = to_supersede(cached.iter().map(AsRef::as_ref), owner_uid, current);
     empty_all(api, namespace, todo, |uid, keys| supersede_patch(uid, current, keys)).await
 }
 
-/// Empties every Secret this Identity wrote, marking it [`labels::REVOKED`] with `reason`
-/// (its namespace may no longer use the profile); returns their names.
+/// Empties every Secret this Identity wrote (found in the metadata cache, as for
+/// [`supersede`]), marking it [`labels::REVOKED`] with `reason` (its namespace may no longer
+/// use the profile); returns their names.
 pub async fn revoke(
     api: &Api<Secret>,
     namespace: &str,
     owner_uid: &str,
     reason: &str,
+    cached: &[Arc<PartialObjectMeta<Secret>>],
 ) -> Result<Vec<String>, SecretError> {
-    let list = owned_list(api, namespace).await?;
-    let todo = to_revoke(&list, owner_uid, reason);
+    let todo = to_revoke(cached.iter().map(AsRef::as_ref), owner_uid, reason);
     empty_all(api, namespace, todo, |uid, keys| revoke_patch(uid, reason, keys)).await
-}
-
-async fn owned_list(api: &Api<Secret>, namespace: &str) -> Result<Vec<PartialObjectMeta<Secret>>, SecretError> {
-    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-    let list = api
-        .list_metadata(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|source| SecretError::List {
-            namespace: namespace.to_owned(),
-            source,
-        })?;
-    Ok(list.items)
 }
 
 async fn empty_all(
@@ -511,6 +614,28 @@ mod tests {
                 .get("credential_process.json")
                 .is_some_and(serde_json::Value::is_null)
         );
+    }
+
+    #[test]
+    fn the_newer_of_the_cache_and_our_own_write_decides() {
+        let cached = meta("s", "me", &[(labels::ISSUED_AT, "2026-01-01T00:00:00Z")]);
+        let ours = |uid: &str, at: &str| {
+            (
+                uid.to_owned(),
+                BTreeMap::from([(labels::ISSUED_AT.to_owned(), at.to_owned())]),
+            )
+        };
+        // Nothing written by this process: the cache says it.
+        assert_eq!(newer_view(&cached, None), (false, None));
+        // Our renewal is newer than the cache: decide from it (no second renewal).
+        let newer = ours("uid-s", "2026-01-01T00:40:00.5Z");
+        assert_eq!(newer_view(&cached, Some(&newer)), (false, Some(newer.1.clone())));
+        // The cache has caught up (or gone past): forget the write.
+        let same = ours("uid-s", "2026-01-01T00:00:00Z");
+        assert_eq!(newer_view(&cached, Some(&same)), (true, None));
+        // Another Secret stands at the name now: the cache says it, the write is forgotten.
+        let other = ours("uid-old", "2026-01-01T00:40:00Z");
+        assert_eq!(newer_view(&cached, Some(&other)), (true, None));
     }
 
     #[test]

@@ -23,19 +23,24 @@ pub const QUIET_RESET: Duration = Duration::from_secs(3600);
 pub fn data_writers(entries: &[ManagedFieldsEntry]) -> Vec<String> {
     let mut writers: Vec<String> = entries
         .iter()
-        .filter(|e| e.manager.as_deref() != Some(labels::FIELD_MANAGER))
-        .filter(|e| {
-            e.fields_v1
-                .as_ref()
-                .and_then(|f| f.0.get("f:data"))
-                .and_then(serde_json::Value::as_object)
-                .is_some_and(|keys| keys.keys().any(|k| k.starts_with("f:")))
-        })
+        .filter(|e| writes_data(e))
         .map(|e| e.manager.clone().unwrap_or_else(|| "(unnamed)".to_owned()))
         .collect();
     writers.sort();
     writers.dedup();
     writers
+}
+
+/// Whether `entry` is a manager other than the controller owning a key of `data`: the only
+/// managedFields entries the Secret cache keeps (normally none).
+pub fn writes_data(entry: &ManagedFieldsEntry) -> bool {
+    entry.manager.as_deref() != Some(labels::FIELD_MANAGER)
+        && entry
+            .fields_v1
+            .as_ref()
+            .and_then(|f| f.0.get("f:data"))
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(|keys| keys.keys().any(|k| k.starts_with("f:")))
 }
 
 /// The restores so far, from the Secret's annotations.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::runtime::{self, LeaseConfig};
 use crate::settings::{SettingsArgs, parse_duration};
-use crate::sts::StsSettings;
+use crate::sts::{LimitSettings, StsSettings};
 use crate::telemetry::{self, LogFormat};
 
 /// Arguments of `run`. A flag given twice keeps its last value (extra arguments can
@@ -25,6 +25,17 @@ pub struct RunArgs {
     /// Budget for one STS call, retries included.
     #[arg(long, env = "ATMOS_AUTH_STS_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub sts_timeout: Duration,
+    /// STS calls per second per region, this process's share of the account's STS quota
+    /// (AWS: 600/s per account and region, shared by every caller). Backs off when STS
+    /// answers `Throttling`.
+    #[arg(long, env = "ATMOS_AUTH_STS_RATE_LIMIT", default_value_t = crate::sts::limit::DEFAULT_RATE, value_parser = parse_rate)]
+    pub sts_rate_limit: f64,
+    /// STS calls per region that may go at once after a quiet period. Default: one second's worth.
+    #[arg(long, env = "ATMOS_AUTH_STS_BURST")]
+    pub sts_burst: Option<u32>,
+    /// Identity reconciles at once (and STS refreshes in flight at once).
+    #[arg(long, env = "ATMOS_AUTH_MAX_CONCURRENT_RECONCILES", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
     /// What profiles may ask for (the same flags as `validate` and `import`).
     #[command(flatten)]
     pub settings: SettingsArgs,
@@ -76,6 +87,16 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// A positive number of calls per second.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a positive number of calls per second, such as 50 or 0.5"
+        )),
+    }
+}
+
 fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
     let lease = args.leader_election.then(|| LeaseConfig {
         namespace: args
@@ -90,16 +111,37 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
         sts: StsSettings {
             endpoint: args.sts_endpoint,
             operation_timeout: args.sts_timeout,
+            limit: LimitSettings {
+                rate: args.sts_rate_limit,
+                // At least one call, whatever the rate rounds to.
+                burst: args.sts_burst.unwrap_or(args.sts_rate_limit.ceil().max(1.0) as u32),
+            },
             ..StsSettings::default()
         },
         kubeconfig: args.kubeconfig,
         cluster_profile_status: args.cluster_profile_status.unwrap_or(args.namespaces.is_empty()),
         namespaces: args.namespaces,
         admin_addr: args.admin_addr,
+        concurrency: args.max_concurrent_reconciles,
         lease,
         instance: args
             .instance
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| format!("atmos-auth-controller-{}", std::process::id())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_are_positive_numbers() {
+        assert_eq!(parse_rate("50"), Ok(50.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "inf", "NaN", "fast"] {
+            let err = parse_rate(bad).unwrap_err();
+            assert!(err.contains("positive number of calls per second"), "{bad}: {err}");
+        }
+    }
 }

@@ -1,17 +1,20 @@
 //! What every reconcile shares.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
+use super::Recorder;
 use super::usage::Usage;
-use crate::api::{AuthProfile, ClusterAuthProfile};
+use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
+use crate::queue::gate::Gate;
 use crate::resolve::Settings;
+use crate::secret::Written;
 use crate::sts::Exchanger;
 use crate::telemetry::Metrics;
 
@@ -28,6 +31,14 @@ pub struct Context {
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Which Identities use which ClusterAuthProfile (shared by every scope).
     pub usage: Arc<Usage>,
+    /// The controller's Secrets (metadata) from the informer cache.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Secrets this process wrote that the cache may not show yet.
+    pub written: Written,
+    /// Statuses this process wrote that the cache may not show yet.
+    pub statuses: StatusesWritten,
+    /// Turns at the STS budget, one gate per process (shared by every scope).
+    pub gate: Arc<Gate>,
     /// STS exchanges and the parent-session cache, one per process (shared by every scope).
     pub exchanger: Arc<Exchanger>,
     /// Operator limits on what profiles may ask for.
@@ -41,9 +52,89 @@ pub struct Context {
     pub profiles_synced: Arc<AtomicBool>,
 }
 
+/// The last status this process wrote per Identity, with the resourceVersion the write
+/// returned, until the Identity watch delivers that version: a reconcile that runs in
+/// between (its Secret's watch event came first) starts from it, not from the older cached
+/// status, and so does not write the same status again.
+#[derive(Default)]
+pub struct StatusesWritten(Mutex<HashMap<(String, String), (u64, IdentityStatus)>>);
+
+/// A resourceVersion as a number. They are etcd revisions, which only grow; one that is not
+/// a number counts as newer than anything remembered, so the cache is trusted.
+fn revision(rv: Option<&str>) -> u64 {
+    rv.and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
+}
+
+impl StatusesWritten {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (u64, IdentityStatus)>> {
+        // Each update is a single insert or remove.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a status write that the API server answered with `rv`.
+    pub fn wrote(&self, key: (String, String), rv: Option<&str>, status: IdentityStatus) {
+        let rv = revision(rv);
+        if rv != u64::MAX {
+            self.lock().insert(key, (rv, status));
+        }
+    }
+
+    /// The status written last, if the object a reconcile was handed (at `cached_rv`) is
+    /// older than it; once one is as new, the write is forgotten. (Not when the watch
+    /// delivers it: a reconcile may have been handed its object before that.)
+    pub fn newer_than(&self, key: &(String, String), cached_rv: Option<&str>) -> Option<IdentityStatus> {
+        let mut s = self.lock();
+        let (rv, status) = s.get(key)?;
+        if revision(cached_rv) < *rv {
+            return Some(status.clone());
+        }
+        s.remove(key);
+        None
+    }
+
+    /// `key` is gone: forget its write.
+    pub fn forget(&self, key: &(String, String)) {
+        self.lock().remove(key);
+    }
+
+    /// How many writes the cache has not shown yet.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether the cache shows every write.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
 impl Context {
     /// Whether the profile and namespace caches have synced.
     pub fn profiles_synced(&self) -> bool {
         self.profiles_synced.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_status_counts_until_the_cache_shows_its_version() {
+        let w = StatusesWritten::default();
+        let key = ("ns".to_owned(), "a".to_owned());
+        let status = IdentityStatus {
+            secret_name: Some("s".into()),
+            ..Default::default()
+        };
+        w.wrote(key.clone(), Some("120"), status.clone());
+        assert_eq!(w.newer_than(&key, Some("100")), Some(status.clone()));
+        assert_eq!(w.len(), 1, "an older version does not include the write");
+        assert_eq!(w.newer_than(&key, Some("120")), None);
+        assert!(w.is_empty(), "forgotten once an object as new was seen");
+        assert_eq!(w.newer_than(&key, Some("100")), None);
+        w.wrote(key.clone(), Some("130"), status);
+        w.forget(&key);
+        assert!(w.is_empty());
     }
 }

@@ -25,6 +25,8 @@ use crate::api::{
 };
 use crate::credentials::Credentials;
 use crate::labels;
+use crate::queue::Urgency;
+use crate::queue::gate::Turn;
 use crate::render::{Issued, extra_keys, process_key, render, render_set};
 use crate::renewal::{self, RenewReason, Schedule, SecretState};
 use crate::resolve::{Reason, Resolved, ResolvedSet, resolve_set, summarize};
@@ -57,12 +59,14 @@ pub fn error_policy(obj: Arc<Identity>, err: &Error, _ctx: Arc<Context>) -> Acti
 /// The STS side of a refresh as the reconcile sees it: the real [`Exchanger`], or a
 /// stand-in in the reconcile's unit tests (the real exchange is proven end to end).
 pub(crate) trait Refresh {
-    /// Runs `resolved`'s chain; `token` asks Kubernetes for the ServiceAccount token.
+    /// Runs `resolved`'s chain; `token` asks Kubernetes for the ServiceAccount token;
+    /// `keep_target` caches the target's session as a parent for later chains.
     fn refresh<'a>(
         &'a self,
         namespace: &'a str,
         resolved: &'a Resolved,
         now: Timestamp,
+        keep_target: bool,
         token: BoxFuture<'a, Result<String, Error>>,
     ) -> BoxFuture<'a, Result<Session, Error>>;
 }
@@ -73,9 +77,10 @@ impl Refresh for Exchanger {
         namespace: &'a str,
         resolved: &'a Resolved,
         now: Timestamp,
+        keep_target: bool,
         token: BoxFuture<'a, Result<String, Error>>,
     ) -> BoxFuture<'a, Result<Session, Error>> {
-        Box::pin(self.run_chain::<Error, _, _>(namespace, resolved, now, move || token))
+        Box::pin(self.run_chain::<Error, _, _>(namespace, resolved, now, keep_target, move || token))
     }
 }
 
@@ -116,6 +121,7 @@ impl Pass<'_> {
     /// Input that only a change can fix: report it and wait for that change (or look again
     /// after `recheck`, when the fix is a change the controller does not watch).
     async fn not_ready(&mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
+        self.ctx.gate.leave(&(self.ns.clone(), self.obj.name_any()));
         self.set_ready(false, reason, message);
         self.write_status().await?;
         Ok(recheck.map_or_else(Action::await_change, Action::requeue))
@@ -128,8 +134,14 @@ impl Pass<'_> {
         }
         let api: Api<Identity> = Api::namespaced(self.ctx.client.clone(), &self.ns);
         let patch = conditions::status_patch(&self.old, &self.status);
-        api.patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        let written = api
+            .patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
+        self.ctx.statuses.wrote(
+            (self.ns.clone(), self.obj.name_any()),
+            written.metadata.resource_version.as_deref(),
+            self.status.clone(),
+        );
         Ok(())
     }
 }
@@ -147,14 +159,20 @@ async fn reconcile_inner(
     if !ctx.profiles_synced() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
+    let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     // Being deleted: no token, no Secret (the garbage collector removes the one it has).
     if obj.metadata.deletion_timestamp.is_some() {
+        ctx.gate.leave(&(ns, obj.name_any()));
         return Ok(Action::await_change());
     }
-    let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
     let name = obj.name_any();
-    let old = obj.status.clone().unwrap_or_default();
+    // The status this process wrote last, while the cache has not shown it yet.
+    let old = ctx
+        .statuses
+        .newer_than(&(ns.clone(), name.clone()), obj.metadata.resource_version.as_deref())
+        .or_else(|| obj.status.clone())
+        .unwrap_or_default();
     let mut status = old.clone();
     status.observed_generation = obj.metadata.generation;
     // Warnings describe the current spec's resolution: set again below once it resolves.
@@ -207,14 +225,26 @@ async fn reconcile_inner(
     // 2. Empty the Secrets this Identity wrote under earlier names (before the status moves
     // on to the new name, so a failure here is retried).
     if decide::may_have_superseded(pass.old.secret_name.as_deref(), &resolved.secret.name) {
-        let emptied = secret::supersede(&secrets, &ns, &uid, &resolved.secret.name).await?;
+        let cached = ctx
+            .secrets
+            .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
+        let emptied = secret::supersede(&secrets, &ns, &uid, &resolved.secret.name, &cached).await?;
         for old in emptied {
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %resolved.secret.name, "credentials removed from superseded Secret");
         }
     }
 
     // 3. Decide.
-    let existing = secret::existing(&secrets, &resolved.secret.name, &uid).await?;
+    let key = (ns.clone(), name.clone());
+    let existing = secret::existing(
+        &secrets,
+        &ctx.secrets,
+        &ctx.written,
+        (&ns, &resolved.secret.name),
+        &uid,
+        !ctx.gate.knows(&key),
+    )
+    .await?;
     let state = match &existing {
         Existing::Missing => None,
         Existing::Owned { annotations, .. } => Some(SecretState::from_annotations(annotations)),
@@ -234,6 +264,7 @@ async fn reconcile_inner(
     };
     // Someone else changed the data: restore it (fresh credentials, their keys removed),
     // unless a restore was made a moment ago; then wait, so two writers cannot fight.
+    let mut tampered_note = None;
     let trigger = match &existing {
         Existing::Owned {
             tampered_by,
@@ -247,13 +278,13 @@ async fn reconcile_inner(
                     .not_ready("SecretTampered", &message, Some(renewal::requeue_after(now, at)))
                     .await;
             }
-            let message = decide::tampered_message(&ns, &resolved.secret.name, &writers, None);
-            publish(ctx, obj, EventType::Warning, "SecretTampered", message).await;
+            tampered_note = Some(decide::tampered_message(&ns, &resolved.secret.name, &writers, None));
             Some(RenewReason::Tampered)
         }
         _ => renewal::renewal_reason(now, state.as_ref(), &hash),
     };
     let Some(trigger) = trigger else {
+        ctx.gate.leave(&key);
         // Fresh credentials for this spec (renewal_reason checked both times): the status may
         // need catching up after a restart; the next look is at renewal time.
         let state = state.unwrap_or_default();
@@ -266,7 +297,30 @@ async fn reconcile_inner(
         return Ok(Action::requeue(renewal::requeue_after(now, renew)));
     };
 
-    // 4. Refresh (each identity in turn: shared parents come from the cache), 5. write once.
+    // 4. Wait for a turn at the STS budget (renewals first, earliest expiry first, namespaces
+    // taking turns).
+    let old_expiry = state.as_ref().and_then(|s| s.expiration);
+    // Credentials for this spec exist (expired ones first of all): a renewal; else an issue.
+    let urgency = match (trigger, old_expiry) {
+        (RenewReason::SpecChanged, _) | (_, None) => Urgency::Issue,
+        (_, Some(e)) => Urgency::Renewal(e.as_second()),
+    };
+    let _turn = match ctx.gate.enter(&key, urgency) {
+        Turn::Go(permit) => permit,
+        Turn::Queued { waiting } => {
+            if let Some((ok, msg)) = crate::queue::waiting_condition(now, old_expiry, waiting, ctx.exchanger.rate()) {
+                pass.set_ready(ok, "WaitingForStsBudget", &msg);
+                pass.write_status().await?;
+            }
+            // The gate triggers this reconcile when the turn comes; the requeue is a fallback.
+            return Ok(Action::requeue(Duration::from_secs(300)));
+        }
+    };
+    if let Some(note) = tampered_note {
+        publish(ctx, obj, EventType::Warning, "SecretTampered", note).await;
+    }
+
+    // 5. Refresh (each identity in turn: shared parents come from the cache), 6. write once.
     let result = match refresh_all(ctx, sts, &ns, &set, now).await {
         Ok(sessions) => {
             let schedules: Vec<Schedule> = sessions
@@ -292,7 +346,7 @@ async fn reconcile_inner(
         Err(e) => Err(e),
     };
 
-    // 6. Schedule.
+    // 7. Schedule.
     match result {
         Ok((schedule, sessions, schedules)) => {
             pass.status.last_refresh_time = Some(rfc3339(now));
@@ -393,7 +447,10 @@ async fn profile_of(pass: &mut Pass<'_>, uid: &str) -> Result<Result<Held, Actio
     // Lost access (or never had it): no token, and the credentials go, as from a superseded
     // Secret; the Secrets stay (owned, the garbage collector removes them with the Identity).
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let emptied = secret::revoke(&secrets, &ns, uid, decide::NAMESPACE_NOT_ALLOWED).await?;
+    let cached = ctx
+        .secrets
+        .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
+    let emptied = secret::revoke(&secrets, &ns, uid, decide::NAMESPACE_NOT_ALLOWED, &cached).await?;
     ctx.metrics.forget(&ns, &name);
     let msg = decide::not_allowed_message(&ns, &spec.profile);
     if !emptied.is_empty() {
@@ -427,7 +484,8 @@ async fn refresh_all(
                 .await
                 .map_err(Error::from)
         });
-        sessions[i] = Some(sts.refresh(ns, resolved, now, token).await?);
+        // A set's identities may chain from one another: keep their sessions as parents.
+        sessions[i] = Some(sts.refresh(ns, resolved, now, set.multi, token).await?);
     }
     Ok(sessions.into_iter().flatten().collect())
 }
@@ -543,7 +601,9 @@ async fn write_secret(
     let owner = obj.controller_owner_ref(&()).ok_or(Error::Metadata("name or uid"))?;
     let desired = secret::desired(&ns, &resolved.secret.name, owner, data, annotations);
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    secret::write(&api, existing, &desired, prune).await?;
+    let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
+    let uid = secret::write(&api, existing, &desired, prune).await?;
+    ctx.written.record(&ns, &resolved.secret.name, uid, written_annotations);
     Ok(())
 }
 

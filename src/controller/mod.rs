@@ -6,6 +6,7 @@ mod cluster;
 mod conditions;
 mod context;
 mod error;
+mod events;
 mod identity;
 mod profile;
 mod secrets;
@@ -15,6 +16,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
@@ -24,7 +27,11 @@ use crate::api::{AuthProfile, Identity};
 pub use cluster::{ClusterCaches, ClusterContext, run as run_cluster_profiles};
 pub use context::Context;
 pub use error::Error;
+pub use events::Recorder;
 pub use usage::Usage;
+
+/// `kubectl apply`'s copy of the whole object: never read, so never cached.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Where the controllers look.
 #[derive(Clone, Debug)]
@@ -54,11 +61,16 @@ pub struct Caches {
     pub profiles: Store<AuthProfile>,
     /// ClusterAuthProfiles and namespaces.
     pub cluster: ClusterCaches,
+    /// The controller's Secrets, metadata only: the reconcile reads them here, not with a GET.
+    pub secrets: Store<PartialObjectMeta<Secret>>,
     profile_stream: std::pin::Pin<Box<dyn Stream<Item = Result<AuthProfile, watcher::Error>> + Send>>,
+    /// The Identities a Secret change concerns ([`secrets::cache`]).
+    secret_triggers: std::pin::Pin<Box<dyn Stream<Item = ObjectRef<Identity>> + Send>>,
 }
 
-/// Starts the AuthProfile informer for `scope`.
+/// Starts the AuthProfile and Secret informers for `scope`.
 pub fn caches(client: &Client, scope: &Scope) -> Caches {
+    let (secrets, secret_triggers) = secrets::cache(client, scope);
     let (profiles, writer) = reflector::store();
     // Identities care about a profile's spec (generation) and its deletion; status writes
     // must not retrigger them. kube's generation predicate drops deletions, hence this filter.
@@ -86,8 +98,17 @@ pub fn caches(client: &Client, scope: &Scope) -> Caches {
     Caches {
         cluster: cluster::caches(client, scope),
         profiles,
+        secrets,
         profile_stream,
+        secret_triggers,
     }
+}
+
+/// How the Identity controller runs.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Reconciles at once (kube's controller concurrency).
+    pub concurrency: u16,
 }
 
 /// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
@@ -95,6 +116,7 @@ pub async fn run(
     ctx: Arc<Context>,
     caches: Caches,
     scope: Scope,
+    tuning: Tuning,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
     let client = ctx.client.clone();
@@ -105,14 +127,26 @@ pub async fn run(
     let (identity_store, identity_writer) = reflector::store();
     let metrics = ctx.metrics.clone();
     let usage = ctx.usage.clone();
+    let statuses = ctx.clone();
     let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
+        // The cache needs spec, status and our annotations; managedFields and the last-applied
+        // copy of the whole object are most of an applied object's size.
+        .modify(|i: &mut Identity| {
+            i.metadata.managed_fields = None;
+            if let Some(a) = i.metadata.annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+        })
         .reflect(identity_writer)
-        // A deleted Identity is never reconciled again: drop its per-Identity series here.
+        // A deleted Identity is never reconciled again: drop its per-Identity series (and its
+        // last written status) here.
         .inspect(move |event| {
             if let Ok(watcher::Event::Delete(obj)) = event {
-                metrics.forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
-                usage.forget(&obj.namespace().unwrap_or_default(), &obj.name_any());
+                let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+                metrics.forget(&ns, &name);
+                usage.forget(&ns, &name);
+                statuses.statuses.forget(&(ns, name));
             }
         })
         .touched_objects()
@@ -120,10 +154,6 @@ pub async fn run(
             predicates::generation.combine(predicates::annotations),
             Default::default(),
         );
-
-    // Owned Secrets as metadata only, selected by label: a change reaches the Identity that
-    // owns (or owned) it.
-    let secrets = secrets::triggers(&client, &scope);
 
     // A profile change reconciles the Identities that use it; so does a ClusterAuthProfile's,
     // and a namespace's relabelling (selection).
@@ -144,8 +174,16 @@ pub async fn run(
             .collect::<Vec<_>>()
     };
 
+    // A turn at the STS budget has come (see crate::queue::gate).
+    let turns = ctx
+        .gate
+        .trigger()
+        .map(|(ns, name)| ObjectRef::<Identity>::new(&name).within(&ns));
+
     let identities = Controller::for_stream(identity_stream, identity_store)
-        .reconcile_on(secrets)
+        .with_config(kube::runtime::controller::Config::default().concurrency(tuning.concurrency))
+        // A change to a Secret reaches the Identity that owns (or owned) it.
+        .reconcile_on(caches.secret_triggers)
         .watches_stream(caches.profile_stream, profile_to_identities)
         .watches_stream(caches.cluster.profile_stream, {
             let store = identity_store_c.clone();
@@ -155,6 +193,7 @@ pub async fn run(
             let store = identity_store_c;
             move |n| cluster::identities_in_namespace(&store, &n)
         })
+        .reconcile_on(turns)
         .graceful_shutdown_on(shutdown.clone())
         .run(identity::reconcile, identity::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));

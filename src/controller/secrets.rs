@@ -2,21 +2,22 @@
 //! the controller owner reference, with two additions: a Secret whose owner reference was
 //! removed still reaches the Identity that owned it (so its status says at once that the
 //! Secret is no longer its own), and a Secret deleted while the watch was down (an API server
-//! restart) reaches its owner after the re-list. What is kept per Secret is its version and
-//! owner only.
+//! restart) reaches its owner after the re-list. The same watch feeds the Secret metadata
+//! cache the reconcile reads instead of a GET.
 
 use std::collections::{HashMap, HashSet};
 
-use futures::{Stream, StreamExt, stream};
+use futures::stream::BoxStream;
+use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 
 use super::Scope;
 use crate::api::Identity;
-use crate::labels;
+use crate::{labels, tamper};
 
 /// (namespace, name) of a Secret.
 type Key = (String, String);
@@ -27,15 +28,40 @@ struct Seen {
     owner: Option<ObjectRef<Identity>>,
 }
 
-/// The Identities to reconcile, from a metadata watch on the controller's Secrets.
-pub fn triggers(client: &Client, scope: &Scope) -> impl Stream<Item = ObjectRef<Identity>> + Send + 'static {
+/// The controller's Secrets as a metadata cache, and the Identities a change to one of them
+/// concerns. Selected by label; foreign annotations (a `kubectl apply`-made Secret keeps its
+/// whole data in one), labels and managedFields are dropped at once, except the managedFields
+/// entries of someone else writing `data` (normally none): they show tampering without a GET.
+pub fn cache(
+    client: &Client,
+    scope: &Scope,
+) -> (
+    Store<PartialObjectMeta<Secret>>,
+    BoxStream<'static, ObjectRef<Identity>>,
+) {
+    let (store, writer) = reflector::store();
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
     let mut tracker = Tracker::default();
-    watcher(
+    let triggers = watcher(
         scope.api::<PartialObjectMeta<Secret>>(client),
         watcher::Config::default().labels(&selector),
     )
     .backoff(super::backoff::WatchBackoff::default())
+    .modify(|meta| {
+        let m = &mut meta.metadata;
+        m.managed_fields = m
+            .managed_fields
+            .take()
+            .map(|entries| entries.into_iter().filter(tamper::writes_data).collect::<Vec<_>>())
+            .filter(|kept| !kept.is_empty());
+        // Selected by label already; owner references stay (they map a Secret to its Identity).
+        m.labels = None;
+        m.creation_timestamp = None;
+        if let Some(a) = m.annotations.as_mut() {
+            a.retain(|k, _| labels::OWN_ANNOTATIONS.contains(&k.as_str()));
+        }
+    })
+    .reflect(writer)
     .filter_map(move |event| {
         let refs = match event {
             Ok(event) => tracker.event(event),
@@ -47,6 +73,8 @@ pub fn triggers(client: &Client, scope: &Scope) -> impl Stream<Item = ObjectRef<
         futures::future::ready((!refs.is_empty()).then(|| stream::iter(refs)))
     })
     .flatten()
+    .boxed();
+    (store, triggers)
 }
 
 /// The controller owner of kind Identity, if any.

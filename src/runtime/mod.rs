@@ -11,10 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, ClusterContext, Context, Scope, Usage};
+use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Tuning, Usage};
+use crate::queue::gate::Gate;
+use crate::secret::Written;
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
 use crate::sts::{CallObserver, Exchanger, StsSettings};
 use crate::telemetry::{self, Metrics};
@@ -57,6 +59,8 @@ pub struct Config {
     pub lease: Option<LeaseConfig>,
     /// This replica's name in the Lease and in Events.
     pub instance: String,
+    /// Identity reconciles at once; also the STS refreshes in flight at once.
+    pub concurrency: u16,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT (or exits on leadership loss).
@@ -102,6 +106,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
         config.sts.clone(),
         Some(metrics.clone() as Arc<dyn CallObserver>),
     ));
+    // One gate for the process: its STS budget is the process's, whatever the scopes.
+    let gate = Gate::new(usize::from(config.concurrency));
+    tokio::spawn(gate.clone().dispatch());
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),
@@ -116,13 +123,20 @@ pub async fn run(config: Config) -> Result<(), Error> {
             cluster_profiles: caches.cluster.profiles.clone(),
             namespaces: caches.cluster.namespaces.clone(),
             usage: usage.clone(),
+            secrets: caches.secrets.clone(),
+            written: Written::default(),
+            statuses: Default::default(),
+            gate: gate.clone(),
             exchanger: exchanger.clone(),
             settings: config.settings.clone(),
             recorder: Recorder::new(client.clone(), reporter.clone()),
             metrics: metrics.clone(),
             profiles_synced: synced,
         });
-        controller::run(ctx, caches, scope, shutdown.signaled())
+        let tuning = Tuning {
+            concurrency: config.concurrency,
+        };
+        controller::run(ctx, caches, scope, tuning, shutdown.signaled())
     });
     // One ClusterAuthProfile status controller for the process, whatever the scopes, if it
     // is the one that writes their status.

@@ -38,13 +38,15 @@ impl Readiness {
 }
 
 /// Marks `flag` synced once the scope's caches (AuthProfiles, ClusterAuthProfiles,
-/// namespaces) have synced. The only waiter on each store's readiness: kube's readiness future
-/// keeps one waker, so concurrent waiters can sleep forever.
+/// namespaces, and the Secrets, without which a restart would GET every Secret) have synced.
+/// The only waiter on each store's readiness: kube's readiness future keeps one waker, so
+/// concurrent waiters can sleep forever.
 pub fn mark_when_synced(caches: &crate::controller::Caches, flag: Arc<AtomicBool>) {
-    let profiles = caches.profiles.clone();
+    let (profiles, secrets) = (caches.profiles.clone(), caches.secrets.clone());
     let (cluster, namespaces) = (caches.cluster.profiles.clone(), caches.cluster.namespaces.clone());
     tokio::spawn(async move {
         if profiles.wait_until_ready().await.is_ok()
+            && secrets.wait_until_ready().await.is_ok()
             && crate::controller::ClusterCaches::synced(cluster, namespaces).await
         {
             flag.store(true, Ordering::SeqCst);

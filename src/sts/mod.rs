@@ -4,6 +4,7 @@
 
 mod cache;
 mod error;
+pub mod limit;
 
 use std::time::{Duration, Instant};
 
@@ -18,16 +19,20 @@ use crate::credentials::Credentials;
 use crate::resolve::{Link, Resolved, session_name};
 pub use cache::{SessionCache, SessionKey};
 pub use error::StsError;
+pub use limit::{LimitSettings, Limiter};
 
 /// Where and how STS is called: the controller's configuration, never a profile's.
 #[derive(Clone, Debug)]
 pub struct StsSettings {
     /// STS endpoint URL; `None`: AWS's regional endpoint for each link's region.
     pub endpoint: Option<String>,
-    /// Budget for one call including retries.
+    /// Budget for one attempt of a call.
     pub operation_timeout: Duration,
-    /// Attempts per call (the SDK's standard retry: throttling and 5xx).
+    /// Attempts per call: a throttled, unanswered or 5xx call is tried again (after the
+    /// rate limit's next slot); other errors are final.
     pub max_attempts: u32,
+    /// The per-region rate limit.
+    pub limit: LimitSettings,
 }
 
 impl Default for StsSettings {
@@ -36,6 +41,7 @@ impl Default for StsSettings {
             endpoint: None,
             operation_timeout: Duration::from_secs(20),
             max_attempts: 3,
+            limit: LimitSettings::default(),
         }
     }
 }
@@ -65,6 +71,7 @@ pub struct Exchanger {
     http: SharedHttpClient,
     settings: StsSettings,
     cache: SessionCache,
+    limiter: Limiter,
     observer: Option<std::sync::Arc<dyn CallObserver>>,
 }
 
@@ -76,6 +83,7 @@ impl Exchanger {
             .build_https();
         Self {
             http,
+            limiter: Limiter::new(settings.limit),
             settings,
             cache: SessionCache::default(),
             observer,
@@ -86,12 +94,15 @@ impl Exchanger {
     /// first, even when a cached parent makes it unnecessary for STS: the TokenRequest is
     /// Kubernetes' permission check, so revoking the controller's right to a ServiceAccount
     /// stops every chain that starts with it at once. Reuses the deepest cached parent
-    /// session that has not reached its own renewal point; the target link always runs.
+    /// session that has not reached its own renewal point; the target link always runs, and
+    /// its session is cached only with `keep_target` (an Identity whose other identities chain
+    /// from this one).
     pub async fn run_chain<E, F, Fut>(
         &self,
         namespace: &str,
         resolved: &Resolved,
         now: Timestamp,
+        keep_target: bool,
         token: F,
     ) -> Result<Session, E>
     where
@@ -125,23 +136,31 @@ impl Exchanger {
             .find_map(|i| self.cache.get(&keys[i], now).map(|s| (i + 1, s)));
         let Some((start, parent)) = cached else {
             return self
-                .walk(resolved, &keys, endpoint, &jwt, now, (0, None), guard)
+                .walk(resolved, &keys, (endpoint, &jwt), (now, keep_target), (0, None), guard)
                 .await
                 .map_err(|(_, e)| E::from(e));
         };
         match self
-            .walk(resolved, &keys, endpoint, &jwt, now, (start, Some(parent)), guard)
+            .walk(
+                resolved,
+                &keys,
+                (endpoint, &jwt),
+                (now, keep_target),
+                (start, Some(parent)),
+                guard,
+            )
             .await
         {
             Ok(session) => Ok(session),
             // The link that used the cached parent failed: the parent may have been revoked
             // (AWS answers AccessDenied) or expired early. Drop it and try once more from
             // the token; only that answer is classified.
-            Err((failed, e)) if failed == start => {
+            // Not for `Throttling`: the parent is fine, STS is busy.
+            Err((failed, e)) if failed == start && !is_throttled(&e) => {
                 self.cache.remove(&keys[start - 1]);
                 tracing::info!(namespace, role = %resolved.links[start].role_arn, reason = e.reason(), "a cached parent session failed; retrying once from the token");
                 let guard = Some(self.cache.lock(&keys[last - 1]).await);
-                self.walk(resolved, &keys, endpoint, &jwt, now, (0, None), guard)
+                self.walk(resolved, &keys, (endpoint, &jwt), (now, keep_target), (0, None), guard)
                     .await
                     .map_err(|(_, e)| E::from(e))
             }
@@ -152,14 +171,12 @@ impl Exchanger {
     /// Runs the links of `resolved` from `start`, with `parent` the session before it (none
     /// at 0); each session obtained is cached. `guard` (the lock on the target's parent) is
     /// released before the target link. A failure comes with the index of its link.
-    #[allow(clippy::too_many_arguments)]
     async fn walk(
         &self,
         resolved: &Resolved,
         keys: &[SessionKey],
-        endpoint: Option<&String>,
-        jwt: &str,
-        now: Timestamp,
+        (endpoint, jwt): (Option<&String>, &str),
+        (now, keep_target): (Timestamp, bool),
         (start, mut parent): (usize, Option<Session>),
         mut guard: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> Result<Session, (usize, StsError)> {
@@ -180,7 +197,11 @@ impl Exchanger {
                 Some(p) => self.assume_role(link, endpoint, &name, &p.credentials, now).await,
             };
             let session = result.map_err(|e| (i, e))?;
-            self.cache.put(keys[i].clone(), session.clone());
+            // Parents only, unless `keep_target`: the target always runs again, and keeping
+            // every Identity's own credentials would cost memory per Identity for nothing.
+            if i < last || keep_target {
+                self.cache.put(keys[i].clone(), session.clone());
+            }
             parent = Some(session);
         }
         parent.ok_or_else(|| {
@@ -199,7 +220,8 @@ impl Exchanger {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .http_client(self.http.clone())
-            .retry_config(RetryConfig::standard().with_max_attempts(self.settings.max_attempts))
+            // Retries are ours (`call`), so each attempt waits for the rate limit.
+            .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
@@ -223,17 +245,17 @@ impl Exchanger {
         const ACTION: &str = "AssumeRoleWithWebIdentity";
         // No credentials provider: the operation is unsigned.
         let client = aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).build());
-        let started = Instant::now();
-        let out = client
-            .assume_role_with_web_identity()
-            .role_arn(&link.role_arn)
-            .role_session_name(name)
-            .web_identity_token(jwt)
-            .duration_seconds(link.duration_seconds)
-            .send()
-            .await;
-        self.observe(ACTION, &out, started);
-        let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
+        let out = self
+            .call(ACTION, link, || {
+                client
+                    .assume_role_with_web_identity()
+                    .role_arn(&link.role_arn)
+                    .role_session_name(name)
+                    .web_identity_token(jwt)
+                    .duration_seconds(link.duration_seconds)
+                    .send()
+            })
+            .await?;
         session(
             ACTION,
             link,
@@ -262,17 +284,17 @@ impl Exchanger {
         );
         let client =
             aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).credentials_provider(creds).build());
-        let started = Instant::now();
-        let out = client
-            .assume_role()
-            .role_arn(&link.role_arn)
-            .role_session_name(name)
-            .duration_seconds(link.duration_seconds)
-            .set_external_id(link.external_id.clone())
-            .send()
-            .await;
-        self.observe(ACTION, &out, started);
-        let out = out.map_err(|e| to_error(ACTION, &link.role_arn, e))?;
+        let out = self
+            .call(ACTION, link, || {
+                client
+                    .assume_role()
+                    .role_arn(&link.role_arn)
+                    .role_session_name(name)
+                    .duration_seconds(link.duration_seconds)
+                    .set_external_id(link.external_id.clone())
+                    .send()
+            })
+            .await?;
         session(
             ACTION,
             link,
@@ -281,6 +303,55 @@ impl Exchanger {
             out.assumed_role_user.map(|u| u.arn),
             now,
         )
+    }
+
+    /// One STS call with the rate limit: each attempt waits for the region's next slot; a
+    /// `Throttling` answer backs the region's rate off and is tried again, as are calls
+    /// without an answer or with a 5xx; anything else is final.
+    async fn call<T, E, R, F, Fut>(&self, action: &'static str, link: &Link, send: F) -> Result<T, StsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + HasStatus,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+    {
+        let mut attempt = 1;
+        loop {
+            self.limiter.acquire(&link.region).await;
+            let started = Instant::now();
+            let out = send().await;
+            self.observe(action, &out, started);
+            let err = match out {
+                Ok(v) => {
+                    self.limiter.passed(&link.region);
+                    return Ok(v);
+                }
+                Err(e) => to_error(action, &link.role_arn, e),
+            };
+            let again = match &err {
+                e if is_throttled(e) => {
+                    self.limiter.throttled(&link.region);
+                    true
+                }
+                StsError::Rejected { status, .. } => status.is_some_and(|s| s >= 500),
+                StsError::Transport { .. } => true,
+                // A timeout already waited the whole operation timeout; the others are
+                // answers a second try would not change: the reconcile's backoff decides.
+                StsError::Timeout { .. }
+                | StsError::BadResponse { .. }
+                | StsError::ExpiredOnArrival { .. }
+                | StsError::NoCredentials { .. } => false,
+            };
+            if !again || attempt >= self.settings.max_attempts {
+                return Err(err);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// The rate limit's ceiling, calls per second per region.
+    pub fn rate(&self) -> f64 {
+        self.limiter.ceiling()
     }
 
     fn observe<T, E: ProvideErrorMetadata, R>(
@@ -364,6 +435,11 @@ where
             }
         }
     }
+}
+
+/// Whether STS said "slow down".
+fn is_throttled(e: &StsError) -> bool {
+    matches!(e, StsError::Rejected { code, .. } if limit::is_throttling(code))
 }
 
 /// The HTTP status of a raw response.

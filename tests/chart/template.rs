@@ -312,6 +312,12 @@ fn deployment_settings_are_accepted_by_the_controller_binary() {
             "controller.stsEndpoint=https://sts.us-east-2.amazonaws.com",
             "--set",
             "controller.stsTimeout=1m30s",
+            "--set",
+            "controller.stsRateLimit=12.5",
+            "--set",
+            "controller.stsBurst=5",
+            "--set",
+            "controller.maxConcurrentReconciles=4",
             "--set-json",
             r#"controller.allowedEndpoints=["https://sts.example.com"]"#,
             "--set-json",
@@ -436,6 +442,11 @@ fn schema_rejects_wrong_values_with_clear_messages() {
         (
             &["--set", "controller.stsTimeout=twenty"],
             "at '/controller/stsTimeout'",
+        ),
+        (&["--set", "controller.stsRateLimit=0"], "at '/controller/stsRateLimit'"),
+        (
+            &["--set", "controller.maxConcurrentReconciles=0"],
+            "at '/controller/maxConcurrentReconciles'",
         ),
         (
             &["--set", "controller.stsEndpoint=sts.amazonaws.com"],

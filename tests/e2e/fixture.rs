@@ -138,14 +138,16 @@ impl ControllerProcess {
         Self::start_with_kubeconfig(&kubeconfig, namespace, sts_endpoint, extra)
     }
 
-    /// Like [`Self::start`], with another identity's kubeconfig.
+    /// Like [`Self::start`], with another identity's kubeconfig; an empty `namespace`
+    /// watches every namespace.
     pub fn start_with_kubeconfig(
         kubeconfig: &str,
         namespace: &str,
         sts_endpoint: &str,
         extra: &[&str],
     ) -> Result<Self> {
-        Self::spawn(kubeconfig, Some(namespace), sts_endpoint, extra, &[])
+        let scope = (!namespace.is_empty()).then_some(namespace);
+        Self::spawn(kubeconfig, scope, sts_endpoint, extra, &[])
     }
 
     /// Like [`Self::start`], watching every namespace (only on a private control plane: it

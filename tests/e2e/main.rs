@@ -19,6 +19,8 @@ mod multi_identity;
 mod paste;
 mod restarts;
 mod safety;
+mod scale;
+mod scale_env;
 mod sts_faults;
 mod sts_tokens;
 mod tamper;

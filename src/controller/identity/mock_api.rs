@@ -13,24 +13,26 @@ use http::{Request, Response};
 use jiff::{SignedDuration, Timestamp};
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use kube::runtime::watcher;
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::{Refresh, reconcile_inner};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::core::PartialObjectMeta;
 
 use crate::api::{AuthProfile, ClusterAuthProfile, Identity, IdentityStatus};
-use crate::controller::{Context, Error, Usage};
+use crate::controller::{Context, Error, Recorder, Usage};
 use crate::credentials::Credentials;
 use crate::labels;
+use crate::queue::gate::Gate;
 use crate::resolve::{Resolved, Settings};
+use crate::secret::Written;
 use crate::sts::{Exchanger, Session, StsError, StsSettings};
 use crate::telemetry::Metrics;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::core::PartialObjectMeta;
 
 const NS: &str = "team";
 const UID: &str = "identity-uid";
@@ -206,6 +208,7 @@ impl Refresh for FakeSts {
         _namespace: &'a str,
         resolved: &'a Resolved,
         now: Timestamp,
+        _keep_target: bool,
         token: BoxFuture<'a, Result<String, Error>>,
     ) -> BoxFuture<'a, Result<Session, Error>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -300,6 +303,40 @@ async fn run_in(
     script: Vec<Step>,
     ns_labels: &[(&str, &str)],
 ) -> Run {
+    // The Secrets the watch cache holds: the script's answers to a GET of the Secret or a
+    // list of the controller's Secrets, which the reconcile must then not make (a GET is
+    // only for a Secret the cache does not have, or one the cache shows tampered with; lists
+    // never).
+    let (secrets, mut secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
+    // Its place in the script keeps a placeholder in `seen`, so indices stay those of the script.
+    let mut from_cache = Vec::new();
+    let script: Vec<Step> = script
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| match (&s.reply, s.method, s.path) {
+            (Reply::Json(200, meta), "GET", SECRET) => {
+                let cached: PartialObjectMeta<Secret> = serde_json::from_value(meta.clone()).unwrap();
+                let tampered = !crate::tamper::data_writers(cached.managed_fields()).is_empty();
+                secret_writer.apply_watcher_event(&watcher::Event::Apply(cached));
+                if tampered {
+                    return Some(s);
+                }
+                from_cache.push(i);
+                None
+            }
+            (Reply::Json(200, list), "GET", SECRETS) => {
+                for item in list["items"].as_array().unwrap() {
+                    let mut item = item.clone();
+                    item["metadata"]["namespace"] = NS.into();
+                    let cached: PartialObjectMeta<Secret> = serde_json::from_value(item).unwrap();
+                    secret_writer.apply_watcher_event(&watcher::Event::Apply(cached));
+                }
+                from_cache.push(i);
+                None
+            }
+            _ => Some(s),
+        })
+        .collect();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let server = tokio::spawn(serve(handle, script));
     let client = Client::new(service, NS);
@@ -330,6 +367,10 @@ async fn run_in(
         cluster_profiles,
         namespaces,
         usage: Arc::new(Usage::default()),
+        secrets,
+        written: Written::default(),
+        statuses: Default::default(),
+        gate: Gate::new(1),
         exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
         settings: Settings::default(),
         recorder: Recorder::new(
@@ -345,10 +386,19 @@ async fn run_in(
     let action = reconcile_inner(obj, &ctx, &sts, now, 0.0).await;
     // Dropping every client closes the mock service, which ends the server's loop.
     drop(ctx);
-    let (seen, unexpected) = tokio::time::timeout(Duration::from_secs(5), server)
+    let (mut seen, unexpected) = tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("the mock API server did not finish")
         .unwrap();
+    for i in from_cache {
+        seen.insert(
+            i,
+            Seen {
+                query: "(answered by the watch cache, no request)".into(),
+                body: Value::Null,
+            },
+        );
+    }
     assert_eq!(unexpected, Vec::<String>::new(), "requests beyond the script");
     Run {
         action,
@@ -399,14 +449,8 @@ async fn first_issue_creates_the_secret_reports_and_schedules() {
     // Renewal at two thirds of the hour (jitter 0): 40 minutes.
     assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(40 * 60)));
     assert_eq!(r.sts_calls, 1);
-    // Superseded Secrets are looked for by the controller's label.
-    assert!(
-        r.seen[0]
-            .query
-            .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Datmos-auth-controller"),
-        "{}",
-        r.seen[0].query
-    );
+    // Superseded Secrets are looked for in the watch cache, not listed.
+    assert!(r.seen[0].query.contains("watch cache"), "{}", r.seen[0].query);
     assert_eq!(r.seen[2].body["spec"]["audiences"], json!(["sts.amazonaws.com"]));
     let secret = &r.seen[3].body;
     assert_eq!(secret["metadata"]["name"], "creds");

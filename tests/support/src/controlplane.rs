@@ -66,6 +66,40 @@ for pid in $pids; do n=0; while ours "$pid" && [ $n -lt 100 ]; do sleep 0.1; n=$
 rm -rf -- "$dir"
 "#;
 
+/// What the API server's audit log records: every request of a ServiceAccount (a
+/// controller running with the chart's token, as in a cluster), at Metadata level, once
+/// answered. Nothing of the admin or the control plane's own components, so the log stays
+/// small; see [`ControlPlane::audit_events`].
+const AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"#;
+
+/// One audited request (the fields the tests count by).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// `system:serviceaccount:NS:NAME`.
+    pub user: String,
+    /// `get`, `list`, `watch`, `create`, `patch`, `update`, `delete`, ...
+    pub verb: String,
+    /// `secrets`, `identities`, `events`, `serviceaccounts`, ... (empty for non-resource URLs).
+    pub resource: String,
+    /// `status`, `token`, ... or empty.
+    pub subresource: String,
+    /// The object's namespace, if any.
+    pub namespace: String,
+    /// The object's name, if any.
+    pub name: String,
+    /// HTTP status of the answer.
+    pub code: u16,
+    /// When the API server received it (RFC 3339, microseconds).
+    pub received: String,
+}
+
 /// Extra flags for the control plane's processes, appended after ours (a repeated flag's
 /// last value wins).
 #[derive(Clone, Debug, Default)]
@@ -232,7 +266,12 @@ impl ControlPlane {
         })
         .await?;
 
+        write(&d.join("audit-policy.yaml"), AUDIT_POLICY)?;
         let mut apiserver_args = vec![
+            format!("--audit-policy-file={}", file("audit-policy.yaml")),
+            format!("--audit-log-path={}", file("audit.log")),
+            // No rotation (its default is at 100 MB): counts must see every request.
+            "--audit-log-maxsize=100000".into(),
             format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1".into(),
             "--advertise-address=127.0.0.1".into(),
@@ -334,6 +373,43 @@ impl ControlPlane {
     /// The service-account token issuer; equal to [`Self::server_url`].
     pub fn issuer(&self) -> &str {
         &self.server_url
+    }
+
+    /// The API server's audit log (JSON lines; see [`AUDIT_POLICY`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir().join("audit.log")
+    }
+
+    /// Every audited request so far, in order.
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        let text = fs::read_to_string(self.audit_log()).unwrap_or_default();
+        let field = |v: &serde_json::Value, path: &[&str]| {
+            path.iter()
+                .try_fold(v, |v, k| v.get(*k))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).context("an audit log line")?;
+                Ok(AuditEvent {
+                    user: field(&v, &["user", "username"]),
+                    verb: field(&v, &["verb"]),
+                    resource: field(&v, &["objectRef", "resource"]),
+                    subresource: field(&v, &["objectRef", "subresource"]),
+                    namespace: field(&v, &["objectRef", "namespace"]),
+                    name: field(&v, &["objectRef", "name"]),
+                    code: v
+                        .pointer("/responseStatus/code")
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|c| u16::try_from(c).ok())
+                        .unwrap_or(0),
+                    received: field(&v, &["requestReceivedTimestamp"]),
+                })
+            })
+            .collect()
     }
 
     /// Where etcd, kube-apiserver, kube-controller-manager and kubectl live (and helm, once

@@ -16,6 +16,7 @@
 //! oidc_client_ids: [sts.amazonaws.com]  # the IAM OIDC provider's audiences;
 //!                                    # default: every audience some role trusts
 //! port: 0                            # 127.0.0.1 port; absent or 0: any free port
+//! rate_limit: {rate: 50, burst: 50}  # request quota; beyond it `Throttling` (absent: none)
 //! roles:
 //!   - arn: arn:aws:iam::123456789012:role/admin   # role path allowed: role/team/admin
 //!     max_session_seconds: 3600      # MaxSessionDuration (default 3600, at most 43200)
@@ -51,6 +52,7 @@ mod server;
 mod sessions;
 mod sigv4;
 mod thread;
+mod throttle;
 mod xml;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -59,7 +61,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 pub use calls::{ActionCalls, CallCounts};
-pub use config::{RoleConfig, StsConfig, WebIdentityTrust};
+pub use config::{RateLimit, RoleConfig, StsConfig, WebIdentityTrust};
 pub use error::StsError;
 pub use faults::Fault;
 pub use oidc::OidcIssuer;
@@ -85,6 +87,7 @@ impl LocalSts {
         let port = config.port.unwrap_or(0);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .with_context(|| format!("binding the local STS to 127.0.0.1:{port}"))?;
+        let throttle = config.rate_limit.map(throttle::Throttle::new);
         let state = Arc::new(StsState {
             oidc: OidcVerifier::new(issuer)?,
             config,
@@ -92,6 +95,7 @@ impl LocalSts {
             calls: CallCounter::default(),
             faults: faults::Faults::default(),
             web_identity_tokens: Default::default(),
+            throttle,
         });
         let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");

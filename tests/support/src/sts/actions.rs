@@ -25,6 +25,8 @@ pub struct StsState {
     pub faults: Faults,
     /// Every web identity token presented, valid or not.
     pub web_identity_tokens: std::sync::Mutex<Vec<String>>,
+    /// The request quota, if the configuration sets one.
+    pub throttle: Option<super::throttle::Throttle>,
 }
 
 /// Answers one Query API request with the XML body of a success, or an error.
@@ -35,6 +37,13 @@ pub async fn dispatch(
     request: &sigv4::Request<'_>,
     request_id: &str,
 ) -> Result<String, StsError> {
+    if state
+        .throttle
+        .as_ref()
+        .is_some_and(|t| !t.admit(std::time::Instant::now()))
+    {
+        return Err(StsError::throttling());
+    }
     let Some(action) = action else {
         return Err(StsError::invalid_action("Missing Action"));
     };

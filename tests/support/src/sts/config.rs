@@ -34,8 +34,22 @@ pub struct StsConfig {
     /// Port to listen on (127.0.0.1); absent or 0: any free port.
     #[serde(default)]
     pub port: Option<u16>,
+    /// A request quota, as AWS's per-account one: beyond it calls are answered `Throttling`.
+    /// Absent: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
     pub roles: Vec<RoleConfig>,
 }
+
+/// A token bucket over all actions: `rate` calls per second, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub rate: f64,
+    pub burst: u32,
+}
+
+impl Eq for RateLimit {}
 
 /// One IAM role and its trust policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +97,7 @@ impl StsConfig {
             max_chained_session_seconds: AWS_DEFAULT_SESSION_SECONDS,
             oidc_client_ids: None,
             port: None,
+            rate_limit: None,
             roles: Vec::new(),
         }
     }
@@ -104,6 +119,11 @@ impl StsConfig {
     pub fn validate(&self) -> Result<()> {
         if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
             bail!("account must be 12 digits, got {:?}", self.account);
+        }
+        if let Some(limit) = self.rate_limit
+            && !(limit.rate > 0.0 && limit.rate.is_finite() && limit.burst > 0)
+        {
+            bail!("rate_limit: rate and burst must be positive");
         }
         if self.min_session_seconds == 0 {
             bail!("min_session_seconds must be positive");

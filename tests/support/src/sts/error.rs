@@ -34,6 +34,11 @@ impl StsError {
         ))
     }
 
+    /// AWS's answer beyond the account's request quota.
+    pub fn throttling() -> Self {
+        Self::new("Throttling", 400, "Rate exceeded")
+    }
+
     pub fn access_denied(message: impl Into<String>) -> Self {
         Self::new("AccessDenied", 403, message)
     }
