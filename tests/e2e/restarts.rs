@@ -102,10 +102,15 @@ fn spawn_burst(client: &Client, ns: &str, n: usize) -> tokio::task::JoinHandle<a
     tokio::spawn(async move { burst(&client, &ns, n).await })
 }
 
+/// Reconciles at once in the kill tests (`--max-concurrent-reconciles`): the bound on
+/// exchanges in flight when a process dies.
+const CONCURRENCY: usize = 8;
+
 /// After a kill: one exchange per Identity still without a Secret, plus at most one per
 /// exchange the dead process had in flight (its Secret write may land late, after the new
-/// process found the Secret missing: that create is refused and its exchange wasted). With
-/// the reconcile concurrency unbounded, that is the "N + concurrency".
+/// process found the Secret missing: that create is refused and its exchange wasted). Each
+/// Identity's chain is one link, so at most one exchange per reconcile is in flight, and in
+/// all the exchanges stay within N + the reconcile concurrency.
 fn assert_after_kill(calls: usize, calls_at_kill: usize, n: usize, had: usize) {
     let needed = n - had;
     let in_flight = calls_at_kill.saturating_sub(had);
@@ -113,6 +118,10 @@ fn assert_after_kill(calls: usize, calls_at_kill: usize, n: usize, had: usize) {
     assert!(
         after >= needed && after <= needed + in_flight,
         "{after} exchanges after the kill for {needed} Identities without a Secret ({in_flight} were in flight; {calls} in all)"
+    );
+    assert!(
+        calls <= n + CONCURRENCY,
+        "{calls} exchanges for {n} Identities with {CONCURRENCY} reconciles at once"
     );
 }
 
@@ -300,7 +309,9 @@ async fn a_controller_killed_mid_burst_skips_nothing_and_repeats_little() -> any
     let client = cp.client().await?;
     let ns = namespace(&client, "sigkill").await?;
     let sts = start_sts(cp);
-    let mut controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let bound = CONCURRENCY.to_string();
+    let bounded = ["--max-concurrent-reconciles", bound.as_str()];
+    let mut controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &bounded)?;
     apply(&client, &ns, &profile("1h")).await?;
     let writes = Writes::record(&client, &ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -317,7 +328,7 @@ async fn a_controller_killed_mid_burst_skips_nothing_and_repeats_little() -> any
     assert!(had < N, "the burst was over before the kill");
 
     let restarted = Instant::now();
-    let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &bounded)?;
     applying.await??;
     let done = wait_for(Duration::from_secs(120), || async {
         Ok(issued_count(&client, &ns).await? == N)
@@ -354,6 +365,7 @@ async fn leader_loss_under_load_writes_each_secret_once() -> anyhow::Result<()> 
     let client = cp.client().await?;
     let ns = namespace(&client, "leader-load").await?;
     let sts = start_sts(cp);
+    let bound = CONCURRENCY.to_string();
     let args = |name: &'static str| {
         [
             "--leader-election",
@@ -361,6 +373,8 @@ async fn leader_loss_under_load_writes_each_secret_once() -> anyhow::Result<()> 
             ns.as_str(),
             "--instance",
             name,
+            "--max-concurrent-reconciles",
+            bound.as_str(),
         ]
     };
     let mut a = ControllerProcess::start(cp, &ns, &sts.endpoint(), &args("replica-a"))?;
