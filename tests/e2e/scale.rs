@@ -80,10 +80,17 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
     fleet.sts.reset_calls();
     let mark = audit_mark(cp)?;
     let controller = fleet.controller(true, &[])?;
-    wait_for(Duration::from_secs(60), || async {
+    // Generous: the suite's other tests share the machine; the bench measures this time.
+    let restarted = std::time::Instant::now();
+    wait_for(Duration::from_secs(180), || async {
         Ok(controller.admin_get("/readyz").await.is_ok_and(|(code, _)| code == 200))
     })
-    .await?;
+    .await
+    .map_err(|e| e.context(log_tail(&controller.log_text())))?;
+    eprintln!(
+        "restart with {N} fresh Secrets: ready after {:.1} s",
+        restarted.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(fleet.sts.calls().all(), 0, "{:?}", fleet.sts.calls());
     let restart = fleet.requests_since(cp, mark)?;
