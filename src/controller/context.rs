@@ -97,6 +97,11 @@ impl StatusesWritten {
         self.lock().remove(key);
     }
 
+    /// Forgets every Identity for which `keep(namespace, name)` is false.
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.lock().retain(|(ns, name), _| keep(ns, name));
+    }
+
     /// How many writes the cache has not shown yet.
     pub fn len(&self) -> usize {
         self.lock().len()

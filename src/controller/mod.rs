@@ -12,7 +12,7 @@ mod profile;
 mod secrets;
 mod usage;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -43,6 +43,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Whether `namespace` is watched by this scope.
+    fn contains(&self, namespace: &str) -> bool {
+        match self {
+            Self::Cluster => true,
+            Self::Namespace(ns) => ns == namespace,
+        }
+    }
+
     fn api<K>(&self, client: &Client) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
@@ -140,13 +148,35 @@ pub async fn run(
         })
         .reflect(identity_writer)
         // A deleted Identity is never reconciled again: drop its per-Identity series (and its
-        // last written status) here.
-        .inspect(move |event| {
-            if let Ok(watcher::Event::Delete(obj)) = event {
-                let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
-                metrics.forget(&ns, &name);
-                usage.forget(&ns, &name);
-                statuses.statuses.forget(&(ns, name));
+        // last written status) here; after a re-list, those of Identities deleted while the
+        // watch was down (no Delete event ever comes for them).
+        .inspect({
+            let scope = scope.clone();
+            let mut listing: Option<HashSet<(String, String)>> = None;
+            move |event| match event {
+                Ok(watcher::Event::Delete(obj)) => {
+                    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+                    metrics.forget(&ns, &name);
+                    usage.forget(&ns, &name);
+                    statuses.statuses.forget(&(ns, name));
+                }
+                Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
+                Ok(watcher::Event::InitApply(obj)) => {
+                    if let Some(l) = listing.as_mut() {
+                        l.insert((obj.namespace().unwrap_or_default(), obj.name_any()));
+                    }
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(listed) = listing.take() {
+                        let keep = |ns: &str, name: &str| {
+                            !scope.contains(ns) || listed.contains(&(ns.to_owned(), name.to_owned()))
+                        };
+                        metrics.retain(keep);
+                        usage.retain(keep);
+                        statuses.statuses.retain(keep);
+                    }
+                }
+                _ => {}
             }
         })
         .touched_objects()

@@ -23,6 +23,11 @@ impl Usage {
         self.lock().remove(&(namespace.to_owned(), name.to_owned()));
     }
 
+    /// Forgets every Identity for which `keep(namespace, name)` is false.
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.lock().retain(|(ns, name), _| keep(ns, name));
+    }
+
     /// The namespaces with an Identity that uses `profile`, in name order.
     pub fn namespaces(&self, profile: &str) -> BTreeSet<String> {
         self.lock()

@@ -166,6 +166,22 @@ impl Metrics {
         }
     }
 
+    /// Drops the series of every Identity for which `keep(namespace, name)` is false (those
+    /// gone while a watch was down).
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        let gone: Vec<IdentityLabels> = match self.series.lock() {
+            Ok(mut series) => {
+                let keys: Vec<_> = series.keys().filter(|(ns, n)| !keep(ns, n)).cloned().collect();
+                keys.iter().filter_map(|k| series.remove(k)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for labels in gone {
+            self.expiration.remove(&labels);
+            self.renewal_time.remove(&labels);
+        }
+    }
+
     /// One reconcile of `controller` took `elapsed`.
     pub fn reconciled(&self, controller: &str, elapsed: Duration) {
         self.reconcile
@@ -217,5 +233,25 @@ mod tests {
         assert!(text.contains(r#"identity="acme/network"} 200"#), "{text}");
         m.forget("ns", "app");
         assert!(!m.encode().contains("acme/network"));
+    }
+
+    #[test]
+    fn retain_drops_only_the_series_not_kept() {
+        let m = Metrics::default();
+        let at = |ns: &str, name: &str| IdentityLabels {
+            namespace: ns.into(),
+            name: name.into(),
+            identity: "acme/admin".into(),
+        };
+        m.schedule(&at("ns", "listed"), 100, 50);
+        m.schedule(&at("ns", "gone"), 100, 50);
+        m.schedule(&at("other", "gone"), 100, 50);
+        assert!(m.encode().contains(r#"namespace="ns",name="gone""#));
+        // A re-list of namespace `ns` saw only `listed`; another scope's series stay.
+        m.retain(|ns, name| ns != "ns" || name == "listed");
+        let text = m.encode();
+        assert!(text.contains(r#"name="listed""#), "{text}");
+        assert!(text.contains(r#"namespace="other""#), "{text}");
+        assert!(!text.contains(r#"namespace="ns",name="gone""#), "{text}");
     }
 }
