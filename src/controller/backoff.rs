@@ -2,6 +2,16 @@
 //! 5 s, reset by the first event that gets through. kube's default goes up to 30 s, so after
 //! a 20 s outage a watch could stay down for half a minute more, and new or changed objects
 //! go unseen that long; a retry every 5 s per watch costs the API server next to nothing.
+//!
+//! A kube `Controller` also wraps all its trigger streams together in one more backoff
+//! (`Controller::trigger_backoff`, kube's default unless set): an error from any one watch
+//! pauses every trigger of the controller, for up to 30 s (jittered up to about 50 s) that
+//! grows with each error and resets only after 120 s without one. After an API server
+//! restart each watch reports its outage and then a 410 (its resource version is gone), one
+//! after another, so the Identity watch stayed paused 80 s and more while renewals (the
+//! controller's own requeues, not triggers) carried on. Hence [`NoTriggerPause`] where every
+//! trigger stream backs off on its own, and [`WatchBackoff`] where the controller builds its
+//! only watch itself.
 
 use std::time::Duration;
 
@@ -37,6 +47,23 @@ impl Backoff for WatchBackoff {
     fn reset(&mut self) {
         self.next = FIRST;
     }
+}
+
+/// The trigger backoff of a controller whose trigger streams each carry their own
+/// [`WatchBackoff`]: no pause, so one watch's error never holds back the others.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoTriggerPause;
+
+impl Iterator for NoTriggerPause {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl Backoff for NoTriggerPause {
+    fn reset(&mut self) {}
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub fn caches(client: &Client, scope: &Scope) -> ClusterCaches {
         Api::<ClusterAuthProfile>::all(client.clone()),
         watcher::Config::default(),
     )
-    .default_backoff()
+    .backoff(super::backoff::WatchBackoff::default())
     .reflect(writer)
     .filter_map(move |event| {
         let out = match event {
@@ -81,7 +81,7 @@ pub fn caches(client: &Client, scope: &Scope) -> ClusterCaches {
     let (namespaces, ns_writer) = reflector::store();
     // Only labels matter: keep nothing else, and react only when they change.
     let namespace_stream = watcher(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), config)
-        .default_backoff()
+        .backoff(super::backoff::WatchBackoff::default())
         .modify(|meta| {
             meta.metadata.managed_fields = None;
             meta.metadata.annotations = None;
@@ -144,6 +144,7 @@ pub async fn run(ctx: Arc<ClusterContext>, shutdown: impl std::future::Future<Ou
         Api::<ClusterAuthProfile>::all(ctx.client.clone()),
         watcher::Config::default(),
     )
+    .trigger_backoff(super::backoff::WatchBackoff::default())
     .graceful_shutdown_on(shutdown)
     .run(reconcile, error_policy, ctx)
     .for_each(|_| futures::future::ready(()))

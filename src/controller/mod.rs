@@ -212,6 +212,8 @@ pub async fn run(
 
     let identities = Controller::for_stream(identity_stream, identity_store)
         .with_config(kube::runtime::controller::Config::default().concurrency(tuning.concurrency))
+        // Each trigger stream backs off on its own: see backoff.rs.
+        .trigger_backoff(backoff::NoTriggerPause)
         // A change to a Secret reaches the Identity that owns (or owned) it.
         .reconcile_on(caches.secret_triggers)
         .watches_stream(caches.profile_stream, profile_to_identities)
@@ -229,6 +231,7 @@ pub async fn run(
         .for_each(|_| futures::future::ready(()));
 
     let profiles = Controller::new(scope.api::<AuthProfile>(&client), watcher::Config::default())
+        .trigger_backoff(backoff::WatchBackoff::default())
         .graceful_shutdown_on(shutdown)
         .run(profile::reconcile, profile::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));

@@ -260,10 +260,11 @@ async fn outage(process: &str, new_identity: bool) -> anyhow::Result<()> {
         recovery.as_secs_f64(),
     );
     if new_identity {
-        // The watches resumed: a new Identity is issued at once.
+        // The watches resumed: a new Identity is issued at once (30 s leaves room for a loaded
+        // machine; the paused trigger stream took 50 s and more).
         apply(&client, &ns, &identity("late", "")).await?;
         let late = Instant::now();
-        if let Err(e) = wait_reason(&client, &ns, "late", "CredentialsIssued", Duration::from_secs(90)).await {
+        if let Err(e) = wait_reason(&client, &ns, "late", "CredentialsIssued", Duration::from_secs(30)).await {
             let log = controller.log_text();
             let watch: Vec<&str> = log
                 .lines()
@@ -293,11 +294,10 @@ async fn an_etcd_restart_delays_renewals_but_loses_none() -> anyhow::Result<()> 
     outage("etcd", false).await
 }
 
-/// Open finding: after an API server restart the Identity watch sometimes resumes only after
-/// minutes (a new Identity unseen for 80 s and more), while renewals, driven by the
-/// controller's own timers, carry on. Run with `--ignored`.
+/// After an API server restart the Identity watch resumes, not only the renewals (driven by
+/// the controller's own timers): kube's controller-wide trigger backoff once held it 80 s and
+/// more (see src/controller/backoff.rs).
 #[tokio::test]
-#[ignore = "open finding: the Identity watch can resume minutes after an API server restart"]
 async fn after_an_api_server_restart_new_identities_are_seen() -> anyhow::Result<()> {
     outage("kube-apiserver", true).await
 }
