@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::core::PartialObjectMeta;
@@ -15,7 +16,7 @@ use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
 use crate::queue::gate::Gate;
 use crate::resolve::Settings;
 use crate::secret::Written;
-use crate::sts::Exchanger;
+use crate::sts::{Exchanger, Session};
 use crate::telemetry::Metrics;
 
 /// Shared state of the controllers.
@@ -37,6 +38,8 @@ pub struct Context {
     pub written: Written,
     /// Statuses this process wrote that the cache may not show yet.
     pub statuses: StatusesWritten,
+    /// Sessions obtained whose Secret write failed, for the retry.
+    pub unwritten: Unwritten,
     /// Turns at the STS budget, one gate per process (shared by every scope).
     pub gate: Arc<Gate>,
     /// STS exchanges and the parent-session cache, one per process (shared by every scope).
@@ -113,6 +116,44 @@ impl StatusesWritten {
     }
 }
 
+/// Per Identity, the sessions of a refresh whose Secret write failed (an API server or etcd
+/// outage), with the spec hash they were made for: the retry writes them instead of calling
+/// STS again, while they are before their renewal point. Empty unless writes fail.
+#[derive(Default)]
+pub struct Unwritten(Mutex<HashMap<(String, String), Kept>>);
+
+/// The spec hash and the sessions made for it.
+type Kept = (String, Vec<Session>);
+
+impl Unwritten {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Kept>> {
+        // Each update is a single insert or remove.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `sessions`, made for spec `hash`, for `key`'s next attempt.
+    pub fn keep(&self, key: (String, String), hash: &str, sessions: Vec<Session>) {
+        self.lock().insert(key, (hash.to_owned(), sessions));
+    }
+
+    /// Takes `key`'s kept sessions if they were made for `hash` and are all still usable
+    /// at `now`; anything else kept for `key` is dropped.
+    pub fn take(&self, key: &(String, String), hash: &str, now: Timestamp) -> Option<Vec<Session>> {
+        let (h, sessions) = self.lock().remove(key)?;
+        (h == hash && sessions.iter().all(|s| s.usable_at(now))).then_some(sessions)
+    }
+
+    /// `key` is gone: forget its sessions.
+    pub fn forget(&self, key: &(String, String)) {
+        self.lock().remove(key);
+    }
+
+    /// Forgets every Identity for which `keep(namespace, name)` is false.
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.lock().retain(|(ns, name), _| keep(ns, name));
+    }
+}
+
 impl Context {
     /// Whether the profile and namespace caches have synced.
     pub fn profiles_synced(&self) -> bool {
@@ -141,5 +182,33 @@ mod tests {
         w.wrote(key.clone(), Some("130"), status);
         w.forget(&key);
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn unwritten_sessions_serve_one_retry_of_the_same_spec_while_usable() {
+        let issued: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let session = Session {
+            credentials: crate::credentials::Credentials {
+                access_key_id: "ASIA".into(),
+                secret_access_key: "s".into(),
+                session_token: "t".into(),
+                expiration: "2026-01-01T01:00:00Z".parse().unwrap(),
+            },
+            assumed_role_arn: "arn".into(),
+            session_name: "n".into(),
+            issued,
+        };
+        let u = Unwritten::default();
+        let key = ("ns".to_owned(), "a".to_owned());
+        let soon: Timestamp = "2026-01-01T00:00:15Z".parse().unwrap();
+        u.keep(key.clone(), "h1", vec![session.clone()]);
+        assert!(u.take(&key, "h1", soon).is_some());
+        assert!(u.take(&key, "h1", soon).is_none(), "taken once");
+        // Another spec, or past the renewal point (40 minutes into the hour): not reused.
+        u.keep(key.clone(), "h1", vec![session.clone()]);
+        assert!(u.take(&key, "h2", soon).is_none());
+        assert!(u.take(&key, "h1", soon).is_none(), "a mismatch drops it");
+        u.keep(key.clone(), "h1", vec![session]);
+        assert!(u.take(&key, "h1", "2026-01-01T00:40:00Z".parse().unwrap()).is_none());
     }
 }

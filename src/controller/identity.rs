@@ -321,7 +321,7 @@ async fn reconcile_inner(
     }
 
     // 5. Refresh (each identity in turn: shared parents come from the cache), 6. write once.
-    let result = match refresh_all(ctx, sts, &ns, &set, now).await {
+    let result = match refresh_or_reuse(ctx, sts, (&ns, &name), (&set, &hash), now).await {
         Ok(sessions) => {
             let schedules: Vec<Schedule> = sessions
                 .iter()
@@ -339,9 +339,14 @@ async fn reconcile_inner(
             // longer rendered.
             let prune = trigger == RenewReason::SpecChanged;
             let issued = (sessions.as_slice(), schedules.as_slice(), &schedule);
-            write_secret(obj, ctx, &set, &hash, (&existing, prune), issued)
-                .await
-                .map(|()| (schedule, sessions, schedules))
+            match write_secret(obj, ctx, &set, &hash, (&existing, prune), issued).await {
+                Ok(()) => Ok((schedule, sessions, schedules)),
+                Err(e) => {
+                    // The retry writes these rather than calling STS again.
+                    ctx.unwritten.keep(key.clone(), &hash, sessions);
+                    Err(e)
+                }
+            }
         }
         Err(e) => Err(e),
     };
@@ -463,6 +468,25 @@ async fn profile_of(pass: &mut Pass<'_>, uid: &str) -> Result<Result<Held, Actio
     pass.status.identities = Vec::new();
     // A relabelled namespace or an edited profile reconciles this Identity again.
     Ok(Err(pass.not_ready(decide::NAMESPACE_NOT_ALLOWED, &msg, None).await?))
+}
+
+/// The sessions a failed Secret write left for this spec while still usable (the
+/// ServiceAccount tokens are requested all the same: the TokenRequest is Kubernetes'
+/// permission check, and a revoked right must stop the retry too); else [`refresh_all`].
+async fn refresh_or_reuse(
+    ctx: &Context,
+    sts: &impl Refresh,
+    (ns, name): (&str, &str),
+    (set, hash): (&ResolvedSet, &str),
+    now: Timestamp,
+) -> Result<Vec<Session>, Error> {
+    let Some(sessions) = ctx.unwritten.take(&(ns.to_owned(), name.to_owned()), hash, now) else {
+        return refresh_all(ctx, sts, ns, set, now).await;
+    };
+    for resolved in &set.items {
+        request_token(&ctx.client, ns, &resolved.token).await?;
+    }
+    Ok(sessions)
 }
 
 /// Runs each identity's chain in turn, shortest chains first: a parent that is itself one

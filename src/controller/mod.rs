@@ -158,6 +158,7 @@ pub async fn run(
                     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
                     metrics.forget(&ns, &name);
                     usage.forget(&ns, &name);
+                    statuses.unwritten.forget(&(ns.clone(), name.clone()));
                     statuses.statuses.forget(&(ns, name));
                 }
                 Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
@@ -174,6 +175,7 @@ pub async fn run(
                         metrics.retain(keep);
                         usage.retain(keep);
                         statuses.statuses.retain(keep);
+                        statuses.unwritten.retain(keep);
                     }
                 }
                 _ => {}

@@ -126,6 +126,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             secrets: caches.secrets.clone(),
             written: Written::default(),
             statuses: Default::default(),
+            unwritten: Default::default(),
             gate: gate.clone(),
             exchanger: exchanger.clone(),
             settings: config.settings.clone(),

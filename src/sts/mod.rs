@@ -60,6 +60,13 @@ pub struct Session {
     pub issued: Timestamp,
 }
 
+impl Session {
+    /// Whether it is still before its renewal point (two thirds of its lifetime) at `now`.
+    pub fn usable_at(&self, now: Timestamp) -> bool {
+        cache::usable(self, now)
+    }
+}
+
 /// Observes each STS call (metrics).
 pub trait CallObserver: Send + Sync {
     /// `action` finished in `elapsed` with `outcome` (`ok` or an error code).

@@ -370,6 +370,7 @@ async fn run_in(
         secrets,
         written: Written::default(),
         statuses: Default::default(),
+        unwritten: Default::default(),
         gate: Gate::new(1),
         exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
         settings: Settings::default(),
