@@ -123,11 +123,11 @@ mod tests {
             ..IdentityDef::default()
         };
         let overrides = IdentityOverrides {
-            principal: Some(Principal {
+            principal: Some(Box::new(Principal {
                 session_name: Some("runner-network".into()),
                 duration: Some("30m".into()),
                 ..Principal::default()
-            }),
+            })),
             session: Some(Session {
                 duration: Some("2h".into()),
             }),
