@@ -30,7 +30,7 @@ pub const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecol
 pub struct Fleet {
     pub client: Client,
     pub namespaces: Vec<String>,
-    /// `system:serviceaccount:<release>:aac-atmos-auth-controller`.
+    /// `system:serviceaccount:<release>:aac-<prefix>-atmos-auth-controller`.
     pub user: String,
     kubeconfig: PathBuf,
     pub sts: LocalSts,
@@ -86,9 +86,14 @@ impl Fleet {
         if scoped {
             values.extend(["--set-json", watch.as_str()]);
         }
-        let rendered = atmos_auth_testenv::helm::template(&chart, "aac", &release, &values)?;
+        // A release name of its own: the chart's ClusterRoleBinding is named after the release,
+        // and one shared with another fleet (or tests/e2e/chart_rbac.rs) on this control plane
+        // would bind the other release's ServiceAccount only, whichever applied last.
+        let release_name = format!("aac-{prefix}");
+        let rendered = atmos_auth_testenv::helm::template(&chart, &release_name, &release, &values)?;
         kubectl(cp, &["apply", "--server-side", "-f", "-"], &rendered)?;
-        let sa_name = "aac-atmos-auth-controller";
+        let sa_name = format!("{release_name}-atmos-auth-controller");
+        let sa_name = sa_name.as_str();
         for ns in &namespaces {
             crate::fixture::service_account(&client, ns, "terraform").await?;
             let grant = format!(
