@@ -6,6 +6,7 @@ pub mod cli;
 pub mod controller;
 pub mod credentials;
 pub mod import;
+pub mod keyed;
 pub mod labels;
 pub mod queue;
 pub mod redact;

@@ -4,8 +4,8 @@
 //! Secrets an Identity wrote under a name it no longer uses (no `delete` right needed: the
 //! garbage collector removes them with the Identity).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -15,6 +15,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 
+use crate::keyed::{ByName, key};
 use crate::labels;
 
 /// What stands at the Secret's name.
@@ -93,42 +94,10 @@ impl SecretError {
 /// a reconcile that runs before the watch has delivered its own write (another trigger came
 /// in meanwhile) decides from these, not from the older cached copy, so it neither creates
 /// the Secret twice nor renews twice. An entry goes once the cache has caught up.
-#[derive(Default)]
-pub struct Written(Mutex<HashMap<(String, String), WrittenSecret>>);
+pub type Written = ByName<WrittenSecret>;
 
 /// A written Secret's UID and annotations.
 type WrittenSecret = (String, BTreeMap<String, String>);
-
-impl Written {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), WrittenSecret>> {
-        // Each update is a single insert or remove.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records a write of Secret `namespace/name`.
-    pub fn record(&self, namespace: &str, name: &str, uid: String, annotations: BTreeMap<String, String>) {
-        self.lock()
-            .insert((namespace.to_owned(), name.to_owned()), (uid, annotations));
-    }
-
-    fn get(&self, namespace: &str, name: &str) -> Option<WrittenSecret> {
-        self.lock().get(&(namespace.to_owned(), name.to_owned())).cloned()
-    }
-
-    fn forget(&self, namespace: &str, name: &str) {
-        self.lock().remove(&(namespace.to_owned(), name.to_owned()));
-    }
-
-    /// How many writes the cache has not shown yet.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether the cache has shown every write.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-}
 
 /// The newer of the cached metadata and this process's own last write (by issue time:
 /// only the controller writes that annotation).
@@ -168,14 +137,15 @@ pub async fn existing(
     owner_uid: &str,
     confirm: bool,
 ) -> Result<Existing, kube::Error> {
-    let mine = written.get(namespace, name);
+    let at = key(namespace, name);
+    let mine = written.get(&at);
     let meta = match cache.get(&ObjectRef::new(name).within(namespace)) {
         Some(meta) => meta,
         None if !confirm && mine.is_none() => return Ok(Existing::Missing),
         None => match api.get_metadata_opt(name).await? {
             Some(meta) => Arc::new(meta),
             None => {
-                written.forget(namespace, name);
+                written.remove(&at);
                 return Ok(Existing::Missing);
             }
         },
@@ -185,13 +155,13 @@ pub async fn existing(
     }
     let (caught_up, newer) = newer_view(&meta, mine.as_ref());
     if caught_up {
-        written.forget(namespace, name);
+        written.remove(&at);
     }
     // A write of ours newer than the cached copy replaced `data` whole: the writers the cache
     // shows are from before it.
     if newer.is_none() && !crate::tamper::data_writers(meta.managed_fields()).is_empty() {
         let Some(live) = api.get_metadata_opt(name).await? else {
-            written.forget(namespace, name);
+            written.remove(&at);
             return Ok(Existing::Missing);
         };
         if !owned_by(&live, owner_uid) {

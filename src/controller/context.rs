@@ -1,8 +1,7 @@
 //! What every reconcile shares.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -13,6 +12,7 @@ use kube::runtime::reflector::Store;
 use super::Recorder;
 use super::usage::Usage;
 use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
+use crate::keyed::{ByName, Key};
 use crate::queue::gate::Gate;
 use crate::resolve::Settings;
 use crate::secret::Written;
@@ -60,7 +60,7 @@ pub struct Context {
 /// between (its Secret's watch event came first) starts from it, not from the older cached
 /// status, and so does not write the same status again.
 #[derive(Default)]
-pub struct StatusesWritten(Mutex<HashMap<(String, String), (u64, IdentityStatus)>>);
+pub struct StatusesWritten(ByName<(u64, IdentityStatus)>);
 
 /// A resourceVersion as a number. They are etcd revisions, which only grow; one that is not
 /// a number counts as newer than anything remembered, so the cache is trusted.
@@ -69,50 +69,26 @@ fn revision(rv: Option<&str>) -> u64 {
 }
 
 impl StatusesWritten {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (u64, IdentityStatus)>> {
-        // Each update is a single insert or remove.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Records a status write that the API server answered with `rv`.
-    pub fn wrote(&self, key: (String, String), rv: Option<&str>, status: IdentityStatus) {
+    pub fn wrote(&self, key: Key, rv: Option<&str>, status: IdentityStatus) {
         let rv = revision(rv);
         if rv != u64::MAX {
-            self.lock().insert(key, (rv, status));
+            self.0.insert(key, (rv, status));
         }
     }
 
     /// The status written last, if the object a reconcile was handed (at `cached_rv`) is
     /// older than it; once one is as new, the write is forgotten. (Not when the watch
     /// delivers it: a reconcile may have been handed its object before that.)
-    pub fn newer_than(&self, key: &(String, String), cached_rv: Option<&str>) -> Option<IdentityStatus> {
-        let mut s = self.lock();
-        let (rv, status) = s.get(key)?;
-        if revision(cached_rv) < *rv {
-            return Some(status.clone());
-        }
-        s.remove(key);
-        None
-    }
-
-    /// `key` is gone: forget its write.
-    pub fn forget(&self, key: &(String, String)) {
-        self.lock().remove(key);
-    }
-
-    /// Forgets every Identity for which `keep(namespace, name)` is false.
-    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
-        self.lock().retain(|(ns, name), _| keep(ns, name));
-    }
-
-    /// How many writes the cache has not shown yet.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether the cache shows every write.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+    pub fn newer_than(&self, key: &Key, cached_rv: Option<&str>) -> Option<IdentityStatus> {
+        self.0.with(|s| {
+            let (rv, status) = s.get(key)?;
+            if revision(cached_rv) < *rv {
+                return Some(status.clone());
+            }
+            s.remove(key);
+            None
+        })
     }
 }
 
@@ -120,41 +96,41 @@ impl StatusesWritten {
 /// outage), with the spec hash they were made for: the retry writes them instead of calling
 /// STS again, while they are before their renewal point. Empty unless writes fail.
 #[derive(Default)]
-pub struct Unwritten(Mutex<HashMap<(String, String), Kept>>);
-
-/// The spec hash and the sessions made for it.
-type Kept = (String, Vec<Session>);
+pub struct Unwritten(ByName<(String, Vec<Session>)>);
 
 impl Unwritten {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Kept>> {
-        // Each update is a single insert or remove.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Keeps `sessions`, made for spec `hash`, for `key`'s next attempt.
-    pub fn keep(&self, key: (String, String), hash: &str, sessions: Vec<Session>) {
-        self.lock().insert(key, (hash.to_owned(), sessions));
+    pub fn keep(&self, key: Key, hash: &str, sessions: Vec<Session>) {
+        self.0.insert(key, (hash.to_owned(), sessions));
     }
 
     /// Takes `key`'s kept sessions if they were made for `hash` and are all still usable
     /// at `now`; anything else kept for `key` is dropped.
-    pub fn take(&self, key: &(String, String), hash: &str, now: Timestamp) -> Option<Vec<Session>> {
-        let (h, sessions) = self.lock().remove(key)?;
+    pub fn take(&self, key: &Key, hash: &str, now: Timestamp) -> Option<Vec<Session>> {
+        let (h, sessions) = self.0.remove(key)?;
         (h == hash && sessions.iter().all(|s| s.usable_at(now))).then_some(sessions)
-    }
-
-    /// `key` is gone: forget its sessions.
-    pub fn forget(&self, key: &(String, String)) {
-        self.lock().remove(key);
-    }
-
-    /// Forgets every Identity for which `keep(namespace, name)` is false.
-    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
-        self.lock().retain(|(ns, name), _| keep(ns, name));
     }
 }
 
 impl Context {
+    /// Identity `key` is gone: drop everything the process remembers of it (metric series,
+    /// ClusterAuthProfile usage, last status written, sessions left unwritten).
+    pub fn forget_identity(&self, key: &Key) {
+        self.metrics.forget(&key.0, &key.1);
+        self.usage.forget(&key.0, &key.1);
+        self.statuses.0.remove(key);
+        self.unwritten.0.remove(key);
+    }
+
+    /// The same for every Identity for which `keep(namespace, name)` is false (after a
+    /// re-list: those deleted while the watch was down).
+    pub fn retain_identities(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.metrics.retain(&keep);
+        self.usage.retain(&keep);
+        self.statuses.0.retain(&keep);
+        self.unwritten.0.retain(&keep);
+    }
+
     /// Whether the profile and namespace caches have synced.
     pub fn profiles_synced(&self) -> bool {
         self.profiles_synced.load(Ordering::SeqCst)
@@ -175,13 +151,13 @@ mod tests {
         };
         w.wrote(key.clone(), Some("120"), status.clone());
         assert_eq!(w.newer_than(&key, Some("100")), Some(status.clone()));
-        assert_eq!(w.len(), 1, "an older version does not include the write");
+        assert_eq!(w.0.len(), 1, "an older version does not include the write");
         assert_eq!(w.newer_than(&key, Some("120")), None);
-        assert!(w.is_empty(), "forgotten once an object as new was seen");
+        assert!(w.0.is_empty(), "forgotten once an object as new was seen");
         assert_eq!(w.newer_than(&key, Some("100")), None);
         w.wrote(key.clone(), Some("130"), status);
-        w.forget(&key);
-        assert!(w.is_empty());
+        w.0.remove(&key);
+        assert!(w.0.is_empty());
     }
 
     #[test]

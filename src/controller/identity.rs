@@ -627,7 +627,10 @@ async fn write_secret(
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
     let uid = secret::write(&api, existing, &desired, prune).await?;
-    ctx.written.record(&ns, &resolved.secret.name, uid, written_annotations);
+    ctx.written.insert(
+        crate::keyed::key(&ns, &resolved.secret.name),
+        (uid, written_annotations),
+    );
     Ok(())
 }
 

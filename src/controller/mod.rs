@@ -133,9 +133,7 @@ pub async fn run(
     // controller's own status writes never start another attempt (backoff stays honest);
     // annotating an Identity is the manual retry.
     let (identity_store, identity_writer) = reflector::store();
-    let metrics = ctx.metrics.clone();
-    let usage = ctx.usage.clone();
-    let statuses = ctx.clone();
+    let remembered = ctx.clone();
     let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
         // The cache needs spec, status and our annotations; managedFields and the last-applied
@@ -155,11 +153,7 @@ pub async fn run(
             let mut listing: Option<HashSet<(String, String)>> = None;
             move |event| match event {
                 Ok(watcher::Event::Delete(obj)) => {
-                    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
-                    metrics.forget(&ns, &name);
-                    usage.forget(&ns, &name);
-                    statuses.unwritten.forget(&(ns.clone(), name.clone()));
-                    statuses.statuses.forget(&(ns, name));
+                    remembered.forget_identity(&(obj.namespace().unwrap_or_default(), obj.name_any()));
                 }
                 Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
                 Ok(watcher::Event::InitApply(obj)) => {
@@ -169,13 +163,9 @@ pub async fn run(
                 }
                 Ok(watcher::Event::InitDone) => {
                     if let Some(listed) = listing.take() {
-                        let keep = |ns: &str, name: &str| {
+                        remembered.retain_identities(|ns, name| {
                             !scope.contains(ns) || listed.contains(&(ns.to_owned(), name.to_owned()))
-                        };
-                        metrics.retain(keep);
-                        usage.retain(keep);
-                        statuses.statuses.retain(keep);
-                        statuses.unwritten.retain(keep);
+                        });
                     }
                 }
                 _ => {}

@@ -2,44 +2,40 @@
 //! watch scope, read by the ClusterAuthProfile status (its `namespaces`). In memory only: a
 //! restart rebuilds it as every Identity is reconciled on start.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+
+use crate::keyed::{ByName, key};
 
 /// (namespace, Identity name) -> ClusterAuthProfile name.
 #[derive(Default)]
 pub struct Usage {
-    by_identity: Mutex<BTreeMap<(String, String), String>>,
+    by_identity: ByName<String>,
 }
 
 impl Usage {
     /// Identity `namespace/name` uses ClusterAuthProfile `profile` (and may).
     pub fn record(&self, profile: &str, namespace: &str, name: &str) {
-        self.lock()
-            .insert((namespace.to_owned(), name.to_owned()), profile.to_owned());
+        self.by_identity.insert(key(namespace, name), profile.to_owned());
     }
 
     /// Identity `namespace/name` uses no ClusterAuthProfile (or may not use it).
     pub fn forget(&self, namespace: &str, name: &str) {
-        self.lock().remove(&(namespace.to_owned(), name.to_owned()));
+        self.by_identity.remove(&key(namespace, name));
     }
 
     /// Forgets every Identity for which `keep(namespace, name)` is false.
     pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
-        self.lock().retain(|(ns, name), _| keep(ns, name));
+        self.by_identity.retain(keep);
     }
 
     /// The namespaces with an Identity that uses `profile`, in name order.
     pub fn namespaces(&self, profile: &str) -> BTreeSet<String> {
-        self.lock()
-            .iter()
-            .filter(|(_, p)| p.as_str() == profile)
-            .map(|((ns, _), _)| ns.clone())
-            .collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), String>> {
-        // A panic while holding the lock cannot leave the map half-updated.
-        self.by_identity.lock().unwrap_or_else(|p| p.into_inner())
+        self.by_identity.with(|m| {
+            m.iter()
+                .filter(|(_, p)| p.as_str() == profile)
+                .map(|((ns, _), _)| ns.clone())
+                .collect()
+        })
     }
 }
 
