@@ -2,43 +2,15 @@
 //! applied, the controller runs out of cluster with its ServiceAccount's token, and still
 //! issues and renews a Secret in a namespace whose admin granted it one ServiceAccount.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
 use crate::fixture::*;
 use crate::{identity, profile};
 
 const RELEASE_NS: &str = "e2e-chart-rbac-system";
-
-/// `kubectl ARGS` as the admin, with optional stdin; stdout, or an error with stderr.
-fn kubectl(
-    cp: &atmos_auth_testenv::controlplane::ControlPlane,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> anyhow::Result<String> {
-    use std::io::Write;
-    let mut child = cp
-        .command("kubectl")
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
 
 #[tokio::test]
 async fn the_controller_renews_with_only_the_charts_rbac() -> anyhow::Result<()> {
@@ -63,42 +35,19 @@ async fn the_controller_renews_with_only_the_charts_rbac() -> anyhow::Result<()>
     )?;
 
     // The namespace admin lets the controller mint tokens for `terraform` only.
-    let grant = format!(
-        r#"apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
-rules:
-  - apiGroups: [""]
-    resources: [serviceaccounts/token]
-    resourceNames: [terraform]
-    verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: atmos-auth-token-terraform}}
-subjects:
-  - {{kind: ServiceAccount, name: aac-atmos-auth-controller, namespace: {RELEASE_NS}}}
-"#
-    );
+    let grant = terraform_token_grant(&ns, "aac-atmos-auth-controller", RELEASE_NS);
     kubectl(cp, &["apply", "-f", "-"], Some(&grant))?;
     service_account(&client, &ns, "other").await?;
 
     // The chart's ServiceAccount's token, in a kubeconfig of its own.
-    let req = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![],
-            expiration_seconds: Some(3600),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let sa_api: Api<ServiceAccount> = Api::namespaced(client.clone(), RELEASE_NS);
-    let tr = sa_api
-        .create_token_request("aac-atmos-auth-controller", &Default::default(), &req)
-        .await?;
-    let token = tr.status.map(|s| s.token).unwrap_or_default();
-    let kubeconfig = cp.token_kubeconfig("chart-controller", &token)?;
+    let kubeconfig = service_account_kubeconfig(
+        cp,
+        &client,
+        (RELEASE_NS, "aac-atmos-auth-controller"),
+        "chart-controller",
+        3600,
+    )
+    .await?;
 
     let sts = start_sts(cp);
     let kc = kubeconfig.display().to_string();

@@ -335,6 +335,76 @@ impl Scenario {
     }
 }
 
+/// `kubectl ARGS` as the admin, with optional stdin; stdout, or an error with stderr.
+pub fn kubectl(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    use std::io::Write;
+    let mut child = cp
+        .command("kubectl")
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// What a namespace admin applies so the controller's ServiceAccount `controller_sa` (in
+/// `controller_ns`) may mint tokens for `terraform` in `ns`, and for nothing else.
+pub fn terraform_token_grant(ns: &str, controller_sa: &str, controller_ns: &str) -> String {
+    format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
+rules:
+  - apiGroups: [""]
+    resources: [serviceaccounts/token]
+    resourceNames: [terraform]
+    verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: atmos-auth-token-terraform}}
+subjects:
+  - {{kind: ServiceAccount, name: {controller_sa}, namespace: {controller_ns}}}
+"#
+    )
+}
+
+/// A kubeconfig named `name` that authenticates as ServiceAccount `ns/sa` with a token of
+/// `seconds` (the chart's controller identity, not cluster admin).
+pub async fn service_account_kubeconfig(
+    cp: &ControlPlane,
+    client: &Client,
+    (ns, sa): (&str, &str),
+    name: &str,
+    seconds: i64,
+) -> Result<PathBuf> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(seconds),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let tr = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_token_request(sa, &Default::default(), &req)
+        .await?;
+    let token = tr.status.map(|s| s.token).unwrap_or_default();
+    cp.token_kubeconfig(name, &token)
+}
+
 /// The last lines of a controller log, for a failure message.
 pub fn log_tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();

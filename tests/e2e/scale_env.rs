@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,13 +14,15 @@ use atmos_auth_controller::api::{AuthProfile, Identity};
 use atmos_auth_testenv::controlplane::{AuditEvent, ControlPlane};
 use atmos_auth_testenv::sts::{LocalSts, OidcIssuer, RateLimit};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
-use crate::fixture::{ADMIN_ROLE, ControllerProcess, NETWORK_ROLE, ready, sts_config};
+use crate::fixture::{
+    ADMIN_ROLE, ControllerProcess, NETWORK_ROLE, kubectl, ready, service_account_kubeconfig, sts_config,
+    terraform_token_grant,
+};
 
 /// Verbs that change something.
 pub const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
@@ -34,28 +35,6 @@ pub struct Fleet {
     pub user: String,
     kubeconfig: PathBuf,
     pub sts: LocalSts,
-}
-
-/// `kubectl ARGS` as the admin, with stdin.
-fn kubectl(cp: &ControlPlane, args: &[&str], stdin: &str) -> Result<()> {
-    use std::io::Write;
-    let mut child = cp
-        .command("kubectl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    if let Some(mut pipe) = child.stdin.take() {
-        pipe.write_all(stdin.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }
 
 impl Fleet {
@@ -91,30 +70,13 @@ impl Fleet {
         // would bind the other release's ServiceAccount only, whichever applied last.
         let release_name = format!("aac-{prefix}");
         let rendered = atmos_auth_testenv::helm::template(&chart, &release_name, &release, &values)?;
-        kubectl(cp, &["apply", "--server-side", "-f", "-"], &rendered)?;
+        kubectl(cp, &["apply", "--server-side", "-f", "-"], Some(&rendered))?;
         let sa_name = format!("{release_name}-atmos-auth-controller");
         let sa_name = sa_name.as_str();
         for ns in &namespaces {
             crate::fixture::service_account(&client, ns, "terraform").await?;
-            let grant = format!(
-                r#"apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
-rules:
-  - apiGroups: [""]
-    resources: [serviceaccounts/token]
-    resourceNames: [terraform]
-    verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: atmos-auth-token-terraform, namespace: {ns}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: atmos-auth-token-terraform}}
-subjects:
-  - {{kind: ServiceAccount, name: {sa_name}, namespace: {release}}}
-"#
-            );
-            kubectl(cp, &["apply", "-f", "-"], &grant)?;
+            let grant = terraform_token_grant(ns, sa_name, &release);
+            kubectl(cp, &["apply", "-f", "-"], Some(&grant))?;
             Api::<AuthProfile>::namespaced(client.clone(), ns)
                 .patch(
                     "k8s",
@@ -124,19 +86,8 @@ subjects:
                 .await?;
         }
         // The chart's ServiceAccount's token, in a kubeconfig of its own.
-        let req = TokenRequest {
-            spec: TokenRequestSpec {
-                audiences: vec![],
-                expiration_seconds: Some(6 * 3600),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let tr = Api::<ServiceAccount>::namespaced(client.clone(), &release)
-            .create_token_request(sa_name, &Default::default(), &req)
-            .await?;
-        let token = tr.status.map(|s| s.token).unwrap_or_default();
-        let kubeconfig = cp.token_kubeconfig(&format!("{prefix}-controller"), &token)?;
+        let name = format!("{prefix}-controller");
+        let kubeconfig = service_account_kubeconfig(cp, &client, (&release, sa_name), &name, 6 * 3600).await?;
         let mut config = sts_config();
         config.rate_limit = quota;
         let issuer = OidcIssuer {
