@@ -134,3 +134,20 @@ fn the_controllers_settings_flags_and_environment_are_honoured() {
     let (ok, stdout, stderr) = validate(&["--default-region", "eu-west-1", "examples/profile.yaml"]);
     assert!(ok, "{stdout}{stderr}");
 }
+
+#[test]
+fn an_override_its_cluster_profile_does_not_allow_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = dir.path().join("identity.yaml");
+    std::fs::write(
+        &identity,
+        "apiVersion: auth.atmos.tools/v1alpha1\nkind: Identity\nmetadata: {name: tf, namespace: ci}\nspec:\n  profile: platform\n  profileKind: ClusterAuthProfile\n  principal: {session_name: tenant-run}\n",
+    )
+    .unwrap();
+    let (ok, stdout, _) = validate(&["examples/platform/cluster-profile.yaml", identity.to_str().unwrap()]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains("Identity ci/tf: spec.principal.session_name: ClusterAuthProfile platform allows no override"),
+        "{stdout}"
+    );
+}

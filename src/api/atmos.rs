@@ -310,6 +310,27 @@ pub(crate) fn principal_schema(_: &mut schemars::SchemaGenerator) -> schemars::S
     schema
 }
 
+/// Schema of an Identity's `principal` override: like [`principal_schema`], but each value
+/// is a string or an integer (`x-kubernetes-int-or-string`). Why: the API server's CEL cannot
+/// see a property whose values have no type, and the Identity's rules must see
+/// `principal.external_id`; an override's principal keys are scalars in practice (a
+/// permission set's `account` map means nothing in a cluster).
+pub(crate) fn override_principal_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = principal_schema(&mut schemars::SchemaGenerator::default());
+    schema.insert(
+        "additionalProperties".to_owned(),
+        json!({"x-kubernetes-int-or-string": true, "maxLength": MAX_VALUE_LEN}),
+    );
+    schema.insert(
+        "description".to_owned(),
+        "Deep-merged over the identity's `principal`: `assume_role`, `session_name`, `duration`, \
+         `region` (strings or integers; at most 32 keys). With a ClusterAuthProfile, only the \
+         fields its `allowedOverrides` lists, and never `external_id`."
+            .into(),
+    );
+    schema
+}
+
 /// `principal.account` of a permission set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 pub struct Account {

@@ -44,6 +44,64 @@ pub struct ClusterAuthProfileSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_SELECTED_NAMESPACES), inner(length(max = MAX_NAME_LEN)))]
     pub namespaces: Option<Vec<String>>,
+    /// Fields an Identity that uses this profile may override, from `principal.assume_role`,
+    /// `principal.session_name`, `principal.duration`, `principal.region`, `session.duration`
+    /// and `env`. Left out or empty: none; the profile is used as written. `kind`, `via` and
+    /// `principal.external_id` can never be overridden, and an overridden
+    /// `principal.assume_role` never carries the profile's `external_id`. An Identity whose
+    /// override is not listed gets `Ready=False`, reason `OverrideNotAllowed`, no token, and
+    /// its Secrets emptied.
+    #[serde(default, rename = "allowedOverrides", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"), length(max = 6))]
+    pub allowed_overrides: Option<Vec<OverrideField>>,
+}
+
+/// A field an Identity may override over a ClusterAuthProfile's identity, when the profile
+/// lists it in `allowedOverrides`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub enum OverrideField {
+    /// Another role: the tenant picks which role the platform's parent session assumes.
+    #[serde(rename = "principal.assume_role")]
+    AssumeRole,
+    /// The STS session name (what CloudTrail shows).
+    #[serde(rename = "principal.session_name")]
+    SessionName,
+    /// The session length (within the role's and STS's limits).
+    #[serde(rename = "principal.duration")]
+    Duration,
+    /// The region of the last link's STS call and of the credentials written.
+    #[serde(rename = "principal.region")]
+    Region,
+    /// `session.duration` (kept, not used by the controller, as in Atmos's cluster use).
+    #[serde(rename = "session.duration")]
+    SessionDuration,
+    /// The identity's `env` list.
+    #[serde(rename = "env")]
+    Env,
+}
+
+impl OverrideField {
+    /// Every field a profile may list, in schema order.
+    pub const ALL: [OverrideField; 6] = [
+        Self::AssumeRole,
+        Self::SessionName,
+        Self::Duration,
+        Self::Region,
+        Self::SessionDuration,
+        Self::Env,
+    ];
+
+    /// The field's path under an Identity's `spec` (`principal.assume_role`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AssumeRole => "principal.assume_role",
+            Self::SessionName => "principal.session_name",
+            Self::Duration => "principal.duration",
+            Self::Region => "principal.region",
+            Self::SessionDuration => "session.duration",
+            Self::Env => "env",
+        }
+    }
 }
 
 /// What the controller found in the profile and who uses it.
@@ -176,6 +234,7 @@ mod tests {
             auth: AuthProfileSpec::default(),
             namespace_selector: sel,
             namespaces: names.map(|n| n.into_iter().map(str::to_owned).collect()),
+            allowed_overrides: None,
         };
         let meta_in = req("kubernetes.io/metadata.name", "In", &["ci", "tf"]);
         // (case, spec, namespace, its labels, selected)

@@ -67,7 +67,8 @@ pub struct IdentitySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretSpec>,
     /// Identity fields deep-merged over the profile's definition, field by field (Atmos's
-    /// component-level rule).
+    /// component-level rule). With a ClusterAuthProfile: only those its `allowedOverrides`
+    /// lists, never `kind`, `via` or `principal.external_id`.
     #[serde(flatten)]
     pub overrides: IdentityOverrides,
 }
@@ -111,10 +112,15 @@ fn identity_rules() -> serde_json::Value {
             "rule": "!has(self.identities) || !has(self.secret) || !has(self.secret.formats) || !self.secret.formats.exists(f, f == 'env')",
             "message": "spec.identities cannot use the env format: environment variables hold one identity; use process or files, or one Identity per identity",
         },
-        // `principal` is a bounded free-form map (api::free_form), which CEL cannot see; the
-        // resolver refuses it with spec.identities in the Identity's Ready condition.
+        // A platform's profile is used as written: whoever may write Identities in a selected
+        // namespace may not reshape its chain or reuse its external id with another role. The
+        // profile's `allowedOverrides` (checked by the resolver) may allow other fields.
         {
-            "rule": "!has(self.identities) || !(has(self.kind) || has(self.via) || has(self.session) || has(self.env))",
+            "rule": "!has(self.profileKind) || self.profileKind != 'ClusterAuthProfile' || !(has(self.kind) || has(self.via) || (has(self.principal) && 'external_id' in self.principal))",
+            "message": "an Identity that uses a ClusterAuthProfile cannot override kind, via or principal.external_id: the platform's profile is used as written (its spec.allowedOverrides may allow principal.assume_role, session_name, duration, region, session.duration or env); remove the field, or use an AuthProfile of this namespace",
+        },
+        {
+            "rule": "!has(self.identities) || !(has(self.kind) || has(self.via) || has(self.principal) || has(self.session) || has(self.env))",
             "message": "spec.identities cannot be combined with overrides (kind, via, principal, session, env): they would apply to every identity; write one Identity per overridden identity",
         },
     ])
@@ -132,7 +138,7 @@ pub struct IdentityOverrides {
     pub via: Option<Via>,
     /// Deep-merged over the identity's `principal` (for example `session_name`, `duration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "super::atmos::principal_schema")]
+    #[schemars(schema_with = "super::atmos::override_principal_schema")]
     // Boxed: every cached Identity carries the field, nearly always unset; inline it took
     // 216 of the Identity's 1 208 bytes.
     pub principal: Option<Box<Principal>>,

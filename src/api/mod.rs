@@ -17,7 +17,8 @@ pub use atmos::{
     STATIC_KEY_FIELDS, Session, Via,
 };
 pub use cluster_profile::{
-    ClusterAuthProfile, ClusterAuthProfileSpec, ClusterAuthProfileStatus, NamespaceSelector, SelectorRequirement,
+    ClusterAuthProfile, ClusterAuthProfileSpec, ClusterAuthProfileStatus, NamespaceSelector, OverrideField,
+    SelectorRequirement,
 };
 pub use identity::{
     DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, IssuedIdentity, ProfileKind,

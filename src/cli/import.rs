@@ -144,6 +144,7 @@ fn cluster_manifests(imported: &import::Imported, namespace: Option<&str>) -> Re
             auth: imported.profile.spec.clone(),
             namespace_selector: None,
             namespaces: namespace.map(|ns| vec![ns.to_owned()]),
+            allowed_overrides: None,
         },
     );
     let mut out = serde_saphyr::to_string(&profile).map_err(|e| e.to_string())?;

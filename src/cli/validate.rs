@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::api::{AuthProfileSpec, ClusterAuthProfileSpec, IdentitySpec, ProfileKind};
+use crate::api::{AuthProfileSpec, ClusterAuthProfileSpec, IdentitySpec, OverrideField, ProfileKind};
+use crate::resolve::overrides::not_allowed;
 use crate::resolve::{resolve_set, validate_profile};
 use crate::settings::SettingsArgs;
 
@@ -97,15 +98,20 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     }
     // Each profile parsed once, found by (namespace, name): a platform's manifest has
     // thousands of Identities.
-    let profiles: std::collections::HashMap<(ProfileKind, &str, &str), AuthProfileSpec> = docs
+    // With a ClusterAuthProfile's `allowedOverrides` (`None` for an AuthProfile).
+    type Parsed = (AuthProfileSpec, Option<Vec<OverrideField>>);
+    let profiles: std::collections::HashMap<(ProfileKind, &str, &str), Parsed> = docs
         .iter()
         .filter_map(|d| {
-            let key = match d.kind.as_str() {
-                "AuthProfile" => (ProfileKind::AuthProfile, d.namespace.as_str(), d.name.as_str()),
-                "ClusterAuthProfile" => (ProfileKind::ClusterAuthProfile, "", d.name.as_str()),
+            let (key, allowed) = match d.kind.as_str() {
+                "AuthProfile" => ((ProfileKind::AuthProfile, d.namespace.as_str(), d.name.as_str()), None),
+                "ClusterAuthProfile" => (
+                    (ProfileKind::ClusterAuthProfile, "", d.name.as_str()),
+                    Some(spec::<Vec<OverrideField>>(&d.spec["allowedOverrides"]).unwrap_or_default()),
+                ),
                 _ => return None,
             };
-            Some((key, profile_spec(d).ok()?))
+            Some((key, (profile_spec(d).ok()?, allowed)))
         })
         .collect();
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
@@ -131,7 +137,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             ProfileKind::ClusterAuthProfile => (kind, "", spec.profile.as_str()),
             ProfileKind::AuthProfile => (kind, doc.namespace.as_str(), spec.profile.as_str()),
         };
-        let Some(profile) = profiles.get(&key) else {
+        let Some((profile, allowed)) = profiles.get(&key) else {
             problems.push(format!(
                 "{}: Identity {}/{}: spec.profile: {} {:?} is not in the files given",
                 doc.file,
@@ -142,6 +148,20 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             ));
             continue;
         };
+        // As the controller: a platform's profile allows only the overrides it lists.
+        let refused = allowed
+            .as_ref()
+            .map(|a| not_allowed(&spec.overrides, &spec.profile, a))
+            .unwrap_or_default();
+        for p in refused {
+            problems.push(format!(
+                "{}: Identity {}/{}: {}",
+                doc.file,
+                doc.namespace,
+                doc.name,
+                one_line(&p.to_string())
+            ));
+        }
         match resolve_set(profile, &spec, &doc.name, &settings) {
             Ok(set) => {
                 // The profile's own warnings are printed with the profile, once.

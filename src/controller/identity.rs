@@ -444,30 +444,44 @@ async fn profile_of(pass: &mut Pass<'_>, uid: &str) -> Result<Result<Held, Actio
         .get(&ObjectRef::new(&ns))
         .map(|m| m.metadata.labels.clone().unwrap_or_default())
         .unwrap_or_default();
-    if profile.spec.selects(&ns, &labels) {
-        ctx.usage.record(&spec.profile, &ns, &name);
-        return Ok(Ok(Held::Cluster(profile)));
+    if !profile.spec.selects(&ns, &labels) {
+        ctx.usage.forget(&ns, &name);
+        let msg = decide::not_allowed_message(&ns, &spec.profile);
+        return Ok(Err(revoke(pass, uid, decide::NAMESPACE_NOT_ALLOWED, &msg).await?));
     }
-    ctx.usage.forget(&ns, &name);
-    // Lost access (or never had it): no token, and the credentials go, as from a superseded
-    // Secret; the Secrets stay (owned, the garbage collector removes them with the Identity).
+    // A platform's chain is used as written: overrides only where the profile allows them.
+    let allowed = profile.spec.allowed_overrides.as_deref().unwrap_or_default();
+    let refused = crate::resolve::overrides::not_allowed(&spec.overrides, &spec.profile, allowed);
+    if let Some((reason, msg)) = summarize(&refused) {
+        ctx.usage.forget(&ns, &name);
+        let msg = decide::override_refused_message(&msg);
+        return Ok(Err(revoke(pass, uid, reason.as_str(), &msg).await?));
+    }
+    ctx.usage.record(&spec.profile, &ns, &name);
+    Ok(Ok(Held::Cluster(profile)))
+}
+
+/// The Identity may not use its profile (`reason`, `msg`): no token, and the credentials go
+/// from every Secret it wrote, as from a superseded Secret; the Secrets stay (owned, the
+/// garbage collector removes them with the Identity). A relabelled namespace or an edited
+/// profile or Identity reconciles it again.
+async fn revoke(pass: &mut Pass<'_>, uid: &str, reason: &str, msg: &str) -> Result<Action, Error> {
+    let (ctx, ns, name) = (pass.ctx, pass.ns.clone(), pass.obj.name_any());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let cached = ctx
         .secrets
         .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
-    let emptied = secret::revoke(&secrets, &ns, uid, decide::NAMESPACE_NOT_ALLOWED, &cached).await?;
+    let emptied = secret::revoke(&secrets, &ns, uid, reason, &cached).await?;
     ctx.metrics.forget(&ns, &name);
-    let msg = decide::not_allowed_message(&ns, &spec.profile);
     if !emptied.is_empty() {
-        tracing::info!(namespace = %ns, identity = %name, secrets = ?emptied, profile = %spec.profile, "namespace not selected: credentials removed");
+        tracing::info!(namespace = %ns, identity = %name, secrets = ?emptied, profile = %pass.obj.spec.profile, %reason, "profile not usable: credentials removed");
         let note = format!("{msg} Emptied: {}.", emptied.join(", "));
-        publish(ctx, pass.obj, EventType::Warning, decide::NAMESPACE_NOT_ALLOWED, note).await;
+        publish(ctx, pass.obj, EventType::Warning, reason, note).await;
     }
     pass.status.expiration = None;
     pass.status.renewal_time = None;
     pass.status.identities = Vec::new();
-    // A relabelled namespace or an edited profile reconciles this Identity again.
-    Ok(Err(pass.not_ready(decide::NAMESPACE_NOT_ALLOWED, &msg, None).await?))
+    pass.not_ready(reason, msg, None).await
 }
 
 /// The sessions a failed Secret write left for this spec while still usable (the

@@ -6,6 +6,7 @@ use super::Settings;
 use super::identity_fields::{check_refresh_before, check_secret, check_service_account_name};
 use super::merge::merge_over;
 use super::model::Resolved;
+use super::overrides::external_id_problem;
 use super::problem::{Problem, Reason};
 use super::target::select_target;
 use super::walk::Checker;
@@ -38,6 +39,7 @@ pub fn resolve(
 
     let mut outcome = None;
     if let Some((name, def)) = target {
+        problems.extend(external_id_problem(name, def, &identity.overrides));
         let overrides = serde_json::to_value(&identity.overrides).unwrap_or(Value::Null);
         match merge_over(def, &identity.overrides) {
             Ok(merged) => {

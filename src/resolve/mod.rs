@@ -13,7 +13,7 @@
 //! checks the Identity's own fields); `walk` follows a chain and checks the `provider` and
 //! each `link`; `kinds` says which kinds run and why others cannot; `report` checks a whole
 //! profile; `rules` holds the field rules of Atmos, AWS and Kubernetes; `secrets` refuses
-//! secrets in a resource; `warnings` lists what is kept but not used in a cluster.
+//! secrets in a resource; `overrides` says which override fields an Identity may set; `warnings` lists what is kept but not used in a cluster.
 
 mod identity;
 mod identity_fields;
@@ -21,6 +21,7 @@ pub mod kinds;
 mod link;
 mod merge;
 mod model;
+pub mod overrides;
 mod problem;
 mod provider;
 mod report;

@@ -24,6 +24,9 @@ pub enum Reason {
     AudienceNotAllowed,
     /// The provider sets `spec.endpoint_url` and the operator did not allow-list it.
     EndpointNotAllowed,
+    /// An Identity overrides a field its ClusterAuthProfile does not list in
+    /// `allowedOverrides`.
+    OverrideNotAllowed,
 }
 
 impl Reason {
@@ -38,6 +41,7 @@ impl Reason {
             Reason::UnsupportedKind => "UnsupportedKind",
             Reason::AudienceNotAllowed => "AudienceNotAllowed",
             Reason::EndpointNotAllowed => "EndpointNotAllowed",
+            Reason::OverrideNotAllowed => "OverrideNotAllowed",
         }
     }
 }

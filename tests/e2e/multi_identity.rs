@@ -251,9 +251,13 @@ async fn a_list_with_env_or_overrides_is_refused_at_apply_time() -> Result<()> {
             "cannot use the env format",
         ),
         (
-            // (`principal`, a free-form map CEL cannot see, is refused by the resolver.)
             "override",
             "  session: {duration: 1h}\n",
+            "cannot be combined with overrides",
+        ),
+        (
+            "principal override",
+            "  principal: {session_name: run}\n",
             "cannot be combined with overrides",
         ),
         (

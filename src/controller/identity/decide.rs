@@ -90,6 +90,15 @@ pub fn not_allowed_message(ns: &str, profile: &str) -> String {
     )
 }
 
+/// The Ready message of an Identity whose override its ClusterAuthProfile does not allow
+/// (`refused`: the problems, summarized).
+pub fn override_refused_message(refused: &str) -> String {
+    format!(
+        "{refused}. No token is requested, and this Identity's credentials were removed from its \
+         Secrets (annotation auth.atmos.tools/revoked)"
+    )
+}
+
 /// The Ready message of an Identity whose Secret holds credentials for its current spec
 /// (with several identities, the earliest expiry and renewal).
 pub fn issued_message(set: &ResolvedSet, expiration: Timestamp, renewal: Timestamp) -> String {

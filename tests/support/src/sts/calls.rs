@@ -85,12 +85,18 @@ impl CallCounter {
 
     /// Records the role (and external id) a call named.
     pub fn record_role(&self, call: RoleCall) {
-        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(call);
+        self.roles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(call);
     }
 
     /// Every call that named a role, oldest first.
     pub fn role_calls(&self) -> Vec<RoleCall> {
-        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.roles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn snapshot(&self) -> CallCounts {
@@ -99,6 +105,9 @@ impl CallCounter {
 
     pub fn reset(&self) {
         self.with(|counts| *counts = CallCounts::default());
-        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        self.roles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
     }
 }
