@@ -19,7 +19,7 @@ use crate::keyed::{ByName, key};
 use crate::labels;
 
 /// What stands at the Secret's name.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Existing {
     /// Nothing: the first write is a create.
     Missing,
@@ -185,7 +185,8 @@ pub async fn existing(
     })
 }
 
-fn owned_by(meta: &PartialObjectMeta<Secret>, uid: &str) -> bool {
+/// Whether the Identity with `uid` is the controller owner of the Secret `meta` describes.
+pub fn owned_by(meta: &PartialObjectMeta<Secret>, uid: &str) -> bool {
     meta.owner_references()
         .iter()
         .any(|o| o.uid == uid && o.controller == Some(true))

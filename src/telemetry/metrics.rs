@@ -49,6 +49,15 @@ pub struct ControllerLabels {
     pub controller: String,
 }
 
+/// A failed reconcile's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// `identity`, `authprofile` or `clusterauthprofile`.
+    pub controller: String,
+    /// The error's reason (`ApiError`, `SecretWriteFailed`, ...).
+    pub reason: String,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
@@ -58,6 +67,7 @@ pub struct Metrics {
     expiration: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
     renewal_time: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
     reconcile: Family<ControllerLabels, Histogram>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
     /// The labels each Identity's series carry now, by (namespace, name): a series whose
     /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
     /// frozen, where it would fire false expiry alerts.
@@ -107,6 +117,12 @@ impl Default for Metrics {
             "Time spent in one reconcile",
             reconcile.clone(),
         );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that ended in an error (retried by the error policy), by controller and reason",
+            reconcile_errors.clone(),
+        );
         Self {
             registry,
             renewals,
@@ -115,6 +131,7 @@ impl Default for Metrics {
             expiration,
             renewal_time,
             reconcile,
+            reconcile_errors,
             series: Mutex::default(),
         }
     }
@@ -189,6 +206,17 @@ impl Metrics {
                 controller: controller.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// One reconcile of `controller` ended in an error with `reason` (counted by the error
+    /// policy, as kube-rs's controller-rs does).
+    pub fn reconcile_failed(&self, controller: &str, reason: &str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                controller: controller.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Prometheus text format.

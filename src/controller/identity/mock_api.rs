@@ -237,6 +237,10 @@ impl Refresh for FakeSts {
             })
         })
     }
+
+    fn rate(&self) -> f64 {
+        50.0
+    }
 }
 
 // ---- objects and the run ----

@@ -1,0 +1,380 @@
+//! Carrying out a [`Plan`]: the status it reports, the Secrets it empties, the STS turn it
+//! waits for, the refresh and the Secret write.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, ResourceExt};
+
+use super::gather::{Held, read_live};
+use super::issue::{Issued, exchange_and_write};
+use super::plan::{Observed, Plan, ProfileUse, SecretPlan, SecretView, plan_existing};
+use super::{Refresh, decide, publish};
+use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
+use crate::controller::conditions::{self, READY};
+use crate::controller::{Context, Error};
+use crate::keyed::{Key, key};
+use crate::queue::gate::Turn;
+use crate::render::process_key;
+use crate::renewal::{self, RenewReason};
+use crate::resolve::{Resolved, ResolvedSet};
+use crate::secret::{self, SecretError};
+use crate::telemetry::IdentityLabels;
+use crate::time::rfc3339;
+
+/// One reconcile's view: the object, the status it started with and the one it builds.
+pub(super) struct Pass<'a> {
+    pub obj: &'a Identity,
+    pub ctx: &'a Context,
+    pub ns: String,
+    pub uid: String,
+    pub now: Timestamp,
+    pub old: IdentityStatus,
+    pub status: IdentityStatus,
+}
+
+impl Pass<'_> {
+    fn key(&self) -> Key {
+        key(&self.ns, &self.obj.name_any())
+    }
+
+    fn set_ready(&mut self, ok: bool, reason: &str, message: &str) {
+        let generation = self.obj.metadata.generation;
+        conditions::set(
+            &mut self.status.conditions,
+            READY,
+            ok,
+            reason,
+            message,
+            generation,
+            self.now,
+        );
+    }
+
+    /// Records valid credentials in the Secret for the current spec.
+    fn issued(&mut self, set: &ResolvedSet, expiration: Timestamp, renewal: Timestamp) {
+        self.status.expiration = Some(rfc3339(expiration));
+        self.status.renewal_time = Some(rfc3339(renewal));
+        self.status.failed_attempts = None;
+        self.status.last_failure_time = None;
+        let message = decide::issued_message(set, expiration, renewal);
+        self.set_ready(true, "CredentialsIssued", &message);
+    }
+
+    /// Input that only a change can fix: report it and wait for that change (or look again
+    /// after `recheck`, when the fix is a change the controller does not watch).
+    async fn not_ready(&mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
+        self.ctx.gate.leave(&self.key());
+        self.set_ready(false, reason, message);
+        self.write_status().await?;
+        Ok(recheck.map_or_else(Action::await_change, Action::requeue))
+    }
+
+    /// Writes the status if it changed (so a quiet reconcile writes nothing).
+    async fn write_status(&self) -> Result<(), Error> {
+        if self.old == self.status {
+            return Ok(());
+        }
+        let api: Api<Identity> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        let patch = conditions::status_patch(&self.old, &self.status);
+        let written = api
+            .patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        self.ctx.statuses.wrote(
+            self.key(),
+            written.metadata.resource_version.as_deref(),
+            self.status.clone(),
+        );
+        Ok(())
+    }
+
+    /// What the status says of the resolved set, whatever happens next.
+    fn describe(&mut self, set: &ResolvedSet) {
+        let resolved = set.first();
+        self.status.identity = Some(set.names());
+        self.status.chain = if set.multi { Vec::new() } else { resolved.chain.clone() };
+        if !set.multi {
+            self.status.identities = Vec::new();
+        }
+        // Each identity's warnings, a line shared by several chains once.
+        let mut seen = std::collections::BTreeSet::new();
+        let warnings: Vec<_> = set
+            .items
+            .iter()
+            .flat_map(|r| r.warnings.iter().cloned())
+            .filter(|w| seen.insert(w.clone()))
+            .collect();
+        self.status.warnings = crate::controller::profile::status_warnings(&warnings);
+        self.status.secret_name = Some(resolved.secret.name.clone());
+    }
+
+    fn metric_labels(&self, set: &ResolvedSet) -> IdentityLabels {
+        IdentityLabels {
+            namespace: self.ns.clone(),
+            name: self.obj.name_any(),
+            identity: set.names(),
+        }
+    }
+}
+
+/// Carries out `plan`, made from `o`, for `obj` in `ns`.
+pub(super) async fn act(
+    obj: &Identity,
+    ctx: &Context,
+    ns: &str,
+    (o, plan): (Observed<Held>, Plan),
+    sts: &impl Refresh,
+    jitter: f64,
+) -> Result<Action, Error> {
+    match plan {
+        Plan::WaitForCaches => return Ok(Action::requeue(Duration::from_secs(1))),
+        Plan::Nothing => {
+            ctx.gate.leave(&key(ns, &obj.name_any()));
+            return Ok(Action::await_change());
+        }
+        _ => {}
+    }
+    let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
+    record_usage(ctx, ns, &obj.name_any(), o.profile.as_ref());
+    let mut status = o.old.clone();
+    status.observed_generation = obj.metadata.generation;
+    // Warnings describe the current spec's resolution: set again once it resolves.
+    status.warnings = Vec::new();
+    let mut pass = Pass {
+        obj,
+        ctx,
+        ns: ns.to_owned(),
+        uid,
+        now: o.now,
+        old: o.old.clone(),
+        status,
+    };
+    match plan {
+        Plan::Refuse { reason, message } => pass.not_ready(&reason, &message, None).await,
+        Plan::Revoke { reason, message } => revoke(&mut pass, &reason, &message).await,
+        Plan::Serve { supersede, secret } => {
+            let (Some(Ok(set)), Some(view)) = (&o.resolved, &o.secret) else {
+                return Ok(Action::requeue(Duration::from_secs(5)));
+            };
+            serve(&mut pass, set, (supersede, secret, view), sts, jitter).await
+        }
+        Plan::WaitForCaches | Plan::Nothing => Ok(Action::await_change()),
+    }
+}
+
+/// Which Identities use which ClusterAuthProfile (the profile's status counts them).
+fn record_usage(ctx: &Context, ns: &str, name: &str, profile: Option<&ProfileUse<Held>>) {
+    match profile {
+        Some(ProfileUse::Usable(Held::Cluster(p))) => ctx.usage.record(&p.name_any(), ns, name),
+        Some(_) => ctx.usage.forget(ns, name),
+        None => {}
+    }
+}
+
+/// The Identity may not use its profile (`reason`, `msg`): no token, and the credentials go
+/// from every Secret it wrote, as from a superseded Secret; the Secrets stay (owned, the
+/// garbage collector removes them with the Identity). A relabelled namespace or an edited
+/// profile or Identity reconciles it again.
+async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, Error> {
+    let (ctx, ns, name) = (pass.ctx, pass.ns.clone(), pass.obj.name_any());
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let cached = ctx
+        .secrets
+        .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
+    let emptied = secret::revoke(&secrets, &ns, &pass.uid, reason, &cached).await?;
+    ctx.metrics.forget(&ns, &name);
+    if !emptied.is_empty() {
+        tracing::info!(namespace = %ns, identity = %name, secrets = ?emptied, profile = %pass.obj.spec.profile, %reason, "profile not usable: credentials removed");
+        let note = format!("{msg} Emptied: {}.", emptied.join(", "));
+        publish(ctx, pass.obj, EventType::Warning, reason, note).await;
+    }
+    pass.status.expiration = None;
+    pass.status.renewal_time = None;
+    pass.status.identities = Vec::new();
+    pass.not_ready(reason, msg, None).await
+}
+
+/// Serves a resolved set: empties the Secrets of earlier names (before the status moves on
+/// to the new name, so a failure here is retried), reads the Secret live if the plan asks,
+/// then does what the Secret's plan says.
+async fn serve(
+    pass: &mut Pass<'_>,
+    set: &ResolvedSet,
+    (supersede, plan, view): (bool, SecretPlan, &SecretView),
+    sts: &impl Refresh,
+    jitter: f64,
+) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let (ns, name) = (pass.ns.clone(), pass.obj.name_any());
+    let secret_name = set.first().secret.name.clone();
+    pass.describe(set);
+    if supersede {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+        let cached = ctx
+            .secrets
+            .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
+        let emptied = secret::supersede(&secrets, &ns, &pass.uid, &secret_name, &cached).await?;
+        for old in emptied {
+            tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
+        }
+    }
+    let (plan, existing) = match (plan, view) {
+        (SecretPlan::ReadLive, _) => {
+            let live = read_live(ctx, (&ns, &secret_name), &pass.uid).await?;
+            let plan = plan_existing(pass.now, &live, (&ns, &secret_name), &set.spec_hash(), &pass.old);
+            (plan, live)
+        }
+        (plan, SecretView::Known(existing)) => (plan, existing.clone()),
+        // A plan other than a read for a view that needs one: not made by `plan`.
+        (_, _) => return Ok(Action::requeue(Duration::from_secs(5))),
+    };
+    match plan {
+        SecretPlan::Conflict { message } => {
+            // No Secret holds credentials for this Identity: no expiry series either.
+            ctx.metrics.forget(&ns, &name);
+            let reason = SecretError::Conflict {
+                namespace: ns.clone(),
+                name: secret_name,
+            };
+            // The foreign Secret is not watched (no label of ours): look again now and then.
+            pass.not_ready(reason.reason(), &message, Some(Duration::from_secs(300)))
+                .await
+        }
+        SecretPlan::WaitToRestore { message, at } => {
+            pass.not_ready("SecretTampered", &message, Some(renewal::requeue_after(pass.now, at)))
+                .await
+        }
+        SecretPlan::UpToDate { expiration, renewal } => {
+            ctx.gate.leave(&pass.key());
+            // The status may need catching up after a restart; the next look is at renewal.
+            pass.issued(set, expiration, renewal);
+            pass.write_status().await?;
+            let labels = pass.metric_labels(set);
+            ctx.metrics
+                .schedule(&labels, expiration.as_second(), renewal.as_second());
+            Ok(Action::requeue(renewal::requeue_after(pass.now, renewal)))
+        }
+        // Read above: a second read is not planned.
+        SecretPlan::ReadLive => {
+            ctx.gate.leave(&pass.key());
+            Ok(Action::requeue(Duration::from_secs(5)))
+        }
+        SecretPlan::Refresh {
+            trigger,
+            urgency,
+            old_expiry,
+            tampered,
+        } => {
+            let _turn = match ctx.gate.enter(&pass.key(), urgency) {
+                Turn::Go(permit) => permit,
+                Turn::Queued { waiting } => return queued(pass, old_expiry, waiting, sts).await,
+            };
+            if let Some(note) = tampered {
+                publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note).await;
+            }
+            let issued = exchange_and_write(pass, set, (&existing, trigger), sts, jitter).await;
+            match issued {
+                Ok(issued) => renewed(pass, set, trigger, issued).await,
+                Err(err) => failed(pass, set.first(), old_expiry, err).await,
+            }
+        }
+    }
+}
+
+/// Waiting for a turn at the STS budget: the gate triggers this reconcile when the turn
+/// comes (renewals first, earliest expiry first, namespaces taking turns); the requeue is a
+/// fallback. The status says so only when the wait matters.
+async fn queued(
+    pass: &mut Pass<'_>,
+    old_expiry: Option<Timestamp>,
+    waiting: usize,
+    sts: &impl Refresh,
+) -> Result<Action, Error> {
+    if let Some((ok, msg)) = crate::queue::waiting_condition(pass.now, old_expiry, waiting, sts.rate()) {
+        pass.set_ready(ok, "WaitingForStsBudget", &msg);
+        pass.write_status().await?;
+    }
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// New credentials are in the Secret: status, metrics, event, next look at renewal time.
+async fn renewed(
+    pass: &mut Pass<'_>,
+    set: &ResolvedSet,
+    trigger: RenewReason,
+    issued: Issued,
+) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let Issued {
+        schedule,
+        sessions,
+        schedules,
+    } = issued;
+    let resolved = set.first();
+    pass.status.last_refresh_time = Some(rfc3339(pass.now));
+    if set.multi {
+        pass.status.session_name = None;
+        pass.status.role_arn = None;
+        pass.status.identities = set
+            .items
+            .iter()
+            .zip(&schedules)
+            .map(|(r, s)| IssuedIdentity {
+                name: r.identity.clone(),
+                role_arn: r.links.last().map(|l| l.role_arn.clone()),
+                data_key: r
+                    .secret
+                    .formats
+                    .contains(&SecretFormat::Process)
+                    .then(|| process_key(&r.identity)),
+                expiration: Some(rfc3339(s.expiration)),
+            })
+            .collect();
+    } else {
+        pass.status.session_name = sessions.first().map(|s| s.session_name.clone());
+        pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
+    }
+    pass.issued(set, schedule.expiration, schedule.renewal);
+    pass.write_status().await?;
+    ctx.metrics.renewed(trigger.as_str());
+    let labels = pass.metric_labels(set);
+    ctx.metrics
+        .schedule(&labels, schedule.expiration.as_second(), schedule.renewal.as_second());
+    let roles = match sessions.as_slice() {
+        [one] => one.assumed_role_arn.clone(),
+        many => format!("{} identities ({})", many.len(), set.names()),
+    };
+    let note = decide::renewed_note(trigger.as_str(), &roles, &resolved.secret.name, &schedule);
+    publish(ctx, pass.obj, EventType::Normal, "Renewed", note).await;
+    tracing::info!(namespace = %pass.ns, identity = %pass.obj.name_any(), %trigger, expiration = %rfc3339(schedule.expiration), renewal = %rfc3339(schedule.renewal), "credentials renewed");
+    Ok(Action::requeue(renewal::requeue_after(pass.now, schedule.renewal)))
+}
+
+/// A failed refresh: the old Secret stays as it is; [`decide::retry`] says what to report
+/// and when to try again.
+async fn failed(
+    pass: &mut Pass<'_>,
+    resolved: &Resolved,
+    old_expiry: Option<Timestamp>,
+    err: Error,
+) -> Result<Action, Error> {
+    let attempts = pass.old.failed_attempts.unwrap_or(0).saturating_add(1);
+    let retry = decide::retry(&err, attempts, old_expiry, &resolved.secret.name, pass.now);
+    pass.status.failed_attempts = Some(retry.attempts);
+    pass.status.last_failure_time = Some(rfc3339(pass.now));
+    pass.set_ready(false, &retry.reason, &retry.message);
+    pass.write_status().await?;
+    let ctx = pass.ctx;
+    ctx.metrics.failed(err.reason());
+    if old_expiry.is_none() {
+        // The Secret holds no credentials for this spec: no expiry series describes it.
+        ctx.metrics.forget(&pass.ns, &pass.obj.name_any());
+    }
+    publish(ctx, pass.obj, EventType::Warning, err.reason(), retry.message.clone()).await;
+    tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %retry.message, "refresh failed");
+    Ok(Action::requeue(retry.wait))
+}

@@ -1,0 +1,174 @@
+//! Gathering what one reconcile decides from: the Identity, its profile and whether it may
+//! use it, the resolved set, the Secret as the watch cache shows it (newer where this process
+//! wrote since), the status this process wrote last, and the clock. Reads caches and process
+//! memory only; the one API read ([`read_live`]) happens when the plan asks for it.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+use super::plan::{Observed, ProfileUse, SecretView};
+use crate::api::{AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, ProfileKind};
+use crate::controller::{Context, Error};
+use crate::keyed::key;
+use crate::resolve::overrides::not_allowed;
+use crate::resolve::resolve_set;
+use crate::secret::{self, Existing};
+
+/// The profile an Identity may use.
+#[derive(Debug)]
+pub enum Held {
+    Namespaced(Arc<AuthProfile>),
+    Cluster(Arc<ClusterAuthProfile>),
+}
+
+impl Held {
+    pub fn spec(&self) -> &AuthProfileSpec {
+        match self {
+            Self::Namespaced(p) => &p.spec,
+            Self::Cluster(p) => &p.spec.auth,
+        }
+    }
+}
+
+/// What the reconcile of `obj` in `ns` sees at `now`.
+pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observed<Held> {
+    let name = obj.name_any();
+    // The status this process wrote last, while the cache has not shown it yet.
+    let old = ctx
+        .statuses
+        .newer_than(&key(ns, &name), obj.metadata.resource_version.as_deref())
+        .or_else(|| obj.status.clone())
+        .unwrap_or_default();
+    let mut o = Observed {
+        now,
+        synced: ctx.profiles_synced(),
+        deleting: obj.metadata.deletion_timestamp.is_some(),
+        old,
+        profile: None,
+        resolved: None,
+        secret: None,
+    };
+    if !o.synced || o.deleting {
+        return o;
+    }
+    let profile = profile_use(obj, ns, ctx);
+    if let ProfileUse::Usable(held) = &profile {
+        let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);
+        if let (Ok(set), Some(uid)) = (&resolved, obj.metadata.uid.as_deref()) {
+            // An Identity already queued for its STS turn confirmed the name before it queued.
+            let confirmed = ctx.gate.knows(&key(ns, &name));
+            o.secret = Some(cached_view(ctx, (ns, &set.first().secret.name), uid, confirmed));
+        }
+        o.resolved = Some(resolved);
+    }
+    o.profile = Some(profile);
+    o
+}
+
+/// Finds the Identity's profile and whether it may use it: a ClusterAuthProfile must select
+/// the Identity's namespace and allow each of its overrides.
+fn profile_use(obj: &Identity, ns: &str, ctx: &Context) -> ProfileUse<Held> {
+    let spec = &obj.spec;
+    let not_found = || ProfileUse::NotFound {
+        kind: spec.profile_ref_kind(),
+        name: spec.profile.clone(),
+    };
+    if spec.profile_ref_kind() == ProfileKind::AuthProfile {
+        return ctx
+            .profiles
+            .get(&ObjectRef::new(&spec.profile).within(ns))
+            .map_or_else(not_found, |p| ProfileUse::Usable(Held::Namespaced(p)));
+    }
+    let Some(profile) = ctx.cluster_profiles.get(&ObjectRef::new(&spec.profile)) else {
+        return not_found();
+    };
+    let labels = ctx
+        .namespaces
+        .get(&ObjectRef::new(ns))
+        .map(|m| m.metadata.labels.clone().unwrap_or_default())
+        .unwrap_or_default();
+    if !profile.spec.selects(ns, &labels) {
+        return ProfileUse::NamespaceNotSelected {
+            profile: spec.profile.clone(),
+        };
+    }
+    // A platform's chain is used as written: overrides only where the profile allows them.
+    let allowed = profile.spec.allowed_overrides.as_deref().unwrap_or_default();
+    let problems = not_allowed(&spec.overrides, &spec.profile, allowed);
+    if !problems.is_empty() {
+        return ProfileUse::OverridesRefused { problems };
+    }
+    ProfileUse::Usable(Held::Cluster(profile))
+}
+
+/// Secret `ns/name` as the metadata cache shows it, newer where this process wrote since.
+/// `confirmed`: this Identity already confirmed the name is free (so nothing in the cache
+/// means nothing there). The cache keeps the managedFields entries of other writers of
+/// `data` ([`crate::tamper::writes_data`]), so a tampered Secret shows as suspect.
+fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirmed: bool) -> SecretView {
+    let at = key(ns, name);
+    let mine = ctx.written.get(&at);
+    let Some(meta) = ctx.secrets.get(&ObjectRef::new(name).within(ns)) else {
+        return if confirmed && mine.is_none() {
+            SecretView::Known(Existing::Missing)
+        } else {
+            // Not labelled (not cached), or this process wrote it and the cache is behind.
+            SecretView::NotCached
+        };
+    };
+    if !secret::owned_by(&meta, owner_uid) {
+        return SecretView::Known(Existing::Foreign);
+    }
+    let (caught_up, newer) = secret::newer_view(&meta, mine.as_ref());
+    if caught_up {
+        // Process memory, not an API write: the cache shows this process's write now.
+        ctx.written.remove(&at);
+    }
+    // A write of ours newer than the cached copy replaced `data` whole: the writers the cache
+    // shows are from before it.
+    if newer.is_none() && !crate::tamper::data_writers(meta.managed_fields()).is_empty() {
+        return SecretView::Suspect;
+    }
+    SecretView::Known(Existing::Owned {
+        uid: meta.uid().unwrap_or_default(),
+        annotations: newer.unwrap_or_else(|| meta.annotations().clone()),
+        // Only a restore uses these, and it reads the live metadata first.
+        labels: Default::default(),
+        resource_version: meta.resource_version().unwrap_or_default(),
+        tampered_by: Vec::new(),
+    })
+}
+
+/// Secret `ns/name` as the API server has it now (a GET of its metadata), with the other
+/// writers of its data that a restore removes.
+pub async fn read_live(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str) -> Result<Existing, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let at = key(ns, name);
+    let Some(live): Option<PartialObjectMeta<Secret>> = api.get_metadata_opt(name).await? else {
+        ctx.written.remove(&at);
+        return Ok(Existing::Missing);
+    };
+    if !secret::owned_by(&live, owner_uid) {
+        return Ok(Existing::Foreign);
+    }
+    let (caught_up, newer) = secret::newer_view(&live, ctx.written.get(&at).as_ref());
+    if caught_up {
+        ctx.written.remove(&at);
+    }
+    let tampered_by = match newer {
+        Some(_) => Vec::new(),
+        None => crate::tamper::data_writers(live.managed_fields()),
+    };
+    Ok(Existing::Owned {
+        uid: live.uid().unwrap_or_default(),
+        annotations: newer.unwrap_or_else(|| live.annotations().clone()),
+        labels: live.labels().clone(),
+        resource_version: live.resource_version().unwrap_or_default(),
+        tampered_by,
+    })
+}

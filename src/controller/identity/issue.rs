@@ -1,0 +1,204 @@
+//! One refresh carried out: the exchange of every identity of the set (or the sessions a
+//! failed write left), the schedule, the rendering and the one Secret write.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Resource};
+
+use super::act::Pass;
+use super::{Refresh, decide};
+use crate::controller::{Context, Error};
+use crate::credentials::Credentials;
+use crate::keyed::key;
+use crate::labels;
+use crate::render::{self, extra_keys, render, render_set};
+use crate::renewal::{self, RenewReason, Schedule};
+use crate::resolve::ResolvedSet;
+use crate::secret::{self, Existing};
+use crate::sts::Session;
+use crate::tamper;
+use crate::time::rfc3339;
+use crate::token::request_token;
+
+/// What a refresh wrote: each identity's session and schedule, and the Secret's (the earliest).
+pub(super) struct Issued {
+    pub schedule: Schedule,
+    pub sessions: Vec<Session>,
+    pub schedules: Vec<Schedule>,
+}
+
+/// Exchanges (or reuses the sessions a failed write left) and writes the Secret once. A
+/// failed write keeps the sessions for the retry, so an API outage costs no second exchange.
+pub(super) async fn exchange_and_write(
+    pass: &Pass<'_>,
+    set: &ResolvedSet,
+    (existing, trigger): (&Existing, RenewReason),
+    sts: &impl Refresh,
+    jitter: f64,
+) -> Result<Issued, Error> {
+    let (ctx, ns, now) = (pass.ctx, pass.ns.as_str(), pass.now);
+    let hash = set.spec_hash();
+    let who = key(ns, &kube::ResourceExt::name_any(pass.obj));
+    let sessions = match ctx.unwritten.take(&who, &hash, now) {
+        Some(sessions) => {
+            // The TokenRequest is Kubernetes' permission check: a revoked right stops the
+            // retry too, even without a new exchange.
+            for resolved in &set.items {
+                request_token(&ctx.client, ns, &resolved.token).await?;
+            }
+            sessions
+        }
+        None => refresh_all(ctx, sts, ns, set, now).await?,
+    };
+    let refresh_before = set.first().refresh_before_seconds;
+    let schedules: Vec<Schedule> = sessions
+        .iter()
+        .map(|s| renewal::schedule(s.issued, s.credentials.expiration, refresh_before, jitter))
+        .collect();
+    let schedule = earliest(&schedules);
+    // After a spec change the formats or identities may have changed: drop keys no longer
+    // rendered.
+    let prune = trigger == RenewReason::SpecChanged;
+    match write_secret(pass, set, &hash, (existing, prune), (&sessions, &schedules, &schedule)).await {
+        Ok(()) => Ok(Issued {
+            schedule,
+            sessions,
+            schedules,
+        }),
+        Err(e) => {
+            ctx.unwritten.keep(who, &hash, sessions);
+            Err(e)
+        }
+    }
+}
+
+/// Runs each identity's chain in turn, in [`decide::refresh_order`]: a parent that is itself
+/// one of the identities is issued (and cached) before the chains that start with it, so
+/// they reuse it; any parent shared by several identities is exchanged once. Stops at the
+/// first failure. Returns the sessions in the order of `set.items`.
+async fn refresh_all(
+    ctx: &Context,
+    sts: &impl Refresh,
+    ns: &str,
+    set: &ResolvedSet,
+    now: Timestamp,
+) -> Result<Vec<Session>, Error> {
+    let mut sessions: Vec<Option<Session>> = vec![None; set.items.len()];
+    for i in decide::refresh_order(&set.items) {
+        let resolved = &set.items[i];
+        let token = Box::pin(async {
+            request_token(&ctx.client, ns, &resolved.token)
+                .await
+                .map_err(Error::from)
+        });
+        // A set's identities may chain from one another: keep their sessions as parents.
+        sessions[i] = Some(sts.refresh(ns, resolved, now, set.multi, token).await?);
+    }
+    Ok(sessions.into_iter().flatten().collect())
+}
+
+/// The Secret's schedule: the earliest expiry and renewal of its identities (all are
+/// renewed together when the first is due).
+fn earliest(schedules: &[Schedule]) -> Schedule {
+    let mut it = schedules.iter().copied();
+    let first = it.next().unwrap_or(Schedule {
+        expiration: Timestamp::UNIX_EPOCH,
+        advertised: Timestamp::UNIX_EPOCH,
+        renewal: Timestamp::UNIX_EPOCH,
+    });
+    it.fold(first, |a, b| Schedule {
+        expiration: a.expiration.min(b.expiration),
+        advertised: a.advertised.min(b.advertised),
+        renewal: a.renewal.min(b.renewal),
+    })
+}
+
+/// Renders and writes the Secret for `sessions` (one per identity of `set`), with the times
+/// of their `schedules` (and `schedule`, the earliest).
+async fn write_secret(
+    pass: &Pass<'_>,
+    set: &ResolvedSet,
+    hash: &str,
+    (existing, prune): (&Existing, bool),
+    (sessions, schedules, schedule): (&[Session], &[Schedule], &Schedule),
+) -> Result<(), Error> {
+    let (ctx, ns) = (pass.ctx, pass.ns.as_str());
+    let resolved = set.first();
+    let Some(data) = rendered(set, sessions, schedules) else {
+        return Ok(());
+    };
+    let issued_at = sessions.iter().map(|s| s.issued).min().unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut annotations = BTreeMap::from([
+        (labels::SPEC_HASH.to_owned(), hash.to_owned()),
+        (labels::EXPIRATION.to_owned(), rfc3339(schedule.expiration)),
+        (labels::RENEWAL_TIME.to_owned(), rfc3339(schedule.renewal)),
+        // Sub-second on purpose: it tells two issues apart, even within one second.
+        (labels::ISSUED_AT.to_owned(), issued_at.to_string()),
+        (labels::IDENTITY.to_owned(), set.names()),
+    ]);
+    let extra = extra_keys(&data);
+    if !extra.is_empty() {
+        annotations.insert(labels::DATA_KEYS.to_owned(), extra.join(","));
+    }
+    if let Existing::Owned {
+        tampered_by,
+        annotations: live,
+        ..
+    } = existing
+        && !tampered_by.is_empty()
+    {
+        annotations.extend(tamper::Restores::from_annotations(live).annotations_after(issued_at));
+    }
+    let owner = pass
+        .obj
+        .controller_owner_ref(&())
+        .ok_or(Error::Metadata("name or uid"))?;
+    let desired = secret::desired(ns, &resolved.secret.name, owner, data, annotations);
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
+    let uid = secret::write(&api, existing, &desired, prune).await?;
+    ctx.written
+        .insert(key(ns, &resolved.secret.name), (uid, written_annotations));
+    Ok(())
+}
+
+/// The Secret's data for `sessions`. Consumers see a slightly early expiry (the schedule's
+/// advertised one); the annotations keep the real one. `None` without a session.
+fn rendered(set: &ResolvedSet, sessions: &[Session], schedules: &[Schedule]) -> Option<BTreeMap<String, String>> {
+    let resolved = set.first();
+    let advertised: Vec<Credentials> = sessions
+        .iter()
+        .zip(schedules)
+        .map(|(s, sch)| Credentials {
+            expiration: sch.advertised,
+            ..s.credentials.clone()
+        })
+        .collect();
+    if set.multi {
+        let items: Vec<render::Issued<'_>> = set
+            .items
+            .iter()
+            .zip(&advertised)
+            .map(|(r, creds)| render::Issued {
+                identity: &r.identity,
+                region: &r.region,
+                creds,
+            })
+            .collect();
+        return Some(render_set(
+            &items,
+            &resolved.secret.formats,
+            &resolved.secret.mount_path,
+        ));
+    }
+    let creds = advertised.first()?;
+    Some(render(
+        &resolved.identity,
+        &resolved.region,
+        &resolved.secret.formats,
+        &resolved.secret.mount_path,
+        creds,
+    ))
+}

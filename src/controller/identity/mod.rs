@@ -1,0 +1,112 @@
+//! One reconcile of an Identity, read top to bottom: [`gather`] what it needs (the object,
+//! its profile, the resolved set, the Secret as cached, what this process wrote, the clock),
+//! [`plan`] what to do (a pure function), [`act`] on the plan. The messages and retry
+//! arithmetic are plain functions in [`decide`]; one refresh's exchange and write is in
+//! [`issue`].
+
+mod act;
+mod decide;
+mod gather;
+mod issue;
+#[cfg(test)]
+mod mock_api;
+mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+
+use super::{Context, Error};
+use crate::api::Identity;
+use crate::resolve::Resolved;
+use crate::sts::{Exchanger, Session};
+use crate::telemetry::ReconcileTimer;
+
+/// Reconciles one Identity.
+pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ReconcileTimer::start(&ctx.metrics, "identity");
+    reconcile_inner(
+        &obj,
+        &ctx,
+        ctx.exchanger.as_ref(),
+        Timestamp::now(),
+        rand::random::<f64>(),
+    )
+    .await
+}
+
+/// Unexpected failures (the API server itself): counted, retried soon.
+pub fn error_policy(obj: Arc<Identity>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed("identity", err.reason());
+    tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %crate::redact::redact(&err.to_string()), "reconcile failed");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// The reconcile with its clock (`now`), randomness (`jitter` in `[0, 1]`) and STS side
+/// passed in: gather, plan, act.
+async fn reconcile_inner(
+    obj: &Identity,
+    ctx: &Context,
+    sts: &impl Refresh,
+    now: Timestamp,
+    jitter: f64,
+) -> Result<Action, Error> {
+    let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
+    let observed = gather::gather(obj, &ns, ctx, now);
+    let plan = plan::plan(&observed, &ns);
+    act::act(obj, ctx, &ns, (observed, plan), sts, jitter).await
+}
+
+/// The STS side of a refresh as the reconcile sees it: the real [`Exchanger`], or a
+/// stand-in in the reconcile's unit tests (the real exchange is proven end to end).
+pub(crate) trait Refresh {
+    /// Runs `resolved`'s chain; `token` asks Kubernetes for the ServiceAccount token;
+    /// `keep_target` caches the target's session as a parent for later chains.
+    fn refresh<'a>(
+        &'a self,
+        namespace: &'a str,
+        resolved: &'a Resolved,
+        now: Timestamp,
+        keep_target: bool,
+        token: BoxFuture<'a, Result<String, Error>>,
+    ) -> BoxFuture<'a, Result<Session, Error>>;
+
+    /// Refreshes per second the budget allows now (what a queued Identity's wait is
+    /// estimated from).
+    fn rate(&self) -> f64;
+}
+
+impl Refresh for Exchanger {
+    fn refresh<'a>(
+        &'a self,
+        namespace: &'a str,
+        resolved: &'a Resolved,
+        now: Timestamp,
+        keep_target: bool,
+        token: BoxFuture<'a, Result<String, Error>>,
+    ) -> BoxFuture<'a, Result<Session, Error>> {
+        Box::pin(self.run_chain::<Error, _, _>(namespace, resolved, now, keep_target, move || token))
+    }
+
+    fn rate(&self) -> f64 {
+        Exchanger::rate(self)
+    }
+}
+
+async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, note: String) {
+    let ev = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Refresh".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::debug!(error = %e, "event not published");
+    }
+}
