@@ -22,7 +22,7 @@ use crate::queue::gate::Turn;
 use crate::render::process_key;
 use crate::renewal::{self, RenewReason};
 use crate::resolve::{Resolved, ResolvedSet};
-use crate::secret::{self, SecretError};
+use crate::secret::{self, Existing, SecretError};
 use crate::telemetry::IdentityLabels;
 use crate::time::rfc3339;
 
@@ -222,15 +222,9 @@ async fn serve(
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
         }
     }
-    let (plan, existing) = match (plan, view) {
-        (SecretPlan::ReadLive, _) => {
-            let live = read_live(ctx, (&ns, &secret_name), &pass.uid).await?;
-            let plan = plan_existing(pass.now, &live, (&ns, &secret_name), &set.spec_hash(), &pass.old);
-            (plan, live)
-        }
-        (plan, SecretView::Known(existing)) => (plan, existing.clone()),
+    let Some((plan, existing)) = with_live(pass, set, plan, view).await? else {
         // A plan other than a read for a view that needs one: not made by `plan`.
-        (_, _) => return Ok(Action::requeue(Duration::from_secs(5))),
+        return Ok(Action::requeue(Duration::from_secs(5)));
     };
     match plan {
         SecretPlan::Conflict { message } => {
@@ -269,19 +263,65 @@ async fn serve(
             old_expiry,
             tampered,
         } => {
-            let _turn = match ctx.gate.enter(&pass.key(), urgency) {
-                Turn::Go(permit) => permit,
-                Turn::Queued { waiting } => return queued(pass, old_expiry, waiting, sts).await,
+            let refresh = Refreshing {
+                trigger,
+                urgency,
+                old_expiry,
+                tampered,
             };
-            if let Some(note) = tampered {
-                publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note).await;
-            }
-            let issued = exchange_and_write(pass, set, (&existing, trigger), sts, jitter).await;
-            match issued {
-                Ok(issued) => renewed(pass, set, trigger, issued).await,
-                Err(err) => failed(pass, set.first(), old_expiry, err).await,
-            }
+            self::refresh(pass, set, &existing, refresh, sts, jitter).await
         }
+    }
+}
+
+/// The plan, and what stands at the name: as gathered, or read live first when the plan
+/// asks (then planned again with what the read shows).
+async fn with_live(
+    pass: &Pass<'_>,
+    set: &ResolvedSet,
+    plan: SecretPlan,
+    view: &SecretView,
+) -> Result<Option<(SecretPlan, Existing)>, Error> {
+    let name = &set.first().secret.name;
+    Ok(match (plan, view) {
+        (SecretPlan::ReadLive, _) => {
+            let live = read_live(pass.ctx, (&pass.ns, name), &pass.uid).await?;
+            let plan = plan_existing(pass.now, &live, (&pass.ns, name), &set.spec_hash(), &pass.old);
+            Some((plan, live))
+        }
+        (plan, SecretView::Known(existing)) => Some((plan, existing.clone())),
+        _ => None,
+    })
+}
+
+/// A refresh the plan asked for.
+struct Refreshing {
+    trigger: RenewReason,
+    urgency: crate::queue::Urgency,
+    old_expiry: Option<Timestamp>,
+    tampered: Option<String>,
+}
+
+/// Takes a turn at the STS budget (or queues for one), then exchanges and writes.
+async fn refresh(
+    pass: &mut Pass<'_>,
+    set: &ResolvedSet,
+    existing: &Existing,
+    r: Refreshing,
+    sts: &impl Refresh,
+    jitter: f64,
+) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let _turn = match ctx.gate.enter(&pass.key(), r.urgency) {
+        Turn::Go(permit) => permit,
+        Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting, sts).await,
+    };
+    if let Some(note) = r.tampered {
+        publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note).await;
+    }
+    match exchange_and_write(pass, set, (existing, r.trigger), sts, jitter).await {
+        Ok(issued) => renewed(pass, set, r.trigger, issued).await,
+        Err(err) => failed(pass, set.first(), r.old_expiry, err).await,
     }
 }
 
