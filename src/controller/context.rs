@@ -19,40 +19,112 @@ use crate::secret::Written;
 use crate::sts::{Exchanger, Session};
 use crate::telemetry::Metrics;
 
-/// Shared state of the controllers.
+/// What every reconcile of one watch scope shares, grouped by what it is: the watch caches
+/// it reads, what this process remembers of its own writes, the outside services it calls,
+/// and the operator's settings. Built by [`Context::new`] (production) or `Context::test`.
 pub struct Context {
-    /// API client.
-    pub client: Client,
-    /// AuthProfiles from the informer cache.
+    /// Watch caches: read by the reconcile, written only by their watches.
+    pub stores: Stores,
+    /// What this process wrote or learned, per object, that the caches may not show yet.
+    pub memory: Memory,
+    /// The Kubernetes client, events, metrics and the credential exchange with its budget.
+    pub services: Services,
+    /// Operator limits on what profiles may ask for.
+    pub settings: Settings,
+    /// Set once the profile and namespace caches have synced: this scope's flag in the
+    /// process's [`crate::runtime::Readiness`] (see [`crate::runtime::mark_when_synced`]).
+    synced: Arc<AtomicBool>,
+}
+
+/// The watch caches of one scope.
+pub struct Stores {
+    /// AuthProfiles.
     pub profiles: Store<AuthProfile>,
     /// ClusterAuthProfiles (always cluster-wide).
     pub cluster_profiles: Store<ClusterAuthProfile>,
     /// Namespaces as metadata (their labels decide ClusterAuthProfile selection): every one,
     /// or only the scope's own.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
-    /// Which Identities use which ClusterAuthProfile (shared by every scope).
-    pub usage: Arc<Usage>,
-    /// The controller's Secrets (metadata) from the informer cache.
+    /// The controller's Secrets, metadata only.
     pub secrets: Store<PartialObjectMeta<Secret>>,
+}
+
+/// What this process remembers of its own work.
+#[derive(Default)]
+pub struct Memory {
     /// Secrets this process wrote that the cache may not show yet.
     pub written: Written,
     /// Statuses this process wrote that the cache may not show yet.
     pub statuses: StatusesWritten,
     /// Sessions obtained whose Secret write failed, for the retry.
     pub unwritten: Unwritten,
-    /// Turns at the STS budget, one gate per process (shared by every scope).
-    pub gate: Arc<Gate>,
-    /// STS exchanges and the parent-session cache, one per process (shared by every scope).
-    pub exchanger: Arc<Exchanger>,
-    /// Operator limits on what profiles may ask for.
-    pub settings: Settings,
-    /// Event recorder.
+    /// Which Identities use which ClusterAuthProfile (shared by every scope).
+    pub usage: Arc<Usage>,
+}
+
+/// The services outside the reconcile, one each per process (shared by every scope).
+pub struct Services {
+    /// API client.
+    pub client: Client,
+    /// Events.
     pub recorder: Recorder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Set once the profile and namespace caches have synced: this scope's flag in the process's
-    /// [`crate::runtime::Readiness`] (see [`crate::runtime::mark_when_synced`]).
-    pub profiles_synced: Arc<AtomicBool>,
+    /// The credential exchange (STS, its session cache and rate limit).
+    pub exchanger: Arc<Exchanger>,
+    /// Turns at the exchange's budget: the fair queue.
+    pub gate: Arc<Gate>,
+}
+
+impl Context {
+    /// The context of one scope: its `stores`, the process's `services` and `usage` map,
+    /// `settings`, and the scope's readiness flag `synced`.
+    pub fn new(
+        stores: Stores,
+        services: Services,
+        usage: Arc<Usage>,
+        settings: Settings,
+        synced: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            stores,
+            memory: Memory {
+                usage,
+                ..Memory::default()
+            },
+            services,
+            settings,
+            synced,
+        }
+    }
+
+    /// A context for unit tests: `client` (a scripted API), `stores`, default settings, a
+    /// gate of one slot, no STS endpoint (tests pass their own exchange), caches synced.
+    #[cfg(test)]
+    pub fn test(client: Client, stores: Stores, metrics: Arc<Metrics>) -> Self {
+        use crate::sts::StsSettings;
+        let recorder = Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "atmos-auth-controller".into(),
+                instance: None,
+            },
+        );
+        let services = Services {
+            client,
+            recorder,
+            metrics,
+            exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
+            gate: Gate::new(1),
+        };
+        Self::new(
+            stores,
+            services,
+            Arc::default(),
+            Settings::default(),
+            Arc::new(AtomicBool::new(true)),
+        )
+    }
 }
 
 /// The last status this process wrote per Identity, with the resourceVersion the write
@@ -116,24 +188,24 @@ impl Context {
     /// Identity `key` is gone: drop everything the process remembers of it (metric series,
     /// ClusterAuthProfile usage, last status written, sessions left unwritten).
     pub fn forget_identity(&self, key: &Key) {
-        self.metrics.forget(&key.0, &key.1);
-        self.usage.forget(&key.0, &key.1);
-        self.statuses.0.remove(key);
-        self.unwritten.0.remove(key);
+        self.services.metrics.forget(&key.0, &key.1);
+        self.memory.usage.forget(&key.0, &key.1);
+        self.memory.statuses.0.remove(key);
+        self.memory.unwritten.0.remove(key);
     }
 
     /// The same for every Identity for which `keep(namespace, name)` is false (after a
     /// re-list: those deleted while the watch was down).
     pub fn retain_identities(&self, keep: impl Fn(&str, &str) -> bool) {
-        self.metrics.retain(&keep);
-        self.usage.retain(&keep);
-        self.statuses.0.retain(&keep);
-        self.unwritten.0.retain(&keep);
+        self.services.metrics.retain(&keep);
+        self.memory.usage.retain(&keep);
+        self.memory.statuses.0.retain(&keep);
+        self.memory.unwritten.0.retain(&keep);
     }
 
     /// Whether the profile and namespace caches have synced.
     pub fn profiles_synced(&self) -> bool {
-        self.profiles_synced.load(Ordering::SeqCst)
+        self.synced.load(Ordering::SeqCst)
     }
 }
 

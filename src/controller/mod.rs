@@ -25,7 +25,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
 pub use cluster::{ClusterCaches, ClusterContext, run as run_cluster_profiles};
-pub use context::Context;
+pub use context::{Context, Memory, Services, Stores};
 pub use error::Error;
 pub use events::Recorder;
 pub use usage::Usage;
@@ -127,7 +127,7 @@ pub async fn run(
     tuning: Tuning,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
-    let client = ctx.client.clone();
+    let client = ctx.services.client.clone();
 
     // Identities: only spec (generation) and annotation changes trigger a reconcile, so the
     // controller's own status writes never start another attempt (backoff stays honest);
@@ -198,6 +198,7 @@ pub async fn run(
 
     // A turn at the STS budget has come (see crate::queue::gate).
     let turns = ctx
+        .services
         .gate
         .trigger()
         .map(|(ns, name)| ObjectRef::<Identity>::new(&name).within(&ns));

@@ -16,7 +16,7 @@ use crate::telemetry::ReconcileTimer;
 
 /// Reconciles one AuthProfile.
 pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ReconcileTimer::start(&ctx.metrics, "authprofile");
+    let _timer = ReconcileTimer::start(&ctx.services.metrics, "authprofile");
     let now = Timestamp::now();
     let generation = obj.metadata.generation;
     let old = obj.status.clone().unwrap_or_default();
@@ -50,7 +50,7 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
         ),
     }
     if status != old {
-        let api: Api<AuthProfile> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+        let api: Api<AuthProfile> = Api::namespaced(ctx.services.client.clone(), &obj.namespace().unwrap_or_default());
         api.patch_status(
             &obj.name_any(),
             &PatchParams::default(),

@@ -14,9 +14,8 @@ use std::time::Duration;
 use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Tuning, Usage};
+use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Stores, Tuning, Usage};
 use crate::queue::gate::Gate;
-use crate::secret::Written;
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
 use crate::sts::{CallObserver, Exchanger, StsSettings};
 use crate::telemetry::{self, Metrics};
@@ -117,23 +116,26 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let runs = scopes.into_iter().zip(synced).map(|(scope, synced)| {
         let caches = controller::caches(&client, &scope);
         mark_when_synced(&caches, synced.clone());
-        let ctx = Arc::new(Context {
-            client: client.clone(),
+        let stores = Stores {
             profiles: caches.profiles.clone(),
             cluster_profiles: caches.cluster.profiles.clone(),
             namespaces: caches.cluster.namespaces.clone(),
-            usage: usage.clone(),
             secrets: caches.secrets.clone(),
-            written: Written::default(),
-            statuses: Default::default(),
-            unwritten: Default::default(),
-            gate: gate.clone(),
-            exchanger: exchanger.clone(),
-            settings: config.settings.clone(),
+        };
+        let services = Services {
+            client: client.clone(),
             recorder: Recorder::new(client.clone(), reporter.clone()),
             metrics: metrics.clone(),
-            profiles_synced: synced,
-        });
+            exchanger: exchanger.clone(),
+            gate: gate.clone(),
+        };
+        let ctx = Arc::new(Context::new(
+            stores,
+            services,
+            usage.clone(),
+            config.settings.clone(),
+            synced,
+        ));
         let tuning = Tuning {
             concurrency: config.concurrency,
         };

@@ -68,7 +68,7 @@ impl Pass<'_> {
     /// Input that only a change can fix: report it and wait for that change (or look again
     /// after `recheck`, when the fix is a change the controller does not watch).
     async fn not_ready(&mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
-        self.ctx.gate.leave(&self.key());
+        self.ctx.services.gate.leave(&self.key());
         self.set_ready(false, reason, message);
         self.write_status().await?;
         Ok(recheck.map_or_else(Action::await_change, Action::requeue))
@@ -79,12 +79,12 @@ impl Pass<'_> {
         if self.old == self.status {
             return Ok(());
         }
-        let api: Api<Identity> = Api::namespaced(self.ctx.client.clone(), &self.ns);
+        let api: Api<Identity> = Api::namespaced(self.ctx.services.client.clone(), &self.ns);
         let patch = conditions::status_patch(&self.old, &self.status);
         let written = api
             .patch_status(&self.obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
-        self.ctx.statuses.wrote(
+        self.ctx.memory.statuses.wrote(
             self.key(),
             written.metadata.resource_version.as_deref(),
             self.status.clone(),
@@ -133,7 +133,7 @@ pub(super) async fn act(
     match plan {
         Plan::WaitForCaches => return Ok(Action::requeue(Duration::from_secs(1))),
         Plan::Nothing => {
-            ctx.gate.leave(&key(ns, &obj.name_any()));
+            ctx.services.gate.leave(&key(ns, &obj.name_any()));
             return Ok(Action::await_change());
         }
         _ => {}
@@ -169,8 +169,8 @@ pub(super) async fn act(
 /// Which Identities use which ClusterAuthProfile (the profile's status counts them).
 fn record_usage(ctx: &Context, ns: &str, name: &str, profile: Option<&ProfileUse<Held>>) {
     match profile {
-        Some(ProfileUse::Usable(Held::Cluster(p))) => ctx.usage.record(&p.name_any(), ns, name),
-        Some(_) => ctx.usage.forget(ns, name),
+        Some(ProfileUse::Usable(Held::Cluster(p))) => ctx.memory.usage.record(&p.name_any(), ns, name),
+        Some(_) => ctx.memory.usage.forget(ns, name),
         None => {}
     }
 }
@@ -181,12 +181,13 @@ fn record_usage(ctx: &Context, ns: &str, name: &str, profile: Option<&ProfileUse
 /// profile or Identity reconciles it again.
 async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, Error> {
     let (ctx, ns, name) = (pass.ctx, pass.ns.clone(), pass.obj.name_any());
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(ctx.services.client.clone(), &ns);
     let cached = ctx
+        .stores
         .secrets
         .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
     let emptied = secret::revoke(&secrets, &ns, &pass.uid, reason, &cached).await?;
-    ctx.metrics.forget(&ns, &name);
+    ctx.services.metrics.forget(&ns, &name);
     if !emptied.is_empty() {
         tracing::info!(namespace = %ns, identity = %name, secrets = ?emptied, profile = %pass.obj.spec.profile, %reason, "profile not usable: credentials removed");
         let note = format!("{msg} Emptied: {}.", emptied.join(", "));
@@ -213,8 +214,9 @@ async fn serve(
     let secret_name = set.first().secret.name.clone();
     pass.describe(set);
     if supersede {
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+        let secrets: Api<Secret> = Api::namespaced(ctx.services.client.clone(), &ns);
         let cached = ctx
+            .stores
             .secrets
             .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
         let emptied = secret::supersede(&secrets, &ns, &pass.uid, &secret_name, &cached).await?;
@@ -229,7 +231,7 @@ async fn serve(
     match plan {
         SecretPlan::Conflict { message } => {
             // No Secret holds credentials for this Identity: no expiry series either.
-            ctx.metrics.forget(&ns, &name);
+            ctx.services.metrics.forget(&ns, &name);
             let reason = SecretError::Conflict {
                 namespace: ns.clone(),
                 name: secret_name,
@@ -243,18 +245,19 @@ async fn serve(
                 .await
         }
         SecretPlan::UpToDate { expiration, renewal } => {
-            ctx.gate.leave(&pass.key());
+            ctx.services.gate.leave(&pass.key());
             // The status may need catching up after a restart; the next look is at renewal.
             pass.issued(set, expiration, renewal);
             pass.write_status().await?;
             let labels = pass.metric_labels(set);
-            ctx.metrics
+            ctx.services
+                .metrics
                 .schedule(&labels, expiration.as_second(), renewal.as_second());
             Ok(Action::requeue(renewal::requeue_after(pass.now, renewal)))
         }
         // Read above: a second read is not planned.
         SecretPlan::ReadLive => {
-            ctx.gate.leave(&pass.key());
+            ctx.services.gate.leave(&pass.key());
             Ok(Action::requeue(Duration::from_secs(5)))
         }
         SecretPlan::Refresh {
@@ -312,7 +315,7 @@ async fn refresh(
     jitter: f64,
 ) -> Result<Action, Error> {
     let ctx = pass.ctx;
-    let _turn = match ctx.gate.enter(&pass.key(), r.urgency) {
+    let _turn = match ctx.services.gate.enter(&pass.key(), r.urgency) {
         Turn::Go(permit) => permit,
         Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting, sts).await,
     };
@@ -380,9 +383,10 @@ async fn renewed(
     }
     pass.issued(set, schedule.expiration, schedule.renewal);
     pass.write_status().await?;
-    ctx.metrics.renewed(trigger.as_str());
+    ctx.services.metrics.renewed(trigger.as_str());
     let labels = pass.metric_labels(set);
-    ctx.metrics
+    ctx.services
+        .metrics
         .schedule(&labels, schedule.expiration.as_second(), schedule.renewal.as_second());
     let roles = match sessions.as_slice() {
         [one] => one.assumed_role_arn.clone(),
@@ -409,10 +413,10 @@ async fn failed(
     pass.set_ready(false, &retry.reason, &retry.message);
     pass.write_status().await?;
     let ctx = pass.ctx;
-    ctx.metrics.failed(err.reason());
+    ctx.services.metrics.failed(err.reason());
     if old_expiry.is_none() {
         // The Secret holds no credentials for this spec: no expiry series describes it.
-        ctx.metrics.forget(&pass.ns, &pass.obj.name_any());
+        ctx.services.metrics.forget(&pass.ns, &pass.obj.name_any());
     }
     publish(ctx, pass.obj, EventType::Warning, err.reason(), retry.message.clone()).await;
     tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %retry.message, "refresh failed");

@@ -40,6 +40,7 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     let name = obj.name_any();
     // The status this process wrote last, while the cache has not shown it yet.
     let old = ctx
+        .memory
         .statuses
         .newer_than(&key(ns, &name), obj.metadata.resource_version.as_deref())
         .or_else(|| obj.status.clone())
@@ -61,7 +62,7 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
         let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);
         if let (Ok(set), Some(uid)) = (&resolved, obj.metadata.uid.as_deref()) {
             // An Identity already queued for its STS turn confirmed the name before it queued.
-            let confirmed = ctx.gate.knows(&key(ns, &name));
+            let confirmed = ctx.services.gate.knows(&key(ns, &name));
             o.secret = Some(cached_view(ctx, (ns, &set.first().secret.name), uid, confirmed));
         }
         o.resolved = Some(resolved);
@@ -80,14 +81,16 @@ fn profile_use(obj: &Identity, ns: &str, ctx: &Context) -> ProfileUse<Held> {
     };
     if spec.profile_ref_kind() == ProfileKind::AuthProfile {
         return ctx
+            .stores
             .profiles
             .get(&ObjectRef::new(&spec.profile).within(ns))
             .map_or_else(not_found, |p| ProfileUse::Usable(Held::Namespaced(p)));
     }
-    let Some(profile) = ctx.cluster_profiles.get(&ObjectRef::new(&spec.profile)) else {
+    let Some(profile) = ctx.stores.cluster_profiles.get(&ObjectRef::new(&spec.profile)) else {
         return not_found();
     };
     let labels = ctx
+        .stores
         .namespaces
         .get(&ObjectRef::new(ns))
         .map(|m| m.metadata.labels.clone().unwrap_or_default())
@@ -112,8 +115,8 @@ fn profile_use(obj: &Identity, ns: &str, ctx: &Context) -> ProfileUse<Held> {
 /// `data` ([`crate::tamper::writes_data`]), so a tampered Secret shows as suspect.
 fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirmed: bool) -> SecretView {
     let at = key(ns, name);
-    let mine = ctx.written.get(&at);
-    let Some(meta) = ctx.secrets.get(&ObjectRef::new(name).within(ns)) else {
+    let mine = ctx.memory.written.get(&at);
+    let Some(meta) = ctx.stores.secrets.get(&ObjectRef::new(name).within(ns)) else {
         return if confirmed && mine.is_none() {
             SecretView::Known(Existing::Missing)
         } else {
@@ -127,7 +130,7 @@ fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirm
     let (caught_up, newer) = secret::newer_view(&meta, mine.as_ref());
     if caught_up {
         // Process memory, not an API write: the cache shows this process's write now.
-        ctx.written.remove(&at);
+        ctx.memory.written.remove(&at);
     }
     // A write of ours newer than the cached copy replaced `data` whole: the writers the cache
     // shows are from before it.
@@ -147,18 +150,18 @@ fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirm
 /// Secret `ns/name` as the API server has it now (a GET of its metadata), with the other
 /// writers of its data that a restore removes.
 pub async fn read_live(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str) -> Result<Existing, Error> {
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<Secret> = Api::namespaced(ctx.services.client.clone(), ns);
     let at = key(ns, name);
     let Some(live): Option<PartialObjectMeta<Secret>> = api.get_metadata_opt(name).await? else {
-        ctx.written.remove(&at);
+        ctx.memory.written.remove(&at);
         return Ok(Existing::Missing);
     };
     if !secret::owned_by(&live, owner_uid) {
         return Ok(Existing::Foreign);
     }
-    let (caught_up, newer) = secret::newer_view(&live, ctx.written.get(&at).as_ref());
+    let (caught_up, newer) = secret::newer_view(&live, ctx.memory.written.get(&at).as_ref());
     if caught_up {
-        ctx.written.remove(&at);
+        ctx.memory.written.remove(&at);
     }
     let tampered_by = match newer {
         Some(_) => Vec::new(),

@@ -41,12 +41,12 @@ pub(super) async fn exchange_and_write(
     let (ctx, ns, now) = (pass.ctx, pass.ns.as_str(), pass.now);
     let hash = set.spec_hash();
     let who = key(ns, &kube::ResourceExt::name_any(pass.obj));
-    let sessions = match ctx.unwritten.take(&who, &hash, now) {
+    let sessions = match ctx.memory.unwritten.take(&who, &hash, now) {
         Some(sessions) => {
             // The TokenRequest is Kubernetes' permission check: a revoked right stops the
             // retry too, even without a new exchange.
             for resolved in &set.items {
-                request_token(&ctx.client, ns, &resolved.token).await?;
+                request_token(&ctx.services.client, ns, &resolved.token).await?;
             }
             sessions
         }
@@ -68,7 +68,7 @@ pub(super) async fn exchange_and_write(
             schedules,
         }),
         Err(e) => {
-            ctx.unwritten.keep(who, &hash, sessions);
+            ctx.memory.unwritten.keep(who, &hash, sessions);
             Err(e)
         }
     }
@@ -89,7 +89,7 @@ async fn refresh_all(
     for i in decide::refresh_order(&set.items) {
         let resolved = &set.items[i];
         let token = Box::pin(async {
-            request_token(&ctx.client, ns, &resolved.token)
+            request_token(&ctx.services.client, ns, &resolved.token)
                 .await
                 .map_err(Error::from)
         });
@@ -156,10 +156,11 @@ async fn write_secret(
         .controller_owner_ref(&())
         .ok_or(Error::Metadata("name or uid"))?;
     let desired = secret::desired(ns, &resolved.secret.name, owner, data, annotations);
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<Secret> = Api::namespaced(ctx.services.client.clone(), ns);
     let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
     let uid = secret::write(&api, existing, &desired, prune).await?;
-    ctx.written
+    ctx.memory
+        .written
         .insert(key(ns, &resolved.secret.name), (uid, written_annotations));
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! fails the test. STS is a stand-in behind [`Refresh`]; the real exchange is proven by the
 //! end-to-end suite.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +13,6 @@ use http::{Request, Response};
 use jiff::{SignedDuration, Timestamp};
 use kube::client::Body;
 use kube::runtime::controller::Action;
-use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -23,13 +22,11 @@ use serde_json::{Value, json};
 use super::{Refresh, reconcile_inner};
 
 use crate::api::{AuthProfile, ClusterAuthProfile, Identity, IdentityStatus};
-use crate::controller::{Context, Error, Recorder, Usage};
+use crate::controller::{Context, Error, Stores};
 use crate::credentials::Credentials;
 use crate::labels;
-use crate::queue::gate::Gate;
-use crate::resolve::{Resolved, Settings};
-use crate::secret::Written;
-use crate::sts::{Exchanger, Session, StsError, StsSettings};
+use crate::resolve::Resolved;
+use crate::sts::{Session, StsError};
 use crate::telemetry::Metrics;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
@@ -365,29 +362,13 @@ async fn run_in(
             .collect(),
     );
     ns_writer.apply_watcher_event(&watcher::Event::Apply(ns));
-    let ctx = Context {
-        client: client.clone(),
+    let stores = Stores {
         profiles,
         cluster_profiles,
         namespaces,
-        usage: Arc::new(Usage::default()),
         secrets,
-        written: Written::default(),
-        statuses: Default::default(),
-        unwritten: Default::default(),
-        gate: Gate::new(1),
-        exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
-        settings: Settings::default(),
-        recorder: Recorder::new(
-            client,
-            Reporter {
-                controller: "atmos-auth-controller".into(),
-                instance: None,
-            },
-        ),
-        metrics: metrics.clone(),
-        profiles_synced: Arc::new(AtomicBool::new(true)),
     };
+    let ctx = Context::test(client, stores, metrics.clone());
     let action = reconcile_inner(obj, &ctx, &sts, now, 0.0).await;
     // Dropping every client closes the mock service, which ends the server's loop.
     drop(ctx);

@@ -29,11 +29,11 @@ use crate::telemetry::ReconcileTimer;
 
 /// Reconciles one Identity.
 pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ReconcileTimer::start(&ctx.metrics, "identity");
+    let _timer = ReconcileTimer::start(&ctx.services.metrics, "identity");
     reconcile_inner(
         &obj,
         &ctx,
-        ctx.exchanger.as_ref(),
+        ctx.services.exchanger.as_ref(),
         Timestamp::now(),
         rand::random::<f64>(),
     )
@@ -42,7 +42,7 @@ pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, 
 
 /// Unexpected failures (the API server itself): counted, retried soon.
 pub fn error_policy(obj: Arc<Identity>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_failed("identity", err.reason());
+    ctx.services.metrics.reconcile_failed("identity", err.reason());
     tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %crate::redact::redact(&err.to_string()), "reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }
@@ -106,7 +106,7 @@ async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, 
         action: "Refresh".to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+    if let Err(e) = ctx.services.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::debug!(error = %e, "event not published");
     }
 }
