@@ -30,7 +30,7 @@ use ini::{EscapePolicy, Ini, LineSeparator, WriteOption};
 use serde::Serialize;
 
 use crate::api::SecretFormat;
-use crate::credentials::Credentials;
+use crate::exchange::credentials::Credentials;
 use crate::time::rfc3339;
 
 /// Data key of the AWS config file.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use atmos_auth_controller::api::{AuthProfileSpec, IdentitySpec, SecretFormat};
-use atmos_auth_controller::credentials::Credentials;
+use atmos_auth_controller::exchange::credentials::Credentials;
 use atmos_auth_controller::import::{self, ImportError, Input, Options};
 use atmos_auth_controller::render::{self, render};
 use atmos_auth_controller::resolve::{MAX_CHAIN_LINKS, Settings, resolve, rules, validate_profile};

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::exchange::budget::LimitSettings;
+use crate::exchange::sts::StsSettings;
 use crate::runtime::{self, LeaseConfig};
 use crate::settings::{SettingsArgs, parse_duration};
-use crate::sts::{LimitSettings, StsSettings};
 use crate::telemetry::{self, LogFormat};
 
 /// Arguments of `run`. A flag given twice keeps its last value (extra arguments can
@@ -28,7 +29,7 @@ pub struct RunArgs {
     /// STS calls per second per region, this process's share of the account's STS quota
     /// (AWS: 600/s per account and region, shared by every caller). Backs off when STS
     /// answers `Throttling`.
-    #[arg(long, env = "ATMOS_AUTH_STS_RATE_LIMIT", default_value_t = crate::sts::limit::DEFAULT_RATE, value_parser = parse_rate)]
+    #[arg(long, env = "ATMOS_AUTH_STS_RATE_LIMIT", default_value_t = crate::exchange::budget::limit::DEFAULT_RATE, value_parser = parse_rate)]
     pub sts_rate_limit: f64,
     /// STS calls per region that may go at once after a quiet period. Default: one second's worth.
     #[arg(long, env = "ATMOS_AUTH_STS_BURST")]

@@ -12,11 +12,11 @@ use kube::runtime::reflector::Store;
 use super::Recorder;
 use super::usage::Usage;
 use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
+use crate::exchange::Budget;
+use crate::exchange::sts::{Exchanger, Session};
 use crate::keyed::{ByName, Key};
-use crate::queue::gate::Gate;
 use crate::resolve::Settings;
 use crate::secret::Written;
-use crate::sts::{Exchanger, Session};
 use crate::telemetry::Metrics;
 
 /// What every reconcile of one watch scope shares, grouped by what it is: the watch caches
@@ -72,8 +72,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The credential exchange (STS, its session cache and rate limit).
     pub exchanger: Arc<Exchanger>,
-    /// Turns at the exchange's budget: the fair queue.
-    pub gate: Arc<Gate>,
+    /// The exchange's budget: turns for reconciles (the fair queue) and the rate limit.
+    pub budget: Arc<Budget>,
 }
 
 impl Context {
@@ -102,7 +102,7 @@ impl Context {
     /// gate of one slot, no STS endpoint (tests pass their own exchange), caches synced.
     #[cfg(test)]
     pub fn test(client: Client, stores: Stores, metrics: Arc<Metrics>) -> Self {
-        use crate::sts::StsSettings;
+        use crate::exchange::sts::StsSettings;
         let recorder = Recorder::new(
             client.clone(),
             kube::runtime::events::Reporter {
@@ -110,12 +110,13 @@ impl Context {
                 instance: None,
             },
         );
+        let budget = Arc::new(Budget::new(1, Default::default()));
         let services = Services {
             client,
             recorder,
             metrics,
-            exchanger: Arc::new(Exchanger::new(StsSettings::default(), None)),
-            gate: Gate::new(1),
+            exchanger: Arc::new(Exchanger::new(StsSettings::default(), budget.limiter(), None)),
+            budget,
         };
         Self::new(
             stores,
@@ -236,7 +237,7 @@ mod tests {
     fn unwritten_sessions_serve_one_retry_of_the_same_spec_while_usable() {
         let issued: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let session = Session {
-            credentials: crate::credentials::Credentials {
+            credentials: crate::exchange::credentials::Credentials {
                 access_key_id: "ASIA".into(),
                 secret_access_key: "s".into(),
                 session_token: "t".into(),

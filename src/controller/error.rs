@@ -1,8 +1,8 @@
 //! The controller layer's one error type: each lower layer's error converted once.
 
+use crate::exchange::sts::StsError;
+use crate::exchange::token::TokenError;
 use crate::secret::SecretError;
-use crate::sts::StsError;
-use crate::token::TokenError;
 
 /// Why a refresh or a reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,16 @@ pub enum Error {
     /// An object without namespace, name or UID.
     #[error("object without {0}")]
     Metadata(&'static str),
+}
+
+/// An exchange's failure is its layer's own: the token source's or the cloud's.
+impl From<crate::exchange::ExchangeError> for Error {
+    fn from(e: crate::exchange::ExchangeError) -> Self {
+        match e {
+            crate::exchange::ExchangeError::Token(e) => Self::Token(e),
+            crate::exchange::ExchangeError::Sts(e) => Self::Sts(e),
+        }
+    }
 }
 
 impl Error {

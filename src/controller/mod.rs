@@ -196,10 +196,10 @@ pub async fn run(
             .collect::<Vec<_>>()
     };
 
-    // A turn at the STS budget has come (see crate::queue::gate).
+    // A turn at the STS budget has come (see crate::exchange::budget::gate).
     let turns = ctx
         .services
-        .gate
+        .budget
         .trigger()
         .map(|(ns, name)| ObjectRef::<Identity>::new(&name).within(&ns));
 

@@ -15,9 +15,9 @@ use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
 use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Stores, Tuning, Usage};
-use crate::queue::gate::Gate;
+use crate::exchange::Budget;
+use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
-use crate::sts::{CallObserver, Exchanger, StsSettings};
 use crate::telemetry::{self, Metrics};
 pub use readiness::{Readiness, mark_when_synced};
 pub use shutdown::{Leadership, LeaseConfig, Shutdown};
@@ -101,13 +101,18 @@ pub async fn run(config: Config) -> Result<(), Error> {
     };
     let synced: Vec<_> = scopes.iter().map(|_| readiness.scope()).collect();
     readiness.set_leading();
+    // One budget for the process: the STS quota it guards is the account's, whatever the
+    // scopes.
+    let budget = Arc::new(Budget::new(usize::from(config.concurrency), config.sts.limit));
     let exchanger = Arc::new(Exchanger::new(
         config.sts.clone(),
+        budget.limiter(),
         Some(metrics.clone() as Arc<dyn CallObserver>),
     ));
-    // One gate for the process: its STS budget is the process's, whatever the scopes.
-    let gate = Gate::new(usize::from(config.concurrency));
-    tokio::spawn(gate.clone().dispatch());
+    tokio::spawn({
+        let budget = budget.clone();
+        async move { budget.dispatch().await }
+    });
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),
@@ -127,7 +132,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             recorder: Recorder::new(client.clone(), reporter.clone()),
             metrics: metrics.clone(),
             exchanger: exchanger.clone(),
-            gate: gate.clone(),
+            budget: budget.clone(),
         };
         let ctx = Arc::new(Context::new(
             stores,

@@ -13,7 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicI64;
 
-use crate::sts::CallObserver;
+use crate::exchange::sts::CallObserver;
 
 /// Labels naming one Identity.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -17,8 +17,8 @@ use super::{Refresh, decide, publish};
 use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
 use crate::controller::conditions::{self, READY};
 use crate::controller::{Context, Error};
+use crate::exchange::budget::gate::Turn;
 use crate::keyed::{Key, key};
-use crate::queue::gate::Turn;
 use crate::render::process_key;
 use crate::renewal::{self, RenewReason};
 use crate::resolve::{Resolved, ResolvedSet};
@@ -68,7 +68,7 @@ impl Pass<'_> {
     /// Input that only a change can fix: report it and wait for that change (or look again
     /// after `recheck`, when the fix is a change the controller does not watch).
     async fn not_ready(&mut self, reason: &str, message: &str, recheck: Option<Duration>) -> Result<Action, Error> {
-        self.ctx.services.gate.leave(&self.key());
+        self.ctx.services.budget.leave(&self.key());
         self.set_ready(false, reason, message);
         self.write_status().await?;
         Ok(recheck.map_or_else(Action::await_change, Action::requeue))
@@ -133,7 +133,7 @@ pub(super) async fn act(
     match plan {
         Plan::WaitForCaches => return Ok(Action::requeue(Duration::from_secs(1))),
         Plan::Nothing => {
-            ctx.services.gate.leave(&key(ns, &obj.name_any()));
+            ctx.services.budget.leave(&key(ns, &obj.name_any()));
             return Ok(Action::await_change());
         }
         _ => {}
@@ -245,7 +245,7 @@ async fn serve(
                 .await
         }
         SecretPlan::UpToDate { expiration, renewal } => {
-            ctx.services.gate.leave(&pass.key());
+            ctx.services.budget.leave(&pass.key());
             // The status may need catching up after a restart; the next look is at renewal.
             pass.issued(set, expiration, renewal);
             pass.write_status().await?;
@@ -257,7 +257,7 @@ async fn serve(
         }
         // Read above: a second read is not planned.
         SecretPlan::ReadLive => {
-            ctx.services.gate.leave(&pass.key());
+            ctx.services.budget.leave(&pass.key());
             Ok(Action::requeue(Duration::from_secs(5)))
         }
         SecretPlan::Refresh {
@@ -300,7 +300,7 @@ async fn with_live(
 /// A refresh the plan asked for.
 struct Refreshing {
     trigger: RenewReason,
-    urgency: crate::queue::Urgency,
+    urgency: crate::exchange::budget::Urgency,
     old_expiry: Option<Timestamp>,
     tampered: Option<String>,
 }
@@ -315,9 +315,9 @@ async fn refresh(
     jitter: f64,
 ) -> Result<Action, Error> {
     let ctx = pass.ctx;
-    let _turn = match ctx.services.gate.enter(&pass.key(), r.urgency) {
+    let _turn = match ctx.services.budget.enter(&pass.key(), r.urgency) {
         Turn::Go(permit) => permit,
-        Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting, sts).await,
+        Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting).await,
     };
     if let Some(note) = r.tampered {
         publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note).await;
@@ -331,13 +331,13 @@ async fn refresh(
 /// Waiting for a turn at the STS budget: the gate triggers this reconcile when the turn
 /// comes (renewals first, earliest expiry first, namespaces taking turns); the requeue is a
 /// fallback. The status says so only when the wait matters.
-async fn queued(
-    pass: &mut Pass<'_>,
-    old_expiry: Option<Timestamp>,
-    waiting: usize,
-    sts: &impl Refresh,
-) -> Result<Action, Error> {
-    if let Some((ok, msg)) = crate::queue::waiting_condition(pass.now, old_expiry, waiting, sts.rate()) {
+async fn queued(pass: &mut Pass<'_>, old_expiry: Option<Timestamp>, waiting: usize) -> Result<Action, Error> {
+    if let Some((ok, msg)) = pass
+        .ctx
+        .services
+        .budget
+        .waiting_condition(pass.now, old_expiry, waiting)
+    {
         pass.set_ready(ok, "WaitingForStsBudget", &msg);
         pass.write_status().await?;
     }

@@ -182,8 +182,8 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     use super::*;
+    use crate::exchange::sts::StsError;
     use crate::secret::SecretError;
-    use crate::sts::StsError;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()

@@ -62,7 +62,7 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
         let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);
         if let (Ok(set), Some(uid)) = (&resolved, obj.metadata.uid.as_deref()) {
             // An Identity already queued for its STS turn confirmed the name before it queued.
-            let confirmed = ctx.services.gate.knows(&key(ns, &name));
+            let confirmed = ctx.services.budget.knows(&key(ns, &name));
             o.secret = Some(cached_view(ctx, (ns, &set.first().secret.name), uid, confirmed));
         }
         o.resolved = Some(resolved);

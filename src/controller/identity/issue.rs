@@ -10,17 +10,18 @@ use kube::{Api, Resource};
 use super::act::Pass;
 use super::{Refresh, decide};
 use crate::controller::{Context, Error};
-use crate::credentials::Credentials;
+use crate::exchange::credentials::Credentials;
+use crate::exchange::sts::Session;
+use crate::exchange::token::request_token;
+use crate::exchange::{ExchangeError, Request};
 use crate::keyed::key;
 use crate::labels;
 use crate::render::{self, extra_keys, render, render_set};
 use crate::renewal::{self, RenewReason, Schedule};
 use crate::resolve::ResolvedSet;
 use crate::secret::{self, Existing};
-use crate::sts::Session;
 use crate::tamper;
 use crate::time::rfc3339;
-use crate::token::request_token;
 
 /// What a refresh wrote: each identity's session and schedule, and the Secret's (the earliest).
 pub(super) struct Issued {
@@ -91,10 +92,17 @@ async fn refresh_all(
         let token = Box::pin(async {
             request_token(&ctx.services.client, ns, &resolved.token)
                 .await
-                .map_err(Error::from)
+                .map_err(ExchangeError::from)
         });
-        // A set's identities may chain from one another: keep their sessions as parents.
-        sessions[i] = Some(sts.refresh(ns, resolved, now, set.multi, token).await?);
+        let request = Request {
+            namespace: ns,
+            input: resolved,
+            now,
+            // A set's identities may chain from one another: keep their sessions as parents.
+            keep: set.multi,
+            token,
+        };
+        sessions[i] = Some(sts.exchange(request).await?);
     }
     Ok(sessions.into_iter().flatten().collect())
 }

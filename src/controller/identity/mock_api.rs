@@ -1,7 +1,7 @@
 //! The reconcile against a scripted API server (tower-test's mock service, in the manner of
 //! kube-rs's controller-rs `fixtures.rs`): each request the reconcile makes is checked in
 //! order (method and path) and answered from the script; one request more, or one fewer,
-//! fails the test. STS is a stand-in behind [`Refresh`]; the real exchange is proven by the
+//! fails the test. STS is a stand-in behind the exchange seam; the real exchange is proven by the
 //! end-to-end suite.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,14 +19,15 @@ use kube::{Client, Resource, ResourceExt};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
-use super::{Refresh, reconcile_inner};
+use super::reconcile_inner;
+use crate::exchange::{self, Exchange, ExchangeError};
 
 use crate::api::{AuthProfile, ClusterAuthProfile, Identity, IdentityStatus};
 use crate::controller::{Context, Error, Stores};
-use crate::credentials::Credentials;
+use crate::exchange::credentials::Credentials;
+use crate::exchange::sts::{Session, StsError};
 use crate::labels;
 use crate::resolve::Resolved;
-use crate::sts::{Session, StsError};
 use crate::telemetry::Metrics;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
@@ -168,7 +169,7 @@ fn empty_list() -> Reply {
 
 /// Asks for the token (as the real exchanger always does), then answers from its script.
 struct FakeSts {
-    outcome: Mutex<Option<Result<(), Error>>>,
+    outcome: Mutex<Option<Result<(), ExchangeError>>>,
     calls: AtomicUsize,
     /// Answers every call (several identities), not just one.
     repeat: bool,
@@ -190,7 +191,7 @@ impl FakeSts {
         }
     }
 
-    fn failing(err: Error) -> Self {
+    fn failing(err: ExchangeError) -> Self {
         Self {
             outcome: Mutex::new(Some(Err(err))),
             calls: AtomicUsize::new(0),
@@ -199,21 +200,25 @@ impl FakeSts {
     }
 }
 
-impl Refresh for FakeSts {
-    fn refresh<'a>(
+impl Exchange<Resolved> for FakeSts {
+    type Grant = Session;
+
+    fn exchange<'a>(
         &'a self,
-        _namespace: &'a str,
-        resolved: &'a Resolved,
-        now: Timestamp,
-        _keep_target: bool,
-        token: BoxFuture<'a, Result<String, Error>>,
-    ) -> BoxFuture<'a, Result<Session, Error>> {
+        request: exchange::Request<'a, Resolved>,
+    ) -> BoxFuture<'a, Result<Session, ExchangeError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let outcome = match self.outcome.lock().unwrap().take() {
             Some(o) => o,
             None if self.repeat => Ok(()),
             None => panic!("STS called twice"),
         };
+        let exchange::Request {
+            input: resolved,
+            now,
+            token,
+            ..
+        } = request;
         Box::pin(async move {
             let jwt = token.await?;
             assert_eq!(jwt, "eyJ.test-token");
@@ -233,10 +238,6 @@ impl Refresh for FakeSts {
                 issued: now,
             })
         })
-    }
-
-    fn rate(&self) -> f64 {
-        50.0
     }
 }
 
@@ -549,7 +550,7 @@ async fn a_foreign_secret_is_reported_and_never_written() {
 #[tokio::test]
 async fn an_sts_failure_keeps_a_valid_secret_and_backs_off() {
     let (status, annotations) = issued_at_t0().await;
-    let err = Error::Sts(StsError::Transport {
+    let err = ExchangeError::Sts(StsError::Transport {
         action: "AssumeRoleWithWebIdentity",
         role: ROLE.into(),
         detail: "connection refused".into(),
@@ -585,7 +586,7 @@ async fn an_sts_failure_keeps_a_valid_secret_and_backs_off() {
 
 #[tokio::test]
 async fn an_sts_refusal_without_a_secret_is_retried_slowly() {
-    let err = Error::Sts(StsError::Rejected {
+    let err = ExchangeError::Sts(StsError::Rejected {
         action: "AssumeRoleWithWebIdentity",
         role: ROLE.into(),
         code: "AccessDenied".into(),

@@ -15,7 +15,6 @@ mod plan;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -23,8 +22,9 @@ use kube::{Resource, ResourceExt};
 
 use super::{Context, Error};
 use crate::api::Identity;
+use crate::exchange::Exchange;
+use crate::exchange::sts::Session;
 use crate::resolve::Resolved;
-use crate::sts::{Exchanger, Session};
 use crate::telemetry::ReconcileTimer;
 
 /// Reconciles one Identity.
@@ -62,41 +62,12 @@ async fn reconcile_inner(
     act::act(obj, ctx, &ns, (observed, plan), sts, jitter).await
 }
 
-/// The STS side of a refresh as the reconcile sees it: the real [`Exchanger`], or a
-/// stand-in in the reconcile's unit tests (the real exchange is proven end to end).
-pub(crate) trait Refresh {
-    /// Runs `resolved`'s chain; `token` asks Kubernetes for the ServiceAccount token;
-    /// `keep_target` caches the target's session as a parent for later chains.
-    fn refresh<'a>(
-        &'a self,
-        namespace: &'a str,
-        resolved: &'a Resolved,
-        now: Timestamp,
-        keep_target: bool,
-        token: BoxFuture<'a, Result<String, Error>>,
-    ) -> BoxFuture<'a, Result<Session, Error>>;
+/// The exchange as the Identity reconcile uses it: a resolved AWS chain in, the target's
+/// session out, through the cloud-agnostic seam ([`crate::exchange::Exchange`]). The real
+/// [`crate::exchange::sts::Exchanger`], or a stand-in in the mock-API tests.
+pub(crate) trait Refresh: Exchange<Resolved, Grant = Session> {}
 
-    /// Refreshes per second the budget allows now (what a queued Identity's wait is
-    /// estimated from).
-    fn rate(&self) -> f64;
-}
-
-impl Refresh for Exchanger {
-    fn refresh<'a>(
-        &'a self,
-        namespace: &'a str,
-        resolved: &'a Resolved,
-        now: Timestamp,
-        keep_target: bool,
-        token: BoxFuture<'a, Result<String, Error>>,
-    ) -> BoxFuture<'a, Result<Session, Error>> {
-        Box::pin(self.run_chain::<Error, _, _>(namespace, resolved, now, keep_target, move || token))
-    }
-
-    fn rate(&self) -> f64 {
-        Exchanger::rate(self)
-    }
-}
+impl<T: Exchange<Resolved, Grant = Session>> Refresh for T {}
 
 async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, note: String) {
     let ev = Event {

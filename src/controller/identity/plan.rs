@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::decide;
 use crate::api::{IdentityStatus, ProfileKind};
-use crate::queue::Urgency;
+use crate::exchange::budget::Urgency;
 use crate::renewal::{self, RenewReason, SecretState};
 use crate::resolve::{Problem, Reason, ResolvedSet, summarize};
 use crate::secret::{Existing, SecretError};

@@ -4,7 +4,6 @@
 
 mod cache;
 mod error;
-pub mod limit;
 
 use std::time::{Duration, Instant};
 
@@ -15,11 +14,11 @@ use aws_smithy_http_client::{Builder, tls};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use jiff::Timestamp;
 
-use crate::credentials::Credentials;
+use crate::exchange::budget::limit::{self, LimitSettings, Limiter};
+use crate::exchange::credentials::Credentials;
 use crate::resolve::{Link, Resolved, session_name};
 pub use cache::{SessionCache, SessionKey};
 pub use error::StsError;
-pub use limit::{LimitSettings, Limiter};
 
 /// Where and how STS is called: the controller's configuration, never a profile's.
 #[derive(Clone, Debug)]
@@ -60,6 +59,35 @@ pub struct Session {
     pub issued: Timestamp,
 }
 
+impl crate::exchange::Grant for Session {
+    fn issued(&self) -> Timestamp {
+        self.issued
+    }
+
+    fn expiration(&self) -> Timestamp {
+        self.credentials.expiration
+    }
+}
+
+/// The AWS exchange behind the seam: a resolved chain in, the target's session out.
+impl crate::exchange::Exchange<Resolved> for Exchanger {
+    type Grant = Session;
+
+    fn exchange<'a>(
+        &'a self,
+        request: crate::exchange::Request<'a, Resolved>,
+    ) -> futures::future::BoxFuture<'a, Result<Session, crate::exchange::ExchangeError>> {
+        let crate::exchange::Request {
+            namespace,
+            input,
+            now,
+            keep,
+            token,
+        } = request;
+        Box::pin(self.run_chain(namespace, input, now, keep, move || token))
+    }
+}
+
 impl Session {
     /// Whether it is still before its renewal point (two thirds of its lifetime) at `now`.
     pub fn usable_at(&self, now: Timestamp) -> bool {
@@ -78,19 +106,24 @@ pub struct Exchanger {
     http: SharedHttpClient,
     settings: StsSettings,
     cache: SessionCache,
-    limiter: Limiter,
+    limiter: std::sync::Arc<Limiter>,
     observer: Option<std::sync::Arc<dyn CallObserver>>,
 }
 
 impl Exchanger {
-    /// An exchanger with its own HTTPS client (rustls with ring, like kube's).
-    pub fn new(settings: StsSettings, observer: Option<std::sync::Arc<dyn CallObserver>>) -> Self {
+    /// An exchanger with its own HTTPS client (rustls with ring, like kube's), calling
+    /// through the budget's `limiter`.
+    pub fn new(
+        settings: StsSettings,
+        limiter: std::sync::Arc<Limiter>,
+        observer: Option<std::sync::Arc<dyn CallObserver>>,
+    ) -> Self {
         let http = Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https();
         Self {
             http,
-            limiter: Limiter::new(settings.limit),
+            limiter,
             settings,
             cache: SessionCache::default(),
             observer,
@@ -354,11 +387,6 @@ impl Exchanger {
             }
             attempt += 1;
         }
-    }
-
-    /// The rate limit's ceiling, calls per second per region.
-    pub fn rate(&self) -> f64 {
-        self.limiter.ceiling()
     }
 
     fn observe<T, E: ProvideErrorMetadata, R>(

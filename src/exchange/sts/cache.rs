@@ -127,7 +127,7 @@ pub(super) fn usable(s: &Session, now: Timestamp) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Credentials;
+    use crate::exchange::credentials::Credentials;
 
     fn link(role: &str) -> Link {
         Link {

@@ -3,9 +3,7 @@
 //! namespaces take turns (round robin within each class), so one namespace's thousands of
 //! Identities, or a flood of retry annotations, cannot starve another namespace.
 //!
-//! [`FairQueue`] is the pure order; [`gate::Gate`] hands out turns to reconciles.
-
-pub mod gate;
+//! [`FairQueue`] is the pure order; [`super::gate::Gate`] hands out turns to reconciles.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

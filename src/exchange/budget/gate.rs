@@ -11,10 +11,8 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use tokio::sync::Notify;
 
-use super::{FairQueue, Urgency};
-
-/// An Identity: (namespace, name).
-pub type Key = (String, String);
+use super::queue::{FairQueue, Urgency};
+use crate::keyed::Key;
 
 /// A granted turn not taken within this long (the Identity was deleted, or no longer needs
 /// a refresh) goes back to the pool.
