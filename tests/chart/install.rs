@@ -255,6 +255,11 @@ fn helm_install_from_docs() {
             "validatingadmissionpolicybinding",
             "atmos-auth-controller-authprofile-serviceaccounts",
         ),
+        ("validatingadmissionpolicy", "atmos-auth-controller-controller-secrets"),
+        (
+            "validatingadmissionpolicybinding",
+            "atmos-auth-controller-controller-secrets",
+        ),
     ] {
         get(&["get", kind, name]);
     }
