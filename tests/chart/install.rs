@@ -142,6 +142,8 @@ fn owner_references_permission_enforcement_needs_its_value() {
         "metadata": {
             "name": "owned",
             "namespace": "owners",
+            // As the controller writes it (its Secret admission policy demands the label).
+            "labels": {"app.kubernetes.io/managed-by": "atmos-auth-controller"},
             "ownerReferences": [{
                 "apiVersion": "auth.atmos.tools/v1alpha1",
                 "kind": "Identity",
