@@ -385,18 +385,19 @@ pub const CHART_SERVICE_ACCOUNT: &str = "e2e-atmos-auth-controller";
 pub fn chart_controller_kubeconfig(cp: &ControlPlane) -> Result<PathBuf> {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    static INSTALLED: OnceLock<Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
+    // Failures too: every test of a control plane would otherwise wait for the same timeout.
+    static INSTALLED: OnceLock<Mutex<HashMap<PathBuf, Result<PathBuf, String>>>> = OnceLock::new();
     let mut installed = INSTALLED
         .get_or_init(Default::default)
         .lock()
         .map_err(|_| anyhow::anyhow!("chart install map poisoned"))?;
     let key = cp.kubeconfig_path().to_path_buf();
-    if let Some(kubeconfig) = installed.get(&key) {
-        return Ok(kubeconfig.clone());
-    }
-    let kubeconfig = install_chart(cp).context("installing the chart for the e2e controllers")?;
-    installed.insert(key, kubeconfig.clone());
-    Ok(kubeconfig)
+    let result = installed
+        .entry(key)
+        .or_insert_with(|| install_chart(cp).map_err(|e| format!("{e:#}")));
+    result
+        .clone()
+        .map_err(|e| anyhow::anyhow!("installing the chart for the e2e controllers: {e}"))
 }
 
 fn install_chart(cp: &ControlPlane) -> Result<PathBuf> {
@@ -421,42 +422,42 @@ fn install_chart(cp: &ControlPlane) -> Result<PathBuf> {
     )?;
     let user = format!("system:serviceaccount:{CHART_NAMESPACE}:{CHART_SERVICE_ACCOUNT}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    let in_force = || -> Result<bool> {
-        let can = |verb: &str, resource: &str| {
-            kubectl(
-                cp,
-                &["auth", "can-i", verb, resource, "--as", &user, "-n", "default"],
-                None,
-            )
-            .is_ok()
-        };
-        if !(can("create", "serviceaccounts/token")
-            && can("patch", "secrets")
-            && can("watch", "identities.auth.atmos.tools"))
-        {
-            return Ok(false);
+    // What is not in force yet, if anything.
+    let missing = || -> Option<String> {
+        // (`kubectl auth can-i` reads `serviceaccounts/token` as a name: --subresource.)
+        for check in [
+            &["create", "serviceaccounts", "--subresource=token"][..],
+            &["patch", "secrets"],
+            &["watch", "identities.auth.atmos.tools"],
+        ] {
+            let mut args = vec!["auth", "can-i"];
+            args.extend(check);
+            args.extend(["--as", &user, "-n", "default"]);
+            if let Err(e) = kubectl(cp, &args, None) {
+                return Some(format!("{}: {e:#}", check.join(" ")));
+            }
         }
         // An unlabelled Secret of the controller's: refused once the policy is loaded.
         let probe = "apiVersion: v1\nkind: Secret\nmetadata: {name: e2e-policy-probe}\n";
-        let out = kubectl(
-            cp,
-            &[
-                "create",
-                "--dry-run=server",
-                "-n",
-                CHART_NAMESPACE,
-                "--as",
-                &user,
-                "-f",
-                "-",
-            ],
-            Some(probe),
-        );
-        Ok(out.is_err_and(|e| format!("{e:#}").contains("controller-secrets")))
+        let args = [
+            "create",
+            "--dry-run=server",
+            "-n",
+            CHART_NAMESPACE,
+            "--as",
+            &user,
+            "-f",
+            "-",
+        ];
+        match kubectl(cp, &args, Some(probe)) {
+            Err(e) if format!("{e:#}").contains("controller-secrets") => None,
+            Err(e) => Some(format!("the Secret policy: {e:#}")),
+            Ok(_) => Some("the Secret policy: an unlabelled Secret was admitted".to_owned()),
+        }
     };
-    while !in_force()? {
+    while let Some(what) = missing() {
         if Instant::now() > deadline {
-            bail!("the chart's RBAC or Secret admission policy not in force after 60 s");
+            bail!("the chart's RBAC or Secret admission policy not in force after 60 s: {what}");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
