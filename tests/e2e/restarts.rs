@@ -186,9 +186,7 @@ async fn outage(process: &str, new_identity: bool) -> anyhow::Result<()> {
     let client = cp.client().await?;
     let ns = namespace(&client, "restart").await?;
     let sts = start_sts(&cp);
-    // As admin: after a restart the API server loads admission policies asynchronously, and
-    // what is measured here is the controller's recovery, not that of the policy's informer.
-    let mut controller = ControllerProcess::start_as_admin(&cp, &ns, &sts.endpoint(), &[])?;
+    let mut controller = ControllerProcess::start(&cp, &ns, &sts.endpoint(), &[])?;
     apply(&client, &ns, &profile("20s")).await?;
     burst(&client, &ns, N).await?;
     wait_for(Duration::from_secs(60), || async {
