@@ -22,12 +22,7 @@ async fn the_controller_renews_with_only_the_charts_rbac() -> anyhow::Result<()>
     // release's ServiceAccount; CRDs are already there).
     kubectl(cp, &["create", "namespace", RELEASE_NS], None)?;
     let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/atmos-auth-controller");
-    let rendered = atmos_auth_testenv::helm::template(
-        &chart,
-        "aac",
-        RELEASE_NS,
-        &["--set", "crds.install=false"],
-    )?;
+    let rendered = atmos_auth_testenv::helm::template(&chart, "aac", RELEASE_NS, &["--set", "crds.install=false"])?;
     kubectl(
         cp,
         &["apply", "--server-side", "-n", RELEASE_NS, "-f", "-"],

@@ -1,6 +1,8 @@
 //! What every end-to-end test stands on: the shared local control plane with the CRDs
 //! installed, a verifying local STS per test, and controller processes (the real binary)
 //! scoped to the test's own namespace, so tests run in parallel and count STS calls alone.
+//! The controllers run as the chart's ServiceAccount, under the chart's RBAC and admission
+//! policies, as in a cluster (the admin would pass every check a policy makes of them).
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
