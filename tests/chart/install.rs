@@ -142,6 +142,8 @@ fn owner_references_permission_enforcement_needs_its_value() {
         "metadata": {
             "name": "owned",
             "namespace": "owners",
+            // As the controller writes it (its Secret admission policy demands the label).
+            "labels": {"app.kubernetes.io/managed-by": "atmos-auth-controller"},
             "ownerReferences": [{
                 "apiVersion": "auth.atmos.tools/v1alpha1",
                 "kind": "Identity",
@@ -254,6 +256,11 @@ fn helm_install_from_docs() {
         (
             "validatingadmissionpolicybinding",
             "atmos-auth-controller-authprofile-serviceaccounts",
+        ),
+        ("validatingadmissionpolicy", "atmos-auth-controller-controller-secrets"),
+        (
+            "validatingadmissionpolicybinding",
+            "atmos-auth-controller-controller-secrets",
         ),
     ] {
         get(&["get", kind, name]);

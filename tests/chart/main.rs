@@ -18,6 +18,7 @@
 
 mod admission;
 mod cluster_admission;
+mod controller_secrets;
 mod dockerfile;
 mod examples;
 mod fixture;

@@ -145,25 +145,44 @@ fn template_default_values_is_cluster_wide_and_hardened() {
     );
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "http-admin");
 
-    // The admission policies (Identities, AuthProfiles) check the token right, refuse when
-    // they cannot answer, and their bindings enforce them.
+    // The admission policies: those of Identities and profiles check the token right; the
+    // Secret one binds the controller's own ServiceAccount (only it) to Secrets it owns. All
+    // refuse when they cannot answer, and their bindings enforce them.
     let policies = of_kind(&objects, "ValidatingAdmissionPolicy");
     let bindings = of_kind(&objects, "ValidatingAdmissionPolicyBinding");
     let mut resources: Vec<&str> = Vec::new();
     for policy in &policies {
         let policy_text = policy.to_string();
-        assert!(policy_text.contains("subresource('token')") && policy_text.contains("check('create')"));
+        let policy_resources = strs(&policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"]);
+        if policy_resources == ["secrets"] {
+            assert_eq!(name(policy), format!("{RELEASE}-controller-secrets"));
+            assert_eq!(
+                policy["spec"]["matchConditions"],
+                json!([{
+                    "name": "controller-service-account",
+                    "expression": format!("request.userInfo.username == '{CONTROLLER}'"),
+                }])
+            );
+            assert_eq!(
+                policy["spec"]["variables"][0],
+                json!({"name": "types", "expression": r#"["Opaque"]"#})
+            );
+        } else {
+            assert!(policy_text.contains("subresource('token')") && policy_text.contains("check('create')"));
+        }
         assert_eq!(policy["spec"]["failurePolicy"], "Fail");
-        resources.extend(strs(
-            &policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"],
-        ));
+        resources.extend(policy_resources);
         let binding = bindings
             .iter()
             .find(|b| b["spec"]["policyName"] == name(policy))
             .unwrap_or_else(|| panic!("no binding of {}", name(policy)));
         assert_eq!(binding["spec"]["validationActions"], json!(["Deny"]));
     }
-    assert_eq!(resources, ["identities", "authprofiles", "clusterauthprofiles"]);
+    resources.sort_unstable();
+    assert_eq!(
+        resources,
+        ["authprofiles", "clusterauthprofiles", "identities", "secrets"]
+    );
     assert_eq!(bindings.len(), policies.len());
 
     // CRDs survive `helm uninstall` by default.
@@ -586,4 +605,37 @@ fn chart_crds_equal_the_generated_crds() {
         "the chart renders its CRDs differently from `atmos-auth-controller crds` at {}",
         first_difference(&json!(rendered), &json!(expected), String::new()).unwrap_or_default()
     );
+}
+
+/// The Secret policy names whatever ServiceAccount the controller runs as, and nobody else;
+/// it follows `admissionPolicy.enabled` and `validationActions` as the other policies do.
+#[test]
+fn the_secret_policy_matches_only_the_controllers_service_account() {
+    let objects = yaml_docs(&template(
+        "aac",
+        "platform",
+        &[
+            "--set",
+            "serviceAccount.name=auth-bot",
+            "--set-json",
+            r#"admissionPolicy.validationActions=["Warn","Audit"]"#,
+        ],
+    ));
+    let policy = of_kind(&objects, "ValidatingAdmissionPolicy")
+        .into_iter()
+        .find(|p| name(p) == "aac-atmos-auth-controller-controller-secrets")
+        .expect("the Secret policy");
+    assert_eq!(
+        policy["spec"]["matchConditions"][0]["expression"],
+        "request.userInfo.username == 'system:serviceaccount:platform:auth-bot'"
+    );
+    let binding = of_kind(&objects, "ValidatingAdmissionPolicyBinding")
+        .into_iter()
+        .find(|b| b["spec"]["policyName"] == name(policy))
+        .expect("its binding");
+    assert_eq!(binding["spec"]["validationActions"], json!(["Warn", "Audit"]));
+
+    let off = render(&["--set", "admissionPolicy.enabled=false"]);
+    assert!(of_kind(&off, "ValidatingAdmissionPolicy").is_empty());
+    assert!(of_kind(&off, "ValidatingAdmissionPolicyBinding").is_empty());
 }

@@ -18,16 +18,11 @@ async fn the_controller_renews_with_only_the_charts_rbac() -> anyhow::Result<()>
     let client = cp.client().await?;
     let ns = namespace(&client, "chart-rbac").await?;
 
-    // The chart as installed (CRDs are already there; the admission policies are tested in
-    // tests/chart/ and would apply to every other test of this control plane).
+    // The chart as installed, admission policies included (its Secret policy binds this
+    // release's ServiceAccount; CRDs are already there).
     kubectl(cp, &["create", "namespace", RELEASE_NS], None)?;
     let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/atmos-auth-controller");
-    let rendered = atmos_auth_testenv::helm::template(
-        &chart,
-        "aac",
-        RELEASE_NS,
-        &["--set", "crds.install=false", "--set", "admissionPolicy.enabled=false"],
-    )?;
+    let rendered = atmos_auth_testenv::helm::template(&chart, "aac", RELEASE_NS, &["--set", "crds.install=false"])?;
     kubectl(
         cp,
         &["apply", "--server-side", "-n", RELEASE_NS, "-f", "-"],

@@ -1,6 +1,8 @@
 //! What every end-to-end test stands on: the shared local control plane with the CRDs
 //! installed, a verifying local STS per test, and controller processes (the real binary)
 //! scoped to the test's own namespace, so tests run in parallel and count STS calls alone.
+//! The controllers run as the chart's ServiceAccount, under the chart's RBAC and admission
+//! policies, as in a cluster (the admin would pass every check a policy makes of them).
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -132,8 +134,20 @@ pub struct ControllerProcess {
 }
 
 impl ControllerProcess {
-    /// Starts the real binary against `cp` as admin, watching `namespace`, calling `sts_endpoint`.
+    /// Starts the real binary against `cp` as the chart's ServiceAccount, with the chart's
+    /// RBAC and admission policies ([`chart_controller_kubeconfig`]), watching `namespace`,
+    /// calling `sts_endpoint`. With `--lease-namespace NS` in `extra` the controller is also
+    /// granted Leases in NS (the chart grants them only in its release namespace).
     pub fn start(cp: &ControlPlane, namespace: &str, sts_endpoint: &str, extra: &[&str]) -> Result<Self> {
+        let kubeconfig = chart_controller_kubeconfig(cp)?.display().to_string();
+        grant_leases(cp, extra)?;
+        Self::start_with_kubeconfig(&kubeconfig, namespace, sts_endpoint, extra)
+    }
+
+    /// Like [`Self::start`], as the cluster admin: no RBAC limit, no admission policy on the
+    /// controller's writes. Only where the chart cannot stand (see each caller).
+    #[allow(dead_code)]
+    pub fn start_as_admin(cp: &ControlPlane, namespace: &str, sts_endpoint: &str, extra: &[&str]) -> Result<Self> {
         let kubeconfig = cp.kubeconfig_path().display().to_string();
         Self::start_with_kubeconfig(&kubeconfig, namespace, sts_endpoint, extra)
     }
@@ -154,7 +168,7 @@ impl ControllerProcess {
     /// would reconcile other tests' Identities).
     #[allow(dead_code)]
     pub fn start_cluster_wide(cp: &ControlPlane, sts_endpoint: &str) -> Result<Self> {
-        let kubeconfig = cp.kubeconfig_path().display().to_string();
+        let kubeconfig = chart_controller_kubeconfig(cp)?.display().to_string();
         Self::spawn(&kubeconfig, None, sts_endpoint, &[], &[])
     }
 
@@ -166,7 +180,8 @@ impl ControllerProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Self> {
-        let kubeconfig = cp.kubeconfig_path().display().to_string();
+        let kubeconfig = chart_controller_kubeconfig(cp)?.display().to_string();
+        grant_leases(cp, extra)?;
         Self::spawn(&kubeconfig, Some(namespace), sts_endpoint, extra, env)
     }
 
@@ -355,6 +370,170 @@ pub fn kubectl(cp: &ControlPlane, args: &[&str], stdin: Option<&str>) -> Result<
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Release and namespace of the chart whose ServiceAccount, RBAC and admission policies the
+/// controllers of [`ControllerProcess::start`] run with.
+pub const CHART_RELEASE: &str = "e2e";
+pub const CHART_NAMESPACE: &str = "e2e-controller-system";
+/// The chart's ServiceAccount of release [`CHART_RELEASE`].
+pub const CHART_SERVICE_ACCOUNT: &str = "e2e-atmos-auth-controller";
+
+/// A kubeconfig with a token of the chart's ServiceAccount, after installing the chart on
+/// `cp` (once per control plane): release [`CHART_RELEASE`] in [`CHART_NAMESPACE`], the CRDs
+/// left to [`install_crds`], token rights for every ServiceAccount (each test has its own
+/// namespaces), admission policies on. Waits until RBAC and the Secret policy are in force,
+/// so no controller starts into a 403 it would take for a missing grant.
+pub fn chart_controller_kubeconfig(cp: &ControlPlane) -> Result<PathBuf> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    // Failures too: every test of a control plane would otherwise wait for the same timeout.
+    static INSTALLED: OnceLock<Mutex<HashMap<PathBuf, Result<PathBuf, String>>>> = OnceLock::new();
+    let mut installed = INSTALLED
+        .get_or_init(Default::default)
+        .lock()
+        .map_err(|_| anyhow::anyhow!("chart install map poisoned"))?;
+    let key = cp.kubeconfig_path().to_path_buf();
+    let result = installed
+        .entry(key)
+        .or_insert_with(|| install_chart(cp).map_err(|e| format!("{e:#}")));
+    result
+        .clone()
+        .map_err(|e| anyhow::anyhow!("installing the chart for the e2e controllers: {e}"))
+}
+
+fn install_chart(cp: &ControlPlane) -> Result<PathBuf> {
+    let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {CHART_NAMESPACE}}}\n");
+    kubectl(cp, &["apply", "--server-side", "-f", "-"], Some(&namespace))?;
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/atmos-auth-controller");
+    let rendered = atmos_auth_testenv::helm::template(
+        &chart,
+        CHART_RELEASE,
+        CHART_NAMESPACE,
+        &[
+            "--set",
+            "crds.install=false",
+            "--set",
+            "rbac.tokenCreator.clusterWide=true",
+        ],
+    )?;
+    kubectl(
+        cp,
+        &["apply", "--server-side", "-n", CHART_NAMESPACE, "-f", "-"],
+        Some(&rendered),
+    )?;
+    let user = format!("system:serviceaccount:{CHART_NAMESPACE}:{CHART_SERVICE_ACCOUNT}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // What is not in force yet, if anything.
+    let missing = || -> Option<String> {
+        // (`kubectl auth can-i` reads `serviceaccounts/token` as a name: --subresource.)
+        for check in [
+            &["create", "serviceaccounts", "--subresource=token"][..],
+            &["patch", "secrets"],
+            &["watch", "identities.auth.atmos.tools"],
+        ] {
+            let mut args = vec!["auth", "can-i"];
+            args.extend(check);
+            args.extend(["--as", &user, "-n", "default"]);
+            if let Err(e) = kubectl(cp, &args, None) {
+                return Some(format!("{}: {e:#}", check.join(" ")));
+            }
+        }
+        // An unlabelled Secret of the controller's: refused once the policy is loaded.
+        let probe = "apiVersion: v1\nkind: Secret\nmetadata: {name: e2e-policy-probe}\n";
+        let args = [
+            "create",
+            "--dry-run=server",
+            "-n",
+            CHART_NAMESPACE,
+            "--as",
+            &user,
+            "-f",
+            "-",
+        ];
+        match kubectl(cp, &args, Some(probe)) {
+            Err(e) if format!("{e:#}").contains("controller-secrets") => None,
+            Err(e) => Some(format!("the Secret policy: {e:#}")),
+            Ok(_) => Some("the Secret policy: an unlabelled Secret was admitted".to_owned()),
+        }
+    };
+    while let Some(what) = missing() {
+        if Instant::now() > deadline {
+            bail!("the chart's RBAC or Secret admission policy not in force after 60 s: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Long enough for any test run; never printed (kubectl's stdout is only returned).
+    let token = kubectl(
+        cp,
+        &[
+            "create",
+            "token",
+            CHART_SERVICE_ACCOUNT,
+            "-n",
+            CHART_NAMESPACE,
+            "--duration",
+            "24h",
+        ],
+        None,
+    )?;
+    cp.token_kubeconfig("e2e-chart-controller", token.trim())
+}
+
+/// With `--lease-namespace NS` in a controller's arguments: a Role and RoleBinding in NS that
+/// let the chart's ServiceAccount use Leases there, as the chart's own Lease Role does in its
+/// release namespace (tests elect in their own namespace, so replicas of parallel tests never
+/// share a Lease).
+fn grant_leases(cp: &ControlPlane, extra: &[&str]) -> Result<()> {
+    let Some(ns) = extra
+        .iter()
+        .position(|a| *a == "--lease-namespace")
+        .and_then(|i| extra.get(i + 1))
+    else {
+        return Ok(());
+    };
+    let grant = format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: e2e-leader-election, namespace: {ns}}}
+rules:
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [create, get, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: e2e-leader-election, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: e2e-leader-election}}
+subjects:
+  - {{kind: ServiceAccount, name: {CHART_SERVICE_ACCOUNT}, namespace: {CHART_NAMESPACE}}}
+"#
+    );
+    kubectl(cp, &["apply", "--server-side", "-f", "-"], Some(&grant))?;
+    let user = format!("system:serviceaccount:{CHART_NAMESPACE}:{CHART_SERVICE_ACCOUNT}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while kubectl(
+        cp,
+        &[
+            "auth",
+            "can-i",
+            "patch",
+            "leases.coordination.k8s.io",
+            "--as",
+            &user,
+            "-n",
+            ns,
+        ],
+        None,
+    )
+    .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("the Lease grant in {ns} not in force after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// What a namespace admin applies so the controller's ServiceAccount `controller_sa` (in

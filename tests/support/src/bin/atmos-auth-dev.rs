@@ -40,7 +40,7 @@ fn main() -> Result<()> {
     )?;
     eprintln!("dev: local STS at {}", sts.endpoint());
 
-    eprintln!("dev: building the controller");
+    eprintln!("dev: building the controller (it runs as admin: no chart RBAC, no admission policies)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args([
@@ -195,6 +195,10 @@ fn print_how_to_look(dev: &Path, sts: &str, admin: &str) {
     println!(
         r#"
 The controller is running (log: {d}/controller.log, metrics: http://{admin}/metrics).
+It runs as the cluster admin, without the chart's RBAC and admission policies (for
+example the one that lets its ServiceAccount write only its own Secrets): what works here
+may still be refused in a cluster installed from the chart (`cargo test --test e2e` runs
+it with both).
 In another shell:
 
   export KUBECONFIG={d}/kubeconfig PATH={d}/bin:$PATH   # kubectl (and helm, once a test built it)
