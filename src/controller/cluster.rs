@@ -38,8 +38,8 @@ pub struct ClusterCaches {
 }
 
 impl ClusterCaches {
-    /// Resolves once both caches have synced (the only waiter on them: see
-    /// [`crate::runtime::mark_when_synced`]).
+    /// Resolves once both caches have synced (the process's readiness is the only waiter on
+    /// them).
     pub async fn synced(profiles: Store<ClusterAuthProfile>, namespaces: Store<PartialObjectMeta<Namespace>>) -> bool {
         profiles.wait_until_ready().await.is_ok() && namespaces.wait_until_ready().await.is_ok()
     }
@@ -184,7 +184,7 @@ fn status_of(
         identity_count: obj.spec.auth.identities.len() as i64,
         default_identity: report.default_identity.clone(),
         identities: report.identity_states(),
-        warnings: super::profile::status_warnings(&report.all_warnings()),
+        warnings: super::conditions::status_warnings(&report.all_warnings()),
         namespace_count: used.len() as i64,
         namespaces: used.into_iter().take(MAX_STATUS_NAMESPACES as usize).collect(),
     };
@@ -200,7 +200,8 @@ fn status_of(
     status
 }
 
-fn error_policy(obj: Arc<ClusterAuthProfile>, err: &Error, _ctx: Arc<ClusterContext>) -> Action {
+fn error_policy(obj: Arc<ClusterAuthProfile>, err: &Error, ctx: Arc<ClusterContext>) -> Action {
+    ctx.metrics.reconcile_failed("clusterauthprofile", err.reason());
     tracing::warn!(profile = %obj.name_any(), error = %err, "cluster profile reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }

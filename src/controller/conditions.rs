@@ -1,5 +1,6 @@
 //! Kubernetes-convention conditions: the transition time moves only when the status does.
 
+use crate::resolve::Warning;
 use jiff::Timestamp;
 
 use crate::api::Condition;
@@ -52,6 +53,26 @@ pub fn set(
     }
 }
 
+/// Most warnings listed in the status; the rest are counted in one last line (`validate`
+/// prints them all).
+const MAX_STATUS_WARNINGS: usize = 50;
+
+/// The status lines: `path: message`, at most [`MAX_STATUS_WARNINGS`] plus a count.
+pub fn status_warnings(warnings: &[Warning]) -> Vec<String> {
+    let mut lines: Vec<String> = warnings
+        .iter()
+        .take(MAX_STATUS_WARNINGS)
+        .map(ToString::to_string)
+        .collect();
+    if warnings.len() > MAX_STATUS_WARNINGS {
+        lines.push(format!(
+            "... and {} more: atmos-auth-controller validate prints them all",
+            warnings.len() - MAX_STATUS_WARNINGS
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +99,20 @@ mod tests {
         set(&mut c, READY, true, "CredentialsIssued", "ok", Some(2), t1);
         assert_eq!(c[0].last_transition_time, t1.to_string());
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn warnings_are_bounded() {
+        let many: Vec<Warning> = (0..60)
+            .map(|i| Warning::new(format!("auth.identities.i{i}.alias"), "kept, not used"))
+            .collect();
+        let lines = status_warnings(&many);
+        assert_eq!(lines.len(), MAX_STATUS_WARNINGS + 1);
+        assert_eq!(lines[0], "auth.identities.i0.alias: kept, not used");
+        assert_eq!(
+            lines[MAX_STATUS_WARNINGS],
+            "... and 10 more: atmos-auth-controller validate prints them all"
+        );
+        assert_eq!(status_warnings(&many[..2]).len(), 2);
     }
 }

@@ -32,7 +32,7 @@ pub struct Context {
     /// Operator limits on what profiles may ask for.
     pub settings: Settings,
     /// Set once the profile and namespace caches have synced: this scope's flag in the
-    /// process's [`crate::runtime::Readiness`] (see [`crate::runtime::mark_when_synced`]).
+    /// process's readiness (which sets it).
     synced: Arc<AtomicBool>,
 }
 

@@ -8,10 +8,10 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::conditions::{self, READY};
+use super::conditions::{self, READY, status_warnings};
 use super::{Context, Error};
 use crate::api::{AuthProfile, AuthProfileStatus};
-use crate::resolve::{Warning, summarize, validate_profile};
+use crate::resolve::{summarize, validate_profile};
 use crate::telemetry::ReconcileTimer;
 
 /// Reconciles one AuthProfile.
@@ -61,48 +61,9 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
     Ok(Action::await_change())
 }
 
-/// Most warnings listed in the status; the rest are counted in one last line (`validate`
-/// prints them all).
-const MAX_STATUS_WARNINGS: usize = 50;
-
-/// The status lines: `path: message`, at most [`MAX_STATUS_WARNINGS`] plus a count.
-pub(super) fn status_warnings(warnings: &[Warning]) -> Vec<String> {
-    let mut lines: Vec<String> = warnings
-        .iter()
-        .take(MAX_STATUS_WARNINGS)
-        .map(ToString::to_string)
-        .collect();
-    if warnings.len() > MAX_STATUS_WARNINGS {
-        lines.push(format!(
-            "... and {} more: atmos-auth-controller validate prints them all",
-            warnings.len() - MAX_STATUS_WARNINGS
-        ));
-    }
-    lines
-}
-
-/// API failures: retry soon.
-pub fn error_policy(obj: Arc<AuthProfile>, err: &Error, _ctx: Arc<Context>) -> Action {
+/// API failures: counted, retried soon.
+pub fn error_policy(obj: Arc<AuthProfile>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.services.metrics.reconcile_failed("authprofile", err.reason());
     tracing::warn!(profile = %obj.name_any(), error = %crate::redact::redact(&err.to_string()), "profile reconcile failed");
     Action::requeue(Duration::from_secs(15))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn warnings_are_bounded() {
-        let many: Vec<Warning> = (0..60)
-            .map(|i| Warning::new(format!("auth.identities.i{i}.alias"), "kept, not used"))
-            .collect();
-        let lines = status_warnings(&many);
-        assert_eq!(lines.len(), MAX_STATUS_WARNINGS + 1);
-        assert_eq!(lines[0], "auth.identities.i0.alias: kept, not used");
-        assert_eq!(
-            lines[MAX_STATUS_WARNINGS],
-            "... and 10 more: atmos-auth-controller validate prints them all"
-        );
-        assert_eq!(status_warnings(&many[..2]).len(), 2);
-    }
 }

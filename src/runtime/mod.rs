@@ -1,8 +1,9 @@
 //! The process around the controllers, in the manner of Linkerd's kubert: one kube client,
 //! one [`Readiness`], one [`Shutdown`], one STS [`Exchanger`] and one metrics registry per
-//! process, the admin server and leader election. `cli::run` only turns flags into a
-//! [`Config`].
+//! process, the admin server (`/healthz`, `/readyz`, `/metrics`) and leader election.
+//! `cli::run` only turns flags into a [`Config`].
 
+mod admin;
 mod readiness;
 mod shutdown;
 
@@ -18,7 +19,7 @@ use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services
 use crate::exchange::Budget;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::Metrics;
 pub use readiness::{Readiness, mark_when_synced};
 pub use shutdown::{Leadership, LeaseConfig, Shutdown};
 
@@ -75,7 +76,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::default());
     let readiness = Arc::new(Readiness::default());
     let shutdown = Shutdown::on_signals();
-    let admin = tokio::spawn(telemetry::serve(
+    let admin = tokio::spawn(admin::serve(
         config.admin_addr,
         readiness.clone(),
         metrics.clone(),

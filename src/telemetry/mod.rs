@@ -1,11 +1,9 @@
-//! Logs, metrics and the admin HTTP server (`/healthz`, `/readyz`, `/metrics`).
+//! Logs and metrics (served by the admin server, [`crate::runtime`]).
 
-mod admin;
 mod logging;
 mod metrics;
 mod timer;
 
-pub use admin::serve;
 pub use logging::{LogFormat, init};
 pub use metrics::{IdentityLabels, Metrics};
 pub use timer::ReconcileTimer;

@@ -108,7 +108,7 @@ impl Pass<'_> {
             .flat_map(|r| r.warnings.iter().cloned())
             .filter(|w| seen.insert(w.clone()))
             .collect();
-        self.status.warnings = crate::controller::profile::status_warnings(&warnings);
+        self.status.warnings = crate::controller::conditions::status_warnings(&warnings);
         self.status.secret_name = Some(resolved.secret.name.clone());
     }
 

@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::Metrics;
-use crate::runtime::Readiness;
+use super::Readiness;
+use crate::telemetry::Metrics;
 
 #[derive(Clone)]
 struct AdminState {
