@@ -11,47 +11,21 @@
 //! `!unset` (remove the key from what earlier files set) and `!append` (add to the earlier
 //! list instead of replacing it); `!literal` keeps its value as written, which is exactly its
 //! meaning. Anchors, aliases and merge keys (`<<:`) are expanded by the parser.
+//!
+//! Here the file and its `auth:` block; `node.rs` the tagged node the parser gives,
+//! `to_json.rs` the conversion that leaves functions out, `path.rs` how notes name a key.
 
-use std::fmt;
+mod node;
+mod path;
+mod to_json;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
-use serde_saphyr::Tagged;
+use serde_json::Value;
 
 use super::ImportError;
 use crate::yaml::{Schema, YamlError};
-
-/// Tags of the YAML core schema (`!!str`, `!!int`, ...), resolved to this prefix by the
-/// parser. They only select a scalar's type, which the parser already applied.
-const CORE_TAG_PREFIX: &str = "tag:yaml.org,2002:";
-
-/// Where a key is, as segments from the document root (`auth`, `identities`, `acme/admin`).
-pub(crate) type KeyPath = Vec<Segment>;
-
-/// One step of a [`KeyPath`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Segment {
-    Key(String),
-    Index(usize),
-}
-
-/// `auth.identities.acme/admin.env[0]`: Atmos's dotted form, names kept as written (a name
-/// may contain `/` and `.`; the resolver prints paths the same way).
-pub(crate) fn display_path(path: &[Segment]) -> String {
-    let mut out = String::new();
-    for segment in path {
-        match segment {
-            Segment::Key(key) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-            }
-            Segment::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
+use node::{Node, NodeValue, scalar_key};
+pub(crate) use path::{KeyPath, Segment, display_path};
+use to_json::Converter;
 
 /// A merge directive found in a file, applied when the file is merged over earlier ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,7 +120,7 @@ pub(crate) fn find_functions(text: &str) -> Result<Vec<(usize, String, String)>,
 }
 
 fn collect_functions(node: &Node, path: &mut KeyPath, found: &mut dyn FnMut(&KeyPath, String)) {
-    if let Some(tag) = node.tag.as_deref().filter(|t| !t.starts_with(CORE_TAG_PREFIX)) {
+    if let Some(tag) = node.atmos_tag() {
         found(path, format!("{tag} {}", node.value.summary()));
         return;
     }
@@ -169,241 +143,6 @@ fn collect_functions(node: &Node, path: &mut KeyPath, found: &mut dyn FnMut(&Key
     }
 }
 
-#[derive(Default)]
-struct Converter {
-    directives: Vec<Directive>,
-    notes: Vec<(String, String)>,
-    /// Number of Atmos functions left out so far (a list item that contained one is left out
-    /// whole).
-    skipped: usize,
-}
-
-impl Converter {
-    /// The node as JSON, or `None` when it is left out (an Atmos function, or `!unset`).
-    fn convert(&mut self, node: Node, path: &mut KeyPath) -> Option<Value> {
-        if let Some(tag) = node.tag.as_deref().filter(|t| !t.starts_with(CORE_TAG_PREFIX)) {
-            match tag {
-                "!unset" => {
-                    self.directives.push(Directive::Unset(path.clone()));
-                    return None;
-                }
-                "!append" => {
-                    if matches!(node.value, NodeValue::Seq(_)) {
-                        self.directives.push(Directive::Append(path.clone()));
-                    } else {
-                        self.notes.push((
-                            display_path(path),
-                            "!append applies to a list; the tag is ignored and the value replaces the \
-                             earlier one"
-                                .to_owned(),
-                        ));
-                    }
-                }
-                "!literal" => {}
-                other => {
-                    self.skipped += 1;
-                    self.notes.push((
-                        display_path(path),
-                        format!(
-                            "{other} {} is an Atmos YAML function; it is not evaluated here (nothing is run, \
-                             read or expanded), so the key is left out: write the value itself",
-                            node.value.summary()
-                        ),
-                    ));
-                    return None;
-                }
-            }
-        }
-        Some(match node.value {
-            NodeValue::Null => Value::Null,
-            NodeValue::Bool(b) => Value::Bool(b),
-            NodeValue::Int(i) => Value::Number(i.into()),
-            NodeValue::UInt(u) => Value::Number(u.into()),
-            NodeValue::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
-            NodeValue::Str(s) => Value::String(s),
-            NodeValue::Seq(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
-                    path.push(Segment::Index(i));
-                    let before = self.skipped;
-                    let converted = self.convert(item, path);
-                    // A list item is all or nothing: an env entry without its value, say,
-                    // would mean something else.
-                    if self.skipped != before {
-                        self.notes.push((
-                            display_path(path),
-                            "the list item is left out whole, because it holds an Atmos YAML function".to_owned(),
-                        ));
-                    } else if let Some(value) = converted {
-                        out.push(value);
-                    }
-                    path.pop();
-                }
-                Value::Array(out)
-            }
-            NodeValue::Map(entries) => {
-                let mut out = Map::new();
-                for (key, value) in entries {
-                    let Some(key_text) = scalar_key(&key) else {
-                        self.notes.push((
-                            display_path(path),
-                            format!(
-                                "a key that is not a plain scalar ({}) is left out",
-                                key.tag.as_deref().unwrap_or("a list or mapping")
-                            ),
-                        ));
-                        continue;
-                    };
-                    path.push(Segment::Key(key_text.clone()));
-                    if let Some(value) = self.convert(value, path) {
-                        out.insert(key_text, value);
-                    }
-                    path.pop();
-                }
-                Value::Object(out)
-            }
-        })
-    }
-}
-
-/// A mapping key as text, as go-yaml gives Viper: scalars by their value (`12` is "12").
-/// `None` for a tagged key (an Atmos function as a key) or a list/mapping key.
-fn scalar_key(key: &Node) -> Option<String> {
-    if key.tag.as_deref().is_some_and(|t| !t.starts_with(CORE_TAG_PREFIX)) {
-        return None;
-    }
-    match &key.value {
-        NodeValue::Str(s) => Some(s.clone()),
-        NodeValue::Int(i) => Some(i.to_string()),
-        NodeValue::UInt(u) => Some(u.to_string()),
-        NodeValue::Float(f) => Some(f.to_string()),
-        NodeValue::Bool(b) => Some(b.to_string()),
-        NodeValue::Null => Some("null".to_owned()),
-        NodeValue::Seq(_) | NodeValue::Map(_) => None,
-    }
-}
-
-/// A YAML node with its tag, as the parser saw it.
-#[derive(Debug)]
-pub(crate) struct Node {
-    tag: Option<String>,
-    value: NodeValue,
-}
-
-#[derive(Debug)]
-enum NodeValue {
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Node>),
-    /// Entries in document order (serde-saphyr has already rejected duplicates).
-    Map(Vec<(Node, Node)>),
-}
-
-impl NodeValue {
-    /// How a tagged value is quoted in a note: its text, cut short, or its shape.
-    fn summary(&self) -> String {
-        const MAX: usize = 60;
-        let text = match self {
-            NodeValue::Null => return "(no argument)".to_owned(),
-            NodeValue::Bool(b) => b.to_string(),
-            NodeValue::Int(i) => i.to_string(),
-            NodeValue::UInt(u) => u.to_string(),
-            NodeValue::Float(f) => f.to_string(),
-            NodeValue::Str(s) => s.clone(),
-            NodeValue::Seq(_) => return "(a list)".to_owned(),
-            NodeValue::Map(_) => return "(a mapping)".to_owned(),
-        };
-        let one_line = text.trim().replace('\n', " ");
-        if one_line.chars().count() > MAX {
-            format!("{}...", one_line.chars().take(MAX).collect::<String>())
-        } else {
-            one_line
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // serde-saphyr hands `Tagged` each node's resolved tag; any other deserializer gives
-        // `None`, which only happens in this module's own use.
-        let Tagged(value, tag) = Tagged::<NodeValue>::deserialize(deserializer)?;
-        Ok(Node { tag, value })
-    }
-}
-
-impl<'de> Deserialize<'de> for NodeValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = NodeValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a YAML value")
-    }
-
-    fn visit_unit<E>(self) -> Result<NodeValue, E> {
-        Ok(NodeValue::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<NodeValue, E> {
-        Ok(NodeValue::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<NodeValue, D::Error> {
-        NodeValue::deserialize(deserializer)
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<NodeValue, E> {
-        Ok(NodeValue::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<NodeValue, E> {
-        Ok(NodeValue::Int(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<NodeValue, E> {
-        Ok(NodeValue::UInt(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<NodeValue, E> {
-        Ok(NodeValue::Float(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<NodeValue, E> {
-        Ok(NodeValue::Str(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<NodeValue, E> {
-        Ok(NodeValue::Str(v))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeValue, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Node>()? {
-            items.push(item);
-        }
-        Ok(NodeValue::Seq(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeValue, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Node>()? {
-            let value = map.next_value::<Node>()?;
-            entries.push((key, value));
-        }
-        Ok(NodeValue::Map(entries))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
@@ -413,10 +152,6 @@ mod tests {
 
     fn parse(text: &str) -> ParsedFile {
         parse_file("test.yaml", text).unwrap()
-    }
-
-    fn key(path: &[&str]) -> KeyPath {
-        path.iter().map(|s| Segment::Key((*s).to_owned())).collect()
     }
 
     #[test]
@@ -432,82 +167,6 @@ mod tests {
             }}}))
         );
         // Functions outside auth are not Atmos auth: nothing to say about them.
-        assert_eq!(p.notes, vec![]);
-    }
-
-    #[test]
-    fn functions_are_left_out_and_reported_never_run() {
-        let p = parse(
-            "auth:\n  identities:\n    a:\n      principal:\n        assume_role: !env ROLE_ARN\n        \
-             session_name: !exec \"touch /tmp/atmos-import-must-not-run\"\n        region: us-east-2\n      \
-             spec: !include other.yaml\n",
-        );
-        assert_eq!(
-            p.auth,
-            Some(json!({"identities": {"a": {"principal": {"region": "us-east-2"}}}}))
-        );
-        assert_eq!(
-            p.notes,
-            vec![
-                (
-                    "auth.identities.a.principal.assume_role".to_owned(),
-                    "!env ROLE_ARN is an Atmos YAML function; it is not evaluated here (nothing is run, read or \
-                     expanded), so the key is left out: write the value itself"
-                        .to_owned()
-                ),
-                (
-                    "auth.identities.a.principal.session_name".to_owned(),
-                    "!exec touch /tmp/atmos-import-must-not-run is an Atmos YAML function; it is not evaluated \
-                     here (nothing is run, read or expanded), so the key is left out: write the value itself"
-                        .to_owned()
-                ),
-                (
-                    "auth.identities.a.spec".to_owned(),
-                    "!include other.yaml is an Atmos YAML function; it is not evaluated here (nothing is run, \
-                     read or expanded), so the key is left out: write the value itself"
-                        .to_owned()
-                ),
-            ]
-        );
-        assert!(!std::path::Path::new("/tmp/atmos-import-must-not-run").exists());
-    }
-
-    #[test]
-    fn a_list_item_with_a_function_is_left_out_whole() {
-        let p = parse(
-            "auth:\n  identities:\n    a:\n      env:\n        - {key: A, value: '1'}\n        - {key: B, value: !env B}\n",
-        );
-        assert_eq!(
-            p.auth,
-            Some(json!({"identities": {"a": {"env": [{"key": "A", "value": "1"}]}}}))
-        );
-        assert_eq!(p.notes.len(), 2);
-        assert_eq!(p.notes[0].0, "auth.identities.a.env[1].value");
-        assert_eq!(
-            p.notes[1],
-            (
-                "auth.identities.a.env[1]".to_owned(),
-                "the list item is left out whole, because it holds an Atmos YAML function".to_owned()
-            )
-        );
-    }
-
-    #[test]
-    fn merge_directives_and_literal() {
-        let p = parse(
-            "auth:\n  identities:\n    old: !unset\n    a:\n      tags: !append [x]\n      spec: {t: !literal '{{ .x }}'}\n",
-        );
-        assert_eq!(
-            p.auth,
-            Some(json!({"identities": {"a": {"tags": ["x"], "spec": {"t": "{{ .x }}"}}}}))
-        );
-        assert_eq!(
-            p.directives,
-            vec![
-                Directive::Unset(key(&["auth", "identities", "old"])),
-                Directive::Append(key(&["auth", "identities", "a", "tags"])),
-            ]
-        );
         assert_eq!(p.notes, vec![]);
     }
 
@@ -591,13 +250,5 @@ mod tests {
                 (1, "spec.env[0].value".to_owned(), "!exec echo x".to_owned()),
             ]
         );
-    }
-
-    #[test]
-    fn paths_display_like_atmos() {
-        let mut path = key(&["auth", "identities", "acme/net.x", "env"]);
-        path.push(Segment::Index(2));
-        path.push(Segment::Key("value".into()));
-        assert_eq!(display_path(&path), "auth.identities.acme/net.x.env[2].value");
     }
 }
