@@ -202,7 +202,7 @@ fn status_of(
 
 fn error_policy(obj: Arc<ClusterAuthProfile>, err: &Error, _ctx: Arc<ClusterContext>) -> Action {
     tracing::warn!(profile = %obj.name_any(), error = %err, "cluster profile reconcile failed");
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(crate::settings::ERROR_REQUEUE)
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The AuthProfile reconcile: validate the whole profile and report each identity.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -84,7 +83,7 @@ pub(super) fn status_warnings(warnings: &[Warning]) -> Vec<String> {
 /// API failures: retry soon.
 pub fn error_policy(obj: Arc<AuthProfile>, err: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!(profile = %obj.name_any(), error = %crate::redact::redact(&err.to_string()), "profile reconcile failed");
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(crate::settings::ERROR_REQUEUE)
 }
 
 #[cfg(test)]
