@@ -14,6 +14,10 @@ pub const AWS_MIN_SESSION_SECONDS: i64 = 900;
 pub const MIN_TOKEN_SECONDS: i64 = 600;
 /// The one provider kind the controller runs.
 pub const PROVIDER_KIND: &str = "kubernetes/oidc";
+/// Budget for one STS call, retries included (`--sts-timeout`).
+pub const STS_TIMEOUT: Duration = Duration::from_secs(20);
+/// How soon a reconcile that failed (an API error) runs again.
+pub const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 
 /// Audiences the API server itself accepts by default: a token minted for one of them would
 /// authenticate to the cluster, so the controller must never mint it for a profile.

@@ -3,13 +3,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::exchange::budget::LimitSettings;
 use crate::exchange::sts::StsSettings;
 use crate::runtime::{self, LeaseConfig};
-use crate::settings::{SettingsArgs, parse_duration};
+use crate::settings::{STS_TIMEOUT, SettingsArgs, parse_duration};
 use crate::telemetry::{self, LogFormat};
+
+/// [`STS_TIMEOUT`] as `--sts-timeout`'s default (`20s`), so `--help` shows it.
+static STS_TIMEOUT_FLAG: LazyLock<String> = LazyLock::new(|| format!("{}s", STS_TIMEOUT.as_secs()));
 
 /// Arguments of `run`. A flag given twice keeps its last value (extra arguments can
 /// override the chart's defaults).
@@ -24,7 +28,7 @@ pub struct RunArgs {
     #[arg(long, env = "ATMOS_AUTH_STS_ENDPOINT")]
     pub sts_endpoint: Option<String>,
     /// Budget for one STS call, retries included.
-    #[arg(long, env = "ATMOS_AUTH_STS_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "ATMOS_AUTH_STS_TIMEOUT", default_value = STS_TIMEOUT_FLAG.as_str(), value_parser = parse_duration)]
     pub sts_timeout: Duration,
     /// STS calls per second per region, this process's share of the account's STS quota
     /// (AWS: 600/s per account and region, shared by every caller). Backs off when STS
@@ -134,7 +138,12 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rate;
+    use super::{STS_TIMEOUT, STS_TIMEOUT_FLAG, parse_duration, parse_rate};
+
+    #[test]
+    fn the_sts_timeout_flag_defaults_to_the_setting() {
+        assert_eq!(parse_duration(&STS_TIMEOUT_FLAG), Ok(STS_TIMEOUT));
+    }
 
     #[test]
     fn rates_are_positive_numbers() {

@@ -203,7 +203,7 @@ fn status_of(
 fn error_policy(obj: Arc<ClusterAuthProfile>, err: &Error, ctx: Arc<ClusterContext>) -> Action {
     ctx.metrics.reconcile_failed("clusterauthprofile", err.reason());
     tracing::warn!(profile = %obj.name_any(), error = %err, "cluster profile reconcile failed");
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(crate::settings::ERROR_REQUEUE)
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The AuthProfile reconcile: validate the whole profile and report each identity.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -65,5 +64,5 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
 pub fn error_policy(obj: Arc<AuthProfile>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.services.metrics.reconcile_failed("authprofile", err.reason());
     tracing::warn!(profile = %obj.name_any(), error = %crate::redact::redact(&err.to_string()), "profile reconcile failed");
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(crate::settings::ERROR_REQUEUE)
 }

@@ -12,9 +12,12 @@
 //! Layout: `identity` resolves one Identity (`target` picks the identity, `identity_fields`
 //! checks the Identity's own fields); `walk` follows a chain and checks the `provider` and
 //! each `link`; `kinds` says which kinds run and why others cannot; `report` checks a whole
-//! profile; `rules` holds the field rules of Atmos, AWS and Kubernetes; `secrets` refuses
-//! secrets in a resource; `overrides` says which override fields an Identity may set; `warnings` lists what is kept but not used in a cluster.
+//! profile; `rules` holds the field rules of Atmos, AWS and Kubernetes; `credential_fields`
+//! refuses credentials in a resource's fields (a `password`, static keys, credential-named
+//! `env`); `overrides` says which override fields an Identity may set; `warnings` lists what
+//! is kept but not used in a cluster.
 
+mod credential_fields;
 mod identity;
 mod identity_fields;
 pub mod kinds;
@@ -26,19 +29,18 @@ mod problem;
 mod provider;
 mod report;
 pub mod rules;
-mod secrets;
 mod set;
 mod target;
 mod walk;
 mod warnings;
 
+pub use credential_fields::is_credential_name;
 pub use identity::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
 pub use model::{Link, Resolved, SecretPlan, TokenSource};
 pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize, summarize_within};
 pub use report::{IdentityReport, MAX_STATUS_CHAIN, MAX_STATUS_MESSAGE_LEN, ProfileReport, validate_profile};
 pub use rules::{clean_session_name, session_name};
-pub use secrets::is_credential_name;
 pub use set::{ResolvedSet, resolve_set};
 pub use walk::MAX_CHAIN_LINKS;
 pub use warnings::Warning;

@@ -3,9 +3,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Settings;
+use super::credential_fields;
 use super::problem::{Problem, Reason, list, summarize_within};
 use super::provider;
-use super::secrets;
 use super::target::default_identities;
 use super::walk::{Chain, Checker, MAX_CHAIN_LINKS};
 use super::warnings::{Warning, dedup, unused_keys};
@@ -156,19 +156,19 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
     // Secrets anywhere in the profile, also where no chain goes (a SAML provider, an
     // aws/user identity): a custom resource must not hold them.
     for (name, provider) in &profile.providers {
-        if let Some((field, message)) = secrets::provider_secret(provider) {
+        if let Some((field, message)) = credential_fields::provider_secret(provider) {
             problems.push(Problem::new(
                 format!("auth.providers.{name}.{field}"),
-                secrets::reason(false),
+                credential_fields::reason(false),
                 message,
             ));
         }
     }
     for (name, def) in &profile.identities {
-        for (field, message) in secrets::identity_secrets(def) {
+        for (field, message) in credential_fields::identity_secrets(def) {
             problems.push(Problem::new(
                 format!("auth.identities.{name}.{field}"),
-                secrets::reason(false),
+                credential_fields::reason(false),
                 message,
             ));
         }

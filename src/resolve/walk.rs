@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::Settings;
+use super::credential_fields;
 use super::kinds::{self, KindProblem};
 use super::model::{Link, TokenSource};
 use super::problem::{Problem, Reason, list};
 use super::provider;
 use super::rules;
-use super::secrets;
 use super::warnings::Warning;
 use crate::api::{AuthProfileSpec, IdentityDef};
 
@@ -80,7 +80,7 @@ impl<'a> Checker<'a> {
     /// `credentials.access_key_id`: the part before `[` or `.` decides whether the Identity
     /// or the profile set it).
     pub(super) fn secret_problems(&mut self, name: &str, def: &IdentityDef) {
-        for (field, message) in secrets::identity_secrets(def) {
+        for (field, message) in credential_fields::identity_secrets(def) {
             let base = field.split(['[', '.']).next().unwrap_or_default();
             let (path, reason) = self.field(name, base);
             self.problems
@@ -232,7 +232,7 @@ impl<'a> Checker<'a> {
                     chain.names.reserve(walk.len() + 1);
                     chain.names.push(pname.clone());
                     chain.names.extend(walk.iter().rev().map(|(n, _)| (*n).to_owned()));
-                    if let Some((field, message)) = secrets::provider_secret(p) {
+                    if let Some((field, message)) = credential_fields::provider_secret(p) {
                         self.problems.push(Problem::new(
                             format!("auth.providers.{pname}.{field}"),
                             Reason::InvalidProfile,

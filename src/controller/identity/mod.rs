@@ -44,7 +44,7 @@ pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, 
 pub fn error_policy(obj: Arc<Identity>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.services.metrics.reconcile_failed("identity", err.reason());
     tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %crate::redact::redact(&err.to_string()), "reconcile failed");
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(crate::settings::ERROR_REQUEUE)
 }
 
 /// The reconcile with its clock (`now`), randomness (`jitter` in `[0, 1]`) and STS side

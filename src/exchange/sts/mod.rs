@@ -38,7 +38,7 @@ impl Default for StsSettings {
     fn default() -> Self {
         Self {
             endpoint: None,
-            operation_timeout: Duration::from_secs(20),
+            operation_timeout: crate::settings::STS_TIMEOUT,
             max_attempts: 3,
             limit: LimitSettings::default(),
         }
