@@ -13,7 +13,6 @@ mod mock_api;
 mod plan;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
