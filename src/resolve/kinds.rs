@@ -3,7 +3,7 @@
 //! why each other kind cannot run in a cluster.
 
 /// The one provider kind the controller runs.
-pub(crate) use crate::settings::PROVIDER_KIND;
+pub(crate) use super::settings::PROVIDER_KIND;
 /// The one identity kind the controller runs.
 pub(crate) const IDENTITY_KIND: &str = "aws/assume-role";
 
@@ -21,7 +21,7 @@ pub const PROVIDER_KINDS: &[&str] = &[
     "gcp/adc",
     "gcp/workload-identity-federation",
     "github/oidc",
-    crate::settings::PROVIDER_KIND,
+    super::settings::PROVIDER_KIND,
     "mock",
     "mock/aws",
 ];

@@ -30,6 +30,7 @@ mod provider;
 mod report;
 pub mod rules;
 mod set;
+pub mod settings;
 mod target;
 mod walk;
 mod warnings;
@@ -45,8 +46,8 @@ pub use set::{ResolvedSet, resolve_set};
 pub use walk::MAX_CHAIN_LINKS;
 pub use warnings::Warning;
 
-/// Operator settings (defined with the flags that set them in [`crate::settings`]).
-pub use crate::settings::Settings;
+/// Operator settings (set by the operator's flags, never by a profile).
+pub use settings::Settings;
 
 #[cfg(test)]
 mod tests;

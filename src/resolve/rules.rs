@@ -9,7 +9,7 @@ pub const MAX_SESSION_SECONDS: i64 = 12 * 3600;
 pub const MAX_CHAINED_SESSION_SECONDS: i64 = 3600;
 /// Session length when none is given, seconds.
 pub const DEFAULT_SESSION_SECONDS: i64 = 3600;
-pub use crate::settings::{DEFAULT_AUDIENCE, DEFAULT_REGION};
+pub use super::settings::{DEFAULT_AUDIENCE, DEFAULT_REGION};
 /// Token lifetime when a provider names none, seconds.
 pub const DEFAULT_TOKEN_SECONDS: i64 = 600;
 /// Longest token lifetime a provider may request, seconds: the token is used once, for the
