@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use atmos_auth_controller::api::{AuthProfileSpec, IdentitySpec, SecretFormat};
 use atmos_auth_controller::exchange::credentials::Credentials;
 use atmos_auth_controller::import::{self, ImportError, Input, Options};
-use atmos_auth_controller::render::{self, render};
+use atmos_auth_controller::output::render::{self, render};
 use atmos_auth_controller::resolve::{MAX_CHAIN_LINKS, Settings, resolve, rules, validate_profile};
-use atmos_auth_controller::time::whole_second;
-use atmos_auth_controller::yaml::{self, Schema};
+use atmos_auth_controller::util::time::whole_second;
+use atmos_auth_controller::util::yaml::{self, Schema};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

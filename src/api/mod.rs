@@ -10,6 +10,7 @@ mod identity;
 mod kept;
 pub mod limits;
 mod profile;
+pub mod schema_limits;
 mod status;
 
 pub use atmos::{

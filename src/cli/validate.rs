@@ -67,9 +67,9 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         checked += 1;
         let (kind, at) = (&doc.kind, located(doc));
         let limits = if kind == "ClusterAuthProfile" {
-            crate::schema_limits::cluster_profile(&doc.spec)
+            crate::api::schema_limits::cluster_profile(&doc.spec)
         } else {
-            crate::schema_limits::profile(&doc.spec)
+            crate::api::schema_limits::profile(&doc.spec)
         };
         for p in limits {
             problems.push(format!("{}: {kind} {at}: {}", doc.file, one_line(&p)));
@@ -116,7 +116,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         .collect();
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
         checked += 1;
-        for p in crate::schema_limits::identity(&doc.spec) {
+        for p in crate::api::schema_limits::identity(&doc.spec) {
             problems.push(format!(
                 "{}: Identity {}/{}: {}",
                 doc.file,
@@ -270,9 +270,10 @@ fn spec<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> Result<T, S
 fn read_docs(path: &Path) -> Result<Vec<Doc>, String> {
     // The shared reader and its budget (a 10 000-document manifest reads; an alias bomb stops).
     let source = path.display().to_string();
-    let text = crate::yaml::read(path).map_err(|e| e.to_string())?;
+    let text = crate::util::yaml::read(path).map_err(|e| e.to_string())?;
     let values: Vec<serde_json::Value> =
-        crate::yaml::documents(&source, &text, crate::yaml::Schema::Kubernetes).map_err(|e| e.to_string())?;
+        crate::util::yaml::documents(&source, &text, crate::util::yaml::Schema::Kubernetes)
+            .map_err(|e| e.to_string())?;
     // A plain JSON value drops YAML tags silently (`!env X` reads as "X"): find them apart.
     let functions = crate::import::yaml_functions(&text).map_err(|e| format!("{source}: {e}"))?;
     Ok(values

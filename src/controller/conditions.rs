@@ -31,11 +31,11 @@ pub fn set(
     now: Timestamp,
 ) {
     let status = if ok { "True" } else { "False" };
-    let message = crate::redact::redact(message);
+    let message = crate::util::redact::redact(message);
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
-                c.last_transition_time = crate::time::rfc3339(now);
+                c.last_transition_time = crate::util::time::rfc3339(now);
             }
             c.status = status.to_owned();
             c.reason = reason.to_owned();
@@ -48,7 +48,7 @@ pub fn set(
             reason: reason.to_owned(),
             message,
             observed_generation: generation,
-            last_transition_time: crate::time::rfc3339(now),
+            last_transition_time: crate::util::time::rfc3339(now),
         }),
     }
 }

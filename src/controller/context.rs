@@ -14,10 +14,10 @@ use super::usage::Usage;
 use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
 use crate::exchange::Budget;
 use crate::exchange::sts::{Exchanger, Session};
-use crate::keyed::{ByName, Key};
+use crate::output::secret::Written;
 use crate::resolve::Settings;
-use crate::secret::Written;
 use crate::telemetry::Metrics;
+use crate::util::keyed::{ByName, Key};
 
 /// What every reconcile of one watch scope shares, grouped by what it is: the watch caches
 /// it reads, what this process remembers of its own writes, the outside services it calls,

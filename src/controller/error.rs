@@ -2,7 +2,7 @@
 
 use crate::exchange::sts::StsError;
 use crate::exchange::token::TokenError;
-use crate::secret::SecretError;
+use crate::output::secret::SecretError;
 
 /// Why a refresh or a reconcile failed.
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,6 @@ pub async fn reconcile(obj: Arc<AuthProfile>, ctx: Arc<Context>) -> Result<Actio
 /// API failures: counted, retried soon.
 pub fn error_policy(obj: Arc<AuthProfile>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.services.metrics.reconcile_failed("authprofile", err.reason());
-    tracing::warn!(profile = %obj.name_any(), error = %crate::redact::redact(&err.to_string()), "profile reconcile failed");
+    tracing::warn!(profile = %obj.name_any(), error = %crate::util::redact::redact(&err.to_string()), "profile reconcile failed");
     Action::requeue(crate::settings::ERROR_REQUEUE)
 }

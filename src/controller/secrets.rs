@@ -17,7 +17,7 @@ use kube::{Client, Resource, ResourceExt};
 
 use super::Scope;
 use crate::api::Identity;
-use crate::{labels, tamper};
+use crate::output::{labels, tamper};
 
 /// (namespace, name) of a Secret.
 type Key = (String, String);

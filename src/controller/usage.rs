@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::keyed::{ByName, key};
+use crate::util::keyed::{ByName, key};
 
 /// (namespace, Identity name) -> ClusterAuthProfile name.
 #[derive(Default)]

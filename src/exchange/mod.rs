@@ -36,7 +36,7 @@ pub enum ExchangeError {
 }
 
 /// Something an exchange yields: it was issued at a time and expires at another, and the
-/// Secret that holds it renews from those two (see [`crate::renewal::schedule`]).
+/// Secret that holds it renews from those two (see [`crate::output::renewal::schedule`]).
 pub trait Grant {
     /// When it was asked for (a little before it was issued, so lifetimes err early).
     fn issued(&self) -> Timestamp;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use atmos_auth_controller::api::ClusterAuthProfile;
-use atmos_auth_controller::labels;
+use atmos_auth_controller::output::labels;
 use atmos_auth_testenv::sts::{LocalSts, OidcIssuer, StsConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Patch, PatchParams};

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use atmos_auth_controller::api::{AuthProfile, Identity};
-use atmos_auth_controller::yaml::{self, Schema};
+use atmos_auth_controller::util::yaml::{self, Schema};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;

@@ -616,8 +616,11 @@ pub async fn service_account(client: &Client, ns: &str, name: &str) -> Result<()
 /// Server-side applies YAML documents (AuthProfile / Identity / anything typed as JSON).
 pub async fn apply(client: &Client, ns: &str, yaml: &str) -> Result<()> {
     // The project's one YAML reader and budget (a bench applies 10 000 Identities at once).
-    let docs: Vec<serde_json::Value> =
-        atmos_auth_controller::yaml::documents("manifest", yaml, atmos_auth_controller::yaml::Schema::Kubernetes)?;
+    let docs: Vec<serde_json::Value> = atmos_auth_controller::util::yaml::documents(
+        "manifest",
+        yaml,
+        atmos_auth_controller::util::yaml::Schema::Kubernetes,
+    )?;
     for doc in docs {
         let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
         let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
@@ -698,7 +701,7 @@ pub async fn issued_at(secrets: &Api<Secret>, name: &str) -> Result<String> {
     let m = secrets.get_metadata(name).await?;
     Ok(m.metadata
         .annotations
-        .and_then(|a| a.get(atmos_auth_controller::labels::ISSUED_AT).cloned())
+        .and_then(|a| a.get(atmos_auth_controller::output::labels::ISSUED_AT).cloned())
         .unwrap_or_default())
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use atmos_auth_controller::api::Identity;
-use atmos_auth_controller::labels;
+use atmos_auth_controller::output::labels;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;

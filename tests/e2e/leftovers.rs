@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use atmos_auth_controller::api::Identity;
-use atmos_auth_controller::labels;
+use atmos_auth_controller::output::labels;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
@@ -38,7 +38,7 @@ async fn wait_issued(client: &Client, ns: &str, name: &str, secret: &str, atmos_
 async fn assert_emptied(secrets: &Api<Secret>, name: &str, current: &str, owner_uid: &str) -> Result<()> {
     let s = secrets.get(name).await?;
     let data = s.data.clone().unwrap_or_default();
-    for key in atmos_auth_controller::render::ALL_KEYS {
+    for key in atmos_auth_controller::output::render::ALL_KEYS {
         assert!(!data.contains_key(key), "{name} still holds {key}");
     }
     let a = s.annotations();

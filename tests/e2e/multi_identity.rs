@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use atmos_auth_controller::api::Identity;
-use atmos_auth_controller::labels;
-use atmos_auth_controller::render::process_key;
+use atmos_auth_controller::output::labels;
+use atmos_auth_controller::output::render::process_key;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;

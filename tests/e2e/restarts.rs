@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atmos_auth_controller::api::Identity;
-use atmos_auth_controller::labels;
+use atmos_auth_controller::output::labels;
 use atmos_auth_testenv::controlplane::ControlPlane;
 use futures::StreamExt;
 use jiff::Timestamp;

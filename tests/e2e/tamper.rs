@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use atmos_auth_controller::labels;
+use atmos_auth_controller::output::labels;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -75,7 +75,8 @@ async fn edited_and_planted_data_is_restored_and_the_planted_key_removed() -> an
     let annotations = meta.metadata.annotations.unwrap_or_default();
     assert_eq!(annotations.get(labels::RESTORES).map(String::as_str), Some("1"));
     // The intruder owns no data key any more: the next look finds nothing to restore.
-    let writers = atmos_auth_controller::tamper::data_writers(&meta.metadata.managed_fields.unwrap_or_default());
+    let writers =
+        atmos_auth_controller::output::tamper::data_writers(&meta.metadata.managed_fields.unwrap_or_default());
     assert!(writers.is_empty(), "{writers:?}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(

@@ -18,13 +18,13 @@ use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
 use crate::controller::conditions::{self, READY};
 use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
-use crate::keyed::{Key, key};
-use crate::render::process_key;
-use crate::renewal::{self, RenewReason};
+use crate::output::render::process_key;
+use crate::output::renewal::{self, RenewReason};
+use crate::output::secret::{self, Existing, SecretError};
 use crate::resolve::{Resolved, ResolvedSet};
-use crate::secret::{self, Existing, SecretError};
 use crate::telemetry::IdentityLabels;
-use crate::time::rfc3339;
+use crate::util::keyed::{Key, key};
+use crate::util::time::rfc3339;
 
 /// One reconcile's view: the object, the status it started with and the one it builds.
 pub(super) struct Pass<'a> {

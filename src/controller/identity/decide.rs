@@ -7,10 +7,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::controller::Error;
-use crate::redact::redact;
-use crate::renewal::{self, Schedule};
+use crate::output::renewal::{self, Schedule};
 use crate::resolve::{Resolved, ResolvedSet};
-use crate::time::rfc3339;
+use crate::util::redact::redact;
+use crate::util::time::rfc3339;
 
 /// What a failed refresh reports, and when the next attempt comes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,7 +183,7 @@ mod tests {
 
     use super::*;
     use crate::exchange::sts::StsError;
-    use crate::secret::SecretError;
+    use crate::output::secret::SecretError;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()

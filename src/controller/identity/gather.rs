@@ -14,10 +14,10 @@ use kube::{Api, ResourceExt};
 use super::plan::{Observed, ProfileUse, SecretView};
 use crate::api::{AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, ProfileKind};
 use crate::controller::{Context, Error};
-use crate::keyed::key;
+use crate::output::secret::{self, Existing};
 use crate::resolve::overrides::not_allowed;
 use crate::resolve::resolve_set;
-use crate::secret::{self, Existing};
+use crate::util::keyed::key;
 
 /// The profile an Identity may use.
 #[derive(Debug)]
@@ -112,7 +112,7 @@ fn profile_use(obj: &Identity, ns: &str, ctx: &Context) -> ProfileUse<Held> {
 /// Secret `ns/name` as the metadata cache shows it, newer where this process wrote since.
 /// `confirmed`: this Identity already confirmed the name is free (so nothing in the cache
 /// means nothing there). The cache keeps the managedFields entries of other writers of
-/// `data` ([`crate::tamper::writes_data`]), so a tampered Secret shows as suspect.
+/// `data` ([`crate::output::tamper::writes_data`]), so a tampered Secret shows as suspect.
 fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirmed: bool) -> SecretView {
     let at = key(ns, name);
     let mine = ctx.memory.written.get(&at);
@@ -134,7 +134,7 @@ fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirm
     }
     // A write of ours newer than the cached copy replaced `data` whole: the writers the cache
     // shows are from before it.
-    if newer.is_none() && !crate::tamper::data_writers(meta.managed_fields()).is_empty() {
+    if newer.is_none() && !crate::output::tamper::data_writers(meta.managed_fields()).is_empty() {
         return SecretView::Suspect;
     }
     SecretView::Known(Existing::Owned {
@@ -165,7 +165,7 @@ pub async fn read_live(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str)
     }
     let tampered_by = match newer {
         Some(_) => Vec::new(),
-        None => crate::tamper::data_writers(live.managed_fields()),
+        None => crate::output::tamper::data_writers(live.managed_fields()),
     };
     Ok(Existing::Owned {
         uid: live.uid().unwrap_or_default(),

@@ -14,14 +14,14 @@ use crate::exchange::credentials::Credentials;
 use crate::exchange::sts::Session;
 use crate::exchange::token::request_token;
 use crate::exchange::{ExchangeError, Request};
-use crate::keyed::key;
-use crate::labels;
-use crate::render::{self, extra_keys, render, render_set};
-use crate::renewal::{self, RenewReason, Schedule};
+use crate::output::labels;
+use crate::output::render::{self, extra_keys, render, render_set};
+use crate::output::renewal::{self, RenewReason, Schedule};
+use crate::output::secret::{self, Existing};
+use crate::output::tamper;
 use crate::resolve::ResolvedSet;
-use crate::secret::{self, Existing};
-use crate::tamper;
-use crate::time::rfc3339;
+use crate::util::keyed::key;
+use crate::util::time::rfc3339;
 
 /// What a refresh wrote: each identity's session and schedule, and the Secret's (the earliest).
 pub(super) struct Issued {

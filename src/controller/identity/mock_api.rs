@@ -26,7 +26,7 @@ use crate::api::{AuthProfile, ClusterAuthProfile, Identity, IdentityStatus};
 use crate::controller::{Context, Error, Stores};
 use crate::exchange::credentials::Credentials;
 use crate::exchange::sts::{Session, StsError};
-use crate::labels;
+use crate::output::labels;
 use crate::resolve::Resolved;
 use crate::telemetry::Metrics;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -318,7 +318,7 @@ async fn run_in(
         .filter_map(|(i, s)| match (&s.reply, s.method, s.path) {
             (Reply::Json(200, meta), "GET", SECRET) => {
                 let cached: PartialObjectMeta<Secret> = serde_json::from_value(meta.clone()).unwrap();
-                let tampered = !crate::tamper::data_writers(cached.managed_fields()).is_empty();
+                let tampered = !crate::output::tamper::data_writers(cached.managed_fields()).is_empty();
                 secret_writer.apply_watcher_event(&watcher::Event::Apply(cached));
                 if tampered {
                     return Some(s);
@@ -845,7 +845,7 @@ async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied(
 
 #[tokio::test]
 async fn an_identity_removed_from_the_list_loses_its_key_at_the_next_write() {
-    use crate::render::process_key;
+    use crate::output::render::process_key;
     let (admin, b, gone) = (
         process_key("acme/admin"),
         process_key("acme/b"),

@@ -42,7 +42,7 @@ pub async fn reconcile(obj: Arc<Identity>, ctx: Arc<Context>) -> Result<Action, 
 /// Unexpected failures (the API server itself): counted, retried soon.
 pub fn error_policy(obj: Arc<Identity>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.services.metrics.reconcile_failed("identity", err.reason());
-    tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %crate::redact::redact(&err.to_string()), "reconcile failed");
+    tracing::warn!(identity = %obj.name_any(), namespace = ?obj.namespace(), error = %crate::util::redact::redact(&err.to_string()), "reconcile failed");
     Action::requeue(crate::settings::ERROR_REQUEUE)
 }
 

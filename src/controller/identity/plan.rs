@@ -8,10 +8,10 @@ use jiff::Timestamp;
 use super::decide;
 use crate::api::{IdentityStatus, ProfileKind};
 use crate::exchange::budget::Urgency;
-use crate::renewal::{self, RenewReason, SecretState};
+use crate::output::renewal::{self, RenewReason, SecretState};
+use crate::output::secret::{Existing, SecretError};
+use crate::output::tamper;
 use crate::resolve::{Problem, Reason, ResolvedSet, summarize};
-use crate::secret::{Existing, SecretError};
-use crate::tamper;
 
 /// Whether the Identity may use the profile it names.
 #[derive(Debug)]
@@ -263,7 +263,7 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     use super::*;
-    use crate::labels;
+    use crate::output::labels;
     use crate::resolve::{Settings, resolve_set};
 
     const NS: &str = "team";

@@ -12,7 +12,7 @@ use futures::channel::mpsc;
 use tokio::sync::Notify;
 
 use super::queue::{FairQueue, Urgency};
-use crate::keyed::Key;
+use crate::util::keyed::Key;
 
 /// A granted turn not taken within this long (the Identity was deleted, or no longer needs
 /// a refresh) goes back to the pool.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::keyed::Key;
+use crate::util::keyed::Key;
 use gate::Gate;
 pub use gate::Turn;
 pub use limit::{LimitSettings, Limiter};

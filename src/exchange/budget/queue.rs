@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::time::rfc3339;
+use crate::util::time::rfc3339;
 
 /// A first issue waiting at least this long says so in its status.
 const REPORT_ISSUE_WAIT_SECONDS: f64 = 60.0;

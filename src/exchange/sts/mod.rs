@@ -426,7 +426,7 @@ fn session(
         return Err(StsError::ExpiredOnArrival {
             action,
             role: link.role_arn.clone(),
-            expiration: crate::time::rfc3339(expiration),
+            expiration: crate::util::time::rfc3339(expiration),
         });
     }
     Ok(Session {
@@ -453,12 +453,12 @@ where
             action,
             role: role.to_owned(),
             code: code.to_owned(),
-            message: crate::redact::redact(err.message().unwrap_or_default()),
+            message: crate::util::redact::redact(err.message().unwrap_or_default()),
             status,
         },
         None => {
             let role = role.to_owned();
-            let detail = crate::redact::redact(&format!("{}", DisplayErrorContext(&err)));
+            let detail = crate::util::redact::redact(&format!("{}", DisplayErrorContext(&err)));
             match &err {
                 SdkError::TimeoutError(_) => StsError::Timeout { action, role, detail },
                 SdkError::DispatchFailure(d) if d.is_timeout() => StsError::Timeout { action, role, detail },

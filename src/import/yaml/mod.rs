@@ -22,7 +22,7 @@ mod to_json;
 use serde_json::Value;
 
 use super::ImportError;
-use crate::yaml::{Schema, YamlError};
+use crate::util::yaml::{Schema, YamlError};
 use node::{Node, NodeValue, scalar_key};
 pub(crate) use path::{KeyPath, Segment, display_path};
 use to_json::Converter;
@@ -53,7 +53,7 @@ pub(crate) struct ParsedFile {
 pub(crate) fn parse_file(source: &str, text: &str) -> Result<ParsedFile, ImportError> {
     // Go-yaml v3 semantics (see `Schema::Atmos`); duplicate keys are an error, as in go-yaml
     // v3; merge keys are expanded.
-    let documents: Vec<Node> = crate::yaml::documents(source, text, Schema::Atmos).map_err(|e| match e {
+    let documents: Vec<Node> = crate::util::yaml::documents(source, text, Schema::Atmos).map_err(|e| match e {
         YamlError::Syntax { message, .. } => ImportError::Yaml {
             file: source.to_owned(),
             message,
@@ -109,7 +109,8 @@ pub(crate) fn parse_file(source: &str, text: &str) -> Result<ParsedFile, ImportE
 /// multi-document text, as `(document index, path, "tag argument")`, for `validate`: in a
 /// manifest nobody evaluates them, and kubectl would apply the bare argument.
 pub(crate) fn find_functions(text: &str) -> Result<Vec<(usize, String, String)>, String> {
-    let documents: Vec<Node> = crate::yaml::documents("-", text, Schema::Kubernetes).map_err(|e| e.to_string())?;
+    let documents: Vec<Node> =
+        crate::util::yaml::documents("-", text, Schema::Kubernetes).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     for (index, document) in documents.into_iter().enumerate() {
         collect_functions(&document, &mut Vec::new(), &mut |path, function| {

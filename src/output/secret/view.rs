@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 
-use crate::keyed::ByName;
-use crate::labels;
+use crate::output::labels;
+use crate::util::keyed::ByName;
 
 /// What stands at the Secret's name.
 #[derive(Clone, Debug)]
@@ -27,7 +27,7 @@ pub enum Existing {
         /// The version read: a restore is conditional on it.
         resource_version: String,
         /// Field managers other than the controller that own a data key
-        /// ([`crate::tamper::data_writers`]); empty when only the controller wrote it.
+        /// ([`crate::output::tamper::data_writers`]); empty when only the controller wrote it.
         tampered_by: Vec<String>,
     },
     /// Someone else's Secret: never modified.

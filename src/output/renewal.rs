@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::labels;
+use crate::output::labels;
 
 /// Why the controller renews now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -162,7 +162,7 @@ pub fn schedule(
     Schedule {
         expiration,
         advertised: advertised_expiration(issued, expiration),
-        renewal: crate::time::whole_second(renewal_time(issued, expiration, refresh_before_seconds, jitter)),
+        renewal: crate::util::time::whole_second(renewal_time(issued, expiration, refresh_before_seconds, jitter)),
     }
 }
 

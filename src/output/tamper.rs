@@ -12,8 +12,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
-use crate::labels;
-use crate::renewal;
+use crate::output::labels;
+use crate::output::renewal;
 
 /// A run of restores ends after this long without one (the next one is immediate again).
 pub const QUIET_RESET: Duration = Duration::from_secs(3600);
@@ -92,7 +92,7 @@ impl Restores {
     /// The annotations a restore made at `now` writes.
     pub fn annotations_after(&self, now: Timestamp) -> [(String, String); 2] {
         [
-            (labels::RESTORED_AT.to_owned(), crate::time::rfc3339(now)),
+            (labels::RESTORED_AT.to_owned(), crate::util::time::rfc3339(now)),
             (
                 labels::RESTORES.to_owned(),
                 (self.run_length(now).saturating_add(1)).to_string(),

@@ -7,7 +7,7 @@ use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 
 use super::view::owned_by;
-use crate::labels;
+use crate::output::labels;
 
 /// A Secret to empty: its name, UID and the data keys it may hold.
 pub type ToEmpty = (String, String, Vec<String>);

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::api::SecretFormat;
 use crate::exchange::credentials::Credentials;
-use crate::time::rfc3339;
+use crate::util::time::rfc3339;
 
 /// Data key of the AWS config file.
 pub const CONFIG: &str = "config";

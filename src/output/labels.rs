@@ -23,7 +23,7 @@ pub const SUPERSEDED_BY: &str = "auth.atmos.tools/superseded-by";
 
 /// RFC 3339 time the controller last restored the Secret after someone else changed its data.
 pub const RESTORED_AT: &str = "auth.atmos.tools/restored-at";
-/// How many restores in a row (restores are spaced out: see [`crate::tamper`]).
+/// How many restores in a row (restores are spaced out: see [`crate::output::tamper`]).
 pub const RESTORES: &str = "auth.atmos.tools/restores";
 /// The per-identity data keys of a Secret that holds several identities (`,`-separated):
 /// a later write, or emptying the Secret, removes them by name.
@@ -54,7 +54,10 @@ pub const OWN_ANNOTATIONS: [&str; 10] = [
 /// The data keys a Secret may hold: every fixed one, and the per-identity ones its
 /// [`DATA_KEYS`] annotation lists.
 pub fn data_keys(annotations: &std::collections::BTreeMap<String, String>) -> Vec<String> {
-    let mut keys: Vec<String> = crate::render::ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
+    let mut keys: Vec<String> = crate::output::render::ALL_KEYS
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect();
     if let Some(list) = annotations.get(DATA_KEYS) {
         keys.extend(
             list.split(',')

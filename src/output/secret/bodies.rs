@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::ResourceExt;
 use serde_json::{Map, Value};
 
-use crate::labels;
+use crate::output::labels;
 
 /// The Secret the controller wants: data, managed-by label, its own annotations, and a
 /// controller owner reference so garbage collection removes it with the Identity.
@@ -192,8 +192,8 @@ mod tests {
 
     #[test]
     fn after_an_apply_only_what_the_secret_no_longer_holds_is_removed() {
-        let config = crate::render::CONFIG;
-        let credentials = crate::render::CREDENTIALS;
+        let config = crate::output::render::CONFIG;
+        let credentials = crate::output::render::CREDENTIALS;
         let live = BTreeMap::from([
             (labels::SUPERSEDED_BY.to_owned(), "other".to_owned()),
             (labels::DATA_KEYS.to_owned(), "credential_process.a.1.json".to_owned()),
@@ -233,7 +233,7 @@ mod tests {
         for k in labels::RENEWAL_ANNOTATIONS {
             assert!(p["metadata"]["annotations"][k].is_null() && p["metadata"]["annotations"].get(k).is_some());
         }
-        for k in crate::render::ALL_KEYS {
+        for k in crate::output::render::ALL_KEYS {
             assert!(p["data"].get(k).is_some_and(Value::is_null), "{k}");
         }
     }

@@ -12,11 +12,11 @@ use super::SecretError;
 use super::bodies::{apply_body, restore_patch, revoke_patch, supersede_patch, tidy_patch};
 use super::to_empty::{ToEmpty, to_revoke, to_supersede};
 use super::view::Existing;
-use crate::labels;
+use crate::output::labels;
 
 /// Writes `secret`: create when `existing` is `Missing`, apply when `Owned`, a restore
 /// ([`restore_patch`]) when `Owned` and changed by someone else; refuses `Foreign`. With
-/// `prune`, data keys of [`crate::render::ALL_KEYS`] that `secret` no longer holds are
+/// `prune`, data keys of [`crate::output::render::ALL_KEYS`] that `secret` no longer holds are
 /// removed after the apply ([`tidy_patch`]), which also drops a [`labels::SUPERSEDED_BY`]
 /// mark from a Secret back in use.
 /// Returns the written Secret's UID.
@@ -78,7 +78,7 @@ pub async fn write(
 }
 
 /// Patches made as the controller's field manager: managedFields then tell the controller's
-/// writes from everyone else's ([`crate::tamper`]).
+/// writes from everyone else's ([`crate::output::tamper`]).
 fn manager() -> PatchParams {
     PatchParams {
         field_manager: Some(labels::FIELD_MANAGER.to_owned()),
