@@ -367,7 +367,7 @@ pub struct EnvVar {
 }
 
 /// Environment variable names that look like credentials, refused in `env` (here by the
-/// CRD's CEL rule, in `crate::resolve` with the path), because a custom resource is readable
+/// CRD's CEL rule, in the resolver, with the path), because a custom resource is readable
 /// by anyone who may view the namespace: a name that contains one of these, in any case
 /// (`AWS_SECRET_ACCESS_KEY`, `AWS_ACCESS_KEY_ID`, `TF_VAR_db_password`, `DB_PASSWD`, ...)...
 pub const CREDENTIAL_ENV_PARTS: &[&str] = &["SECRET", "PASSW", "ACCESS_KEY", "PRIVATE_KEY", "API_KEY"];

@@ -9,10 +9,13 @@
 //! - [`sts`]: AWS (`AssumeRoleWithWebIdentity`, then `AssumeRole` per link; parent sessions
 //!   cached);
 //! - [`budget`]: calls per second per region, and turns for reconciles;
-//! - [`credentials`]: what a session holds.
+//! - [`credentials`]: what a session holds;
+//! - [`renewal`]: when a grant renews (two thirds into its real lifetime by default), and
+//!   the backoff after a failure.
 
 pub mod budget;
 pub mod credentials;
+pub mod renewal;
 pub mod sts;
 pub mod token;
 
@@ -36,7 +39,7 @@ pub enum ExchangeError {
 }
 
 /// Something an exchange yields: it was issued at a time and expires at another, and the
-/// Secret that holds it renews from those two (see [`crate::output::renewal::schedule`]).
+/// Secret that holds it renews from those two (see [`renewal::schedule`]).
 pub trait Grant {
     /// When it was asked for (a little before it was issued, so lifetimes err early).
     fn issued(&self) -> Timestamp;

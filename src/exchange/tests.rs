@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::credentials::Credentials;
 use super::sts::{Session, StsError};
 use super::{Exchange, ExchangeError, Grant, Request, TokenFuture};
-use crate::output::renewal;
+use crate::exchange::renewal;
 
 fn t0() -> Timestamp {
     "2026-01-01T00:00:00Z".parse().unwrap()

@@ -1,10 +1,10 @@
 //! What the reconcile produces from the exchanged credentials: the Secret's data
-//! ([`render`]), when it renews ([`renewal`]), writing and emptying it ([`secret`]), noticing
-//! someone else's edits ([`tamper`]), and the names of the labels and annotations it carries
-//! ([`labels`]). Rendering and renewal arithmetic are pure.
+//! ([`render`]), writing and emptying it ([`secret`]), noticing someone else's edits
+//! ([`tamper`]), and the names of the labels and annotations it carries ([`labels`]).
+//! Rendering is pure; when a Secret renews is the exchange's arithmetic
+//! ([`crate::exchange::renewal`]), from its grants' expiries.
 
 pub mod labels;
 pub mod render;
-pub mod renewal;
 pub mod secret;
 pub mod tamper;

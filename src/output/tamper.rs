@@ -12,8 +12,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 
+use crate::exchange::renewal;
 use crate::output::labels;
-use crate::output::renewal;
 
 /// A run of restores ends after this long without one (the next one is immediate again).
 pub const QUIET_RESET: Duration = Duration::from_secs(3600);

@@ -38,7 +38,7 @@ mod warnings;
 pub use credential_fields::is_credential_name;
 pub use identity::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
-pub use model::{Link, Resolved, SecretPlan, TokenSource};
+pub use model::{Link, Resolved, SecretPlan, TokenSource, process_key};
 pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize, summarize_within};
 pub use report::{IdentityReport, MAX_STATUS_CHAIN, MAX_STATUS_MESSAGE_LEN, ProfileReport, validate_profile};
 pub use rules::{clean_session_name, session_name};

@@ -84,3 +84,29 @@ impl Resolved {
         hex::encode(Sha256::digest(&json))
     }
 }
+
+/// Longest name part of a [`process_key`]: a Secret key may be 253 characters.
+pub const MAX_KEY_NAME: usize = 200;
+
+/// The data key of `identity`'s `credential_process` output in a several-identity Secret:
+/// `credential_process.<name>.<hash>.json`, where `<name>` is the identity name with every
+/// character outside `[-._a-zA-Z0-9]` replaced by `_` (cut to 200 characters) and `<hash>`
+/// the first 8 hex digits of the name's SHA-256. Always a valid Secret key, and distinct names
+/// get distinct keys (`acme/admin` and `acme.admin` differ in their hash; the resolver refuses
+/// the astronomically rare list whose names share one).
+pub fn process_key(identity: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let clean: String = identity
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_KEY_NAME)
+        .collect();
+    let hash = hex::encode(Sha256::digest(identity.as_bytes()));
+    format!("credential_process.{clean}.{}.json", &hash[..8])
+}

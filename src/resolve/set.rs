@@ -129,10 +129,10 @@ fn list_problems(identity: &IdentitySpec, names: &[String]) -> Vec<Problem> {
     }
     // Distinct names could, in principle, share a data key (the key's hash is cut short).
     for (i, name) in names.iter().enumerate() {
-        let key = crate::output::render::process_key(name);
+        let key = super::model::process_key(name);
         if let Some(other) = names[..i]
             .iter()
-            .find(|n| *n != name && crate::output::render::process_key(n) == key)
+            .find(|n| *n != name && super::model::process_key(n) == key)
         {
             add(
                 &format!("spec.identities[{i}]"),

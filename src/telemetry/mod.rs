@@ -1,4 +1,4 @@
-//! Logs and metrics (served by the admin server, [`crate::runtime`]).
+//! Logs and metrics (the runtime's admin server serves `/metrics`).
 
 mod logging;
 mod metrics;

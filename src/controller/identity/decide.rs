@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::controller::Error;
-use crate::output::renewal::{self, Schedule};
+use crate::exchange::renewal::{self, Schedule};
 use crate::resolve::{Resolved, ResolvedSet};
 use crate::util::redact::redact;
 use crate::util::time::rfc3339;

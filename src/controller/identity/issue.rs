@@ -8,15 +8,16 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Resource};
 
 use super::act::Pass;
+use super::trigger::RenewReason;
 use super::{Refresh, decide};
 use crate::controller::{Context, Error};
 use crate::exchange::credentials::Credentials;
+use crate::exchange::renewal::{self, Schedule};
 use crate::exchange::sts::Session;
 use crate::exchange::token::request_token;
 use crate::exchange::{ExchangeError, Request};
 use crate::output::labels;
 use crate::output::render::{self, extra_keys, render, render_set};
-use crate::output::renewal::{self, RenewReason, Schedule};
 use crate::output::secret::{self, Existing};
 use crate::output::tamper;
 use crate::resolve::ResolvedSet;

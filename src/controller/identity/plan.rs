@@ -6,9 +6,9 @@
 use jiff::Timestamp;
 
 use super::decide;
+use super::trigger::{self, RenewReason, SecretState};
 use crate::api::{IdentityStatus, ProfileKind};
 use crate::exchange::budget::Urgency;
-use crate::output::renewal::{self, RenewReason, SecretState};
 use crate::output::secret::{Existing, SecretError};
 use crate::output::tamper;
 use crate::resolve::{Problem, Reason, ResolvedSet, summarize};
@@ -197,7 +197,7 @@ pub fn plan_existing(
         } if !tampered_by.is_empty() => return tampered(now, (ns, name), &tampered_by.join(", "), annotations),
         Existing::Owned { annotations, .. } => Some(SecretState::from_annotations(annotations)),
     };
-    match renewal::renewal_reason(now, state.as_ref(), hash) {
+    match trigger::renewal_reason(now, state.as_ref(), hash) {
         Some(trigger) => refresh(trigger, state.as_ref().and_then(|s| s.expiration), None),
         None => up_to_date(state.unwrap_or_default()),
     }

@@ -122,7 +122,7 @@ impl SessionCache {
 pub(super) fn usable(s: &Session, now: Timestamp) -> bool {
     let lifetime = s.credentials.expiration.as_second() - s.issued.as_second();
     now.as_second()
-        < s.issued.as_second() + (lifetime as f64 * crate::output::renewal::DEFAULT_RENEWAL_FRACTION).round() as i64
+        < s.issued.as_second() + (lifetime as f64 * crate::exchange::renewal::DEFAULT_RENEWAL_FRACTION).round() as i64
 }
 
 #[cfg(test)]
