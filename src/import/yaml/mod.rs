@@ -144,16 +144,18 @@ fn collect_functions(node: &Node, path: &mut KeyPath, found: &mut dyn FnMut(&Key
     }
 }
 
+/// `text` read as a file named `test.yaml`, for the tests here and in the submodules.
+#[cfg(test)]
+fn parse(text: &str) -> ParsedFile {
+    parse_file("test.yaml", text).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
     use super::*;
-
-    fn parse(text: &str) -> ParsedFile {
-        parse_file("test.yaml", text).unwrap()
-    }
 
     #[test]
     fn keeps_only_auth_and_plain_values() {

@@ -110,13 +110,9 @@ mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
+    use super::super::parse;
     use super::super::path::key;
-    use super::super::{ParsedFile, parse_file};
     use super::*;
-
-    fn parse(text: &str) -> ParsedFile {
-        parse_file("test.yaml", text).unwrap()
-    }
 
     #[test]
     fn functions_are_left_out_and_reported_never_run() {

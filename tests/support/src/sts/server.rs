@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::Rng as _;
+use rand::RngExt as _;
 
 use super::actions::{self, StsState};
 use super::calls::{CallCounts, RoleCall};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
-use rand::Rng as _;
+use rand::RngExt as _;
 use sha2::{Digest, Sha256};
 
 /// IAM's unique-ID alphabet (upper-case letters and the base32 digits).
@@ -151,7 +151,7 @@ pub fn role_id(role_arn: &str) -> String {
     format!("AROA{tail}")
 }
 
-fn random_id(rng: &mut impl rand::Rng, len: usize) -> String {
+fn random_id(rng: &mut impl rand::RngExt, len: usize) -> String {
     (0..len)
         .map(|_| char::from(ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())]))
         .collect()

@@ -3,7 +3,7 @@
 //! double-encoded path, query re-encoded and sorted, signed headers trimmed, payload hashed.
 
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use jiff::{SignedDuration, Timestamp, civil::DateTime, tz::TimeZone};
 use sha2::{Digest, Sha256};
 
