@@ -2,7 +2,6 @@
 //! and of the namespaces (metadata only; their labels decide selection), the Identities each
 //! change reconciles, and the ClusterAuthProfile status controller (one per process).
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +17,7 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use super::conditions::{self, READY};
+use super::fanout::Fanout;
 use super::usage::Usage;
 use super::{Error, Scope};
 use crate::api::limits::MAX_STATUS_NAMESPACES;
@@ -27,10 +27,27 @@ use crate::telemetry::{Metrics, ReconcileTimer};
 
 type Events<K> = Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
-/// The ClusterAuthProfile and namespace informers of one scope.
+/// The one ClusterAuthProfile watch of the process, shared by every scope and the status
+/// controller: they are cluster-scoped, whatever the scopes.
+pub type ClusterProfiles = Arc<Fanout<ClusterAuthProfile>>;
+
+/// The process's ClusterAuthProfile watch, not yet running ([`Fanout::run`] it once every
+/// scope and the status controller have subscribed).
+pub fn cluster_profiles(client: &Client) -> ClusterProfiles {
+    let events = watcher(
+        Api::<ClusterAuthProfile>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .backoff(super::backoff::WatchBackoff::default())
+    .boxed();
+    Fanout::new(events)
+}
+
+/// What ClusterAuthProfiles add to one scope: the shared profiles, and the scope's namespace
+/// informer.
 pub struct ClusterCaches {
     /// ClusterAuthProfiles (always every one: they are cluster-scoped).
-    pub profiles: Store<ClusterAuthProfile>,
+    pub profiles: ClusterProfiles,
     /// Namespaces, metadata only: every one for a cluster scope, the scope's own otherwise.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub(super) profile_stream: Events<ClusterAuthProfile>,
@@ -39,41 +56,17 @@ pub struct ClusterCaches {
 
 impl ClusterCaches {
     /// Resolves once both caches have synced (the process's readiness is the only waiter on
-    /// them).
-    pub async fn synced(profiles: Store<ClusterAuthProfile>, namespaces: Store<PartialObjectMeta<Namespace>>) -> bool {
-        profiles.wait_until_ready().await.is_ok() && namespaces.wait_until_ready().await.is_ok()
+    /// the namespace store).
+    pub async fn synced(profiles: ClusterProfiles, namespaces: Store<PartialObjectMeta<Namespace>>) -> bool {
+        profiles.synced().await && namespaces.wait_until_ready().await.is_ok()
     }
 }
 
-/// Starts the informers for `scope`. A namespace-limited controller still reads every
-/// ClusterAuthProfile, but only its own namespace object (a field selector).
-pub fn caches(client: &Client, scope: &Scope) -> ClusterCaches {
-    let (profiles, writer) = reflector::store();
-    // Identities care about the spec (generation) and deletion, not status writes.
-    let mut generations: HashMap<ObjectRef<ClusterAuthProfile>, Option<i64>> = HashMap::new();
-    let profile_stream = watcher(
-        Api::<ClusterAuthProfile>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .backoff(super::backoff::WatchBackoff::default())
-    .reflect(writer)
-    .filter_map(move |event| {
-        let out = match event {
-            Ok(watcher::Event::Delete(p)) => {
-                generations.remove(&ObjectRef::from_obj(&p));
-                Some(Ok(p))
-            }
-            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                let changed =
-                    generations.insert(ObjectRef::from_obj(&p), p.metadata.generation) != Some(p.metadata.generation);
-                changed.then_some(Ok(p))
-            }
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        };
-        futures::future::ready(out)
-    })
-    .boxed();
+/// The caches of `scope`: the shared ClusterAuthProfiles (only their spec changes and
+/// deletions trigger Identities) and the scope's namespaces (a namespace-limited controller
+/// reads only its own namespace object, through a field selector).
+pub fn caches(client: &Client, scope: &Scope, profiles: &ClusterProfiles) -> ClusterCaches {
+    let profile_stream = profiles.subscribe_spec_changes().boxed();
     let config = match scope {
         Scope::Cluster => watcher::Config::default(),
         Scope::Namespace(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
@@ -91,7 +84,7 @@ pub fn caches(client: &Client, scope: &Scope) -> ClusterCaches {
         .predicate_filter(predicates::labels, Default::default())
         .boxed();
     ClusterCaches {
-        profiles,
+        profiles: profiles.clone(),
         namespaces,
         profile_stream,
         namespace_stream,
@@ -138,17 +131,20 @@ pub struct ClusterContext {
 /// How often the status looks at who uses a profile (Identity reconciles record it).
 const USAGE_RECHECK: Duration = Duration::from_secs(30);
 
-/// Runs the ClusterAuthProfile status controller (once per process) until `shutdown`.
-pub async fn run(ctx: Arc<ClusterContext>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
-    Controller::new(
-        Api::<ClusterAuthProfile>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .trigger_backoff(super::backoff::WatchBackoff::default())
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
-    .for_each(|_| futures::future::ready(()))
-    .await;
+/// Runs the ClusterAuthProfile status controller (once per process) until `shutdown`, on the
+/// process's one ClusterAuthProfile watch (`trigger`: a subscription made before it runs).
+pub async fn run(
+    ctx: Arc<ClusterContext>,
+    profiles: &ClusterProfiles,
+    trigger: impl Stream<Item = Result<ClusterAuthProfile, watcher::Error>> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    Controller::for_stream(trigger, profiles.store())
+        .trigger_backoff(super::backoff::WatchBackoff::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
 }
 
 async fn reconcile(obj: Arc<ClusterAuthProfile>, ctx: Arc<ClusterContext>) -> Result<Action, Error> {

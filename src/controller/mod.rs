@@ -7,12 +7,13 @@ mod conditions;
 mod context;
 mod error;
 mod events;
+mod fanout;
 mod identity;
 mod profile;
 mod secrets;
 mod usage;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -24,10 +25,11 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
-pub use cluster::{ClusterCaches, ClusterContext, run as run_cluster_profiles};
+pub use cluster::{ClusterCaches, ClusterContext, ClusterProfiles, cluster_profiles, run as run_cluster_profiles};
 pub use context::{Context, Memory, Services, Stores};
 pub use error::Error;
 pub use events::Recorder;
+pub use fanout::Fanout;
 pub use usage::Usage;
 
 /// `kubectl apply`'s copy of the whole object: never read, so never cached.
@@ -63,51 +65,44 @@ impl Scope {
 }
 
 /// Informer caches the controllers read, started before the controllers so readiness can
-/// wait on them.
+/// wait on them. One watch per resource per scope (ClusterAuthProfiles: one per process),
+/// each feeding every controller that needs it.
 pub struct Caches {
-    /// AuthProfiles.
-    pub profiles: Store<AuthProfile>,
+    /// AuthProfiles: the Identity controller's store and triggers, and the AuthProfile
+    /// controller's.
+    pub profiles: Arc<Fanout<AuthProfile>>,
     /// ClusterAuthProfiles and namespaces.
     pub cluster: ClusterCaches,
     /// The controller's Secrets, metadata only: the reconcile reads them here, not with a GET.
     pub secrets: Store<PartialObjectMeta<Secret>>,
-    profile_stream: std::pin::Pin<Box<dyn Stream<Item = Result<AuthProfile, watcher::Error>> + Send>>,
+    /// AuthProfile spec changes and deletions, for the Identities that use them.
+    profile_stream: Events<AuthProfile>,
+    /// Every AuthProfile change, for the AuthProfile (status) controller.
+    profile_status_stream: Events<AuthProfile>,
     /// The Identities a Secret change concerns ([`secrets::cache`]).
     secret_triggers: std::pin::Pin<Box<dyn Stream<Item = ObjectRef<Identity>> + Send>>,
 }
 
-/// Starts the AuthProfile and Secret informers for `scope`.
-pub fn caches(client: &Client, scope: &Scope) -> Caches {
+type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
+
+/// Starts the AuthProfile, namespace and Secret informers for `scope`, on the process's
+/// ClusterAuthProfile watch `cluster_profiles`.
+pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles) -> Caches {
     let (secrets, secret_triggers) = secrets::cache(client, scope);
-    let (profiles, writer) = reflector::store();
-    // Identities care about a profile's spec (generation) and its deletion; status writes
-    // must not retrigger them. kube's generation predicate drops deletions, hence this filter.
-    let mut generations: HashMap<ObjectRef<AuthProfile>, Option<i64>> = HashMap::new();
-    let profile_stream = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
+    let events = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
-        .reflect(writer)
-        .filter_map(move |event| {
-            let out = match event {
-                Ok(watcher::Event::Delete(p)) => {
-                    generations.remove(&ObjectRef::from_obj(&p));
-                    Some(Ok(p))
-                }
-                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                    let changed = generations.insert(ObjectRef::from_obj(&p), p.metadata.generation)
-                        != Some(p.metadata.generation);
-                    changed.then_some(Ok(p))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            };
-            futures::future::ready(out)
-        })
         .boxed();
+    let profiles = Fanout::new(events);
+    let profile_stream = profiles.subscribe_spec_changes().boxed();
+    let profile_status_stream = profiles.subscribe().boxed();
+    // Both subscribers exist: the watch may run.
+    tokio::spawn(profiles.clone().run());
     Caches {
-        cluster: cluster::caches(client, scope),
+        cluster: cluster::caches(client, scope, cluster_profiles),
         profiles,
         secrets,
         profile_stream,
+        profile_status_stream,
         secret_triggers,
     }
 }
@@ -223,7 +218,7 @@ pub async fn run(
         .run(identity::reconcile, identity::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let profiles = Controller::new(scope.api::<AuthProfile>(&client), watcher::Config::default())
+    let profiles = Controller::for_stream(caches.profile_status_stream, caches.profiles.store())
         .trigger_backoff(backoff::WatchBackoff::default())
         .graceful_shutdown_on(shutdown)
         .run(profile::reconcile, profile::error_policy, ctx.clone())

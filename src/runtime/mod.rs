@@ -119,34 +119,40 @@ pub async fn run(config: Config) -> Result<(), Error> {
         instance: Some(config.instance.clone()),
     };
     let usage = Arc::new(Usage::default());
-    let runs = scopes.into_iter().zip(synced).map(|(scope, synced)| {
-        let caches = controller::caches(&client, &scope);
-        mark_when_synced(&caches, synced.clone());
-        let stores = Stores {
-            profiles: caches.profiles.clone(),
-            cluster_profiles: caches.cluster.profiles.clone(),
-            namespaces: caches.cluster.namespaces.clone(),
-            secrets: caches.secrets.clone(),
-        };
-        let services = Services {
-            client: client.clone(),
-            recorder: Recorder::new(client.clone(), reporter.clone()),
-            metrics: metrics.clone(),
-            exchanger: exchanger.clone(),
-            budget: budget.clone(),
-        };
-        let ctx = Arc::new(Context::new(
-            stores,
-            services,
-            usage.clone(),
-            config.settings.clone(),
-            synced,
-        ));
-        let tuning = Tuning {
-            concurrency: config.concurrency,
-        };
-        controller::run(ctx, caches, scope, tuning, shutdown.signaled())
-    });
+    // One ClusterAuthProfile watch for the process: every scope subscribes, then it runs.
+    let cluster_profiles = controller::cluster_profiles(&client);
+    let runs: Vec<_> = scopes
+        .into_iter()
+        .zip(synced)
+        .map(|(scope, synced)| {
+            let caches = controller::caches(&client, &scope, &cluster_profiles);
+            mark_when_synced(&caches, synced.clone());
+            let stores = Stores {
+                profiles: caches.profiles.store(),
+                cluster_profiles: caches.cluster.profiles.store(),
+                namespaces: caches.cluster.namespaces.clone(),
+                secrets: caches.secrets.clone(),
+            };
+            let services = Services {
+                client: client.clone(),
+                recorder: Recorder::new(client.clone(), reporter.clone()),
+                metrics: metrics.clone(),
+                exchanger: exchanger.clone(),
+                budget: budget.clone(),
+            };
+            let ctx = Arc::new(Context::new(
+                stores,
+                services,
+                usage.clone(),
+                config.settings.clone(),
+                synced,
+            ));
+            let tuning = Tuning {
+                concurrency: config.concurrency,
+            };
+            controller::run(ctx, caches, scope, tuning, shutdown.signaled())
+        })
+        .collect();
     // One ClusterAuthProfile status controller for the process, whatever the scopes, if it
     // is the one that writes their status.
     let cluster_ctx = Arc::new(ClusterContext {
@@ -156,9 +162,11 @@ pub async fn run(config: Config) -> Result<(), Error> {
         usage: usage.clone(),
     });
     let signaled = shutdown.signaled();
+    let status_trigger = config.cluster_profile_status.then(|| cluster_profiles.subscribe());
+    tokio::spawn(cluster_profiles.clone().run());
     let cluster = async move {
-        if config.cluster_profile_status {
-            controller::run_cluster_profiles(cluster_ctx, signaled).await;
+        if let Some(trigger) = status_trigger {
+            controller::run_cluster_profiles(cluster_ctx, &cluster_profiles, trigger, signaled).await;
         }
     };
     futures::join!(futures::future::join_all(runs), cluster);

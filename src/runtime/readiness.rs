@@ -45,7 +45,7 @@ pub fn mark_when_synced(caches: &crate::controller::Caches, flag: Arc<AtomicBool
     let (profiles, secrets) = (caches.profiles.clone(), caches.secrets.clone());
     let (cluster, namespaces) = (caches.cluster.profiles.clone(), caches.cluster.namespaces.clone());
     tokio::spawn(async move {
-        if profiles.wait_until_ready().await.is_ok()
+        if profiles.synced().await
             && secrets.wait_until_ready().await.is_ok()
             && crate::controller::ClusterCaches::synced(cluster, namespaces).await
         {

@@ -1,0 +1,114 @@
+//! One watch, several consumers: a store, and for each subscriber every object the watch
+//! applies or deletes. Why not kube's shared reflector: it does not pass deletions on, and an
+//! Identity must hear that its profile is gone. Subscribers are made before the watch runs
+//! ([`Fanout::run`]), so each sees the initial list.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::channel::mpsc;
+use futures::{Stream, StreamExt};
+use kube::Resource;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::watch;
+
+/// A watch's events, typed.
+pub type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send>>;
+
+/// What [`Fanout::run`] takes: the watch, the store's writer, and the synced flag.
+type Root<K> = (Events<K>, reflector::store::Writer<K>, watch::Sender<bool>);
+
+/// One watch of `K` shared by its subscribers.
+pub struct Fanout<K: Resource<DynamicType = ()> + Clone + 'static> {
+    store: Store<K>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<(K, bool)>>>,
+    synced: watch::Receiver<bool>,
+    root: Mutex<Option<Root<K>>>,
+}
+
+impl<K> Fanout<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + std::fmt::Debug + 'static,
+{
+    /// A fan-out of `events` (a watcher stream, backoff applied), not yet running.
+    pub fn new(events: Events<K>) -> Arc<Self> {
+        let (store, writer) = reflector::store();
+        let (tx, synced) = watch::channel(false);
+        Arc::new(Self {
+            store,
+            subscribers: Mutex::default(),
+            synced,
+            root: Mutex::new(Some((events, writer, tx))),
+        })
+    }
+
+    /// The store the watch fills.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// Every object the watch applies or deletes from now on, as a controller trigger stream.
+    pub fn subscribe(&self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        self.changes().map(|(obj, _)| Ok(obj))
+    }
+
+    /// Only the objects whose spec changed (a new generation) or that were deleted: what the
+    /// objects that use them care about (status writes must not retrigger them; kube's
+    /// generation predicate drops deletions, hence this filter).
+    pub fn subscribe_spec_changes(&self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        let mut generations: HashMap<ObjectRef<K>, Option<i64>> = HashMap::new();
+        self.changes().filter_map(move |(obj, deleted)| {
+            let key = ObjectRef::from_obj(&obj);
+            let out = if deleted {
+                generations.remove(&key);
+                Some(Ok(obj))
+            } else {
+                let generation = obj.meta().generation;
+                (generations.insert(key, generation) != Some(generation)).then_some(Ok(obj))
+            };
+            futures::future::ready(out)
+        })
+    }
+
+    fn changes(&self) -> mpsc::UnboundedReceiver<(K, bool)> {
+        let (tx, rx) = mpsc::unbounded();
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    /// Resolves once the store holds the first full list. Any number may wait (kube's own
+    /// readiness future keeps one waker).
+    pub async fn synced(&self) -> bool {
+        let mut rx = self.synced.clone();
+        rx.wait_for(|s| *s).await.is_ok()
+    }
+
+    /// Runs the watch until it ends (it does not: the watcher retries). Call once; a second
+    /// call returns at once.
+    pub async fn run(self: Arc<Self>) {
+        let Some((events, writer, synced)) = self.root.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let mut stream = events.reflect(writer).boxed();
+        while let Some(event) = stream.next().await {
+            let change = match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
+                Ok(watcher::Event::Delete(o)) => (o, true),
+                Ok(watcher::Event::InitDone) => {
+                    synced.send_replace(true);
+                    continue;
+                }
+                Ok(watcher::Event::Init) => continue,
+                // The watcher backs off and retries on its own; subscribers see no errors.
+                Err(e) => {
+                    tracing::warn!(error = %e, kind = %K::kind(&()), "watch failed; retrying");
+                    continue;
+                }
+            };
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            // A subscriber that went away (its controller stopped) is dropped.
+            subs.retain(|tx| tx.unbounded_send(change.clone()).is_ok());
+        }
+    }
+}
