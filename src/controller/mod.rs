@@ -85,6 +85,18 @@ pub struct Caches {
 
 type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
+impl Caches {
+    /// The stores a scope's reconciles read.
+    pub fn stores(&self) -> Stores {
+        Stores {
+            profiles: self.profiles.store(),
+            cluster_profiles: self.cluster.profiles.store(),
+            namespaces: self.cluster.namespaces.clone(),
+            secrets: self.secrets.clone(),
+        }
+    }
+}
+
 /// Starts the AuthProfile, namespace and Secret informers for `scope`, on the process's
 /// ClusterAuthProfile watch `cluster_profiles`.
 pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles) -> Caches {
@@ -122,55 +134,7 @@ pub async fn run(
     tuning: Tuning,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
-    let client = ctx.services.client.clone();
-
-    // Identities: only spec (generation) and annotation changes trigger a reconcile, so the
-    // controller's own status writes never start another attempt (backoff stays honest);
-    // annotating an Identity is the manual retry.
-    let (identity_store, identity_writer) = reflector::store();
-    let remembered = ctx.clone();
-    let identity_stream = watcher(scope.api::<Identity>(&client), watcher::Config::default())
-        .backoff(backoff::WatchBackoff::default())
-        // The cache needs spec, status and our annotations; managedFields and the last-applied
-        // copy of the whole object are most of an applied object's size.
-        .modify(|i: &mut Identity| {
-            i.metadata.managed_fields = None;
-            if let Some(a) = i.metadata.annotations.as_mut() {
-                a.remove(LAST_APPLIED);
-            }
-        })
-        .reflect(identity_writer)
-        // A deleted Identity is never reconciled again: drop its per-Identity series (and its
-        // last written status) here; after a re-list, those of Identities deleted while the
-        // watch was down (no Delete event ever comes for them).
-        .inspect({
-            let scope = scope.clone();
-            let mut listing: Option<HashSet<(String, String)>> = None;
-            move |event| match event {
-                Ok(watcher::Event::Delete(obj)) => {
-                    remembered.forget_identity(&(obj.namespace().unwrap_or_default(), obj.name_any()));
-                }
-                Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
-                Ok(watcher::Event::InitApply(obj)) => {
-                    if let Some(l) = listing.as_mut() {
-                        l.insert((obj.namespace().unwrap_or_default(), obj.name_any()));
-                    }
-                }
-                Ok(watcher::Event::InitDone) => {
-                    if let Some(listed) = listing.take() {
-                        remembered.retain_identities(|ns, name| {
-                            !scope.contains(ns) || listed.contains(&(ns.to_owned(), name.to_owned()))
-                        });
-                    }
-                }
-                _ => {}
-            }
-        })
-        .touched_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::annotations),
-            Default::default(),
-        );
+    let (identity_store, identity_stream) = identity_watch(&ctx, &scope);
 
     // A profile change reconciles the Identities that use it; so does a ClusterAuthProfile's,
     // and a namespace's relabelling (selection).
@@ -227,4 +191,62 @@ pub async fn run(
     tracing::info!(?scope, "controllers running");
     futures::join!(identities, profiles);
     tracing::info!("controllers stopped");
+}
+
+/// The scope's Identity watch: its store, and the reconcile triggers it gives. Only spec
+/// (generation) and annotation changes trigger a reconcile, so the controller's own status
+/// writes never start another attempt (backoff stays honest); annotating an Identity is the
+/// manual retry.
+fn identity_watch(
+    ctx: &Arc<Context>,
+    scope: &Scope,
+) -> (
+    Store<Identity>,
+    impl Stream<Item = Result<Identity, watcher::Error>> + Send + 'static,
+) {
+    let (identity_store, identity_writer) = reflector::store();
+    let remembered = ctx.clone();
+    let stream = watcher(scope.api::<Identity>(&ctx.services.client), watcher::Config::default())
+        .backoff(backoff::WatchBackoff::default())
+        // The cache needs spec, status and our annotations; managedFields and the last-applied
+        // copy of the whole object are most of an applied object's size.
+        .modify(|i: &mut Identity| {
+            i.metadata.managed_fields = None;
+            if let Some(a) = i.metadata.annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+        })
+        .reflect(identity_writer)
+        // A deleted Identity is never reconciled again: drop its per-Identity series (and its
+        // last written status) here; after a re-list, those of Identities deleted while the
+        // watch was down (no Delete event ever comes for them).
+        .inspect({
+            let scope = scope.clone();
+            let mut listing: Option<HashSet<(String, String)>> = None;
+            move |event| match event {
+                Ok(watcher::Event::Delete(obj)) => {
+                    remembered.forget_identity(&(obj.namespace().unwrap_or_default(), obj.name_any()));
+                }
+                Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
+                Ok(watcher::Event::InitApply(obj)) => {
+                    if let Some(l) = listing.as_mut() {
+                        l.insert((obj.namespace().unwrap_or_default(), obj.name_any()));
+                    }
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(listed) = listing.take() {
+                        remembered.retain_identities(|ns, name| {
+                            !scope.contains(ns) || listed.contains(&(ns.to_owned(), name.to_owned()))
+                        });
+                    }
+                }
+                _ => {}
+            }
+        })
+        .touched_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::annotations),
+            Default::default(),
+        );
+    (identity_store, stream)
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Stores, Tuning, Usage};
+use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Tuning, Usage};
 use crate::exchange::Budget;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
@@ -95,6 +95,25 @@ pub async fn run(config: Config) -> Result<(), Error> {
         tracing::info!(instance = %config.instance, "leading");
     }
 
+    controllers(&config, &client, &readiness, &metrics, &shutdown).await;
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    finish(admin).await
+}
+
+/// Runs the controllers of every scope, and the ClusterAuthProfile status controller if this
+/// process writes it, on the process's one client, budget, exchanger and ClusterAuthProfile
+/// watch, until `shutdown`.
+async fn controllers(
+    config: &Config,
+    client: &Client,
+    readiness: &Readiness,
+    metrics: &Arc<Metrics>,
+    shutdown: &Shutdown,
+) {
+    let config = config.clone();
+    let (client, metrics) = (client.clone(), metrics.clone());
     let scopes: Vec<Scope> = if config.namespaces.is_empty() {
         vec![Scope::Cluster]
     } else {
@@ -127,12 +146,6 @@ pub async fn run(config: Config) -> Result<(), Error> {
         .map(|(scope, synced)| {
             let caches = controller::caches(&client, &scope, &cluster_profiles);
             mark_when_synced(&caches, synced.clone());
-            let stores = Stores {
-                profiles: caches.profiles.store(),
-                cluster_profiles: caches.cluster.profiles.store(),
-                namespaces: caches.cluster.namespaces.clone(),
-                secrets: caches.secrets.clone(),
-            };
             let services = Services {
                 client: client.clone(),
                 recorder: Recorder::new(client.clone(), reporter.clone()),
@@ -141,7 +154,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
                 budget: budget.clone(),
             };
             let ctx = Arc::new(Context::new(
-                stores,
+                caches.stores(),
                 services,
                 usage.clone(),
                 config.settings.clone(),
@@ -170,10 +183,6 @@ pub async fn run(config: Config) -> Result<(), Error> {
         }
     };
     futures::join!(futures::future::join_all(runs), cluster);
-    if let Some(l) = leadership {
-        l.release().await;
-    }
-    finish(admin).await
 }
 
 /// The kube client of `kubeconfig`, or of the default configuration.

@@ -1,5 +1,6 @@
 //! What stands at a Secret's name, as the controller sees it: the watch cache, corrected by
-//! what this process wrote since. Pure: `read.rs` fetches.
+//! what this process wrote since. Pure: the Identity reconcile's gather step
+//! (`controller/identity/gather.rs`) reads.
 
 use std::collections::BTreeMap;
 
