@@ -116,19 +116,21 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         .collect();
     for doc in docs.iter().filter(|d| d.kind == "Identity") {
         checked += 1;
-        for p in crate::api::schema_limits::identity(&doc.spec) {
-            problems.push(format!(
+        // Every line about this Identity: `file: Identity ns/name: what`.
+        let line = |what: &str| {
+            format!(
                 "{}: Identity {}/{}: {}",
                 doc.file,
                 doc.namespace,
                 doc.name,
-                one_line(&p.to_string())
-            ));
-        }
+                one_line(what)
+            )
+        };
+        problems.extend(crate::api::schema_limits::identity(&doc.spec).iter().map(|p| line(p)));
         let spec = match spec::<IdentitySpec>(&doc.spec) {
             Ok(s) => s,
             Err(e) => {
-                problems.push(format!("{}: Identity {}/{}: {e}", doc.file, doc.namespace, doc.name));
+                problems.push(line(&e));
                 continue;
             }
         };
@@ -138,14 +140,11 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             ProfileKind::AuthProfile => (kind, doc.namespace.as_str(), spec.profile.as_str()),
         };
         let Some((profile, allowed)) = profiles.get(&key) else {
-            problems.push(format!(
-                "{}: Identity {}/{}: spec.profile: {} {:?} is not in the files given",
-                doc.file,
-                doc.namespace,
-                doc.name,
+            problems.push(line(&format!(
+                "spec.profile: {} {:?} is not in the files given",
                 kind.as_str(),
                 spec.profile
-            ));
+            )));
             continue;
         };
         // As the controller: a platform's profile allows only the overrides it lists.
@@ -153,48 +152,21 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             .as_ref()
             .map(|a| not_allowed(&spec.overrides, &spec.profile, a))
             .unwrap_or_default();
-        for p in refused {
-            problems.push(format!(
-                "{}: Identity {}/{}: {}",
-                doc.file,
-                doc.namespace,
-                doc.name,
-                one_line(&p.to_string())
-            ));
-        }
+        problems.extend(refused.iter().map(|p| line(&p.to_string())));
         match resolve_set(profile, &spec, &doc.name, &settings) {
             Ok(set) => {
                 // The profile's own warnings are printed with the profile, once.
-                let own = set
+                let mut lines: Vec<String> = set
                     .items
                     .iter()
                     .flat_map(|r| &r.warnings)
-                    .filter(|w| w.path.starts_with("spec."));
-                let mut lines: Vec<String> = own
-                    .map(|w| {
-                        format!(
-                            "{}: Identity {}/{}: {}",
-                            doc.file,
-                            doc.namespace,
-                            doc.name,
-                            one_line(&w.to_string())
-                        )
-                    })
+                    .filter(|w| w.path.starts_with("spec."))
+                    .map(|w| line(&w.to_string()))
                     .collect();
                 lines.dedup();
                 warnings.extend(lines);
             }
-            Err(ps) => {
-                for p in ps {
-                    problems.push(format!(
-                        "{}: Identity {}/{}: {}",
-                        doc.file,
-                        doc.namespace,
-                        doc.name,
-                        one_line(&p.to_string())
-                    ));
-                }
-            }
+            Err(ps) => problems.extend(ps.iter().map(|p| line(&p.to_string()))),
         }
     }
     for p in &problems {
