@@ -2,6 +2,7 @@
 //! and of the namespaces (metadata only; their labels decide selection), the Identities each
 //! change reconciles, and the ClusterAuthProfile status controller (one per process).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +19,10 @@ use kube::{Api, Client, ResourceExt};
 
 use super::conditions::{self, READY};
 use super::fanout::Fanout;
-use super::usage::Usage;
 use super::{Error, Scope};
 use crate::api::limits::MAX_STATUS_NAMESPACES;
 use crate::api::{ClusterAuthProfile, ClusterAuthProfileStatus, Identity, ProfileKind};
+use crate::resolve::overrides::not_allowed;
 use crate::resolve::{Settings, summarize, validate_profile};
 use crate::telemetry::{Metrics, ReconcileTimer};
 
@@ -124,22 +125,68 @@ pub struct ClusterContext {
     pub settings: Settings,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Which Identities use which ClusterAuthProfile.
-    pub usage: Arc<Usage>,
+    /// Every scope's Identities: who uses which profile is read from them.
+    pub identities: Vec<Store<Identity>>,
+    /// Every scope's namespaces (their labels decide selection).
+    pub namespaces: Vec<Store<PartialObjectMeta<Namespace>>>,
 }
 
-/// How often the status looks at who uses a profile (Identity reconciles record it).
+impl ClusterContext {
+    /// The namespaces whose Identities use `profile` and may (selected, overrides allowed).
+    fn namespaces_using(&self, profile: &ClusterAuthProfile) -> BTreeSet<String> {
+        let labels = |ns: &str| {
+            self.namespaces
+                .iter()
+                .find_map(|s| s.get(&ObjectRef::new(ns)))
+                .and_then(|m| m.metadata.labels.clone())
+                .unwrap_or_default()
+        };
+        let identities: Vec<Arc<Identity>> = self.identities.iter().flat_map(Store::state).collect();
+        namespaces_using(profile, identities.iter().map(AsRef::as_ref), labels)
+    }
+}
+
+/// The namespaces with an Identity that names `profile` and may use it: its namespace is
+/// selected (`labels` of a namespace by name) and the profile allows its overrides.
+pub fn namespaces_using<'a>(
+    profile: &ClusterAuthProfile,
+    identities: impl Iterator<Item = &'a Identity>,
+    labels: impl Fn(&str) -> BTreeMap<String, String>,
+) -> BTreeSet<String> {
+    let name = profile.name_any();
+    let allowed = profile.spec.allowed_overrides.as_deref().unwrap_or_default();
+    identities
+        .filter(|i| i.spec.profile_ref_kind() == ProfileKind::ClusterAuthProfile && i.spec.profile == name)
+        .filter_map(|i| {
+            let ns = i.namespace()?;
+            let may =
+                profile.spec.selects(&ns, &labels(&ns)) && not_allowed(&i.spec.overrides, &name, allowed).is_empty();
+            may.then_some(ns)
+        })
+        .collect()
+}
+
+/// How often the status looks again at who uses a profile without an Identity change: a
+/// namespace's relabelling changes its selection, and only the Identity controllers watch
+/// namespaces.
 const USAGE_RECHECK: Duration = Duration::from_secs(30);
 
 /// Runs the ClusterAuthProfile status controller (once per process) until `shutdown`, on the
-/// process's one ClusterAuthProfile watch (`trigger`: a subscription made before it runs).
+/// process's one ClusterAuthProfile watch (`trigger`: a subscription made before it runs);
+/// `identity_changes`: every scope's Identity subscriptions, so a profile's users are counted
+/// when an Identity comes, goes or changes its profile.
 pub async fn run(
     ctx: Arc<ClusterContext>,
     profiles: &ClusterProfiles,
     trigger: impl Stream<Item = Result<ClusterAuthProfile, watcher::Error>> + Send + 'static,
+    identity_changes: Vec<Events<Identity>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let users = futures::stream::select_all(identity_changes);
     Controller::for_stream(trigger, profiles.store())
+        .watches_stream(users, |i: Identity| {
+            (i.spec.profile_ref_kind() == ProfileKind::ClusterAuthProfile).then(|| ObjectRef::new(&i.spec.profile))
+        })
         .trigger_backoff(super::backoff::WatchBackoff::default())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -150,7 +197,8 @@ pub async fn run(
 async fn reconcile(obj: Arc<ClusterAuthProfile>, ctx: Arc<ClusterContext>) -> Result<Action, Error> {
     let _timer = ReconcileTimer::start(&ctx.metrics, "clusterauthprofile");
     let old = obj.status.clone().unwrap_or_default();
-    let status = status_of(&obj, &old, &ctx.settings, &ctx.usage, Timestamp::now());
+    let used = ctx.namespaces_using(&obj);
+    let status = status_of(&obj, &old, &ctx.settings, used, Timestamp::now());
     if status != old {
         let api: Api<ClusterAuthProfile> = Api::all(ctx.client.clone());
         api.patch_status(
@@ -168,12 +216,11 @@ fn status_of(
     obj: &ClusterAuthProfile,
     old: &ClusterAuthProfileStatus,
     settings: &Settings,
-    usage: &Usage,
+    used: BTreeSet<String>,
     now: Timestamp,
 ) -> ClusterAuthProfileStatus {
     let generation = obj.metadata.generation;
     let report = validate_profile(&obj.spec.auth, settings);
-    let used = usage.namespaces(&obj.name_any());
     let mut status = ClusterAuthProfileStatus {
         conditions: old.conditions.clone(),
         observed_generation: generation,
@@ -209,11 +256,7 @@ mod tests {
 
     #[test]
     fn status_lists_the_first_namespaces_and_counts_all() {
-        let usage = Usage::default();
-        for i in 0..60 {
-            usage.record("platform", &format!("ns-{i:02}"), "tf");
-        }
-        usage.record("other", "x", "tf");
+        let used: BTreeSet<String> = (0..60).map(|i| format!("ns-{i:02}")).collect();
         let mut obj = ClusterAuthProfile::new("platform", ClusterAuthProfileSpec::default());
         obj.metadata.generation = Some(3);
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
@@ -221,7 +264,7 @@ mod tests {
             &obj,
             &ClusterAuthProfileStatus::default(),
             &Settings::default(),
-            &usage,
+            used,
             now,
         );
         assert_eq!(s.namespace_count, 60);
@@ -229,5 +272,42 @@ mod tests {
         assert_eq!(s.namespaces[0], "ns-00");
         assert_eq!(s.observed_generation, Some(3));
         assert_eq!(s.conditions[0].type_, READY);
+    }
+
+    #[test]
+    fn a_profile_is_used_where_an_identity_names_it_and_may() {
+        let profile: ClusterAuthProfile = serde_json::from_value(serde_json::json!({
+            "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "ClusterAuthProfile",
+            "metadata": {"name": "platform"},
+            "spec": {"namespaces": ["a", "b", "c"], "allowedOverrides": ["principal.session_name"]}
+        }))
+        .unwrap();
+        let identity = |ns: &str, spec: serde_json::Value| -> Identity {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "Identity",
+                "metadata": {"name": "tf", "namespace": ns}, "spec": spec
+            }))
+            .unwrap()
+        };
+        let cluster = serde_json::json!({"profile": "platform", "profileKind": "ClusterAuthProfile"});
+        let ids = [
+            identity("a", cluster.clone()),
+            // Allowed override.
+            identity(
+                "b",
+                serde_json::json!({"profile": "platform", "profileKind": "ClusterAuthProfile", "principal": {"session_name": "x"}}),
+            ),
+            // Refused override: not a user.
+            identity(
+                "c",
+                serde_json::json!({"profile": "platform", "profileKind": "ClusterAuthProfile", "principal": {"duration": "1h"}}),
+            ),
+            // Not selected.
+            identity("d", cluster.clone()),
+            // An AuthProfile of the same name.
+            identity("e", serde_json::json!({"profile": "platform"})),
+        ];
+        let used = namespaces_using(&profile, ids.iter(), |_| BTreeMap::new());
+        assert_eq!(used.into_iter().collect::<Vec<_>>(), ["a", "b"]);
     }
 }

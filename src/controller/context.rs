@@ -10,7 +10,6 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::Store;
 
 use super::Recorder;
-use super::usage::Usage;
 use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
 use crate::exchange::Budget;
 use crate::exchange::sts::{Exchanger, Session};
@@ -58,8 +57,6 @@ pub struct Memory {
     pub statuses: StatusesWritten,
     /// Sessions obtained whose Secret write failed, for the retry.
     pub unwritten: Unwritten,
-    /// Which Identities use which ClusterAuthProfile (shared by every scope).
-    pub usage: Arc<Usage>,
 }
 
 /// The services outside the reconcile, one each per process (shared by every scope).
@@ -77,21 +74,12 @@ pub struct Services {
 }
 
 impl Context {
-    /// The context of one scope: its `stores`, the process's `services` and `usage` map,
-    /// `settings`, and the scope's readiness flag `synced`.
-    pub fn new(
-        stores: Stores,
-        services: Services,
-        usage: Arc<Usage>,
-        settings: Settings,
-        synced: Arc<AtomicBool>,
-    ) -> Self {
+    /// The context of one scope: its `stores`, the process's `services`, `settings`, and the
+    /// scope's readiness flag `synced`.
+    pub fn new(stores: Stores, services: Services, settings: Settings, synced: Arc<AtomicBool>) -> Self {
         Self {
             stores,
-            memory: Memory {
-                usage,
-                ..Memory::default()
-            },
+            memory: Memory::default(),
             services,
             settings,
             synced,
@@ -118,13 +106,7 @@ impl Context {
             exchanger: Arc::new(Exchanger::new(StsSettings::default(), budget.limiter(), None)),
             budget,
         };
-        Self::new(
-            stores,
-            services,
-            Arc::default(),
-            Settings::default(),
-            Arc::new(AtomicBool::new(true)),
-        )
+        Self::new(stores, services, Settings::default(), Arc::new(AtomicBool::new(true)))
     }
 }
 
@@ -187,10 +169,9 @@ impl Unwritten {
 
 impl Context {
     /// Identity `key` is gone: drop everything the process remembers of it (metric series,
-    /// ClusterAuthProfile usage, last status written, sessions left unwritten).
+    /// last status written, sessions left unwritten).
     pub fn forget_identity(&self, key: &Key) {
         self.services.metrics.forget(&key.0, &key.1);
-        self.memory.usage.forget(&key.0, &key.1);
         self.memory.statuses.0.remove(key);
         self.memory.unwritten.0.remove(key);
     }
@@ -199,7 +180,6 @@ impl Context {
     /// re-list: those deleted while the watch was down).
     pub fn retain_identities(&self, keep: impl Fn(&str, &str) -> bool) {
         self.services.metrics.retain(&keep);
-        self.memory.usage.retain(&keep);
         self.memory.statuses.0.retain(&keep);
         self.memory.unwritten.0.retain(&keep);
     }

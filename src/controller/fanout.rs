@@ -25,7 +25,12 @@ pub struct Fanout<K: Resource<DynamicType = ()> + Clone + 'static> {
     subscribers: Mutex<Vec<mpsc::UnboundedSender<(K, bool)>>>,
     synced: watch::Receiver<bool>,
     root: Mutex<Option<Root<K>>>,
+    observer: Mutex<Option<Observer<K>>>,
 }
+
+/// Sees every event of the watch, after the store applied it (process memory that follows
+/// the objects: a deleted object's bookkeeping, a re-list's leftovers).
+pub type Observer<K> = Box<dyn FnMut(&watcher::Event<K>) + Send>;
 
 impl<K> Fanout<K>
 where
@@ -40,6 +45,7 @@ where
             subscribers: Mutex::default(),
             synced,
             root: Mutex::new(Some((events, writer, tx))),
+            observer: Mutex::default(),
         })
     }
 
@@ -77,6 +83,11 @@ where
         rx
     }
 
+    /// Sets what sees every event (before [`Self::run`]).
+    pub fn observe(&self, observer: Observer<K>) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
     /// Resolves once the store holds the first full list. Any number may wait (kube's own
     /// readiness future keeps one waker).
     pub async fn synced(&self) -> bool {
@@ -92,6 +103,9 @@ where
         };
         let mut stream = events.reflect(writer).boxed();
         while let Some(event) = stream.next().await {
+            if let (Ok(e), Some(observe)) = (&event, self.observer.lock().unwrap_or_else(|p| p.into_inner()).as_mut()) {
+                observe(e);
+            }
             let change = match event {
                 Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
                 Ok(watcher::Event::Delete(o)) => (o, true),

@@ -11,7 +11,6 @@ mod fanout;
 mod identity;
 mod profile;
 mod secrets;
-mod usage;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -30,7 +29,6 @@ pub use context::{Context, Memory, Services, Stores};
 pub use error::Error;
 pub use events::Recorder;
 pub use fanout::Fanout;
-pub use usage::Usage;
 
 /// `kubectl apply`'s copy of the whole object: never read, so never cached.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -75,6 +73,9 @@ pub struct Caches {
     pub cluster: ClusterCaches,
     /// The controller's Secrets, metadata only: the reconcile reads them here, not with a GET.
     pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Identities: the Identity controller's, and (for the ClusterAuthProfile status) which
+    /// Identities use which profile.
+    pub identities: Arc<Fanout<Identity>>,
     /// AuthProfile spec changes and deletions, for the Identities that use them.
     profile_stream: Events<AuthProfile>,
     /// Every AuthProfile change, for the AuthProfile (status) controller.
@@ -109,7 +110,19 @@ pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles
     let profile_status_stream = profiles.subscribe().boxed();
     // Both subscribers exist: the watch may run.
     tokio::spawn(profiles.clone().run());
+    let identities = watcher(scope.api::<Identity>(client), watcher::Config::default())
+        .backoff(backoff::WatchBackoff::default())
+        // The cache needs spec, status and our annotations; managedFields and the last-applied
+        // copy of the whole object are most of an applied object's size.
+        .modify(|i: &mut Identity| {
+            i.metadata.managed_fields = None;
+            if let Some(a) = i.metadata.annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+        })
+        .boxed();
     Caches {
+        identities: Fanout::new(identities),
         cluster: cluster::caches(client, scope, cluster_profiles),
         profiles,
         secrets,
@@ -134,7 +147,7 @@ pub async fn run(
     tuning: Tuning,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
-    let (identity_store, identity_stream) = identity_watch(&ctx, &scope);
+    let (identity_store, identity_stream) = identity_watch(&ctx, &scope, &caches.identities);
 
     // A profile change reconciles the Identities that use it; so does a ClusterAuthProfile's,
     // and a namespace's relabelling (selection).
@@ -193,60 +206,48 @@ pub async fn run(
     tracing::info!("controllers stopped");
 }
 
-/// The scope's Identity watch: its store, and the reconcile triggers it gives. Only spec
+/// The scope's Identity watch, run: its store, and the reconcile triggers it gives. Only spec
 /// (generation) and annotation changes trigger a reconcile, so the controller's own status
 /// writes never start another attempt (backoff stays honest); annotating an Identity is the
 /// manual retry.
 fn identity_watch(
     ctx: &Arc<Context>,
     scope: &Scope,
+    identities: &Arc<Fanout<Identity>>,
 ) -> (
     Store<Identity>,
     impl Stream<Item = Result<Identity, watcher::Error>> + Send + 'static,
 ) {
-    let (identity_store, identity_writer) = reflector::store();
     let remembered = ctx.clone();
-    let stream = watcher(scope.api::<Identity>(&ctx.services.client), watcher::Config::default())
-        .backoff(backoff::WatchBackoff::default())
-        // The cache needs spec, status and our annotations; managedFields and the last-applied
-        // copy of the whole object are most of an applied object's size.
-        .modify(|i: &mut Identity| {
-            i.metadata.managed_fields = None;
-            if let Some(a) = i.metadata.annotations.as_mut() {
-                a.remove(LAST_APPLIED);
+    let scope = scope.clone();
+    let mut listing: Option<HashSet<(String, String)>> = None;
+    // A deleted Identity is never reconciled again: drop its per-Identity series (and its
+    // last written status) here; after a re-list, those of Identities deleted while the
+    // watch was down (no Delete event ever comes for them).
+    identities.observe(Box::new(move |event| match event {
+        watcher::Event::Delete(obj) => {
+            remembered.forget_identity(&(obj.namespace().unwrap_or_default(), obj.name_any()));
+        }
+        watcher::Event::Init => listing = Some(HashSet::new()),
+        watcher::Event::InitApply(obj) => {
+            if let Some(l) = listing.as_mut() {
+                l.insert((obj.namespace().unwrap_or_default(), obj.name_any()));
             }
-        })
-        .reflect(identity_writer)
-        // A deleted Identity is never reconciled again: drop its per-Identity series (and its
-        // last written status) here; after a re-list, those of Identities deleted while the
-        // watch was down (no Delete event ever comes for them).
-        .inspect({
-            let scope = scope.clone();
-            let mut listing: Option<HashSet<(String, String)>> = None;
-            move |event| match event {
-                Ok(watcher::Event::Delete(obj)) => {
-                    remembered.forget_identity(&(obj.namespace().unwrap_or_default(), obj.name_any()));
-                }
-                Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
-                Ok(watcher::Event::InitApply(obj)) => {
-                    if let Some(l) = listing.as_mut() {
-                        l.insert((obj.namespace().unwrap_or_default(), obj.name_any()));
-                    }
-                }
-                Ok(watcher::Event::InitDone) => {
-                    if let Some(listed) = listing.take() {
-                        remembered.retain_identities(|ns, name| {
-                            !scope.contains(ns) || listed.contains(&(ns.to_owned(), name.to_owned()))
-                        });
-                    }
-                }
-                _ => {}
+        }
+        watcher::Event::InitDone => {
+            if let Some(listed) = listing.take() {
+                remembered.retain_identities(|ns, name| {
+                    !scope.contains(ns) || listed.contains(&(ns.to_owned(), name.to_owned()))
+                });
             }
-        })
-        .touched_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::annotations),
-            Default::default(),
-        );
-    (identity_store, stream)
+        }
+        watcher::Event::Apply(_) => {}
+    }));
+    let stream = identities.subscribe().predicate_filter(
+        predicates::generation.combine(predicates::annotations),
+        Default::default(),
+    );
+    // Every subscriber exists (the ClusterAuthProfile status subscribed before the scopes ran).
+    tokio::spawn(identities.clone().run());
+    (identities.store(), stream)
 }

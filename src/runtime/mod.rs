@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Tuning, Usage};
+use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Tuning};
 use crate::exchange::Budget;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
@@ -137,15 +138,21 @@ async fn controllers(
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),
     };
-    let usage = Arc::new(Usage::default());
     // One ClusterAuthProfile watch for the process: every scope subscribes, then it runs.
     let cluster_profiles = controller::cluster_profiles(&client);
+    // What the ClusterAuthProfile status reads from each scope, if this process writes it.
+    let (mut identities, mut namespaces, mut identity_changes) = (Vec::new(), Vec::new(), Vec::new());
     let runs: Vec<_> = scopes
         .into_iter()
         .zip(synced)
         .map(|(scope, synced)| {
             let caches = controller::caches(&client, &scope, &cluster_profiles);
             mark_when_synced(&caches, synced.clone());
+            if config.cluster_profile_status {
+                identities.push(caches.identities.store());
+                namespaces.push(caches.cluster.namespaces.clone());
+                identity_changes.push(caches.identities.subscribe().boxed());
+            }
             let services = Services {
                 client: client.clone(),
                 recorder: Recorder::new(client.clone(), reporter.clone()),
@@ -153,13 +160,7 @@ async fn controllers(
                 exchanger: exchanger.clone(),
                 budget: budget.clone(),
             };
-            let ctx = Arc::new(Context::new(
-                caches.stores(),
-                services,
-                usage.clone(),
-                config.settings.clone(),
-                synced,
-            ));
+            let ctx = Arc::new(Context::new(caches.stores(), services, config.settings.clone(), synced));
             let tuning = Tuning {
                 concurrency: config.concurrency,
             };
@@ -172,14 +173,15 @@ async fn controllers(
         client: client.clone(),
         settings: config.settings.clone(),
         metrics: metrics.clone(),
-        usage: usage.clone(),
+        identities,
+        namespaces,
     });
     let signaled = shutdown.signaled();
     let status_trigger = config.cluster_profile_status.then(|| cluster_profiles.subscribe());
     tokio::spawn(cluster_profiles.clone().run());
     let cluster = async move {
         if let Some(trigger) = status_trigger {
-            controller::run_cluster_profiles(cluster_ctx, &cluster_profiles, trigger, signaled).await;
+            controller::run_cluster_profiles(cluster_ctx, &cluster_profiles, trigger, identity_changes, signaled).await;
         }
     };
     futures::join!(futures::future::join_all(runs), cluster);

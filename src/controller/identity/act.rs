@@ -12,7 +12,7 @@ use kube::{Api, ResourceExt};
 
 use super::gather::{Held, read_live};
 use super::issue::{Issued, exchange_and_write};
-use super::plan::{Observed, Plan, ProfileUse, SecretPlan, SecretView, plan_existing};
+use super::plan::{Observed, Plan, SecretPlan, SecretView, plan_existing};
 use super::trigger::RenewReason;
 use super::{Refresh, decide, publish};
 use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
@@ -140,7 +140,6 @@ pub(super) async fn act(
         _ => {}
     }
     let uid = obj.uid().ok_or(Error::Metadata("uid"))?;
-    record_usage(ctx, ns, &obj.name_any(), o.profile.as_ref());
     let mut status = o.old.clone();
     status.observed_generation = obj.metadata.generation;
     // Warnings describe the current spec's resolution: set again once it resolves.
@@ -164,15 +163,6 @@ pub(super) async fn act(
             serve(&mut pass, set, (supersede, secret, view), sts, jitter).await
         }
         Plan::WaitForCaches | Plan::Nothing => Ok(Action::await_change()),
-    }
-}
-
-/// Which Identities use which ClusterAuthProfile (the profile's status counts them).
-fn record_usage(ctx: &Context, ns: &str, name: &str, profile: Option<&ProfileUse<Held>>) {
-    match profile {
-        Some(ProfileUse::Usable(Held::Cluster(p))) => ctx.memory.usage.record(&p.name_any(), ns, name),
-        Some(_) => ctx.memory.usage.forget(ns, name),
-        None => {}
     }
 }
 
