@@ -16,6 +16,7 @@ mod limits;
 mod limits_profile;
 mod logs;
 mod multi_identity;
+mod overrides;
 mod paste;
 mod restarts;
 mod safety;

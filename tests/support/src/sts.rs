@@ -60,7 +60,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-pub use calls::{ActionCalls, CallCounts};
+pub use calls::{ActionCalls, CallCounts, RoleCall};
 pub use config::{RateLimit, RoleConfig, StsConfig, WebIdentityTrust};
 pub use error::StsError;
 pub use faults::Fault;
@@ -118,6 +118,12 @@ impl LocalSts {
     /// The calls served so far, per action and outcome (also `GET /_local/calls`).
     pub fn calls(&self) -> CallCounts {
         self.state.calls.snapshot()
+    }
+
+    /// Every call that named a role (`AssumeRole`, `AssumeRoleWithWebIdentity`), with its
+    /// external id, oldest first.
+    pub fn role_calls(&self) -> Vec<RoleCall> {
+        self.state.calls.role_calls()
     }
 
     /// Forgets the counted calls (also `POST /_local/calls/reset`).

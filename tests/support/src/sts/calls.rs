@@ -49,9 +49,20 @@ impl CallCounts {
     }
 }
 
+/// One call that named a role, in the order served: which role, and with which external id
+/// (not a secret: a role's trust condition), so a test can prove a value never reached STS
+/// with the wrong role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleCall {
+    pub action: String,
+    pub role_arn: String,
+    pub external_id: Option<String>,
+}
+
 #[derive(Default)]
 pub struct CallCounter {
     counts: Mutex<CallCounts>,
+    roles: Mutex<Vec<RoleCall>>,
 }
 
 impl CallCounter {
@@ -72,11 +83,22 @@ impl CallCounter {
         });
     }
 
+    /// Records the role (and external id) a call named.
+    pub fn record_role(&self, call: RoleCall) {
+        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(call);
+    }
+
+    /// Every call that named a role, oldest first.
+    pub fn role_calls(&self) -> Vec<RoleCall> {
+        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
     pub fn snapshot(&self) -> CallCounts {
         self.with(|counts| counts.clone())
     }
 
     pub fn reset(&self) {
         self.with(|counts| *counts = CallCounts::default());
+        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 }

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use rand::Rng as _;
 
 use super::actions::{self, StsState};
-use super::calls::CallCounts;
+use super::calls::{CallCounts, RoleCall};
 use super::faults::{self, Fault};
 use super::params::Params;
 use super::sigv4;
@@ -77,6 +77,13 @@ async fn query_api(
     // Role ARNs are not secrets; tokens and keys are never logged.
     let role = params.get("RoleArn").unwrap_or_default();
     state.calls.record(action_name, result.as_ref().err().map(|e| e.code));
+    if !role.is_empty() {
+        state.calls.record_role(RoleCall {
+            action: action_name.to_owned(),
+            role_arn: role.to_owned(),
+            external_id: params.get("ExternalId").map(str::to_owned),
+        });
+    }
     let (status, body) = match result {
         Ok(_) if fault == Some(Fault::MalformedBody) => (StatusCode::OK, faults::MALFORMED_BODY.to_owned()),
         Ok(body) if fault == Some(Fault::ExpiredCredentials) => {
