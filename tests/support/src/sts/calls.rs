@@ -57,6 +57,11 @@ pub struct RoleCall {
     pub action: String,
     pub role_arn: String,
     pub external_id: Option<String>,
+    /// `RoleSessionName`, if given: a test whose Identities each send their own counts the
+    /// exchanges per Identity.
+    pub session_name: Option<String>,
+    /// The error code, if the call failed.
+    pub error: Option<String>,
 }
 
 #[derive(Default)]
@@ -85,12 +90,18 @@ impl CallCounter {
 
     /// Records the role (and external id) a call named.
     pub fn record_role(&self, call: RoleCall) {
-        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(call);
+        self.roles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(call);
     }
 
     /// Every call that named a role, oldest first.
     pub fn role_calls(&self) -> Vec<RoleCall> {
-        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.roles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn snapshot(&self) -> CallCounts {
@@ -99,6 +110,9 @@ impl CallCounter {
 
     pub fn reset(&self) {
         self.with(|counts| *counts = CallCounts::default());
-        self.roles.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        self.roles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
     }
 }
