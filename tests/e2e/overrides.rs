@@ -70,7 +70,10 @@ fn assert_external_id_only_with_its_role(sts: &LocalSts) {
         .iter()
         .filter(|c| c.external_id.as_deref() == Some(EXT_ID) && c.role_arn != AUDIT_ROLE)
         .collect();
-    assert!(wrong.is_empty(), "the profile's external id reached STS with another role: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "the profile's external id reached STS with another role: {wrong:?}"
+    );
 }
 
 #[tokio::test]
@@ -107,18 +110,34 @@ async fn a_tenant_cannot_steer_a_cluster_profiles_chain() -> Result<()> {
     // Another role, with the platform's parent session and external id: refused, never sent.
     let steer = format!("  principal: {{assume_role: \"{NETWORK_ROLE}\"}}");
     apply(&client, &ns, &tenant_identity("steer", profile, &steer)).await?;
-    let i = wait_reason(&client, &ns, "steer", "OverrideNotAllowed", t).await.map_err(fail)?;
+    let i = wait_reason(&client, &ns, "steer", "OverrideNotAllowed", t)
+        .await
+        .map_err(fail)?;
     let (status, _, message) = ready(&i).unwrap_or_default();
     assert_eq!(status, "False");
     assert!(
-        message.contains("spec.principal.assume_role") && message.contains(profile) && message.contains("allowedOverrides"),
+        message.contains("spec.principal.assume_role")
+            && message.contains(profile)
+            && message.contains("allowedOverrides"),
         "{message}"
     );
-    assert!(Api::<Secret>::namespaced(client.clone(), &ns).get_opt("steer").await?.is_none());
+    assert!(
+        Api::<Secret>::namespaced(client.clone(), &ns)
+            .get_opt("steer")
+            .await?
+            .is_none()
+    );
 
     // What the profile allows works, and the external id goes with the profile's role.
-    apply(&client, &ns, &tenant_identity("named", profile, "  principal: {session_name: tenant-run}")).await?;
-    let i = wait_reason(&client, &ns, "named", "CredentialsIssued", t).await.map_err(fail)?;
+    apply(
+        &client,
+        &ns,
+        &tenant_identity("named", profile, "  principal: {session_name: tenant-run}"),
+    )
+    .await?;
+    let i = wait_reason(&client, &ns, "named", "CredentialsIssued", t)
+        .await
+        .map_err(fail)?;
     let s = i.status.unwrap_or_default();
     assert_eq!(s.role_arn.as_deref(), Some(AUDIT_ROLE));
     assert_eq!(s.session_name.as_deref(), Some("tenant-run"));
@@ -132,15 +151,27 @@ async fn a_tenant_cannot_steer_a_cluster_profiles_chain() -> Result<()> {
 
     // The platform stops allowing it: the stored override is refused, the credentials go.
     apply_cluster_profile(&client, &platform_profile(profile, &ns, "")).await?;
-    let i = wait_reason(&client, &ns, "named", "OverrideNotAllowed", t).await.map_err(fail)?;
+    let i = wait_reason(&client, &ns, "named", "OverrideNotAllowed", t)
+        .await
+        .map_err(fail)?;
     let message = ready(&i).unwrap_or_default().2;
     assert!(message.contains("spec.principal.session_name"), "{message}");
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    wait_for(t, || async { Ok(secrets.get("named").await?.data.unwrap_or_default().is_empty()) })
-        .await
-        .map_err(fail)?;
-    let annotations = secrets.get_metadata("named").await?.metadata.annotations.unwrap_or_default();
-    assert_eq!(annotations.get(labels::REVOKED).map(String::as_str), Some("OverrideNotAllowed"));
+    wait_for(t, || async {
+        Ok(secrets.get("named").await?.data.unwrap_or_default().is_empty())
+    })
+    .await
+    .map_err(fail)?;
+    let annotations = secrets
+        .get_metadata("named")
+        .await?
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert_eq!(
+        annotations.get(labels::REVOKED).map(String::as_str),
+        Some("OverrideNotAllowed")
+    );
     for k in labels::RENEWAL_ANNOTATIONS {
         assert!(!annotations.contains_key(k), "{k} left on a revoked Secret");
     }
@@ -202,6 +233,10 @@ spec:
     apply(&client, &ns, &crate::identity("as-written", "  identity: audit")).await?;
     wait_reason(&client, &ns, "as-written", "CredentialsIssued", Duration::from_secs(60)).await?;
     assert_external_id_only_with_its_role(&sts);
-    assert!(!sts.role_calls().iter().any(|c| c.role_arn == NETWORK_ROLE), "{:?}", sts.role_calls());
+    assert!(
+        !sts.role_calls().iter().any(|c| c.role_arn == NETWORK_ROLE),
+        "{:?}",
+        sts.role_calls()
+    );
     Ok(())
 }
