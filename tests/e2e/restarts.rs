@@ -21,7 +21,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use crate::fixture::*;
-use crate::serial::{fleet_size, heavy};
+use crate::serial::{fleet_size, heavy, own_control_plane};
 use crate::waits::{QUIET, idle};
 use crate::{identity, profile};
 
@@ -202,7 +202,7 @@ async fn status_matches_secrets(client: &Client, ns: &str) -> anyhow::Result<()>
 /// 20 s sessions (renewed every ~13 s) fall due.
 async fn outage(process: &str, new_identity: bool) -> anyhow::Result<()> {
     const N: usize = 20;
-    let _heavy = heavy().await;
+    let _heavy = own_control_plane().await;
     let mut cp = ControlPlane::start()?;
     install_crds(&cp).await?;
     let client = cp.client().await?;

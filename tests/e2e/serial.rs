@@ -1,12 +1,16 @@
-//! The heavy tests (fleets, private control planes, kills, leader election) take this lock
-//! so they run one at a time while the light ones run beside them: together they would
-//! compete for the machine's two cores and stretch each other's timing bounds.
+//! The heavy tests take a lock so they run one at a time while the light ones run beside
+//! them: together they would compete for the machine's two cores and stretch each other's
+//! timing bounds. Two locks: one for those on the shared API server (fleets, kills, leader
+//! election), one for those that start a control plane of their own (API server and etcd
+//! restarts, the deep-profile check). A test of each kind may run at once: they share no
+//! API server, and the suite's floor is the longer of the two queues, not their sum.
 
 use std::time::Instant;
 
 use tokio::sync::{Mutex, MutexGuard};
 
 static HEAVY: Mutex<()> = Mutex::const_new(());
+static OWN_CONTROL_PLANE: Mutex<()> = Mutex::const_new(());
 
 /// The lock, held for the whole of a heavy test.
 pub struct Heavy {
@@ -17,8 +21,17 @@ pub struct Heavy {
 /// Takes the lock. A tokio mutex: each test has its own runtime, and a failed test releases
 /// it without poisoning it for the next.
 pub async fn heavy() -> Heavy {
+    take(&HEAVY).await
+}
+
+/// The lock of the tests that start a control plane of their own.
+pub async fn own_control_plane() -> Heavy {
+    take(&OWN_CONTROL_PLANE).await
+}
+
+async fn take(lock: &'static Mutex<()>) -> Heavy {
     let waited = Instant::now();
-    let guard = HEAVY.lock().await;
+    let guard = lock.lock().await;
     let test = std::thread::current().name().unwrap_or("?").to_owned();
     eprintln!("HEAVY {test}: waited {:.1} s for the lock", waited.elapsed().as_secs_f64());
     Heavy {
