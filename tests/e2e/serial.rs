@@ -33,7 +33,10 @@ async fn take(lock: &'static Mutex<()>) -> Heavy {
     let waited = Instant::now();
     let guard = lock.lock().await;
     let test = std::thread::current().name().unwrap_or("?").to_owned();
-    eprintln!("HEAVY {test}: waited {:.1} s for the lock", waited.elapsed().as_secs_f64());
+    eprintln!(
+        "HEAVY {test}: waited {:.1} s for the lock",
+        waited.elapsed().as_secs_f64()
+    );
     Heavy {
         _guard: guard,
         since: Instant::now(),
@@ -44,7 +47,10 @@ impl Drop for Heavy {
     fn drop(&mut self) {
         // With --nocapture: what the heavy tests cost, one after another (the suite's floor).
         let test = std::thread::current().name().unwrap_or("?").to_owned();
-        eprintln!("HEAVY {test}: held the lock {:.1} s", self.since.elapsed().as_secs_f64());
+        eprintln!(
+            "HEAVY {test}: held the lock {:.1} s",
+            self.since.elapsed().as_secs_f64()
+        );
     }
 }
 
