@@ -19,8 +19,9 @@ start=$SECONDS
 tests/controlplane/build-binaries.sh all >/dev/null
 echo "tests/run.sh: control plane binaries ready in $((SECONDS - start)) s" >&2
 
-# Six tests at a time in each test binary: the end-to-end tests mostly wait on timers and
+# Eight tests at a time in each test binary: the end-to-end tests mostly wait on timers and
 # the API server (each in its own namespace); the heavy ones (fleets, private control
-# planes, kills, leader election) take a lock and run one at a time (tests/e2e/serial.rs).
-export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
+# planes, kills, leader election) take a lock and run one at a time (tests/e2e/serial.rs),
+# the ones waiting for it hold a slot each: eight leave room for the light ones beside them.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
 cargo test --workspace --locked "$@"
