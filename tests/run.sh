@@ -20,8 +20,8 @@ tests/controlplane/build-binaries.sh all >/dev/null
 echo "tests/run.sh: control plane binaries ready in $((SECONDS - start)) s" >&2
 
 # Eight tests at a time in each test binary: the end-to-end tests mostly wait on timers and
-# the API server (each in its own namespace); the heavy ones (fleets, private control
-# planes, kills, leader election) take a lock and run one at a time (tests/e2e/serial.rs),
-# the ones waiting for it hold a slot each: eight leave room for the light ones beside them.
+# the API server (each in its own namespace); the heavy ones (fleets, kills, leader election
+# on the shared API server; restarts of a control plane of their own) queue on a lock per
+# kind (tests/e2e/serial.rs), each waiting one holding a slot: eight leave room beside them.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
 cargo test --workspace --locked "$@"
