@@ -19,4 +19,9 @@ start=$SECONDS
 tests/controlplane/build-binaries.sh all >/dev/null
 echo "tests/run.sh: control plane binaries ready in $((SECONDS - start)) s" >&2
 
+# Eight tests at a time in each test binary: the end-to-end tests mostly wait on timers and
+# the API server (each in its own namespace); the heavy ones (fleets, kills, leader election
+# on the shared API server; restarts of a control plane of their own) queue on a lock per
+# kind (tests/e2e/serial.rs), each waiting one holding a slot: eight leave room beside them.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-8}"
 cargo test --workspace --locked "$@"

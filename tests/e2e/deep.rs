@@ -39,6 +39,7 @@ async fn apply_raw(client: &Client, ns: &str, plural: &str, doc: &Value) -> anyh
 
 #[tokio::test]
 async fn a_deep_profile_in_one_namespace_does_not_stop_another() -> anyhow::Result<()> {
+    let _heavy = crate::serial::own_control_plane().await;
     let cp = ControlPlane::start()?;
     install_crds(&cp).await?;
     let client = cp.client().await?;

@@ -23,6 +23,7 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
 
 #[tokio::test]
 async fn one_leader_renews_and_a_standby_takes_over() -> anyhow::Result<()> {
+    let _heavy = crate::serial::heavy().await;
     let cp = control_plane();
     let client = cp.client().await?;
     let ns = namespace(&client, "ha").await?;

@@ -11,6 +11,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
 use crate::fixture::*;
+use crate::waits::{QUIET, idle, reconciled_past};
 use crate::{identity, profile};
 
 /// Waits until the Identity is `CredentialsIssued` for `secret` and `atmos_identity`.
@@ -113,10 +114,11 @@ async fn an_identity_being_deleted_mints_no_token_and_writes_no_secret() -> Resu
     } = Scenario::start("deleting").await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let identities: Api<Identity> = Api::namespaced(client.clone(), &ns);
-    // 20 s sessions: renewal would be due within the wait below.
+    // 20 s sessions: renewal falls due within the wait below.
     apply(&client, &ns, &profile("20s")).await?;
     apply(&client, &ns, &identity("admin", "")).await?;
-    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let issued = wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let renewal: jiff::Timestamp = issued.status.and_then(|s| s.renewal_time).unwrap_or_default().parse()?;
 
     // A finalizer keeps the Identity in its terminating state; removing its Secret (as a
     // foreground deletion's garbage collector would) must not bring the Secret back.
@@ -126,8 +128,15 @@ async fn an_identity_being_deleted_mints_no_token_and_writes_no_secret() -> Resu
         .await?;
     identities.delete("admin", &DeleteParams::default()).await?;
     let calls = sts.calls().all();
+    let mark = idle(&controller, QUIET, Duration::from_secs(30)).await?;
     secrets.delete("admin", &DeleteParams::default()).await?;
-    tokio::time::sleep(Duration::from_secs(25)).await;
+    // The deletion reaches the Identity (a reconcile ends), and the renewal time it had
+    // passes (a timer left for it would fire then): either would have brought the Secret
+    // back by the time the controller is idle again.
+    reconciled_past(&controller, mark, 1, Duration::from_secs(30)).await?;
+    let until_due = renewal.duration_since(jiff::Timestamp::now()).as_secs_f64() + 1.0;
+    tokio::time::sleep(Duration::from_secs_f64(until_due.clamp(0.0, 30.0))).await;
+    idle(&controller, QUIET, Duration::from_secs(30)).await?;
     let leftover = secrets.get_opt("admin").await?;
     let after = sts.calls().all();
     let release = serde_json::json!({"metadata": {"finalizers": null}});

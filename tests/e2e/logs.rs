@@ -61,8 +61,8 @@ async fn no_secret_reaches_the_log_at_trace_level() -> anyhow::Result<()> {
             .any(|l| l.contains("\"message\":\"credentials renewed\"") && l.contains("\"trigger\":\"Renewing\"")))
     })
     .await?;
-    // Let the renewal's last log lines land.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The renewal's last log lines land by the time the controller is idle.
+    crate::waits::idle(&controller, crate::waits::QUIET, Duration::from_secs(30)).await?;
 
     let log = controller.log_text();
     let secrets_seen = sts.secrets_seen();

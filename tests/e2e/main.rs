@@ -22,9 +22,11 @@ mod restarts;
 mod safety;
 mod scale;
 mod scale_env;
+mod serial;
 mod sts_faults;
 mod sts_tokens;
 mod tamper;
+mod waits;
 
 /// The profile most tests apply: a provider and a two-link chain.
 pub fn profile(duration: &str) -> String {

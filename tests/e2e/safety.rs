@@ -10,6 +10,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
 use crate::fixture::*;
+use crate::waits::{QUIET, idle};
 use crate::{identity, profile};
 
 #[tokio::test]
@@ -19,7 +20,7 @@ async fn a_foreign_secret_of_the_same_name_is_left_untouched() -> anyhow::Result
         client,
         ns,
         sts,
-        controller: _controller,
+        controller,
     } = Scenario::start("foreign").await?;
     let foreign = "apiVersion: v1\nkind: Secret\nmetadata: {name: aws-creds, annotations: {team: data}}\nstringData: {config: 'mine'}\n";
     apply(&client, &ns, foreign).await?;
@@ -36,7 +37,9 @@ async fn a_foreign_secret_of_the_same_name_is_left_untouched() -> anyhow::Result
         "{message}"
     );
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The status write comes back through the watch: once that reconcile is over too, a
+    // write to the Secret would have been sent.
+    idle(&controller, QUIET, Duration::from_secs(30)).await?;
     let after = secrets.get("aws-creds").await?;
     assert_eq!(after.metadata.resource_version, before.metadata.resource_version);
     assert_eq!(after.data, before.data);
@@ -165,8 +168,15 @@ async fn no_credential_reaches_logs_events_or_status() -> anyhow::Result<()> {
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
     wait_reason(&client, &ns, "net", "CredentialsIssued", Duration::from_secs(60)).await?;
     wait_reason(&client, &ns, "audit", "AccessDenied", Duration::from_secs(60)).await?;
-    // Let one renewal happen so the renewal path is covered too.
-    tokio::time::sleep(Duration::from_secs(25)).await;
+    // One renewal of each, so the renewal path is covered too (30 s sessions: due ~20 s on).
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let first = [issued_at(&secrets, "admin").await?, issued_at(&secrets, "net").await?];
+    wait_for(Duration::from_secs(60), || async {
+        Ok(issued_at(&secrets, "admin").await? != first[0] && issued_at(&secrets, "net").await? != first[1])
+    })
+    .await?;
+    // Its status write and Event done too.
+    idle(&controller, QUIET, Duration::from_secs(30)).await?;
 
     let mut secrets_seen = Vec::new();
     for name in ["admin", "net"] {

@@ -1,7 +1,10 @@
-//! The scale check at N = 1 000 (the benchmark's shape, benches/scale.rs, counted not
-//! timed): Identities across 10 namespaces, the controller with the chart's RBAC and token.
-//! Asserts the STS minimum, the API requests per Identity from the audit log, zero writes
-//! while nothing is due, and a restart that calls STS and writes nothing.
+//! The scale check (the benchmark's shape, benches/scale.rs, counted not timed): N
+//! Identities across 10 namespaces, the controller with the chart's RBAC and token. Asserts
+//! the STS minimum, the API requests per Identity from the audit log, zero writes while
+//! nothing is due, and a restart that calls STS and writes nothing. The counts are exact
+//! at any N: CI runs 100 (ten per namespace, so parent sessions are shared); the 1 000 and
+//! 10 000 runs are `cargo bench --bench scale` (`SCALE_IDENTITIES`), or this check with
+//! `E2E_SCALE_IDENTITIES=1000`.
 
 use std::time::Duration;
 
@@ -9,29 +12,36 @@ use anyhow::Result;
 
 use crate::fixture::*;
 use crate::scale_env::{Fleet, audit_mark, by_verb, issued, writes};
+use crate::serial::{fleet_size, heavy};
+use crate::waits::{QUIET, idle, reconciled_past};
 
-const N: usize = 1000;
 const NAMESPACES: usize = 10;
 
 #[tokio::test]
-async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
+async fn a_fleet_of_identities_costs_what_it_must() -> Result<()> {
+    let _heavy = heavy().await;
+    let n = fleet_size("E2E_SCALE_IDENTITIES", 100);
     let cp = control_plane();
     let fleet = Fleet::new(cp, "scale", NAMESPACES, true, None).await?;
     // A high limit: this check counts calls; the storm's pacing is the benchmark's.
     let controller = fleet.controller(true, &["--sts-rate-limit", "400", "--log-level", "info"])?;
     let mark = audit_mark(cp)?;
-    fleet.create_identities(N).await?;
+    fleet.create_identities(n).await?;
     fleet
-        .wait_identities(N, Duration::from_secs(240), issued)
+        .wait_identities(n, Duration::from_secs(240), issued)
         .await
         .map_err(|e| e.context(log_tail(&controller.log_text())))?;
-    // The Event follows the status write the watch saw.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The Event follows the status write the watch saw: wait for the last of them.
+    wait_for(Duration::from_secs(30), || async {
+        Ok(by_verb(&fleet.requests_since(cp, mark)?).get("create events") >= Some(&n))
+    })
+    .await?;
+    idle(&controller, QUIET, Duration::from_secs(60)).await?;
 
     // STS: one web identity per namespace's shared parent, one AssumeRole per Identity.
     let calls = fleet.sts.calls();
     assert_eq!(calls.ok("AssumeRoleWithWebIdentity"), NAMESPACES as u64, "{calls:?}");
-    assert_eq!(calls.ok("AssumeRole"), N as u64, "{calls:?}");
+    assert_eq!(calls.ok("AssumeRole"), n as u64, "{calls:?}");
 
     // Kubernetes: per first issue one TokenRequest, one Secret create (never two: a
     // reconcile that ran before the cache saw the create does not create again), one status
@@ -40,8 +50,8 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
     let issue = fleet.requests_since(cp, mark)?;
     let v = by_verb(&issue);
     let count = |k: &str| v.get(k).copied().unwrap_or(0);
-    assert_eq!(count("create serviceaccounts/token"), N, "{v:#?}");
-    assert_eq!(count("create secrets"), N, "{v:#?}");
+    assert_eq!(count("create serviceaccounts/token"), n, "{v:#?}");
+    assert_eq!(count("create secrets"), n, "{v:#?}");
     assert_eq!(count("patch secrets"), 0, "{v:#?}");
     let mut per_identity = std::collections::BTreeMap::<String, usize>::new();
     for e in issue.iter().filter(|e| e.resource == "identities" && e.verb == "patch") {
@@ -50,7 +60,7 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
     per_identity.retain(|_, n| *n > 1);
     assert_eq!(
         count("patch identities/status"),
-        N,
+        n,
         "{v:#?}\nwritten more than once: {per_identity:?}\n{}",
         controller
             .log_text()
@@ -61,11 +71,13 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    assert_eq!(count("create events"), N, "{v:#?}");
-    assert!(count("get secrets") <= N, "{v:#?}");
+    assert_eq!(count("create events"), n, "{v:#?}");
+    assert!(count("get secrets") <= n, "{v:#?}");
     assert_eq!(count("list secrets"), NAMESPACES, "one list per watch: {v:#?}");
 
-    // Nothing due: no writes at all.
+    // Nothing due: no writes at all. The controller is idle (above); 15 s covers any timer
+    // or resync a bug could add (the bench's quiet period is 30 s). Left fixed: nothing
+    // marks the end of a period in which nothing should happen.
     let mark = audit_mark(cp)?;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let quiet = fleet.requests_since(cp, mark)?;
@@ -88,10 +100,11 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
     .await
     .map_err(|e| e.context(log_tail(&controller.log_text())))?;
     eprintln!(
-        "restart with {N} fresh Secrets: ready after {:.1} s",
+        "restart with {n} fresh Secrets: ready after {:.1} s",
         restarted.elapsed().as_secs_f64()
     );
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Every Identity reconciled once by the new process (its first listing), and idle.
+    reconciled_past(&controller, 0, n as u64, Duration::from_secs(120)).await?;
     assert_eq!(fleet.sts.calls().all(), 0, "{:?}", fleet.sts.calls());
     let restart = fleet.requests_since(cp, mark)?;
     assert_eq!(
@@ -108,6 +121,7 @@ async fn a_thousand_identities_cost_what_they_must() -> Result<()> {
 /// the quota for the whole burst: several hundred).
 #[tokio::test]
 async fn throttling_backs_the_rate_off() -> Result<()> {
+    let _heavy = heavy().await;
     let cp = control_plane();
     let quota = atmos_auth_testenv::sts::RateLimit { rate: 5.0, burst: 5 };
     let fleet = Fleet::new(cp, "throttle", 2, true, Some(quota)).await?;

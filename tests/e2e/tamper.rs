@@ -12,6 +12,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 
 use crate::fixture::*;
+use crate::waits::{QUIET, idle, reconciled_past};
 use crate::{identity, profile};
 
 /// A merge patch by field manager `intruder` (as `kubectl patch` would be).
@@ -78,7 +79,9 @@ async fn edited_and_planted_data_is_restored_and_the_planted_key_removed() -> an
     let writers =
         atmos_auth_controller::output::tamper::data_writers(&meta.metadata.managed_fields.unwrap_or_default());
     assert!(writers.is_empty(), "{writers:?}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The restore's own writes come back through the watch: once those reconciles are done,
+    // a second restore would have started.
+    idle(&controller, QUIET, Duration::from_secs(30)).await?;
     assert_eq!(
         sts.calls().total("AssumeRoleWithWebIdentity"),
         calls + 1,
@@ -165,7 +168,7 @@ async fn a_superseded_secret_is_never_restored() -> anyhow::Result<()> {
         client,
         ns,
         sts,
-        controller: _controller,
+        controller,
     } = Scenario::start("tamper-superseded").await?;
     apply(&client, &ns, &profile("20m")).await?;
     apply(&client, &ns, &identity("admin", "  secret: {name: first}")).await?;
@@ -184,8 +187,11 @@ async fn a_superseded_secret_is_never_restored() -> anyhow::Result<()> {
     .await?;
     let calls = sts.calls().total("AssumeRoleWithWebIdentity");
 
+    // The change reaches the Identity that owns the Secret: once that reconcile is over, a
+    // restore would have begun.
+    let mark = idle(&controller, QUIET, Duration::from_secs(30)).await?;
     intrude(&secrets, "first", planted()).await?;
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    reconciled_past(&controller, mark, 1, Duration::from_secs(30)).await?;
     let data = secret_data(&client, &ns, "first").await?;
     assert!(
         data.contains_key("credentials"),
@@ -236,6 +242,9 @@ async fn a_secret_whose_owner_reference_is_removed_is_someone_elses() -> anyhow:
     intrude(&secrets, "admin", planted()).await?;
     let rv_planted = secrets.get_metadata("admin").await?.metadata.resource_version;
     assert_ne!(rv, rv_planted);
+    // Left a fixed wait: once the status says SecretConflict, a change to the disowned
+    // Secret starts no reconcile at all (nothing to wait for), and a bug that wrote would
+    // do it within the reconcile the watch event starts, well inside 6 s.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(
         secrets.get_metadata("admin").await?.metadata.resource_version,

@@ -17,12 +17,33 @@ use kube::api::ListParams;
 
 const NAMESPACE: &str = "infra";
 
+/// `cargo build` of the controller binary, started in the background.
+fn build_controller(repo: &Path) -> Result<Child> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "atmos-auth-controller",
+            "--bin",
+            "atmos-auth-controller",
+        ])
+        .current_dir(repo)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting the controller's build")
+}
+
 fn main() -> Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize()?;
     let dev = repo.join(".dev");
     let _ = std::fs::remove_dir_all(&dev);
     std::fs::create_dir_all(dev.join("mount"))?;
 
+    // The controller builds while the control plane does (Go, minutes on a first run): on a
+    // new machine the two used to run one after the other.
+    let build = build_controller(&repo)?;
     let started = Instant::now();
     eprintln!("dev: starting the local control plane (the first run builds it from Go modules: minutes)");
     let cp = ControlPlane::start()?;
@@ -40,20 +61,8 @@ fn main() -> Result<()> {
     )?;
     eprintln!("dev: local STS at {}", sts.endpoint());
 
-    eprintln!("dev: building the controller (it runs as admin: no chart RBAC, no admission policies)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "atmos-auth-controller",
-            "--bin",
-            "atmos-auth-controller",
-        ])
-        .current_dir(&repo)
-        .status()?;
-    if !status.success() {
+    eprintln!("dev: waiting for the controller's build (it runs as admin: no chart RBAC, no admission policies)");
+    if !build.wait_with_output()?.status.success() {
         bail!("building the controller failed");
     }
 

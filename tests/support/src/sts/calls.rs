@@ -57,6 +57,11 @@ pub struct RoleCall {
     pub action: String,
     pub role_arn: String,
     pub external_id: Option<String>,
+    /// `RoleSessionName`, if given: a test whose Identities each send their own counts the
+    /// exchanges per Identity.
+    pub session_name: Option<String>,
+    /// The error code, if the call failed.
+    pub error: Option<String>,
 }
 
 #[derive(Default)]

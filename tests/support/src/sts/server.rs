@@ -82,6 +82,8 @@ async fn query_api(
             action: action_name.to_owned(),
             role_arn: role.to_owned(),
             external_id: params.get("ExternalId").map(str::to_owned),
+            session_name: params.get("RoleSessionName").map(str::to_owned),
+            error: result.as_ref().err().map(|e| e.code.to_owned()),
         });
     }
     let (status, body) = match result {
