@@ -220,7 +220,7 @@ fn identity_watch(
 ) {
     let remembered = ctx.clone();
     let scope = scope.clone();
-    let mut listing: Option<HashSet<(String, String)>> = None;
+    let mut listing: Option<HashSet<crate::util::keyed::Key>> = None;
     // A deleted Identity is never reconciled again: drop its per-Identity series (and its
     // last written status) here; after a re-list, those of Identities deleted while the
     // watch was down (no Delete event ever comes for them).

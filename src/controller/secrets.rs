@@ -18,9 +18,7 @@ use kube::{Client, Resource, ResourceExt};
 use super::Scope;
 use crate::api::Identity;
 use crate::output::{labels, tamper};
-
-/// (namespace, name) of a Secret.
-type Key = (String, String);
+use crate::util::keyed::Key;
 
 /// The controller's Secrets as a metadata cache, and the Identities a change to one of them
 /// concerns. Selected by label; foreign annotations (a `kubectl apply`-made Secret keeps its

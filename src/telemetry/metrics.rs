@@ -13,6 +13,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicI64;
 
+use crate::util::keyed::Key;
+
 use crate::exchange::sts::CallObserver;
 
 /// Labels naming one Identity.
@@ -71,7 +73,7 @@ pub struct Metrics {
     /// The labels each Identity's series carry now, by (namespace, name): a series whose
     /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
     /// frozen, where it would fire false expiry alerts.
-    series: Mutex<HashMap<(String, String), IdentityLabels>>,
+    series: Mutex<HashMap<Key, IdentityLabels>>,
 }
 
 impl Default for Metrics {
