@@ -1,11 +1,13 @@
 //! Carrying out a [`Plan`]: the status it reports, the Secrets it empties, the STS turn it
 //! waits for, the refresh and the Secret write.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
@@ -156,14 +158,29 @@ pub(super) async fn act(
     match plan {
         Plan::Refuse { reason, message } => pass.not_ready(&reason, &message, None).await,
         Plan::Revoke { reason, message } => revoke(&mut pass, &reason, &message).await,
-        Plan::Serve { supersede, secret } => {
+        Plan::Serve {
+            supersede,
+            secret,
+            hash,
+        } => {
             let (Some(Ok(set)), Some(view)) = (&o.resolved, &o.secret) else {
                 return Ok(Action::requeue(Duration::from_secs(5)));
             };
-            serve(&mut pass, set, (supersede, secret, view), sts, jitter).await
+            serve(&mut pass, (set, &hash), (supersede, secret, view), sts, jitter).await
         }
         Plan::WaitForCaches | Plan::Nothing => Ok(Action::await_change()),
     }
+}
+
+/// The Secrets API of namespace `ns`, and the controller's Secrets there as the metadata
+/// cache has them (which of them an Identity wrote, its owner references say).
+fn secrets_of(ctx: &Context, ns: &str) -> (Api<Secret>, Vec<Arc<PartialObjectMeta<Secret>>>) {
+    let api = Api::namespaced(ctx.services.client.clone(), ns);
+    let cached = ctx
+        .stores
+        .secrets
+        .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns));
+    (api, cached)
 }
 
 /// The Identity may not use its profile (`reason`, `msg`): no token, and the credentials go
@@ -172,11 +189,7 @@ pub(super) async fn act(
 /// profile or Identity reconciles it again.
 async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, Error> {
     let (ctx, ns, name) = (pass.ctx, pass.ns.clone(), pass.obj.name_any());
-    let secrets: Api<Secret> = Api::namespaced(ctx.services.client.clone(), &ns);
-    let cached = ctx
-        .stores
-        .secrets
-        .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
+    let (secrets, cached) = secrets_of(ctx, &ns);
     let emptied = secret::revoke(&secrets, &ns, &pass.uid, reason, &cached).await?;
     ctx.services.metrics.forget(&ns, &name);
     if !emptied.is_empty() {
@@ -195,7 +208,7 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
 /// then does what the Secret's plan says.
 async fn serve(
     pass: &mut Pass<'_>,
-    set: &ResolvedSet,
+    (set, hash): (&ResolvedSet, &str),
     (supersede, plan, view): (bool, SecretPlan, &SecretView),
     sts: &impl Refresh,
     jitter: f64,
@@ -205,17 +218,13 @@ async fn serve(
     let secret_name = set.first().secret.name.clone();
     pass.describe(set);
     if supersede {
-        let secrets: Api<Secret> = Api::namespaced(ctx.services.client.clone(), &ns);
-        let cached = ctx
-            .stores
-            .secrets
-            .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()));
+        let (secrets, cached) = secrets_of(ctx, &ns);
         let emptied = secret::supersede(&secrets, &ns, &pass.uid, &secret_name, &cached).await?;
         for old in emptied {
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
         }
     }
-    let Some((plan, existing)) = with_live(pass, set, plan, view).await? else {
+    let Some((plan, existing)) = with_live(pass, (set, hash), plan, view).await? else {
         // A plan other than a read for a view that needs one: not made by `plan`.
         return Ok(Action::requeue(Duration::from_secs(5)));
     };
@@ -263,7 +272,7 @@ async fn serve(
                 old_expiry,
                 tampered,
             };
-            self::refresh(pass, set, &existing, refresh, sts, jitter).await
+            self::refresh(pass, (set, hash), &existing, refresh, sts, jitter).await
         }
     }
 }
@@ -272,7 +281,7 @@ async fn serve(
 /// asks (then planned again with what the read shows).
 async fn with_live(
     pass: &Pass<'_>,
-    set: &ResolvedSet,
+    (set, hash): (&ResolvedSet, &str),
     plan: SecretPlan,
     view: &SecretView,
 ) -> Result<Option<(SecretPlan, Existing)>, Error> {
@@ -280,7 +289,7 @@ async fn with_live(
     Ok(match (plan, view) {
         (SecretPlan::ReadLive, _) => {
             let live = read_live(pass.ctx, (&pass.ns, name), &pass.uid).await?;
-            let plan = plan_existing(pass.now, &live, (&pass.ns, name), &set.spec_hash(), &pass.old);
+            let plan = plan_existing(pass.now, &live, (&pass.ns, name), hash, &pass.old);
             Some((plan, live))
         }
         (plan, SecretView::Known(existing)) => Some((plan, existing.clone())),
@@ -299,7 +308,7 @@ struct Refreshing {
 /// Takes a turn at the STS budget (or queues for one), then exchanges and writes.
 async fn refresh(
     pass: &mut Pass<'_>,
-    set: &ResolvedSet,
+    (set, hash): (&ResolvedSet, &str),
     existing: &Existing,
     r: Refreshing,
     sts: &impl Refresh,
@@ -313,7 +322,7 @@ async fn refresh(
     if let Some(note) = r.tampered {
         publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note).await;
     }
-    match exchange_and_write(pass, set, (existing, r.trigger), sts, jitter).await {
+    match exchange_and_write(pass, (set, hash), (existing, r.trigger), sts, jitter).await {
         Ok(issued) => renewed(pass, set, r.trigger, issued).await,
         Err(err) => failed(pass, set.first(), r.old_expiry, err).await,
     }

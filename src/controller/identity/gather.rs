@@ -17,7 +17,7 @@ use crate::controller::{Context, Error};
 use crate::output::secret::{self, Existing};
 use crate::resolve::overrides::not_allowed;
 use crate::resolve::resolve_set;
-use crate::util::keyed::key;
+use crate::util::keyed::{Key, key};
 
 /// The profile an Identity may use.
 #[derive(Debug)]
@@ -124,27 +124,38 @@ fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirm
             SecretView::NotCached
         };
     };
-    if !secret::owned_by(&meta, owner_uid) {
-        return SecretView::Known(Existing::Foreign);
+    match owned_view(ctx, &at, &meta, owner_uid) {
+        // A tampered Secret: the restore is conditional on the live metadata, read first.
+        Existing::Owned { tampered_by, .. } if !tampered_by.is_empty() => SecretView::Suspect,
+        existing => SecretView::Known(existing),
     }
-    let (caught_up, newer) = secret::newer_view(&meta, mine.as_ref());
+}
+
+/// What `meta` (cached or live) says stands at `at` for the Identity with `owner_uid`:
+/// someone else's Secret, or this Identity's, its annotations the newer of `meta`'s and this
+/// process's own last write, with the other writers of its data `meta` shows (none when this
+/// process's write is newer: it replaced `data` whole).
+fn owned_view(ctx: &Context, at: &Key, meta: &PartialObjectMeta<Secret>, owner_uid: &str) -> Existing {
+    if !secret::owned_by(meta, owner_uid) {
+        return Existing::Foreign;
+    }
+    let (caught_up, newer) = secret::newer_view(meta, ctx.memory.written.get(at).as_ref());
     if caught_up {
         // Process memory, not an API write: the cache shows this process's write now.
-        ctx.memory.written.remove(&at);
+        ctx.memory.written.remove(at);
     }
-    // A write of ours newer than the cached copy replaced `data` whole: the writers the cache
-    // shows are from before it.
-    if newer.is_none() && !crate::output::tamper::data_writers(meta.managed_fields()).is_empty() {
-        return SecretView::Suspect;
-    }
-    SecretView::Known(Existing::Owned {
+    let tampered_by = match newer {
+        Some(_) => Vec::new(),
+        None => crate::output::tamper::data_writers(meta.managed_fields()),
+    };
+    Existing::Owned {
         uid: meta.uid().unwrap_or_default(),
         annotations: newer.unwrap_or_else(|| meta.annotations().clone()),
-        // Only a restore uses these, and it reads the live metadata first.
-        labels: Default::default(),
+        // The cache drops labels; only a restore uses them, and it reads the live metadata.
+        labels: meta.labels().clone(),
         resource_version: meta.resource_version().unwrap_or_default(),
-        tampered_by: Vec::new(),
-    })
+        tampered_by,
+    }
 }
 
 /// Secret `ns/name` as the API server has it now (a GET of its metadata), with the other
@@ -156,22 +167,5 @@ pub async fn read_live(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str)
         ctx.memory.written.remove(&at);
         return Ok(Existing::Missing);
     };
-    if !secret::owned_by(&live, owner_uid) {
-        return Ok(Existing::Foreign);
-    }
-    let (caught_up, newer) = secret::newer_view(&live, ctx.memory.written.get(&at).as_ref());
-    if caught_up {
-        ctx.memory.written.remove(&at);
-    }
-    let tampered_by = match newer {
-        Some(_) => Vec::new(),
-        None => crate::output::tamper::data_writers(live.managed_fields()),
-    };
-    Ok(Existing::Owned {
-        uid: live.uid().unwrap_or_default(),
-        annotations: newer.unwrap_or_else(|| live.annotations().clone()),
-        labels: live.labels().clone(),
-        resource_version: live.resource_version().unwrap_or_default(),
-        tampered_by,
-    })
+    Ok(owned_view(ctx, &at, &live, owner_uid))
 }

@@ -35,15 +35,14 @@ pub(super) struct Issued {
 /// failed write keeps the sessions for the retry, so an API outage costs no second exchange.
 pub(super) async fn exchange_and_write(
     pass: &Pass<'_>,
-    set: &ResolvedSet,
+    (set, hash): (&ResolvedSet, &str),
     (existing, trigger): (&Existing, RenewReason),
     sts: &impl Refresh,
     jitter: f64,
 ) -> Result<Issued, Error> {
     let (ctx, ns, now) = (pass.ctx, pass.ns.as_str(), pass.now);
-    let hash = set.spec_hash();
     let who = key(ns, &kube::ResourceExt::name_any(pass.obj));
-    let sessions = match ctx.memory.unwritten.take(&who, &hash, now) {
+    let sessions = match ctx.memory.unwritten.take(&who, hash, now) {
         Some(sessions) => {
             // The TokenRequest is Kubernetes' permission check: a revoked right stops the
             // retry too, even without a new exchange.
@@ -63,14 +62,14 @@ pub(super) async fn exchange_and_write(
     // After a spec change the formats or identities may have changed: drop keys no longer
     // rendered.
     let prune = trigger == RenewReason::SpecChanged;
-    match write_secret(pass, set, &hash, (existing, prune), (&sessions, &schedules, &schedule)).await {
+    match write_secret(pass, set, hash, (existing, prune), (&sessions, &schedules, &schedule)).await {
         Ok(()) => Ok(Issued {
             schedule,
             sessions,
             schedules,
         }),
         Err(e) => {
-            ctx.memory.unwritten.keep(who, &hash, sessions);
+            ctx.memory.unwritten.keep(who, hash, sessions);
             Err(e)
         }
     }

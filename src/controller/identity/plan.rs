@@ -73,8 +73,12 @@ pub enum Plan {
     /// The Identity may not use its profile: empty its Secrets, report, wait for a change.
     Revoke { reason: String, message: String },
     /// Resolved: first empty the Secrets it wrote under earlier names (`supersede`), then
-    /// see to the Secret.
-    Serve { supersede: bool, secret: SecretPlan },
+    /// see to the Secret; `hash`: the resolved set's spec hash, computed once per reconcile.
+    Serve {
+        supersede: bool,
+        secret: SecretPlan,
+        hash: String,
+    },
 }
 
 /// What to do about the resolved Secret.
@@ -158,9 +162,11 @@ fn spec_invalid<P>(o: &Observed<P>, _: &str) -> Option<Plan> {
 fn serve<P>(o: &Observed<P>, ns: &str) -> Option<Plan> {
     let set = o.resolved.as_ref()?.as_ref().ok()?;
     let name = &set.first().secret.name;
+    let hash = set.spec_hash();
     Some(Plan::Serve {
         supersede: decide::may_have_superseded(o.old.secret_name.as_deref(), name),
-        secret: plan_secret(o.now, o.secret.as_ref()?, (ns, name), &set.spec_hash(), &o.old),
+        secret: plan_secret(o.now, o.secret.as_ref()?, (ns, name), &hash, &o.old),
+        hash,
     })
 }
 
