@@ -44,7 +44,8 @@ fn cluster_identity(name: &str, profile: &str, identity: &str) -> String {
     )
 }
 
-async fn apply_cluster_profile(client: &Client, yaml: &str) -> Result<()> {
+/// Server-side applies a ClusterAuthProfile manifest.
+pub(crate) async fn apply_cluster_profile(client: &Client, yaml: &str) -> Result<()> {
     let doc: serde_json::Value = serde_saphyr::from_str(yaml)?;
     let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
     Api::<ClusterAuthProfile>::all(client.clone())

@@ -11,26 +11,18 @@ use atmos_auth_controller::api::ClusterAuthProfile;
 use atmos_auth_controller::output::labels;
 use atmos_auth_testenv::sts::LocalSts;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use kube::Api;
 
+use crate::cluster_profiles::apply_cluster_profile;
 use crate::fixture::*;
 
 const EXT_ID: &str = "audit-ext-id";
 
-/// The platform's profile: `admin` from the ServiceAccount, `audit` chained from it with
-/// the external id e2e-audit demands; `allowed`: its `allowedOverrides`, if any.
-fn platform_profile(name: &str, ns: &str, allowed: Option<&str>) -> String {
-    let allowed = allowed
-        .map(|a| format!("\n  allowedOverrides: [{a}]"))
-        .unwrap_or_default();
+/// The `auth:` block both tests use: `admin` from the ServiceAccount, `audit` chained from it
+/// with the external id e2e-audit demands (indented under `spec:`).
+fn auth_block() -> String {
     format!(
-        r#"apiVersion: auth.atmos.tools/v1alpha1
-kind: ClusterAuthProfile
-metadata: {{name: {name}}}
-spec:
-  namespaces: [{ns}]{allowed}
-  providers:
+        r#"  providers:
     cluster-oidc:
       kind: kubernetes/oidc
       spec: {{audience: sts.amazonaws.com, service_account: terraform}}
@@ -48,21 +40,24 @@ spec:
     )
 }
 
+/// The platform's profile selecting `ns`, with the [`auth_block`]; `allowed`: its
+/// `allowedOverrides`, if any.
+fn platform_profile(name: &str, ns: &str, allowed: Option<&str>) -> String {
+    let allowed = allowed
+        .map(|a| format!("\n  allowedOverrides: [{a}]"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: auth.atmos.tools/v1alpha1\nkind: ClusterAuthProfile\nmetadata: {{name: {name}}}\nspec:\n  namespaces: [{ns}]{allowed}\n{}",
+        auth_block()
+    )
+}
+
 /// An Identity of ClusterAuthProfile `profile`'s identity `audit`, with `body` (override
 /// fields, indented two spaces) added.
 fn tenant_identity(name: &str, profile: &str, body: &str) -> String {
     format!(
         "apiVersion: auth.atmos.tools/v1alpha1\nkind: Identity\nmetadata: {{name: {name}}}\nspec:\n  profile: {profile}\n  profileKind: ClusterAuthProfile\n  identity: audit\n{body}\n"
     )
-}
-
-async fn apply_cluster_profile(client: &Client, yaml: &str) -> Result<()> {
-    let doc: serde_json::Value = serde_saphyr::from_str(yaml)?;
-    let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-    Api::<ClusterAuthProfile>::all(client.clone())
-        .patch(&name, &PatchParams::apply("e2e-test").force(), &Patch::Apply(&doc))
-        .await?;
-    Ok(())
 }
 
 /// Fails if STS was ever sent `EXT_ID` with a role other than e2e-audit.
@@ -202,25 +197,8 @@ async fn an_external_id_goes_only_with_the_role_it_was_written_for() -> Result<(
         controller,
     } = Scenario::start("ext-id-role").await?;
     let profile = format!(
-        r#"apiVersion: auth.atmos.tools/v1alpha1
-kind: AuthProfile
-metadata: {{name: k8s}}
-spec:
-  providers:
-    cluster-oidc:
-      kind: kubernetes/oidc
-      spec: {{audience: sts.amazonaws.com, service_account: terraform}}
-  identities:
-    admin:
-      default: true
-      kind: aws/assume-role
-      via: {{provider: cluster-oidc}}
-      principal: {{assume_role: "{ADMIN_ROLE}", duration: 20m}}
-    audit:
-      kind: aws/assume-role
-      via: {{identity: admin}}
-      principal: {{assume_role: "{AUDIT_ROLE}", external_id: {EXT_ID}, duration: 20m}}
-"#
+        "apiVersion: auth.atmos.tools/v1alpha1\nkind: AuthProfile\nmetadata: {{name: k8s}}\nspec:\n{}",
+        auth_block()
     );
     apply(&client, &ns, &profile).await?;
     let other_role = format!("  identity: audit\n  principal: {{assume_role: \"{NETWORK_ROLE}\"}}");
