@@ -17,33 +17,21 @@ use kube::api::ListParams;
 
 const NAMESPACE: &str = "infra";
 
-/// `cargo build` of the controller binary, started in the background.
-fn build_controller(repo: &Path) -> Result<Child> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "atmos-auth-controller",
-            "--bin",
-            "atmos-auth-controller",
-        ])
-        .current_dir(repo)
-        .stdin(Stdio::null())
-        .spawn()
-        .context("starting the controller's build")
-}
-
 fn main() -> Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize()?;
     let dev = repo.join(".dev");
     let _ = std::fs::remove_dir_all(&dev);
     std::fs::create_dir_all(dev.join("mount"))?;
 
-    // The controller builds while the control plane does (Go, minutes on a first run): on a
-    // new machine the two used to run one after the other.
-    let build = build_controller(&repo)?;
+    // `cargo dev`'s launcher (tests/dev) built the controller beside this binary, in the same
+    // cargo invocation, and started the control plane's Go build.
+    let controller_bin = std::env::current_exe()?.with_file_name("atmos-auth-controller");
+    if !controller_bin.is_file() {
+        bail!(
+            "no {} beside this tool: run it with `cargo dev`",
+            controller_bin.display()
+        );
+    }
     let started = Instant::now();
     eprintln!("dev: starting the local control plane (the first run builds it from Go modules: minutes)");
     let cp = ControlPlane::start()?;
@@ -61,10 +49,7 @@ fn main() -> Result<()> {
     )?;
     eprintln!("dev: local STS at {}", sts.endpoint());
 
-    eprintln!("dev: waiting for the controller's build (it runs as admin: no chart RBAC, no admission policies)");
-    if !build.wait_with_output()?.status.success() {
-        bail!("building the controller failed");
-    }
+    eprintln!("dev: the controller runs as admin: no chart RBAC, no admission policies");
 
     // CRDs, then the examples; each Identity's mountPath points at its local mirror so the
     // rendered `credential_process` line works on this machine.
@@ -103,7 +88,7 @@ fn main() -> Result<()> {
         std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
     );
     let log = std::fs::File::create(dev.join("controller.log"))?;
-    let mut controller = Command::new(repo.join("target/debug/atmos-auth-controller"))
+    let mut controller = Command::new(&controller_bin)
         .args([
             "run",
             "--kubeconfig",
