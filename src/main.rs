@@ -7,7 +7,7 @@ use atmos_auth_controller::cli::{Cli, Command};
 /// jemalloc, not glibc's malloc: the reconciles' short-lived buffers (JSON bodies, STS
 /// answers), freed on several threads, stayed in glibc's arenas as RSS, about as much again
 /// as the live caches after a burst (see Cargo.toml).
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

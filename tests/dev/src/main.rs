@@ -5,7 +5,8 @@
 //!    waits for it instead of building twice;
 //! 2. builds the dev tool and the controller in one cargo invocation: one feature set, so the
 //!    dependencies they share (kube, k8s-openapi, tokio, rustls...) compile once. Run as two
-//!    invocations, the second recompiled them with other features (minutes on two cores);
+//!    invocations, the second recompiled them with other features (minutes on two cores).
+//!    The controller is built without its `jemalloc` feature;
 //! 3. replaces itself with the dev tool (`atmos-auth-dev`), which finds the controller
 //!    binary beside it.
 
@@ -36,6 +37,9 @@ fn launch() -> Result<std::convert::Infallible, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let built = Command::new(cargo)
         .args(["build", "-p", "atmos-auth-testenv", "-p", "atmos-auth-controller"])
+        // Without jemalloc (the system allocator): its C build is the longest step of a cold
+        // Rust build here (about 100 s on two cores), and a local run does not need it.
+        .arg("--no-default-features")
         .args(["--bin", "atmos-auth-dev", "--bin", "atmos-auth-controller"])
         .current_dir(&repo)
         .stdin(Stdio::null())

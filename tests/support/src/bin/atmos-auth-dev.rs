@@ -49,7 +49,7 @@ fn main() -> Result<()> {
     )?;
     eprintln!("dev: local STS at {}", sts.endpoint());
 
-    eprintln!("dev: the controller runs as admin: no chart RBAC, no admission policies");
+    eprintln!("dev: the controller runs as admin (no chart RBAC, no admission policies), built without jemalloc");
 
     // CRDs, then the examples; each Identity's mountPath points at its local mirror so the
     // rendered `credential_process` line works on this machine.
