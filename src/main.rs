@@ -12,11 +12,17 @@ use atmos_auth_controller::cli::{Cli, Command};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    // Installed as `kubectl-atmos_auth`: kubectl's plugin, with the operator commands only.
+    if atmos_auth_controller::cli::plugin::started_as_plugin(std::env::args_os().next().as_ref()) {
+        return atmos_auth_controller::cli::plugin::main();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Crds(args) => atmos_auth_controller::cli::crds::run(&args),
         Command::Validate(args) => atmos_auth_controller::cli::validate::run(&args),
         Command::Import(args) => atmos_auth_controller::cli::import::run(&args),
+        Command::Status(args) => atmos_auth_controller::cli::status::run(&args),
+        Command::Whoami(args) => atmos_auth_controller::cli::whoami::run(&args),
         Command::Run(args) => {
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

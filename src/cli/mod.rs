@@ -1,9 +1,17 @@
-//! The command line: `run`, `crds`, `validate`, `import`.
+//! The command line: `run`, `crds`, `validate`, `import`, and the operator commands
+//! `status`, `whoami` (also `kubectl atmos-auth ...`, see [`plugin`]).
 
 pub mod crds;
 pub mod import;
+pub mod kube_args;
+pub mod plugin;
 pub mod run;
+pub mod status;
+pub mod status_view;
 pub mod validate;
+pub mod whoami;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -27,4 +35,29 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Convert atmos.yaml files and profile directories to AuthProfile (and Identity) manifests.
     Import(import::ImportArgs),
+    /// Show Identities (chain, expiry, renewal, last error) or a profile and its users.
+    Status(status::StatusArgs),
+    /// Show who an Identity's credentials are (reads its Secret with your rights).
+    Whoami(whoami::WhoamiArgs),
+}
+
+/// Runs an operator command on a small runtime; an error is printed as `error: ...`.
+fn block_on<F>(f: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! ([`crate::exchange::renewal`]), from its grants' expiries.
 
 pub mod labels;
+pub mod read_back;
 pub mod render;
 pub mod secret;
 pub mod tamper;

@@ -3,6 +3,7 @@
 //! `aws-sdk-sts`. Parent sessions are cached and shared by Identities whose chains share them.
 
 mod cache;
+mod caller;
 mod error;
 
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use crate::exchange::budget::limit::{self, LimitSettings, Limiter};
 use crate::exchange::credentials::Credentials;
 use crate::resolve::{Link, Resolved, session_name};
 pub use cache::{SessionCache, SessionKey};
+pub use caller::{CallerIdentity, caller_identity};
 pub use error::StsError;
 
 /// Where and how STS is called: the controller's configuration, never a profile's.
