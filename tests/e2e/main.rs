@@ -16,6 +16,7 @@ mod limits;
 mod limits_profile;
 mod logs;
 mod multi_identity;
+mod operator_cli;
 mod overrides;
 mod paste;
 mod restarts;

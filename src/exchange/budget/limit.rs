@@ -55,7 +55,9 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket at `now`.
     pub fn new(settings: LimitSettings, now: Instant) -> Self {
-        let ceiling = settings.rate.max(MIN_RATE);
+        // The operator's rate as given (the flag accepts any positive rate, such as 0.5/s);
+        // MIN_RATE only bounds how far `Throttling` answers push it down.
+        let ceiling = settings.rate.max(f64::MIN_POSITIVE);
         let burst = f64::from(settings.burst.max(1));
         Self {
             ceiling,
@@ -96,7 +98,7 @@ impl Bucket {
             return;
         }
         self.last_backoff = Some(now);
-        self.rate = (self.rate / 2.0).max(MIN_RATE);
+        self.rate = (self.rate / 2.0).max(MIN_RATE.min(self.ceiling));
         self.tokens = self.tokens.min(0.0);
     }
 
@@ -243,6 +245,17 @@ mod tests {
             b.throttled(t0 + Duration::from_secs(2 * i));
         }
         assert_eq!(b.rate(), MIN_RATE);
+    }
+
+    #[test]
+    fn a_rate_below_one_call_per_second_is_kept() {
+        // `--sts-rate-limit 0.5`: one call every two seconds, not the throttling floor's one.
+        let t0 = Instant::now();
+        let mut b = Bucket::new(settings(0.5, 1), t0);
+        assert_eq!(b.take(t0), Duration::ZERO);
+        assert_eq!(b.take(t0), Duration::from_secs(2));
+        b.throttled(t0);
+        assert_eq!(b.rate(), 0.5, "throttling never raises the rate above the operator's");
     }
 
     #[test]
