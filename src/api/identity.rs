@@ -66,11 +66,65 @@ pub struct IdentitySpec {
     /// The Secret written: name, formats, mount path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretSpec>,
+    /// Workloads of this namespace restarted (a pod template annotation) after the Secret's
+    /// credentials change, for consumers that read them only at start (the `env` format,
+    /// files read once by an SDK). Debounced: one restart per workload per window of a tenth
+    /// of the credentials' remaining lifetime, however many Identities name it. Whoever writes
+    /// the Identity must be allowed to `patch` each workload, and the controller is granted
+    /// `get` and `patch` per named workload by the namespace (docs/operations.md). At most 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_RESTART_TARGETS))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["kind", "name"]))]
+    pub rollout_restart_targets: Option<Vec<RestartTarget>>,
     /// Identity fields deep-merged over the profile's definition, field by field (Atmos's
     /// component-level rule). With a ClusterAuthProfile: only those its `allowedOverrides`
     /// lists, never `kind`, `via` or `principal.external_id`.
     #[serde(flatten)]
     pub overrides: IdentityOverrides,
+}
+
+/// The most workloads one Identity restarts.
+pub const MAX_RESTART_TARGETS: usize = 16;
+
+/// A workload restarted after the credentials change.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub struct RestartTarget {
+    /// `Deployment`, `StatefulSet` or `DaemonSet` (group `apps`).
+    pub kind: WorkloadKind,
+    /// Its name, in the Identity's namespace (at most 253 characters).
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub name: String,
+}
+
+/// The workload kinds whose pods a pod-template annotation restarts.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub enum WorkloadKind {
+    /// `apps/v1` Deployment.
+    Deployment,
+    /// `apps/v1` StatefulSet.
+    StatefulSet,
+    /// `apps/v1` DaemonSet.
+    DaemonSet,
+}
+
+impl WorkloadKind {
+    /// The kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+        }
+    }
+
+    /// Its resource (plural, lower case) in group `apps`.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Self::Deployment => "deployments",
+            Self::StatefulSet => "statefulsets",
+            Self::DaemonSet => "daemonsets",
+        }
+    }
 }
 
 /// Which kind of profile an Identity names.

@@ -22,8 +22,8 @@ pub use cluster_profile::{
     SelectorRequirement,
 };
 pub use identity::{
-    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, IssuedIdentity, ProfileKind,
-    SecretFormat, SecretSpec,
+    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, IssuedIdentity, MAX_RESTART_TARGETS,
+    ProfileKind, RestartTarget, SecretFormat, SecretSpec, WorkloadKind,
 };
 pub use kept::{
     AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,

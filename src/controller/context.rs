@@ -57,6 +57,8 @@ pub struct Memory {
     pub statuses: StatusesWritten,
     /// Sessions obtained whose Secret write failed, for the retry.
     pub unwritten: Unwritten,
+    /// Workloads restarted for new credentials, and restarts deferred.
+    pub restarts: super::restarts::Restarts,
 }
 
 /// The services outside the reconcile, one each per process (shared by every scope).

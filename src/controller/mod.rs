@@ -10,6 +10,7 @@ mod events;
 mod fanout;
 mod identity;
 mod profile;
+mod restarts;
 mod secrets;
 
 use std::collections::HashSet;
@@ -191,6 +192,13 @@ pub async fn run(
             move |n| cluster::identities_in_namespace(&store, &n)
         })
         .reconcile_on(turns)
+        // A workload restart deferred to the end of its window (see restarts.rs).
+        .reconcile_on(
+            ctx.memory
+                .restarts
+                .trigger()
+                .map(|(ns, name)| ObjectRef::<Identity>::new(&name).within(&ns)),
+        )
         .graceful_shutdown_on(shutdown.clone())
         .run(identity::reconcile, identity::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));

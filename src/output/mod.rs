@@ -7,5 +7,6 @@
 pub mod labels;
 pub mod read_back;
 pub mod render;
+pub mod restart;
 pub mod secret;
 pub mod tamper;

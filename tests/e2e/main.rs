@@ -19,6 +19,7 @@ mod multi_identity;
 mod operator_cli;
 mod overrides;
 mod paste;
+mod restart_targets;
 mod restarts;
 mod safety;
 mod scale;

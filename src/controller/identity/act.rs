@@ -383,6 +383,7 @@ async fn renewed(
     }
     pass.issued(set, schedule.expiration, schedule.renewal);
     pass.write_status().await?;
+    ctx.memory.restarts.wrote(pass.key(), pass.now, schedule.expiration);
     ctx.services.metrics.renewed(trigger.as_str());
     let labels = pass.metric_labels(set);
     ctx.services

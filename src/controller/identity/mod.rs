@@ -59,7 +59,9 @@ async fn reconcile_inner(
     let ns = obj.namespace().ok_or(Error::Metadata("namespace"))?;
     let observed = gather::gather(obj, &ns, ctx, now);
     let plan = plan::plan(&observed, &ns);
-    act::act(obj, ctx, &ns, (observed, plan), sts, jitter).await
+    let action = act::act(obj, ctx, &ns, (observed, plan), sts, jitter).await?;
+    super::restarts::follow(ctx, obj, &ns, now).await;
+    Ok(action)
 }
 
 /// The exchange as the Identity reconcile uses it: a resolved AWS chain in, the target's
@@ -69,7 +71,7 @@ pub(crate) trait Refresh: Exchange<Resolved, Grant = Session> {}
 
 impl<T: Exchange<Resolved, Grant = Session>> Refresh for T {}
 
-async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, note: String) {
+pub(super) async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, note: String) {
     let ev = Event {
         type_,
         reason: reason.to_owned(),

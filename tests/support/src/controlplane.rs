@@ -325,7 +325,9 @@ impl ControlPlane {
             // We set no front-proxy (requestheader) CA, so don't look for one forever.
             "--authentication-skip-lookup=true".into(),
             "--leader-elect=false".into(),
-            "--controllers=namespace-controller,garbage-collector-controller,\
+            // deployment and replicaset: a restart target's restart shows as a new ReplicaSet
+            // (its pods are never scheduled: no kubelet here).
+            "--controllers=namespace-controller,garbage-collector-controller,deployment-controller,replicaset-controller,\
              serviceaccount-controller,root-ca-certificate-publisher-controller"
                 .into(),
             format!("--root-ca-file={}", file("ca.crt")),
