@@ -167,6 +167,17 @@ fn template_default_values_is_cluster_wide_and_hardened() {
                 policy["spec"]["variables"][0],
                 json!({"name": "types", "expression": r#"["Opaque"]"#})
             );
+        } else if policy_resources.contains(&"deployments") {
+            // The controller's workload writes: its own ServiceAccount only, updates only.
+            assert_eq!(name(policy), format!("{RELEASE}-controller-workloads"));
+            assert_eq!(
+                policy["spec"]["matchConditions"],
+                json!([{
+                    "name": "controller-service-account",
+                    "expression": format!("request.userInfo.username == '{CONTROLLER}'"),
+                }])
+            );
+            assert!(policy_text.contains("auth.atmos.tools/restartedAt"));
         } else {
             assert!(policy_text.contains("subresource('token')") && policy_text.contains("check('create')"));
         }
@@ -181,7 +192,15 @@ fn template_default_values_is_cluster_wide_and_hardened() {
     resources.sort_unstable();
     assert_eq!(
         resources,
-        ["authprofiles", "clusterauthprofiles", "identities", "secrets"]
+        [
+            "authprofiles",
+            "clusterauthprofiles",
+            "daemonsets",
+            "deployments",
+            "identities",
+            "secrets",
+            "statefulsets"
+        ]
     );
     assert_eq!(bindings.len(), policies.len());
 
