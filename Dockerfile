@@ -12,9 +12,11 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY .cargo .cargo
 COPY src src
-# A workspace member (the test environment): cargo reads its manifest to load the
-# workspace and Cargo.lock. It is not built here and never reaches the runtime image.
+# The workspace members (the test environment, `cargo dev`'s launcher): cargo reads their
+# manifests to load the workspace and Cargo.lock. They are not built here and never reach
+# the runtime image.
 COPY tests/support tests/support
+COPY tests/dev tests/dev
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p atmos-auth-controller --bin atmos-auth-controller \

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 pub use crate::resolve::settings::{
-    AWS_MIN_SESSION_SECONDS, DEFAULT_AUDIENCE, DEFAULT_REGION, MIN_TOKEN_SECONDS, PROVIDER_KIND, Settings,
+    AWS_MIN_SESSION_SECONDS, AWS_STS_AUDIENCES, DEFAULT_AUDIENCE, DEFAULT_REGION, MIN_TOKEN_SECONDS, PROVIDER_KIND,
+    Settings, is_aws_sts_audience,
 };
 
 /// Budget for one STS call, retries included (`--sts-timeout`).
@@ -44,12 +45,13 @@ pub enum SettingsError {
 /// the environment variable the chart sets, so the three commands read the same values.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SettingsArgs {
-    /// Token audiences a provider may request (repeat, or comma-separated).
+    /// Token audiences a provider may request (repeat, or comma-separated); `aws-sts` stands
+    /// for AWS STS's global and regional audiences (sts.amazonaws.com, sts.<region>.amazonaws.com).
     #[arg(
         long = "allowed-audience",
         env = "ATMOS_AUTH_ALLOWED_AUDIENCES",
         value_delimiter = ',',
-        default_value = DEFAULT_AUDIENCE
+        default_value = AWS_STS_AUDIENCES
     )]
     pub allowed_audiences: Vec<String>,
     /// `spec.endpoint_url` values profiles may carry (repeat, or comma-separated). Default none.
@@ -100,9 +102,12 @@ impl SettingsArgs {
 /// Refuses an allow-list that contains the API server's own audience: a well-known default,
 /// or `issuer` (the cluster's ServiceAccount issuer, known only to `run`).
 pub fn check_audiences(allowed: &[String], issuer: Option<&str>) -> Result<(), SettingsError> {
+    // `aws-sts` covers an issuer only if the issuer were an STS audience, which no cluster's is.
+    let covers_issuer =
+        |aud: &String| issuer.is_some_and(|i| i == aud || (aud == AWS_STS_AUDIENCES && is_aws_sts_audience(i)));
     match allowed
         .iter()
-        .find(|aud| API_SERVER_AUDIENCES.contains(&aud.as_str()) || issuer.is_some_and(|i| i == *aud))
+        .find(|aud| API_SERVER_AUDIENCES.contains(&aud.as_str()) || covers_issuer(aud))
     {
         Some(aud) => Err(SettingsError::ApiServerAudience(aud.clone())),
         None => Ok(()),

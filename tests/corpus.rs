@@ -5,6 +5,8 @@
 //! - `# validate: TEXT` (repeatable): `validate` fails and prints TEXT, a field path and
 //!   what is wrong; `# validate: ok`: it passes.
 //! - `# warns: TEXT` (repeatable): `validate` prints the warning TEXT.
+//! - `# notes: TEXT` (repeatable): `validate` prints the note TEXT (a kind that cannot run in
+//!   a cluster, which only an Identity that needs it makes a problem).
 //! - `# api: accepted | refused TEXT | unread`: what the API server does with it (TEXT in
 //!   its message; note that it writes schema paths as `spec.identities.a.kind` and CEL rule
 //!   paths as `spec.identities[a].via`); `unread`: the YAML reader refuses it before any
@@ -23,6 +25,7 @@ struct Case {
     validate: Vec<String>,
     validate_ok: bool,
     warns: Vec<String>,
+    notes: Vec<String>,
 }
 
 fn cases() -> Vec<Case> {
@@ -44,6 +47,9 @@ fn cases() -> Vec<Case> {
             for line in text.lines().take_while(|l| l.starts_with('#')) {
                 if let Some(v) = line.strip_prefix("# warns: ") {
                     case.warns.push(v.to_owned());
+                }
+                if let Some(v) = line.strip_prefix("# notes: ") {
+                    case.notes.push(v.to_owned());
                 }
                 if let Some(v) = line.strip_prefix("# validate: ") {
                     if v == "ok" {
@@ -83,12 +89,14 @@ fn every_corpus_case_gets_its_expected_verdict_naming_the_field() {
             "{name}: say `# validate: ok` or what validate prints"
         );
         let (ok, stdout, stderr) = validate(&[&case.path]);
-        for want in &case.warns {
-            if !stdout
-                .lines()
-                .any(|l| l.starts_with("warning: ") && l.contains(want.as_str()))
-            {
-                failures.push(format!("{name}: expected the warning {want:?} in:\n{stdout}"));
+        for (prefix, wanted) in [("warning: ", &case.warns), ("note: ", &case.notes)] {
+            for want in wanted {
+                if !stdout
+                    .lines()
+                    .any(|l| l.starts_with(prefix) && l.contains(want.as_str()))
+                {
+                    failures.push(format!("{name}: expected the {prefix}{want:?} in:\n{stdout}"));
+                }
             }
         }
         if case.validate_ok {

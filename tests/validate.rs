@@ -68,13 +68,14 @@ fn every_problem_is_printed_with_its_path() {
     );
 }
 
-/// A profile that carries `spec.endpoint_url`, which the controller refuses unless allow-listed.
+/// A profile whose identity carries `spec.endpoint_url` (Atmos's STS endpoint for its calls),
+/// which the controller refuses unless allow-listed.
 fn profile_with_endpoint(dir: &std::path::Path) -> String {
     let path = dir.join("endpoint.yaml");
     let profile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/profile.yaml")).unwrap();
     let with_endpoint = profile.replace(
-        "        audience: sts.amazonaws.com\n",
-        "        audience: sts.amazonaws.com\n        endpoint_url: https://sts.internal.example\n",
+        "        region: us-east-2\n",
+        "        region: us-east-2\n      spec:\n        endpoint_url: https://sts.internal.example\n",
     );
     assert_ne!(profile, with_endpoint, "examples/profile.yaml changed shape");
     std::fs::write(&path, with_endpoint).unwrap();
@@ -105,7 +106,7 @@ fn the_controllers_settings_flags_and_environment_are_honoured() {
     assert!(!ok);
     assert!(
         stdout.contains(
-            "auth.providers.cluster-oidc.spec.endpoint_url: endpoint_url \"https://sts.internal.example\" is refused"
+            "auth.identities.acme/admin.spec.endpoint_url: endpoint_url \"https://sts.internal.example\" is refused"
         ),
         "{stdout}"
     );
@@ -148,6 +149,60 @@ fn an_override_its_cluster_profile_does_not_allow_is_a_problem() {
     assert!(!ok, "{stdout}");
     assert!(
         stdout.contains("Identity ci/tf: spec.principal.session_name: ClusterAuthProfile platform allows no override"),
+        "{stdout}"
+    );
+}
+
+/// Real profiles mix people's identities (SSO, `aws/user`) with CI's: a kind that cannot run
+/// is a note, and only an Identity that needs it fails.
+#[test]
+fn kinds_that_cannot_run_are_notes_until_an_identity_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/profile.yaml")).unwrap();
+    let mixed = format!(
+        "{profile}    dev/readonly:\n      kind: aws/permission-set\n      via: {{provider: sso}}\n      principal: \
+         {{name: ReadOnlyAccess, account: {{id: \"123456789012\"}}}}\n"
+    )
+    .replace(
+        "  providers:\n",
+        "  providers:\n    sso: {kind: aws/iam-identity-center, region: us-east-1, start_url: https://x.awsapps.com/start}\n",
+    );
+    let file = dir.path().join("mixed.yaml");
+    std::fs::write(&file, &mixed).unwrap();
+    let file = file.display().to_string();
+
+    let (ok, stdout, stderr) = validate(&[&file, "examples/identities.yaml"]);
+    assert!(ok, "{stdout}{stderr}");
+    let notes: Vec<&str> = stdout.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len(), 2, "{stdout}");
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.ends_with("(kept: only an Identity that uses it fails)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("AuthProfile infra/k8s: auth.providers.sso.kind: kind aws/iam-identity-center cannot run"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("AuthProfile infra/k8s: auth.identities.dev/readonly.kind: kind aws/permission-set cannot run"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("3 resources checked, no problems, 2 notes"), "{stderr}");
+
+    let identity = dir.path().join("readonly.yaml");
+    std::fs::write(
+        &identity,
+        "apiVersion: auth.atmos.tools/v1alpha1\nkind: Identity\nmetadata: {name: readonly, namespace: infra}\n\
+         spec: {profile: k8s, identity: dev/readonly}\n",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = validate(&[&file, identity.to_str().unwrap()]);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stdout
+            .contains("Identity infra/readonly: auth.identities.dev/readonly.kind: kind aws/permission-set cannot run"),
         "{stdout}"
     );
 }

@@ -108,8 +108,9 @@ pub struct ProviderSpec {
     /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
-    /// Atmos's STS endpoint override. Refused in a cluster: the STS endpoint is the
-    /// controller's own configuration. At most 2048 characters.
+    /// Not used, as in Atmos, which uses a provider's endpoint only for SSO and SAML logins:
+    /// an STS call goes to its identity's `spec.endpoint_url` (a warning says so). At most
+    /// 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
     /// Other kind-specific Atmos keys (and a known key of the wrong type), kept as written.
@@ -145,7 +146,8 @@ pub(crate) fn provider_spec_schema(_: &mut schemars::SchemaGenerator) -> schemar
          (default sts.amazonaws.com, must be in the controller's allow-list), \
          `service_account` (in the Identity's namespace; an Identity's serviceAccountName \
          overrides it) and `expiration` (token lifetime, a Go duration, 10m to 1h, default \
-         10m); `endpoint_url` is refused (the STS endpoint is the controller's). At most 32 \
+         10m); `endpoint_url` is not used (as in Atmos, an STS call goes to its identity's \
+         spec.endpoint_url). At most 32 \
          keys; values are scalars, lists of scalars or maps of those."
             .into(),
     );
@@ -182,9 +184,10 @@ pub struct IdentityDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_LIST_ITEMS))]
     pub env: Option<Vec<EnvVar>>,
-    /// Atmos `credentials` (`aws/user` only; not runnable in a cluster). `access_key_id` and
-    /// `secret_access_key` are refused: a custom resource is readable by anyone who may view
-    /// the namespace.
+    /// Atmos `credentials` (`aws/user` only; not runnable in a cluster), strings only.
+    /// `access_key_id` and `secret_access_key` are refused: a custom resource is readable by
+    /// anyone who may view the namespace. Atmos's legacy STS endpoint
+    /// `credentials.aws.resolver.url` belongs in `spec.endpoint_url` here (`import` moves it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "credentials_schema")]
     pub credentials: Option<Value>,
@@ -193,7 +196,9 @@ pub struct IdentityDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_LIST_ITEMS), inner(length(max = MAX_SHORT_LEN)))]
     pub tags: Option<Vec<String>>,
-    /// Kind-specific Atmos settings, free-form.
+    /// Kind-specific Atmos settings, free-form. `aws/assume-role` reads `endpoint_url`: the
+    /// STS endpoint of this identity's call, as in Atmos; used only when the operator
+    /// allow-listed it (`--allowed-endpoint`), refused otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form::map")]
     pub spec: Option<Value>,

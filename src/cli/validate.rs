@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::api::{AuthProfileSpec, ClusterAuthProfileSpec, IdentitySpec, OverrideField, ProfileKind};
 use crate::resolve::overrides::not_allowed;
-use crate::resolve::{resolve_set, validate_profile};
+use crate::resolve::{Reason, resolve_set, validate_profile};
 use crate::settings::SettingsArgs;
 
 /// Arguments of `validate`.
@@ -30,9 +30,11 @@ struct Doc {
 }
 
 /// Checks every AuthProfile, ClusterAuthProfile and Identity (against the profile it names
-/// found in the files: an AuthProfile of its namespace, or a ClusterAuthProfile) and prints each problem, then each warning (`warning: ...`: a key
-/// kept but not used in a cluster, a value used as Atmos uses it); exit 1 when there is a
-/// problem, 0 with warnings alone.
+/// found in the files: an AuthProfile of its namespace, or a ClusterAuthProfile) and prints
+/// each problem, then each warning (`warning: ...`: a key kept but not used in a cluster, a
+/// value used as Atmos uses it), then each note (`note: ...`: a provider or identity of a
+/// kind that cannot run in a cluster, which an Identity that needs it reports as its
+/// problem); exit 1 when there is a problem, 0 with warnings and notes alone.
 pub fn run(args: &ValidateArgs) -> ExitCode {
     let settings = match args.settings.settings() {
         Ok(s) => s,
@@ -44,6 +46,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let mut docs = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
     for file in &args.files {
         match read_docs(file) {
             Ok(d) => docs.extend(d),
@@ -78,7 +81,15 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             Ok(spec) => {
                 let report = validate_profile(&spec, &settings);
                 for p in report.all_problems() {
-                    problems.push(format!("{}: {kind} {at}: {}", doc.file, one_line(&p.to_string())));
+                    let line = format!("{}: {kind} {at}: {}", doc.file, one_line(&p.to_string()));
+                    // A kind that cannot run in a cluster is the resource's to keep (real
+                    // profiles mix people's identities with CI's): a note; an Identity that
+                    // needs it fails below, with its own line.
+                    if p.reason == Reason::UnsupportedKind {
+                        notes.push(line);
+                    } else {
+                        problems.push(line);
+                    }
                 }
                 for w in report.all_warnings() {
                     warnings.push(format!("{}: {kind} {at}: {}", doc.file, one_line(&w.to_string())));
@@ -184,11 +195,19 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     for w in &warnings {
         println!("warning: {w}");
     }
-    let warned = match warnings.len() {
+    for n in &notes {
+        println!("note: {n} (kept: only an Identity that uses it fails)");
+    }
+    let count = |n: usize, one: &str, many: &str| match n {
         0 => String::new(),
-        1 => ", 1 warning".to_owned(),
-        n => format!(", {n} warnings"),
+        1 => format!(", 1 {one}"),
+        n => format!(", {n} {many}"),
     };
+    let warned = format!(
+        "{}{}",
+        count(warnings.len(), "warning", "warnings"),
+        count(notes.len(), "note", "notes")
+    );
     if problems.is_empty() {
         eprintln!("{checked} resources checked, no problems{warned}");
         ExitCode::SUCCESS

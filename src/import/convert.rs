@@ -105,8 +105,6 @@ pub(crate) fn to_spec(auth: &Value) -> Converted {
     if let Some(identities) = auth.get("identities") {
         out.spec.identities = entries("identities", identities, &mut out, convert_identity);
     }
-    note_case_collisions("auth.providers", out.spec.providers.keys(), &mut out.notes);
-    note_case_collisions("auth.identities", out.spec.identities.keys(), &mut out.notes);
     out
 }
 
@@ -148,7 +146,57 @@ fn convert_provider(path: &str, fields: &Map<String, Value>, out: &mut Converted
 fn convert_identity(path: &str, fields: &Map<String, Value>, out: &mut Converted) -> Option<IdentityDef> {
     let mut kept = keep(path, fields, IDENTITY_KEYS, &[], "identity", out);
     drop_secrets(path, &mut kept, &mut out.warnings);
+    move_legacy_endpoint(path, &mut kept, &mut out.notes);
     typed(path, kept, out)
+}
+
+/// Atmos's legacy STS endpoint, `credentials.aws.resolver.url`, becomes `spec.endpoint_url`,
+/// which Atmos reads first and means the same (`pkg/auth/cloud/aws/resolver.go`): the
+/// resource's `credentials` holds strings only.
+fn move_legacy_endpoint(path: &str, fields: &mut Map<String, Value>, notes: &mut Vec<(String, String)>) {
+    let Some(Value::Object(credentials)) = fields.get_mut("credentials") else {
+        return;
+    };
+    let Some(Value::String(url)) = credentials
+        .get_mut("aws")
+        .and_then(|aws| aws.get_mut("resolver"))
+        .and_then(|resolver| resolver.as_object_mut())
+        .and_then(|resolver| resolver.remove("url"))
+    else {
+        return;
+    };
+    // Leave no empty maps behind.
+    let empty = |v: Option<&Value>| v.and_then(Value::as_object).is_some_and(Map::is_empty);
+    if empty(credentials.get("aws").and_then(|aws| aws.get("resolver")))
+        && let Some(Value::Object(aws)) = credentials.get_mut("aws")
+    {
+        aws.remove("resolver");
+    }
+    if empty(credentials.get("aws")) {
+        credentials.remove("aws");
+    }
+    if credentials.is_empty() {
+        fields.remove("credentials");
+    }
+    let from = format!("{path}.credentials.aws.resolver.url");
+    let spec = fields.entry("spec").or_insert_with(|| Value::Object(Map::new()));
+    match spec.as_object_mut() {
+        Some(spec) if !spec.contains_key("endpoint_url") && !url.is_empty() => {
+            spec.insert("endpoint_url".to_owned(), Value::String(url));
+            notes.push((
+                from,
+                "moved to spec.endpoint_url: Atmos reads this legacy key as the identity's STS endpoint when                  spec.endpoint_url is not set, and the resource's credentials holds strings only"
+                    .to_owned(),
+            ));
+        }
+        _ => notes.push((
+            from,
+            "left out: Atmos reads spec.endpoint_url first, so this legacy key is not used".to_owned(),
+        )),
+    }
+    if spec.as_object().is_some_and(Map::is_empty) {
+        fields.remove("spec");
+    }
 }
 
 /// Leaves out static keys of `credentials` and credential-named `env` entries, each with a
@@ -265,23 +313,6 @@ fn shape(path: &str, expected: &str, found: &Value) -> Problem {
     )
 }
 
-/// Atmos reads atmos.yaml through Viper, which folds keys to lower case: `acme/Admin` and
-/// `acme/admin` are one identity there, two here.
-fn note_case_collisions<'a>(section: &str, names: impl Iterator<Item = &'a String>, notes: &mut Vec<(String, String)>) {
-    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
-    for name in names {
-        if let Some(first) = seen.insert(name.to_lowercase(), name) {
-            notes.push((
-                format!("{section}.{name}"),
-                format!(
-                    "differs from {first} only in letter case: Atmos folds keys to lower case and sees one \
-                     entry, this resource keeps two; rename one"
-                ),
-            ));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
@@ -376,9 +407,36 @@ mod tests {
     }
 
     #[test]
-    fn case_collisions_are_noted() {
-        let c = to_spec(&json!({"identities": {"acme/Admin": {"kind": "k"}, "acme/admin": {"kind": "k"}}}));
-        assert_eq!(c.notes.len(), 1);
-        assert_eq!(c.notes[0].0, "auth.identities.acme/admin");
+    fn the_legacy_endpoint_becomes_spec_endpoint_url() {
+        let c = to_spec(&json!({"identities": {
+            "a": {"kind": "aws/assume-role", "credentials": {"aws": {"resolver": {"url": "https://sts.x"}}}},
+            "b": {"kind": "aws/assume-role", "spec": {"endpoint_url": "https://sts.y"},
+                  "credentials": {"region": "us-east-1", "aws": {"resolver": {"url": "https://sts.x"}}}}
+        }}));
+        assert_eq!(c.spec.identities["a"].credentials, None);
+        assert_eq!(
+            c.spec.identities["a"].spec,
+            Some(json!({"endpoint_url": "https://sts.x"}))
+        );
+        assert_eq!(c.spec.identities["b"].credentials, Some(json!({"region": "us-east-1"})));
+        assert_eq!(
+            c.spec.identities["b"].spec,
+            Some(json!({"endpoint_url": "https://sts.y"}))
+        );
+        let notes: Vec<(&str, &str)> = c
+            .notes
+            .iter()
+            .map(|(path, m)| (path.as_str(), m.split(':').next().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                (
+                    "auth.identities.a.credentials.aws.resolver.url",
+                    "moved to spec.endpoint_url"
+                ),
+                ("auth.identities.b.credentials.aws.resolver.url", "left out"),
+            ]
+        );
     }
 }

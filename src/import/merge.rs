@@ -19,8 +19,9 @@ pub(crate) struct Merged {
     pub auth: Option<Value>,
     /// `(path, message)` notes.
     pub notes: Vec<(String, String)>,
-    /// For each identity whose `default` some file set: the files that set it, in order,
-    /// with the value each set. Two defaults are reported with where each came from.
+    /// For each identity whose `default` some file set (by Atmos's lower-cased name): the
+    /// files that set it, in order, with the value each set. Two defaults are reported with
+    /// where each came from.
     pub default_sources: BTreeMap<String, Vec<(String, Value)>>,
 }
 
@@ -36,7 +37,7 @@ pub(crate) fn merge_files(files: Vec<(String, ParsedFile)>) -> Merged {
                 if let Some(default) = def.get("default") {
                     merged
                         .default_sources
-                        .entry(name.clone())
+                        .entry(name.to_lowercase())
                         .or_default()
                         .push((source.clone(), default.clone()));
                 }
@@ -67,10 +68,22 @@ pub(crate) fn merge_files(files: Vec<(String, ParsedFile)>) -> Merged {
 
 /// Viper's `mergeMaps`: maps merge key by key; a map below is kept when the value above is
 /// not a map; anything else is replaced, `null` included.
+///
+/// Viper lower-cases keys, so provider and identity names that differ only in case are one
+/// entry to Atmos: they merge here too, under the later file's spelling (the one Atmos shows,
+/// its case map keeping the last file's).
 fn viper_merge(base: &mut Value, overlay: Value, path: &mut KeyPath, source: &str, notes: &mut Vec<(String, String)>) {
+    let names = is_name_map(path);
     match (base, overlay) {
         (Value::Object(base), Value::Object(overlay)) => {
             for (key, value) in overlay {
+                if names
+                    && !base.contains_key(&key)
+                    && let Some(earlier) = base.keys().find(|k| k.to_lowercase() == key.to_lowercase()).cloned()
+                    && let Some(moved) = base.remove(&earlier)
+                {
+                    base.insert(key.clone(), moved);
+                }
                 match base.get_mut(&key) {
                     Some(below) => {
                         path.push(Segment::Key(key));
@@ -94,6 +107,12 @@ fn viper_merge(base: &mut Value, overlay: Value, path: &mut KeyPath, source: &st
         )),
         (base, overlay) => *base = overlay,
     }
+}
+
+/// `auth.providers` or `auth.identities`: maps of names.
+fn is_name_map(path: &KeyPath) -> bool {
+    matches!(path.as_slice(), [Segment::Key(auth), Segment::Key(section)]
+        if auth == "auth" && (section == "providers" || section == "identities"))
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -190,6 +209,30 @@ mod tests {
             }))
         );
         assert_eq!(m.notes, vec![]);
+    }
+
+    /// Viper lower-cases keys: a profile's `Acme/Admin` is the base's `acme/admin` to Atmos.
+    #[test]
+    fn names_that_differ_only_in_case_merge_under_the_later_spelling() {
+        let m = merge(&[
+            (
+                "atmos.yaml",
+                "auth:\n  providers:\n    GH: {kind: github/oidc}\n  identities:\n    acme/admin: {kind: aws/assume-role, \
+                 default: true, via: {provider: gh}}\n",
+            ),
+            (
+                "profiles/ci/atmos.yaml",
+                "auth:\n  providers:\n    gh: {region: us-east-2}\n  identities:\n    Acme/Admin: {default: false}\n",
+            ),
+        ]);
+        assert_eq!(
+            m.auth,
+            Some(json!({
+                "providers": {"gh": {"kind": "github/oidc", "region": "us-east-2"}},
+                "identities": {"Acme/Admin": {"kind": "aws/assume-role", "default": false, "via": {"provider": "gh"}}}
+            }))
+        );
+        assert_eq!(m.default_sources["acme/admin"].len(), 2);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 mod convert;
 pub mod files;
+mod github;
 mod merge;
 mod yaml;
 
@@ -21,11 +22,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::{AuthProfile, AuthProfileSpec, Identity, IdentitySpec};
 use crate::resolve::{Problem, Reason, Settings, Warning, resolve, rules, validate_profile};
-
-/// The provider kind that only exists inside a GitHub Actions job.
-const GITHUB_OIDC: &str = "github/oidc";
-/// The provider kind the controller runs.
-use crate::settings::PROVIDER_KIND as KUBERNETES_OIDC;
 
 /// One config file's text and the name it is reported under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,20 +269,34 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
         .collect();
     let mut spec = converted.spec;
 
-    if let Some(unknown) = service_accounts
-        .per_identity
-        .keys()
-        .find(|name| !spec.identities.contains_key(*name))
-    {
-        return Err(ImportError::Flag {
-            flag: format!("--service-account {unknown}={}", service_accounts.per_identity[unknown]),
-            why: format!(
-                "the profile has no identity {unknown}; identities: {}",
-                spec.identities.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        });
+    // `IDENTITY=SA` names an identity as Atmos's --identity does, regardless of case.
+    let mut service_accounts = service_accounts;
+    let names = crate::resolve::names::Names::new(&spec);
+    let mut per_identity = BTreeMap::new();
+    for (given, sa) in &service_accounts.per_identity {
+        let flag = format!("--service-account {given}={sa}");
+        match names.identity(given) {
+            crate::resolve::names::Found::One(key) => {
+                per_identity.insert(key.to_owned(), sa.clone());
+            }
+            found => {
+                return Err(ImportError::Flag {
+                    flag,
+                    why: format!(
+                        "the profile has {} identity {given}; identities: {}",
+                        if found == crate::resolve::names::Found::None {
+                            "no"
+                        } else {
+                            "more than one"
+                        },
+                        spec.identities.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        }
     }
-    notes.extend(map_providers(
+    service_accounts.per_identity = per_identity;
+    notes.extend(github::map_providers(
         &mut spec,
         &service_accounts,
         options.namespace.as_deref(),
@@ -361,132 +371,6 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
     })
 }
 
-/// `github/oidc` → `kubernetes/oidc` when ServiceAccounts are given (a note says what the
-/// IAM trust policies must now trust); otherwise a note says what to pass.
-fn map_providers(spec: &mut AuthProfileSpec, service_accounts: &ServiceAccounts, namespace: Option<&str>) -> Vec<Note> {
-    let mut notes = Vec::new();
-    let names: Vec<String> = spec.providers.keys().cloned().collect();
-    for name in names {
-        let path = format!("auth.providers.{name}");
-        let Some(provider) = spec.providers.get_mut(&name) else {
-            continue;
-        };
-        let is_github = provider.kind == GITHUB_OIDC;
-        if is_github && service_accounts.is_empty() {
-            notes.push(Note {
-                path,
-                message: "kept as github/oidc, which runs only inside a GitHub Actions job: pass --service-account \
-                          SA (the ServiceAccount whose token the controller requests, for example --service-account \
-                          terraform) to make it kubernetes/oidc, and --service-account IDENTITY=SA with --identities \
-                          to give an identity its own"
-                    .into(),
-            });
-            continue;
-        }
-        if !is_github && provider.kind != KUBERNETES_OIDC {
-            continue;
-        }
-        let provider_spec = provider.spec.get_or_insert_with(Default::default);
-        match (&provider_spec.service_account, &service_accounts.default) {
-            (None, Some(sa)) => provider_spec.service_account = Some(sa.clone()),
-            (Some(kept), Some(sa)) if kept != sa => notes.push(Note {
-                path: format!("{path}.spec.service_account"),
-                message: format!("kept {kept} from the profile; --service-account {sa} fills in only a missing one"),
-            }),
-            _ => {}
-        }
-        if !is_github {
-            continue;
-        }
-        provider.kind = KUBERNETES_OIDC.to_owned();
-        let audience = provider_spec
-            .audience
-            .clone()
-            .unwrap_or_else(|| rules::DEFAULT_AUDIENCE.to_owned());
-        let default_sa = provider_spec.service_account.clone();
-        let trust = trust_lines(spec, &name, default_sa.as_deref(), service_accounts, namespace);
-        notes.push(Note {
-            path,
-            message: format!(
-                "github/oidc became kubernetes/oidc with the same name and audience ({audience}){}. The IAM roles it \
-                 starts must now trust the cluster's OIDC issuer instead of GitHub's (token.actions.githubusercontent.com), \
-                 with aud {audience} and{trust}. Jobs on ARC runners can keep using github/oidc through Atmos itself \
-                 where a role must stay scoped to a repository or environment",
-                default_sa.map(|sa| format!(", ServiceAccount {sa}")).unwrap_or_default()
-            ),
-        });
-    }
-    notes
-}
-
-/// ` sub system:serviceaccount:NS:SA for the role of acme/admin (arn:...)`, one clause per
-/// first-link role: every identity whose chain starts at `provider` presents its
-/// ServiceAccount's token to its chain's first role.
-fn trust_lines(
-    spec: &AuthProfileSpec,
-    provider: &str,
-    default_sa: Option<&str>,
-    service_accounts: &ServiceAccounts,
-    namespace: Option<&str>,
-) -> String {
-    let ns = namespace.unwrap_or("<namespace>");
-    let mut subjects: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for name in spec.identities.keys() {
-        let Some(first) = first_link(spec, name, provider) else {
-            continue;
-        };
-        let sa = service_accounts
-            .per_identity
-            .get(name)
-            .map(String::as_str)
-            .or(default_sa);
-        if let Some(sa) = sa {
-            subjects
-                .entry(first)
-                .or_default()
-                .insert(format!("system:serviceaccount:{ns}:{sa}"));
-        }
-    }
-    if subjects.is_empty() {
-        return " the sub of each ServiceAccount used".to_owned();
-    }
-    let clauses: Vec<String> = subjects
-        .iter()
-        .map(|(first, subs)| {
-            let role = spec.identities[*first]
-                .principal
-                .as_ref()
-                .and_then(|p| p.assume_role.as_deref())
-                .map(|arn| format!(" ({arn})"))
-                .unwrap_or_default();
-            format!(
-                " sub {} for the role of {first}{role}",
-                subs.iter().cloned().collect::<Vec<_>>().join(" or ")
-            )
-        })
-        .collect();
-    clauses.join(";")
-}
-
-/// The identity of `name`'s chain whose `via.provider` is `provider`, if the chain starts
-/// there (cycles and dangling links: `None`, the resolver reports them).
-fn first_link<'a>(spec: &'a AuthProfileSpec, name: &'a str, provider: &str) -> Option<&'a str> {
-    let mut current = name;
-    let mut seen = BTreeSet::new();
-    loop {
-        if !seen.insert(current) {
-            return None;
-        }
-        let (key, def) = spec.identities.get_key_value(current)?;
-        let via = def.via.as_ref()?;
-        match (&via.provider, &via.identity) {
-            (Some(p), None) => return (p == provider).then_some(key.as_str()),
-            (None, Some(next)) => current = next,
-            _ => return None,
-        }
-    }
-}
-
 /// Where each `default: true` came from, for the two-defaults problem: a profile that sets
 /// another identity's default leaves the base's default in place (Atmos merges maps key by
 /// key), which Atmos in CI refuses as "multiple default identities".
@@ -496,7 +380,7 @@ fn default_notes(spec: &AuthProfileSpec, sources: &BTreeMap<String, Vec<(String,
         .filter(|(_, def)| def.default == Some(true))
         .map(|(name, _)| {
             let from = sources
-                .get(name)
+                .get(&name.to_lowercase())
                 .and_then(|s| s.iter().rev().find(|(_, v)| v == &serde_json::Value::Bool(true)))
                 .map_or("an anchor or merge key", |(source, _)| source.as_str());
             Note {

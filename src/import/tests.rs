@@ -83,10 +83,12 @@ fn seed_with_service_account_maps_the_provider_and_makes_identities() {
             path: "auth.providers.github-oidc".into(),
             message: "github/oidc became kubernetes/oidc with the same name and audience (sts.amazonaws.com), \
                       ServiceAccount terraform. The IAM roles it starts must now trust the cluster's OIDC issuer \
-                      instead of GitHub's (token.actions.githubusercontent.com), with aud sts.amazonaws.com and sub \
-                      system:serviceaccount:infra:terraform for the role of acme/admin \
-                      (arn:aws:iam::123456789012:role/github-actions-role). Jobs on ARC runners can keep using \
-                      github/oidc through Atmos itself where a role must stay scoped to a repository or environment"
+                      instead of GitHub's (token.actions.githubusercontent.com): the cluster's IAM OIDC identity \
+                      provider must list sts.amazonaws.com among its audiences (client IDs), and each role's trust \
+                      policy must match aud sts.amazonaws.com and sub system:serviceaccount:infra:terraform for the \
+                      role of acme/admin (arn:aws:iam::123456789012:role/github-actions-role). Jobs on ARC runners \
+                      can keep using github/oidc through Atmos itself where a role must stay scoped to a repository \
+                      or environment"
                 .into()
         }]
     );
@@ -189,6 +191,39 @@ fn service_account_flags() {
         err.to_string(),
         "--service-account IDENTITY=SA: a per-identity ServiceAccount is set on that identity's Identity object: \
          add --identities"
+    );
+}
+
+/// `IDENTITY=SA` names an identity as Atmos's `--identity` does, regardless of case; files
+/// merge names as Viper does (lower-cased), under the later spelling.
+#[test]
+fn names_are_matched_regardless_of_case_as_atmos_does() {
+    let out = import(
+        &[input("atmos.yaml", SEED)],
+        &options(&["ACME/Network=tf-network", "terraform"], true),
+    )
+    .unwrap();
+    assert_eq!(out.problems, vec![]);
+    assert_eq!(
+        out.identities[1].spec.service_account_name.as_deref(),
+        Some("tf-network")
+    );
+    let profile =
+        "auth:\n  identities:\n    ACME/Admin:\n      default: false\n    acme/NETWORK:\n      default: true\n";
+    let out = import(
+        &[input("atmos.yaml", SEED), input("profiles/ci/atmos.yaml", profile)],
+        &options(&["terraform"], false),
+    )
+    .unwrap();
+    assert_eq!(out.problems, vec![]);
+    let names: Vec<&str> = out.profile.spec.identities.keys().map(String::as_str).collect();
+    assert_eq!(names, ["ACME/Admin", "acme/NETWORK"]);
+    assert_eq!(out.profile.spec.identities["ACME/Admin"].default, Some(false));
+    // The chain follows the (lower-case) reference to the renamed entry.
+    assert!(
+        out.notes[0].message.contains("for the role of ACME/Admin"),
+        "{}",
+        out.notes[0]
     );
 }
 

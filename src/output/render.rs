@@ -8,7 +8,9 @@
 //!   Atmos's `; atmos: expiration=<RFC3339>` comment, which go-ini attaches to the section)
 //!   and `config` (`[profile <identity>]`, `region`).
 //! - `env`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
-//!   `AWS_DEFAULT_REGION`.
+//!   `AWS_DEFAULT_REGION`, and `AWS_SDK_LOAD_CONFIG=1`, which Atmos sets beside its files
+//!   (`pkg/auth/cloud/aws/env.go`): without it aws-sdk-go v1 and the JS SDK v2 ignore
+//!   `AWS_CONFIG_FILE`.
 //!
 //! `process` and `files` both write `config`. When both are asked for, the `process` one
 //! is written: it is a superset (the same `region`, plus `credential_process`). Note that
@@ -43,7 +45,7 @@ pub const CREDENTIAL_PROCESS_JSON: &str = "credential_process.json";
 
 /// Every data key any format writes: after a change of formats, the ones no longer rendered
 /// are removed, so stale static keys can never shadow `credential_process`.
-pub const ALL_KEYS: [&str; 8] = [
+pub const ALL_KEYS: [&str; 9] = [
     CONFIG,
     CREDENTIALS,
     CREDENTIAL_PROCESS_JSON,
@@ -52,6 +54,7 @@ pub const ALL_KEYS: [&str; 8] = [
     "AWS_SESSION_TOKEN",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    "AWS_SDK_LOAD_CONFIG",
 ];
 
 /// One identity's credentials for [`render_set`].
@@ -134,6 +137,7 @@ pub fn render(
             ("AWS_SESSION_TOKEN", creds.session_token.as_str()),
             ("AWS_REGION", region),
             ("AWS_DEFAULT_REGION", region),
+            ("AWS_SDK_LOAD_CONFIG", "1"),
         ] {
             data.insert(key.to_owned(), value.to_owned());
         }
@@ -301,6 +305,7 @@ mod tests {
                     ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
                     ("AWS_DEFAULT_REGION", "us-west-2"),
                     ("AWS_REGION", "us-west-2"),
+                    ("AWS_SDK_LOAD_CONFIG", "1"),
                     ("AWS_SECRET_ACCESS_KEY", "wJalr/K7MDENG+bPxRfiCY="),
                     ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEB0aD+/tok=="),
                 ]
@@ -324,6 +329,7 @@ mod tests {
                 "AWS_ACCESS_KEY_ID",
                 "AWS_DEFAULT_REGION",
                 "AWS_REGION",
+                "AWS_SDK_LOAD_CONFIG",
                 "AWS_SECRET_ACCESS_KEY",
                 "AWS_SESSION_TOKEN",
                 "config",

@@ -6,11 +6,12 @@ use super::Settings;
 use super::identity_fields::{check_refresh_before, check_secret, check_service_account_name};
 use super::merge::merge_over;
 use super::model::Resolved;
+use super::names::{Names, atmos_name, capitals_note};
 use super::overrides::external_id_problem;
 use super::problem::{Problem, Reason};
 use super::target::select_target;
 use super::walk::Checker;
-use super::warnings::dedup;
+use super::warnings::{Warning, dedup};
 use crate::api::{AuthProfileSpec, IdentitySpec};
 
 /// Resolves one `Identity` (`identity`, named `identity_object_name`) against its profile:
@@ -28,8 +29,9 @@ pub fn resolve(
     settings: &Settings,
 ) -> Result<Resolved, Vec<Problem>> {
     let mut problems = Vec::new();
+    let names = Names::new(profile);
 
-    let target = match select_target(profile, identity) {
+    let target = match select_target(profile, &names, identity) {
         Ok(target) => Some(target),
         Err(problem) => {
             problems.push(problem);
@@ -48,9 +50,15 @@ pub fn resolve(
                     settings,
                     target: name,
                     overrides: Some(&overrides),
+                    names: &names,
                     problems: Vec::new(),
                     warnings: Vec::new(),
                 };
+                if let Some(note) = capitals_note(name) {
+                    checker
+                        .warnings
+                        .push(Warning::new(format!("auth.identities.{name}"), note));
+                }
                 let chain = checker.check(&merged, identity.service_account_name.as_deref(), true);
                 problems.append(&mut checker.problems);
                 outcome = Some((name, chain, checker.warnings));
@@ -75,7 +83,7 @@ pub fn resolve(
         (Some((name, chain, warnings)), Some(secret)) if problems.is_empty() => {
             match (chain.token, chain.links.last()) {
                 (Some(token), Some(last)) => Ok(Resolved {
-                    identity: name.to_owned(),
+                    identity: atmos_name(name),
                     region: last.region.clone(),
                     chain: chain.names,
                     token,

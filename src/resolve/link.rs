@@ -1,8 +1,11 @@
 //! The link check: one `aws/assume-role` identity's principal (role, duration, external
-//! id, session name, region) as one STS call.
+//! id, session name, region) and STS endpoint as one STS call.
 
+use super::go_duration;
 use super::kinds::IDENTITY_KIND;
 use super::model::Link;
+use super::names;
+use super::problem::{Problem, Reason};
 use super::rules::{self, format_seconds};
 use super::walk::Checker;
 use crate::api::IdentityDef;
@@ -78,50 +81,7 @@ impl Checker<'_> {
                  does the controller; move the duration to principal.duration",
             );
         }
-        let duration = principal.duration.as_ref().map(|text| ("principal.duration", text));
-        let duration_seconds = match duration {
-            None => rules::DEFAULT_SESSION_SECONDS,
-            Some((field, text)) => match rules::parse_duration(text) {
-                Err(detail) => {
-                    self.identity_problem(name, field, detail);
-                    0
-                }
-                Ok(secs) => {
-                    let min = self.settings.min_session_seconds;
-                    if secs < min {
-                        self.identity_problem(
-                            name,
-                            field,
-                            format!(
-                                "{text} is shorter than the shortest session allowed ({}); use at least {}",
-                                format_seconds(min),
-                                format_seconds(min)
-                            ),
-                        );
-                    } else if secs > rules::MAX_SESSION_SECONDS {
-                        self.identity_problem(
-                            name,
-                            field,
-                            format!(
-                                "{text} is longer than 12h, the longest session AWS grants; use at most 12h \
-                                 (and at most the role's MaxSessionDuration)"
-                            ),
-                        );
-                    } else if chained && secs > rules::MAX_CHAINED_SESSION_SECONDS {
-                        self.identity_problem(
-                            name,
-                            field,
-                            format!(
-                                "{text} is longer than 1h: AWS limits a chained session (via.identity) \
-                                 to 1h; use at most 1h"
-                            ),
-                        );
-                    }
-                    secs
-                }
-            },
-        };
-
+        let duration_seconds = self.check_duration(name, principal.duration.as_deref(), chained);
         if let Some(external_id) = &principal.external_id {
             if first {
                 self.identity_warning(
@@ -149,18 +109,108 @@ impl Checker<'_> {
             );
         }
 
-        if self.problems.len() == before
-            && let Ok(duration_seconds) = i32::try_from(duration_seconds)
-        {
+        let endpoint = self.check_endpoint(name, def);
+        if self.problems.len() == before {
             links.push(Link {
-                identity: name.to_owned(),
+                // Atmos's name for the identity everywhere it is sent or written (session
+                // name, profile section): Viper lower-cases atmos.yaml's keys.
+                identity: names::atmos_name(name),
                 role_arn,
                 session_name,
                 external_id: if first { None } else { principal.external_id.clone() },
-                duration_seconds,
+                duration_seconds: duration_seconds.and_then(|s| i32::try_from(s).ok()),
                 region: region.clone(),
+                endpoint,
             });
         }
         region
     }
+
+    /// `principal.duration` as Atmos reads it: Go's `time.ParseDuration`; unparseable, a
+    /// warning and no duration (STS's default, 1h), as Atmos logs a warning and sends none;
+    /// parseable but outside what STS grants, a problem (STS would refuse the call). Absent
+    /// or empty: the default, 1h.
+    fn check_duration(&mut self, name: &str, text: Option<&str>, chained: bool) -> Option<i64> {
+        const FIELD: &str = "principal.duration";
+        let text = match text {
+            None | Some("") => return Some(rules::DEFAULT_SESSION_SECONDS),
+            Some(text) => text,
+        };
+        let secs = match go_duration::parse(text) {
+            Ok(nanos) => go_duration::whole_seconds(nanos),
+            Err(err) => {
+                self.identity_warning(
+                    name,
+                    FIELD,
+                    format!(
+                        "{text:?} is not a Go duration ({err}): Atmos logs a warning and asks STS for its \
+                         default session (1h), and so does the controller; write a Go duration such as 1h, \
+                         90m or 1h30m"
+                    ),
+                );
+                return None;
+            }
+        };
+        let min = self.settings.min_session_seconds;
+        let problem = if secs < 0 {
+            Some(format!(
+                "{text:?} is negative: STS refuses it; use a Go duration such as 1h, 90m or 1h30m"
+            ))
+        } else if secs < min {
+            Some(format!(
+                "{text} is shorter than the shortest session allowed ({}); use at least {}",
+                format_seconds(min),
+                format_seconds(min)
+            ))
+        } else if secs > rules::MAX_SESSION_SECONDS {
+            Some(format!(
+                "{text} is longer than 12h, the longest session AWS grants; use at most 12h \
+                 (and at most the role's MaxSessionDuration)"
+            ))
+        } else if chained && secs > rules::MAX_CHAINED_SESSION_SECONDS {
+            Some(format!(
+                "{text} is longer than 1h: AWS limits a chained session (via.identity) to 1h; use at most 1h"
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            self.identity_problem(name, FIELD, message);
+        }
+        Some(secs)
+    }
+
+    /// The STS endpoint of this link, as Atmos chooses it for AssumeRole and
+    /// AssumeRoleWithWebIdentity (`pkg/auth/cloud/aws/resolver.go`): the identity's
+    /// `spec.endpoint_url`, else its legacy `credentials.aws.resolver.url`; a provider's serves
+    /// only SSO and SAML logins. Only an endpoint the operator allow-listed is used.
+    fn check_endpoint(&mut self, name: &str, def: &IdentityDef) -> Option<String> {
+        let (field, url) = identity_endpoint(def)?;
+        if self.settings.allowed_endpoints.iter().any(|e| e == url) {
+            return Some(url.to_owned());
+        }
+        let (path, _) = self.field(name, field);
+        self.problems.push(Problem::new(
+            path,
+            Reason::EndpointNotAllowed,
+            format!(
+                "endpoint_url {url:?} is refused: the controller sends STS calls to its own endpoint or one \
+                 the operator allow-listed (--allowed-endpoint); remove it, or ask the operator to allow-list it"
+            ),
+        ));
+        None
+    }
+}
+
+/// The identity's STS endpoint and the field it is in: `spec.endpoint_url`, else the legacy
+/// `credentials.aws.resolver.url` (Atmos's order; an empty or non-string value is none).
+pub(crate) fn identity_endpoint(def: &IdentityDef) -> Option<(&'static str, &str)> {
+    fn non_empty(v: Option<&serde_json::Value>) -> Option<&str> {
+        v.and_then(serde_json::Value::as_str).filter(|s| !s.is_empty())
+    }
+    if let Some(url) = non_empty(def.spec.as_ref().and_then(|s| s.get("endpoint_url"))) {
+        return Some(("spec.endpoint_url", url));
+    }
+    non_empty(def.credentials.as_ref().and_then(|c| c.pointer("/aws/resolver/url")))
+        .map(|url| ("credentials.aws.resolver.url", url))
 }

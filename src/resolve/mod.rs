@@ -12,18 +12,22 @@
 //! Layout: `identity` resolves one Identity (`target` picks the identity, `identity_fields`
 //! checks the Identity's own fields); `walk` follows a chain and checks the `provider` and
 //! each `link`; `kinds` says which kinds run and why others cannot; `report` checks a whole
-//! profile; `rules` holds the field rules of Atmos, AWS and Kubernetes; `credential_fields`
+//! profile; `rules` holds the field rules of Atmos, AWS and Kubernetes; `go_duration` is
+//! Go's `time.ParseDuration`, which Atmos reads durations with; `names` looks names up as
+//! Atmos does (ignoring case); `credential_fields`
 //! refuses credentials in a resource's fields (a `password`, static keys, credential-named
 //! `env`); `overrides` says which override fields an Identity may set; `warnings` lists what
 //! is kept but not used in a cluster.
 
 mod credential_fields;
+pub mod go_duration;
 mod identity;
 mod identity_fields;
 pub mod kinds;
 mod link;
 mod merge;
 mod model;
+pub mod names;
 pub mod overrides;
 mod problem;
 mod provider;

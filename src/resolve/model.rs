@@ -10,7 +10,8 @@ use crate::api::SecretFormat;
 /// in order, and the Secret to write.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Resolved {
-    /// Atmos identity name of the target (the default identity when none was named).
+    /// Atmos's name of the target (the default identity when none was named), lower-cased as
+    /// Atmos reads it: the `[profile ...]` section and `AWS_PROFILE` value.
     pub identity: String,
     /// `[provider, identity, ..., target]`.
     pub chain: Vec<String>,
@@ -32,7 +33,7 @@ pub struct Resolved {
 }
 
 /// TokenRequest parameters. The namespace is always the Identity's own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenSource {
     /// Atmos provider name.
     pub provider: String,
@@ -43,15 +44,29 @@ pub struct TokenSource {
     /// Requested token lifetime: from 600 s (TokenRequest's minimum) to
     /// [`super::rules::MAX_TOKEN_SECONDS`] (the token is only needed for the exchange).
     pub expiration_seconds: i64,
-    /// The provider's `spec.endpoint_url`, only when the operator allow-listed it: the STS
-    /// endpoint for this chain instead of the controller's own.
-    pub endpoint: Option<String>,
+}
+
+impl Serialize for TokenSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("TokenSource", 5)?;
+        s.serialize_field("provider", &self.provider)?;
+        s.serialize_field("service_account", &self.service_account)?;
+        s.serialize_field("audience", &self.audience)?;
+        s.serialize_field("expiration_seconds", &self.expiration_seconds)?;
+        // The provider's endpoint_url once chose the STS endpoint (now each link's identity
+        // does, as in Atmos): its `null` stays in the hashed JSON, so the spec hash of every
+        // existing Secret stays the same and an upgrade renews nothing.
+        s.serialize_field("endpoint", &None::<String>)?;
+        s.end()
+    }
 }
 
 /// One STS call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Link {
-    /// Atmos identity name of this link.
+    /// Atmos's name of this link's identity: the name as written, lower-cased (Viper
+    /// lower-cases atmos.yaml's keys); the default session name carries it.
     pub identity: String,
     /// IAM role ARN.
     pub role_arn: String,
@@ -59,10 +74,16 @@ pub struct Link {
     pub session_name: Option<String>,
     /// External id (only on chained links).
     pub external_id: Option<String>,
-    /// Requested session length.
-    pub duration_seconds: i32,
+    /// Requested session length; `None`: none sent (STS's default, 1h), as Atmos does for a
+    /// duration it cannot parse.
+    pub duration_seconds: Option<i32>,
     /// Region of this call.
     pub region: String,
+    /// The identity's allow-listed `spec.endpoint_url` (or legacy
+    /// `credentials.aws.resolver.url`) for this call; `None`: the controller's own endpoint.
+    /// Left out of the hashed JSON when `None`, so hashes from before it existed hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// The Secret to write.

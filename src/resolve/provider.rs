@@ -1,11 +1,12 @@
-//! The provider check: kind, audience, endpoint, token lifetime, ServiceAccount. (Its
-//! `region` is not used, as in Atmos: the walk warns when it differs from the first link's.)
+//! The provider check: kind, audience, token lifetime, ServiceAccount. (Its `region` is not
+//! used, as in Atmos: the walk warns when it differs from the first link's; nor is its
+//! `endpoint_url`, which Atmos uses only for SSO and SAML logins: a warning says so.)
 //! Used by every chain walk and, for providers no chain reaches, by the profile report.
 
 use super::Settings;
 use super::kinds::{self, KindProblem};
 use super::model::TokenSource;
-use super::problem::{Problem, Reason, list};
+use super::problem::{Problem, Reason};
 use super::rules::{self, format_seconds};
 use crate::api::Provider;
 
@@ -46,7 +47,7 @@ pub(super) fn check_provider(
 
     let spec = provider.spec.clone().unwrap_or_default();
     // A known key of another type is kept among the others (api::free_form::take).
-    for key in ["audience", "service_account", "expiration", "endpoint_url"] {
+    for key in ["audience", "service_account", "expiration"] {
         if let Some(value) = spec.extra.get(key) {
             problems.push(Problem::new(
                 path(name, &format!("spec.{key}")),
@@ -59,32 +60,14 @@ pub(super) fn check_provider(
         .audience
         .clone()
         .unwrap_or_else(|| rules::DEFAULT_AUDIENCE.to_owned());
-    if !settings.allowed_audiences.contains(&audience) {
+    if !settings.audience_allowed(&audience) {
         problems.push(Problem::new(
             path(name, "spec.audience"),
             Reason::AudienceNotAllowed,
             format!(
                 "audience \"{audience}\" is not allowed: the controller requests tokens only for {}; \
                  use one of them, or ask the operator to allow it",
-                if settings.allowed_audiences.is_empty() {
-                    "no audience".to_owned()
-                } else {
-                    list(&settings.allowed_audiences)
-                }
-            ),
-        ));
-    }
-
-    if let Some(endpoint) = &spec.endpoint_url
-        && !settings.allowed_endpoints.contains(endpoint)
-    {
-        problems.push(Problem::new(
-            path(name, "spec.endpoint_url"),
-            Reason::EndpointNotAllowed,
-            format!(
-                "endpoint_url \"{endpoint}\" is refused: the STS endpoint is the controller's \
-                 configuration, not the profile's; remove endpoint_url, or ask the operator to \
-                 allow-list it"
+                settings.allowed_audiences_text()
             ),
         ));
     }
@@ -165,6 +148,5 @@ pub(super) fn check_provider(
         service_account,
         audience,
         expiration_seconds,
-        endpoint: spec.endpoint_url.clone(),
     })
 }

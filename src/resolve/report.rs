@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::Settings;
 use super::credential_fields;
+use super::names::{self, Found, Names};
 use super::problem::{Problem, Reason, list, summarize_within};
 use super::provider;
 use super::target::default_identities;
@@ -120,7 +121,9 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         ));
     }
 
-    let mut checked = check_identities(profile, settings);
+    let names = Names::new(profile);
+    problems.extend(names.collisions());
+    let mut checked = check_identities(profile, &names, settings);
     let mut reached = BTreeSet::new();
     let identities = profile
         .identities
@@ -174,8 +177,12 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
         }
     }
 
+    let mut warnings = unused_keys(profile);
+    warnings.extend(profile.identities.keys().filter_map(|name| {
+        names::capitals_note(name).map(|note| Warning::new(format!("auth.identities.{name}"), note))
+    }));
     ProfileReport {
-        warnings: unused_keys(profile),
+        warnings,
         default_identity: match defaults.as_slice() {
             [one] => Some((*one).to_owned()),
             _ => None,
@@ -190,7 +197,18 @@ pub fn validate_profile(profile: &AuthProfileSpec, settings: &Settings) -> Profi
 /// walking the chain again, so a profile costs one check per identity. Ancestors are checked
 /// before their descendants; only chains cut short (a cycle, the length limit) are walked
 /// on their own, and those walks stop at [`MAX_CHAIN_LINKS`].
-fn check_identities<'a>(profile: &'a AuthProfileSpec, settings: &Settings) -> HashMap<&'a str, Checked> {
+fn check_identities<'a>(
+    profile: &'a AuthProfileSpec,
+    names: &Names<'a>,
+    settings: &Settings,
+) -> HashMap<&'a str, Checked> {
+    // The identity `def` chains from, as the walk finds it (ignoring case).
+    let parent_of = |def: &IdentityDef| -> Option<(&'a String, &'a IdentityDef)> {
+        match names.identity(chains_from(def)?) {
+            Found::One(key) => profile.identities.get_key_value(key),
+            _ => None,
+        }
+    };
     let mut done: HashMap<&'a str, Checked> = HashMap::with_capacity(profile.identities.len());
     for (name, def) in &profile.identities {
         if done.contains_key(name.as_str()) {
@@ -201,7 +219,7 @@ fn check_identities<'a>(profile: &'a AuthProfileSpec, settings: &Settings) -> Ha
         let mut pending: Vec<(&'a str, &'a IdentityDef)> = vec![(name.as_str(), def)];
         while pending.len() <= MAX_CHAIN_LINKS {
             let Some((_, last)) = pending.last() else { break };
-            let Some((parent, parent_def)) = chains_from(last).and_then(|p| profile.identities.get_key_value(p)) else {
+            let Some((parent, parent_def)) = parent_of(last) else {
                 break;
             };
             if done.contains_key(parent.as_str()) || pending.iter().any(|(n, _)| *n == parent) {
@@ -218,10 +236,11 @@ fn check_identities<'a>(profile: &'a AuthProfileSpec, settings: &Settings) -> Ha
                 settings,
                 target: name,
                 overrides: None,
+                names,
                 problems: Vec::new(),
                 warnings: Vec::new(),
             };
-            let parent = chains_from(def).and_then(|p| done.get(p));
+            let parent = parent_of(def).and_then(|(p, _)| done.get(p.as_str()));
             let chain = match parent {
                 Some((chain, problems, warnings)) if chain.extendable && chain.depth < MAX_CHAIN_LINKS => {
                     checker.extend(def, chain, problems, warnings)

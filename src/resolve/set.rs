@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use super::Settings;
 use super::identity::resolve;
 use super::model::Resolved;
+use super::names::atmos_name;
 use super::problem::{Problem, Reason};
 use crate::api::limits::MAX_SECRET_IDENTITIES;
 use crate::api::{AuthProfileSpec, IdentitySpec, SecretFormat};
@@ -122,15 +123,29 @@ fn list_problems(identity: &IdentitySpec, names: &[String]) -> Vec<Problem> {
             ),
         );
     }
+    // Names are matched regardless of case, as Atmos matches them: `Admin` and `admin` name
+    // one identity.
+    let atmos: Vec<String> = names.iter().map(|n| atmos_name(n)).collect();
     for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
-            add(&format!("spec.identities[{i}]"), format!("\"{name}\" is listed twice"));
+        if let Some(earlier) = atmos[..i].iter().position(|n| *n == atmos[i]) {
+            let same = if names[earlier] == *name {
+                String::new()
+            } else {
+                format!(
+                    " (as {:?}: names are matched regardless of case, as Atmos matches them)",
+                    names[earlier]
+                )
+            };
+            add(
+                &format!("spec.identities[{i}]"),
+                format!("\"{name}\" is listed twice{same}"),
+            );
         }
     }
     // Distinct names could, in principle, share a data key (the key's hash is cut short).
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in atmos.iter().enumerate() {
         let key = super::model::process_key(name);
-        if let Some(other) = names[..i]
+        if let Some(other) = atmos[..i]
             .iter()
             .find(|n| *n != name && super::model::process_key(n) == key)
         {

@@ -1,18 +1,34 @@
 //! Choosing the target identity of an `Identity`: `spec.identity`, else the profile's
 //! single `default: true`.
 
+use super::names::{Found, Names, several_message};
 use super::problem::{Problem, Reason, list};
 use crate::api::{AuthProfileSpec, IdentityDef, IdentitySpec};
 
 /// The target identity: `spec.identity`, else the profile's single `default: true`.
+///
+/// `spec.identity` is matched regardless of case, as Atmos matches `--identity`
+/// (`pkg/auth/manager.go` `resolveIdentityName`).
 pub(super) fn select_target<'a>(
     profile: &'a AuthProfileSpec,
+    names: &Names<'a>,
     identity: &IdentitySpec,
 ) -> Result<(&'a str, &'a IdentityDef), Problem> {
     let profile_name = &identity.profile;
     let kind = identity.profile_ref_kind().as_str();
     if let Some(named) = &identity.identity {
-        return match profile.identities.get_key_value(named) {
+        let found = match names.identity(named) {
+            Found::One(key) => profile.identities.get_key_value(key),
+            Found::Several(keys) => {
+                return Err(Problem::new(
+                    "spec.identity",
+                    Reason::InvalidProfile,
+                    several_message("identity", &keys),
+                ));
+            }
+            Found::None => None,
+        };
+        return match found {
             Some((name, def)) => Ok((name.as_str(), def)),
             None => Err(Problem::new(
                 "spec.identity",

@@ -9,11 +9,12 @@ use super::Settings;
 use super::credential_fields;
 use super::kinds::{self, KindProblem};
 use super::model::{Link, TokenSource};
+use super::names::{self, Found, Names};
 use super::problem::{Problem, Reason, list};
 use super::provider;
 use super::rules;
 use super::warnings::Warning;
-use crate::api::{AuthProfileSpec, IdentityDef};
+use crate::api::{AuthProfileSpec, IdentityDef, Provider};
 
 /// Most links (identities) a chain may have. Atmos chains are a few links; the limit keeps
 /// one profile from making the controller walk and report long chains.
@@ -51,6 +52,8 @@ pub(crate) struct Checker<'a> {
     /// The Identity's overrides as JSON: fields set there are reported at `spec.<field>`
     /// with reason `InvalidIdentity`.
     pub overrides: Option<&'a Value>,
+    /// The profile's names, for lookups that ignore case as Atmos's do.
+    pub names: &'a Names<'a>,
     pub problems: Vec<Problem>,
     /// What is accepted but not used, or used as Atmos uses it.
     pub warnings: Vec<Warning>,
@@ -146,7 +149,32 @@ impl<'a> Checker<'a> {
                     extendable = true;
                     break;
                 }
-                (None, Some(next)) => {
+                (None, Some(written)) => {
+                    let next = match self.names.identity(written) {
+                        Found::One(key) => {
+                            if let Some(note) = names::reference_note("via.identity", written) {
+                                self.identity_warning(name, "via.identity", note);
+                            }
+                            key
+                        }
+                        Found::Several(keys) => {
+                            self.identity_problem(name, "via.identity", names::several_message("identity", &keys));
+                            extendable = true;
+                            break;
+                        }
+                        Found::None => {
+                            self.identity_problem(
+                                name,
+                                "via.identity",
+                                format!(
+                                    "identity \"{written}\" does not exist in the profile; identities: {}",
+                                    list(self.profile.identities.keys())
+                                ),
+                            );
+                            extendable = true;
+                            break;
+                        }
+                    };
                     if let Some(&pos) = position.get(next) {
                         let cycle: Vec<&str> = walk[pos..]
                             .iter()
@@ -165,7 +193,7 @@ impl<'a> Checker<'a> {
                         break;
                     }
                     if walk.len() == MAX_CHAIN_LINKS {
-                        let names: Vec<&str> = walk.iter().map(|(n, _)| *n).chain(std::iter::once(next)).collect();
+                        let walked: Vec<&str> = walk.iter().map(|(n, _)| *n).chain(std::iter::once(next)).collect();
                         self.identity_problem(
                             self.target,
                             "via",
@@ -174,28 +202,14 @@ impl<'a> Checker<'a> {
                                  most the controller follows (Atmos chains are a few links): {} -> ...; \
                                  start it from a provider (via.provider) in at most {MAX_CHAIN_LINKS} links",
                                 self.target,
-                                names.join(" -> ")
+                                walked.join(" -> ")
                             ),
                         );
                         break;
                     }
-                    match self.profile.identities.get_key_value(next) {
-                        Some((next_name, next_def)) => {
-                            position.insert(next_name.as_str(), walk.len());
-                            walk.push((next_name.as_str(), next_def));
-                        }
-                        None => {
-                            self.identity_problem(
-                                name,
-                                "via.identity",
-                                format!(
-                                    "identity \"{next}\" does not exist in the profile; identities: {}",
-                                    list(self.profile.identities.keys())
-                                ),
-                            );
-                            extendable = true;
-                            break;
-                        }
+                    if let Some((next_name, next_def)) = self.profile.identities.get_key_value(next) {
+                        position.insert(next_name.as_str(), walk.len());
+                        walk.push((next_name.as_str(), next_def));
                     }
                 }
             }
@@ -214,41 +228,22 @@ impl<'a> Checker<'a> {
         let mut parent_region: Option<String> = None;
         let mut provider_region: Option<(String, String)> = None;
         if let (Some(pname), Some(&(last, _))) = (provider, walk.last()) {
-            chain.provider = Some(pname.to_owned());
-            match self.profile.providers.get_key_value(pname) {
-                None => self.identity_problem(
-                    last,
-                    "via.provider",
-                    if self.profile.providers.is_empty() {
-                        format!("provider \"{pname}\" does not exist: the profile has no providers")
-                    } else {
-                        format!(
-                            "provider \"{pname}\" does not exist in the profile; providers: {}",
-                            list(self.profile.providers.keys())
-                        )
-                    },
-                ),
-                Some((pname, p)) => {
-                    chain.names.reserve(walk.len() + 1);
-                    chain.names.push(pname.clone());
-                    chain.names.extend(walk.iter().rev().map(|(n, _)| (*n).to_owned()));
-                    if let Some((field, message)) = credential_fields::provider_secret(p) {
-                        self.problems.push(Problem::new(
-                            format!("auth.providers.{pname}.{field}"),
-                            Reason::InvalidProfile,
-                            message,
-                        ));
-                    }
-                    provider_region = p.region.clone().map(|r| (pname.clone(), r));
-                    chain.token = provider::check_provider(
-                        pname,
-                        p,
-                        self.settings,
-                        service_account,
-                        require_sa,
-                        &mut self.problems,
-                    );
+            let found = self.find_provider(last, pname);
+            chain.provider = Some(found.map_or(pname, |(key, _)| key.as_str()).to_owned());
+            if let Some((pname, p)) = found {
+                chain.names.reserve(walk.len() + 1);
+                chain.names.push(pname.clone());
+                chain.names.extend(walk.iter().rev().map(|(n, _)| (*n).to_owned()));
+                if let Some((field, message)) = credential_fields::provider_secret(p) {
+                    self.problems.push(Problem::new(
+                        format!("auth.providers.{pname}.{field}"),
+                        Reason::InvalidProfile,
+                        message,
+                    ));
                 }
+                provider_region = p.region.clone().map(|r| (pname.clone(), r));
+                chain.token =
+                    provider::check_provider(pname, p, self.settings, service_account, require_sa, &mut self.problems);
             }
         }
 
@@ -290,6 +285,14 @@ impl<'a> Checker<'a> {
     ) -> Chain {
         let name_problems = self.check_target_name();
         self.check_identity_kind(self.target, def);
+        if let Some(note) = def
+            .via
+            .as_ref()
+            .and_then(|v| v.identity.as_deref())
+            .and_then(|written| names::reference_note("via.identity", written))
+        {
+            self.identity_warning(self.target, "via.identity", note);
+        }
         // The parent's walk, provider and links, in the order `check` reports them.
         self.problems
             .extend_from_slice(parent_problems.get(parent.name_problems..).unwrap_or_default());
@@ -313,6 +316,35 @@ impl<'a> Checker<'a> {
         let region = self.check_link(self.target, def, parent.region.as_deref(), &mut chain.links);
         chain.region = Some(region);
         chain
+    }
+
+    /// The provider `pname` (`via.provider` of identity `last`) finds, ignoring case as
+    /// Atmos's lookups do; a problem when it finds none or several.
+    fn find_provider(&mut self, last: &str, pname: &str) -> Option<(&'a String, &'a Provider)> {
+        match self.names.provider(pname) {
+            Found::One(key) => {
+                if let Some(note) = names::reference_note("via.provider", pname) {
+                    self.identity_warning(last, "via.provider", note);
+                }
+                self.profile.providers.get_key_value(key)
+            }
+            Found::Several(keys) => {
+                self.identity_problem(last, "via.provider", names::several_message("provider", &keys));
+                None
+            }
+            Found::None => {
+                let message = if self.profile.providers.is_empty() {
+                    format!("provider \"{pname}\" does not exist: the profile has no providers")
+                } else {
+                    format!(
+                        "provider \"{pname}\" does not exist in the profile; providers: {}",
+                        list(self.profile.providers.keys())
+                    )
+                };
+                self.identity_problem(last, "via.provider", message);
+                None
+            }
+        }
     }
 
     /// Checks that the target's name can be a section of an AWS config file; the number of

@@ -46,7 +46,7 @@ pub(crate) fn dedup(warnings: Vec<Warning>) -> Vec<Warning> {
 /// Keys the controller reads from a `principal` and a provider's `spec`: one of another type
 /// is kept among the other keys (`api::free_form::take`) and is a problem, not a warning.
 const PRINCIPAL_KEYS: &[&str] = &["assume_role", "session_name", "external_id", "duration", "region"];
-const PROVIDER_SPEC_KEYS: &[&str] = &["audience", "service_account", "expiration", "endpoint_url"];
+const PROVIDER_SPEC_KEYS: &[&str] = &["audience", "service_account", "expiration"];
 
 /// The prefix of every "kept, not used" warning.
 const KEPT: &str = "kept, not used in a cluster";
@@ -137,6 +137,14 @@ fn provider_keys(path: &str, p: &Provider, out: &mut Vec<Warning>) {
             out.push(Warning::new(format!("{path}.{key}"), format!("{KEPT}: {why}")));
         }
     }
+    if p.spec.as_ref().is_some_and(|s| s.endpoint_url.is_some()) {
+        out.push(Warning::new(
+            format!("{path}.spec.endpoint_url"),
+            "not used: Atmos sends AssumeRoleWithWebIdentity and AssumeRole to the endpoint of the identity \
+             that makes the call (its spec.endpoint_url) and uses a provider's only for SSO and SAML logins, and \
+             so does the controller; move it to spec.endpoint_url of the identities that should use it",
+        ));
+    }
     for key in p.spec.iter().flat_map(|s| s.extra.keys()) {
         if !PROVIDER_SPEC_KEYS.contains(&key.as_str()) {
             out.push(Warning::new(
@@ -174,19 +182,24 @@ fn identity_keys(path: &str, d: &IdentityDef, out: &mut Vec<Warning>) {
              set them on the consumer pod",
         ),
         (
-            d.spec.is_some(),
-            "spec",
-            "kind-specific settings of Atmos (for aws/assume-role, an STS endpoint_url); the STS \
-             endpoint is the controller's configuration",
-        ),
-        (
-            d.credentials.is_some(),
+            d.credentials.as_ref().is_some_and(|c| !is_only_legacy_endpoint(c)),
             "credentials",
-            "credentials belong to kind aws/user; aws/assume-role gets its credentials from its via",
+            "credentials belong to kind aws/user; aws/assume-role gets its credentials from its via \
+             (and reads only credentials.aws.resolver.url, Atmos's legacy STS endpoint)",
         ),
     ] {
         if present {
             out.push(Warning::new(format!("{path}.{key}"), format!("{KEPT}: {why}")));
+        }
+    }
+    // aws/assume-role reads `spec.endpoint_url` (its STS endpoint, as in Atmos); the rest of
+    // its spec is not used.
+    for key in d.spec.iter().filter_map(|s| s.as_object()).flat_map(|s| s.keys()) {
+        if key != "endpoint_url" {
+            out.push(Warning::new(
+                format!("{path}.spec.{key}"),
+                format!("{KEPT}: not a spec key of aws/assume-role (endpoint_url, its STS endpoint)"),
+            ));
         }
     }
     if let Some(principal) = &d.principal {
@@ -212,6 +225,17 @@ fn identity_keys(path: &str, d: &IdentityDef, out: &mut Vec<Warning>) {
             ));
         }
     }
+}
+
+/// `credentials` holding nothing but `aws.resolver.url`, which aws/assume-role reads.
+fn is_only_legacy_endpoint(credentials: &serde_json::Value) -> bool {
+    let only = |v: Option<&serde_json::Value>, key: &str| {
+        v.and_then(serde_json::Value::as_object)
+            .is_some_and(|m| m.len() == 1 && m.contains_key(key))
+    };
+    only(Some(credentials), "aws")
+        && only(credentials.get("aws"), "resolver")
+        && only(credentials.pointer("/aws/resolver"), "url")
 }
 
 #[cfg(test)]

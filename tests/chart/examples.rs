@@ -278,6 +278,11 @@ fn example_pods_use_the_secret_formats_as_designed() {
                     Some(&identity["spec"]["identity"]),
                     "{what}: the profile is the identity name"
                 );
+                assert_eq!(
+                    env.get("AWS_SDK_LOAD_CONFIG"),
+                    Some(&json!("1")),
+                    "{what}: as Atmos sets it, for aws-sdk-go v1 and the JS SDK v2"
+                );
                 process_pods += 1;
             }
         }

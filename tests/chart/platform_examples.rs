@@ -169,6 +169,7 @@ fn platform_pods_mount_the_secret_their_identity_writes() {
                 let mount = identity["spec"]["secret"]["mountPath"].as_str().unwrap();
                 assert_eq!(c["volumeMounts"][0]["mountPath"], mount);
                 assert_eq!(env["AWS_CONFIG_FILE"], json!(format!("{mount}/config")));
+                assert_eq!(env["AWS_SDK_LOAD_CONFIG"], json!("1"), "as Atmos sets it");
                 // AWS_PROFILE names one of the identities the Secret holds.
                 let profile = env["AWS_PROFILE"].as_str().unwrap();
                 let held: Vec<&str> = match identity["spec"]["identities"].as_array() {

@@ -127,7 +127,7 @@ fn template_default_values_is_cluster_wide_and_hardened() {
         "leader election is on by default"
     );
     assert_eq!(env["ATMOS_AUTH_LEASE_NAMESPACE"], NAMESPACE);
-    assert_eq!(env["ATMOS_AUTH_ALLOWED_AUDIENCES"], "sts.amazonaws.com");
+    assert_eq!(env["ATMOS_AUTH_ALLOWED_AUDIENCES"], "aws-sts");
     assert_eq!(env["ATMOS_AUTH_ADMIN_ADDR"], "0.0.0.0:8080");
     assert_eq!(env["ATMOS_AUTH_LOG_FORMAT"], "json");
     assert!(env.contains_key("POD_NAME") && env.contains_key("POD_NAMESPACE"));

@@ -226,6 +226,7 @@ async fn the_aws_cli_reads_every_format() -> Result<()> {
         "AWS_SESSION_TOKEN",
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
+        "AWS_SDK_LOAD_CONFIG",
     ] {
         cmd.env(key, env.get(key).with_context(|| format!("env Secret has no {key}"))?);
     }

@@ -78,7 +78,7 @@ async fn tokens_are_only_minted_in_the_identitys_own_namespace() -> anyhow::Resu
 }
 
 #[tokio::test]
-async fn a_profiles_own_endpoint_or_audience_is_refused_before_any_token() -> anyhow::Result<()> {
+async fn an_endpoint_or_audience_not_allowed_is_refused_before_any_token() -> anyhow::Result<()> {
     let Scenario {
         cp,
         client,
@@ -92,15 +92,17 @@ async fn a_profiles_own_endpoint_or_audience_is_refused_before_any_token() -> an
             &format!("spec: {{service_account: terraform, {extra}}}"),
         )
     };
-    apply(
-        &client,
-        &ns,
-        &with("audience: sts.amazonaws.com, endpoint_url: 'http://evil.example'"),
-    )
-    .await?;
+    // Atmos sends an identity's calls to its spec.endpoint_url: one the operator did not
+    // allow-list is refused.
+    let own_endpoint = profile("20m").replace(
+        "      via: {provider: cluster-oidc}\n",
+        "      via: {provider: cluster-oidc}\n      spec: {endpoint_url: 'http://evil.example'}\n",
+    );
+    apply(&client, &ns, &own_endpoint).await?;
     apply(&client, &ns, &identity("admin", "")).await?;
     let id = wait_reason(&client, &ns, "admin", "EndpointNotAllowed", Duration::from_secs(60)).await?;
-    assert!(ready(&id).unwrap_or_default().2.contains("endpoint_url"));
+    let msg = ready(&id).unwrap_or_default().2;
+    assert!(msg.contains("auth.identities.acme/admin.spec.endpoint_url"), "{msg}");
 
     apply(&client, &ns, &with(&format!("audience: '{}'", cp.issuer()))).await?;
     let id = wait_reason(&client, &ns, "admin", "AudienceNotAllowed", Duration::from_secs(60)).await?;
@@ -110,6 +112,40 @@ async fn a_profiles_own_endpoint_or_audience_is_refused_before_any_token() -> an
         !_controller.log_text().contains("TokenRequest"),
         "a token was requested"
     );
+    Ok(())
+}
+
+/// As Atmos (`pkg/auth/cloud/aws/resolver.go`): each STS call goes to the endpoint of the
+/// identity that makes it, when the operator allow-listed it; a provider's is not used. The
+/// controller's own endpoint here goes nowhere, so only the identities' can serve.
+#[tokio::test]
+async fn sts_calls_go_to_the_identitys_allow_listed_endpoint() -> anyhow::Result<()> {
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "endpoint").await?;
+    let sts = start_sts(cp);
+    let ep = sts.endpoint();
+    let controller = ControllerProcess::start(cp, &ns, "http://127.0.0.1:9", &["--allowed-endpoint", &ep])?;
+    let prof = profile("20m")
+        .replace(
+            "spec: {audience: sts.amazonaws.com, service_account: terraform}",
+            "spec: {audience: sts.amazonaws.com, service_account: terraform, endpoint_url: 'http://evil.example'}",
+        )
+        .replace(
+            "      via: {provider: cluster-oidc}\n",
+            &format!("      via: {{provider: cluster-oidc}}\n      spec: {{endpoint_url: '{ep}'}}\n"),
+        )
+        .replace(
+            "      via: {identity: acme/admin}\n",
+            &format!("      via: {{identity: acme/admin}}\n      spec: {{endpoint_url: '{ep}'}}\n"),
+        );
+    apply(&client, &ns, &prof).await?;
+    apply(&client, &ns, &identity("network", "  identity: acme/network")).await?;
+    wait_reason(&client, &ns, "network", "CredentialsIssued", Duration::from_secs(60))
+        .await
+        .map_err(|e| e.context(log_tail(&controller.log_text())))?;
+    let calls = sts.calls();
+    assert_eq!((calls.ok("AssumeRoleWithWebIdentity"), calls.ok("AssumeRole")), (1, 1));
     Ok(())
 }
 

@@ -329,7 +329,6 @@ mod tests {
                 service_account: "sa".into(),
                 audience: "sts.amazonaws.com".into(),
                 expiration_seconds: 600,
-                endpoint: None,
             },
             links: Vec::new(),
             region: "us-east-1".into(),
@@ -389,7 +388,6 @@ mod tests {
                 service_account: "sa".into(),
                 audience: "a".into(),
                 expiration_seconds: 600,
-                endpoint: None,
             },
             links: (0..n)
                 .map(|k| crate::resolve::Link {
@@ -397,8 +395,9 @@ mod tests {
                     role_arn: "arn".into(),
                     session_name: None,
                     external_id: None,
-                    duration_seconds: 900,
+                    duration_seconds: Some(900),
                     region: "us-east-1".into(),
+                    endpoint: None,
                 })
                 .collect(),
             region: "us-east-1".into(),

@@ -9,8 +9,16 @@ use jiff::Timestamp;
 use super::Session;
 use crate::resolve::{Link, TokenSource};
 
-/// Everything that shapes the session at the end of a chain prefix.
-type LinkKey = (String, i32, Option<String>, String, SessionNaming);
+/// Everything that shapes the session at the end of a chain prefix: role, duration, external
+/// id, region, session naming and the link's own endpoint.
+type LinkKey = (
+    String,
+    Option<i32>,
+    Option<String>,
+    String,
+    SessionNaming,
+    Option<String>,
+);
 
 /// Where a link's session name comes from. The default name carries the link's identity
 /// name (and a timestamp, left out of the key so parents stay shared): two identities that
@@ -29,8 +37,9 @@ pub struct SessionKey {
     namespace: String,
     service_account: String,
     audience: String,
+    /// The controller's endpoint, which links without their own use.
     endpoint: String,
-    /// (role, duration, external id, region, session naming) per link up to this one.
+    /// (role, duration, external id, region, session naming, endpoint) per link up to this one.
     links: Vec<LinkKey>,
 }
 
@@ -54,6 +63,7 @@ impl SessionKey {
                             Some(name) => SessionNaming::Explicit(name.clone()),
                             None => SessionNaming::Default(l.identity.clone()),
                         },
+                        l.endpoint.clone(),
                     )
                 })
                 .collect(),
@@ -136,8 +146,9 @@ mod tests {
             role_arn: role.into(),
             session_name: None,
             external_id: None,
-            duration_seconds: 3600,
+            duration_seconds: Some(3600),
             region: "us-east-1".into(),
+            endpoint: None,
         }
     }
     fn token(sa: &str) -> TokenSource {
@@ -146,7 +157,6 @@ mod tests {
             service_account: sa.into(),
             audience: "sts.amazonaws.com".into(),
             expiration_seconds: 600,
-            endpoint: None,
         }
     }
     fn session(issued: i64, expires: i64) -> Session {
@@ -171,6 +181,18 @@ mod tests {
         assert_ne!(base, SessionKey::new("ns1", &token("other"), "", &l));
         assert_ne!(base, SessionKey::new("ns1", &token("sa"), "http://x", &l));
         assert_eq!(base, SessionKey::new("ns1", &token("sa"), "", &l));
+        // A link's own endpoint (its identity's spec.endpoint_url) is part of the key.
+        let own = [Link {
+            endpoint: Some("http://x".into()),
+            ..link("arn:aws:iam::123456789012:role/a")
+        }];
+        assert_ne!(base, SessionKey::new("ns1", &token("sa"), "", &own));
+        // No duration sent (an unparseable one) is not the default duration sent.
+        let unsent = [Link {
+            duration_seconds: None,
+            ..link("arn:aws:iam::123456789012:role/a")
+        }];
+        assert_ne!(base, SessionKey::new("ns1", &token("sa"), "", &unsent));
     }
 
     #[test]

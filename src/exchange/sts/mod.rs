@@ -158,7 +158,8 @@ impl Exchanger {
                 role: String::new(),
             }));
         };
-        let endpoint = resolved.token.endpoint.as_ref().or(self.settings.endpoint.as_ref());
+        // Each link's own endpoint (its identity's, allow-listed), else the controller's.
+        let endpoint = self.settings.endpoint.as_ref();
         let keys: Vec<SessionKey> = (0..=last)
             .map(|i| {
                 let ep = endpoint.map(String::as_str).unwrap_or_default();
@@ -231,6 +232,7 @@ impl Exchanger {
                 .session_name
                 .clone()
                 .unwrap_or_else(|| session_name(&link.identity, now.as_second()));
+            let endpoint = link.endpoint.as_ref().or(endpoint);
             let result = match &parent {
                 None => {
                     self.assume_role_with_web_identity(link, endpoint, &name, jwt, now)
@@ -294,7 +296,7 @@ impl Exchanger {
                     .role_arn(&link.role_arn)
                     .role_session_name(name)
                     .web_identity_token(jwt)
-                    .duration_seconds(link.duration_seconds)
+                    .set_duration_seconds(link.duration_seconds)
                     .send()
             })
             .await?;
@@ -332,7 +334,7 @@ impl Exchanger {
                     .assume_role()
                     .role_arn(&link.role_arn)
                     .role_session_name(name)
-                    .duration_seconds(link.duration_seconds)
+                    .set_duration_seconds(link.duration_seconds)
                     .set_external_id(link.external_id.clone())
                     .send()
             })

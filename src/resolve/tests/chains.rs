@@ -17,15 +17,15 @@ fn one_link_from_the_default_identity() {
                 service_account: "terraform".into(),
                 audience: "sts.amazonaws.com".into(),
                 expiration_seconds: 600,
-                endpoint: None,
             },
             links: vec![Link {
                 identity: "acme/admin".into(),
                 role_arn: ADMIN.into(),
                 session_name: None,
                 external_id: None,
-                duration_seconds: 3600,
+                duration_seconds: Some(3600),
                 region: "us-east-2".into(),
+                endpoint: None,
             }],
             region: "us-east-2".into(),
             secret: SecretPlan {
@@ -68,16 +68,18 @@ secret: {name: aws-network, formats: [env, process, env], mountPath: /aws/}
                 role_arn: ADMIN.into(),
                 session_name: None,
                 external_id: None,
-                duration_seconds: 3600,
+                duration_seconds: Some(3600),
                 region: "us-east-2".into(),
+                endpoint: None,
             },
             Link {
                 identity: "acme/network".into(),
                 role_arn: NETWORK.into(),
                 session_name: Some("runner-network".into()),
                 external_id: None,
-                duration_seconds: 2700,
+                duration_seconds: Some(2700),
                 region: "eu-west-1".into(),
+                endpoint: None,
             },
         ]
     );
@@ -106,7 +108,7 @@ fn three_links_inherit_region_and_keep_external_id() {
     let regions: Vec<&str> = got.links.iter().map(|l| l.region.as_str()).collect();
     assert_eq!(regions, ["us-east-2", "eu-west-1", "eu-west-1"]);
     assert_eq!(got.links[2].external_id.as_deref(), Some("tenant-secret-42"));
-    assert_eq!(got.links[2].duration_seconds, 1800);
+    assert_eq!(got.links[2].duration_seconds, Some(1800));
     assert_eq!(got.region, "eu-west-1");
 }
 
@@ -149,7 +151,7 @@ identities: {acme/admin: {principal: {duration: 2h}}}
         ..Settings::default()
     };
     let got = resolve(&prof, &identity("profile: k8s"), "a", &settings).unwrap();
-    assert_eq!(got.links[0].duration_seconds, 7200);
+    assert_eq!(got.links[0].duration_seconds, Some(7200));
     assert_eq!(got.token.expiration_seconds, 3600);
 }
 

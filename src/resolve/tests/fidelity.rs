@@ -103,7 +103,8 @@ fn duration_comes_from_principal_duration_only() {
     let prof = profile(json!({"identities": {"admin": {"session": {"duration": "2h"}}}}));
     let got = ok(&prof, &identity("admin"), &Settings::default());
     assert_eq!(
-        got.links[0].duration_seconds, 3600,
+        got.links[0].duration_seconds,
+        Some(3600),
         "Atmos's default, not session.duration"
     );
     assert_eq!(
@@ -118,7 +119,7 @@ fn duration_comes_from_principal_duration_only() {
         profile(json!({"identities": {"admin": {"session": {"duration": "2h"}, "principal": {"duration": "90m"}}}}));
     assert_eq!(
         ok(&prof, &identity("admin"), &Settings::default()).links[0].duration_seconds,
-        5400
+        Some(5400)
     );
     // Not even parsed: a value Atmos does not read cannot make the profile fail.
     let prof = profile(json!({"identities": {"admin": {"session": {"duration": "soon"}}}}));

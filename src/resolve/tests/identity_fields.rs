@@ -87,9 +87,9 @@ fn overridden_fields_are_reported_on_the_identity() {
 fn every_problem_is_reported() {
     let prof = profile(
         r#"
-providers: {cluster-oidc: {spec: {audience: other, endpoint_url: "https://x"}}}
+providers: {cluster-oidc: {spec: {audience: other}}}
 identities:
-  acme/admin: {principal: {assume_role: nope, external_id: abc}}
+  acme/admin: {principal: {assume_role: nope, external_id: abc}, spec: {endpoint_url: "https://x"}}
   acme/network: {principal: {duration: 2h}}
 "#,
     );
@@ -103,12 +103,12 @@ identities:
         [
             ("auth.providers.cluster-oidc.spec.audience", Reason::AudienceNotAllowed),
             (
-                "auth.providers.cluster-oidc.spec.endpoint_url",
-                Reason::EndpointNotAllowed
-            ),
-            (
                 "auth.identities.acme/admin.principal.assume_role",
                 Reason::InvalidProfile
+            ),
+            (
+                "auth.identities.acme/admin.spec.endpoint_url",
+                Reason::EndpointNotAllowed
             ),
             // (external_id on the first link: a warning, as Atmos ignores it)
             (

@@ -96,6 +96,7 @@ fn line_named(len: usize, name: impl Fn(usize) -> String) -> AuthProfileSpec {
 /// Each identity checked on its own, without the shared results of [`validate_profile`].
 fn checked_one_by_one(profile: &AuthProfileSpec) -> Vec<(String, Vec<String>, Vec<Problem>)> {
     let settings = Settings::default();
+    let names = super::super::names::Names::new(profile);
     profile
         .identities
         .iter()
@@ -105,6 +106,7 @@ fn checked_one_by_one(profile: &AuthProfileSpec) -> Vec<(String, Vec<String>, Ve
                 settings: &settings,
                 target: name,
                 overrides: None,
+                names: &names,
                 problems: Vec::new(),
                 warnings: Vec::new(),
             };

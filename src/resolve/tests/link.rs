@@ -46,19 +46,6 @@ fn assume_role_must_be_a_role_arn() {
 }
 
 #[test]
-fn duration_not_a_duration() {
-    let prof = profile("identities: {acme/admin: {principal: {duration: an hour}}}");
-    assert_eq!(
-        only(&prof, &identity("profile: k8s")),
-        p(
-            "auth.identities.acme/admin.principal.duration",
-            Reason::InvalidProfile,
-            "\"an hour\" is not a duration; use a Go duration such as 1h, 90m or 1h30m"
-        )
-    );
-}
-
-#[test]
 fn duration_too_short() {
     let prof = profile("identities: {acme/admin: {principal: {duration: 10m}}}");
     assert_eq!(

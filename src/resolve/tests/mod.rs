@@ -7,8 +7,10 @@ mod identity_fields;
 mod kinds;
 mod limits;
 mod link;
+mod names;
 mod provider;
 mod report;
+mod sts_call;
 mod target;
 mod walk;
 
