@@ -173,14 +173,29 @@ pub(super) async fn act(
 }
 
 /// The Secrets API of namespace `ns`, and the controller's Secrets there as the metadata
-/// cache has them (which of them an Identity wrote, its owner references say).
+/// cache has them, with those this process wrote that the cache does not show yet (which of
+/// them an Identity wrote, their owner references say).
 fn secrets_of(ctx: &Context, ns: &str) -> (Api<Secret>, Vec<Arc<PartialObjectMeta<Secret>>>) {
     let api = Api::namespaced(ctx.services.client.clone(), ns);
     let cached = ctx
         .stores
         .secrets
         .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns));
-    (api, cached)
+    let written = ctx.memory.written.with(|m| {
+        m.iter()
+            .filter(|((n, _), _)| n == ns)
+            .map(|((_, name), w)| (name.clone(), w.clone()))
+            .collect()
+    });
+    (api, secret::with_written(ns, cached, written))
+}
+
+/// `emptied` (in `ns`) hold no credentials now: what this process remembers writing to them
+/// no longer describes them.
+fn forget_written(ctx: &Context, ns: &str, emptied: &[String]) {
+    for name in emptied {
+        ctx.memory.written.remove(&key(ns, name));
+    }
 }
 
 /// The Identity may not use its profile (`reason`, `msg`): no token, and the credentials go
@@ -191,6 +206,7 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
     let (ctx, ns, name) = (pass.ctx, pass.ns.clone(), pass.obj.name_any());
     let (secrets, cached) = secrets_of(ctx, &ns);
     let emptied = secret::revoke(&secrets, &ns, &pass.uid, reason, &cached).await?;
+    forget_written(ctx, &ns, &emptied);
     ctx.services.metrics.forget(&ns, &name);
     if !emptied.is_empty() {
         tracing::info!(namespace = %ns, identity = %name, secrets = ?emptied, profile = %pass.obj.spec.profile, %reason, "profile not usable: credentials removed");
@@ -220,6 +236,7 @@ async fn serve(
     if supersede {
         let (secrets, cached) = secrets_of(ctx, &ns);
         let emptied = secret::supersede(&secrets, &ns, &pass.uid, &secret_name, &cached).await?;
+        forget_written(ctx, &ns, &emptied);
         for old in emptied {
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
         }
