@@ -914,6 +914,24 @@ async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied(
     assert!(status["status"]["expiration"].is_null());
 }
 
+#[tokio::test]
+async fn a_namespace_not_yet_cached_is_not_selected_and_looked_at_again() {
+    // The profile selects namespaces whose label `team` is not `no`: a namespace whose labels
+    // are not known yet (the Identity's watch event came before the namespace's) must not
+    // pass for one without labels. No request, no token, no exchange; a look again soon.
+    let r = run_in(
+        Arc::new(Metrics::default()),
+        &cluster_identity(),
+        FakeSts::ok(),
+        t0(),
+        Vec::new(),
+        None,
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(1)));
+    assert_eq!(r.sts_calls, 0);
+}
+
 // ---- several identities ----
 
 #[tokio::test]
