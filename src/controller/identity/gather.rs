@@ -89,12 +89,16 @@ fn profile_use(obj: &Identity, ns: &str, ctx: &Context) -> ProfileUse<Held> {
     let Some(profile) = ctx.stores.cluster_profiles.get(&ObjectRef::new(&spec.profile)) else {
         return not_found();
     };
-    let labels = ctx
+    // Fail closed: a namespace the cache does not show yet (created a moment ago) is not one
+    // without labels, which `NotIn` and `DoesNotExist` selectors would admit.
+    let Some(labels) = ctx
         .stores
         .namespaces
         .get(&ObjectRef::new(ns))
         .map(|m| m.metadata.labels.clone().unwrap_or_default())
-        .unwrap_or_default();
+    else {
+        return ProfileUse::NamespaceNotCached;
+    };
     if !profile.spec.selects(ns, &labels) {
         return ProfileUse::NamespaceNotSelected {
             profile: spec.profile.clone(),

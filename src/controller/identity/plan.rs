@@ -22,6 +22,9 @@ pub enum ProfileUse<P> {
     NotFound { kind: ProfileKind, name: String },
     /// A ClusterAuthProfile that does not select the Identity's namespace.
     NamespaceNotSelected { profile: String },
+    /// A ClusterAuthProfile, and the namespace's labels are not cached yet: not selected
+    /// until they are (fail closed), looked at again soon.
+    NamespaceNotCached,
     /// A ClusterAuthProfile that does not allow some of the Identity's overrides.
     OverridesRefused { problems: Vec<Problem> },
 }
@@ -64,7 +67,7 @@ pub struct Observed<P> {
 /// What the reconcile does.
 #[derive(Debug, PartialEq)]
 pub enum Plan {
-    /// The caches have not synced: look again in a second.
+    /// The caches have not synced (or do not show the namespace yet): look again in a second.
     WaitForCaches,
     /// Being deleted: no token, no Secret write (the garbage collector removes the Secret).
     Nothing,
@@ -125,6 +128,7 @@ fn being_deleted<P>(o: &Observed<P>, _: &str) -> Option<Plan> {
 fn profile_unusable<P>(o: &Observed<P>, ns: &str) -> Option<Plan> {
     match o.profile.as_ref()? {
         ProfileUse::Usable(_) => None,
+        ProfileUse::NamespaceNotCached => Some(Plan::WaitForCaches),
         ProfileUse::NotFound { kind, name } => Some(Plan::Refuse {
             reason: "ProfileNotFound".to_owned(),
             message: match kind {
