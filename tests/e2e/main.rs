@@ -18,6 +18,7 @@ mod logs;
 mod multi_identity;
 mod overrides;
 mod paste;
+mod profile_deletion;
 mod restarts;
 mod safety;
 mod scale;
