@@ -44,6 +44,11 @@ pub struct RunArgs {
     /// What profiles may ask for (the same flags as `validate` and `import`).
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// How long an Identity's Secrets keep their credentials after its AuthProfile or
+    /// ClusterAuthProfile is gone (a duration: `10m`): a GitOps delete-and-recreate within it
+    /// changes nothing; after it they are emptied, as those of a namespace no longer selected.
+    #[arg(long, env = "ATMOS_AUTH_PROFILE_DELETION_GRACE", default_value = "10m", value_parser = parse_duration)]
+    pub profile_deletion_grace: Duration,
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
     #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -128,6 +133,7 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
         namespaces: args.namespaces,
         admin_addr: args.admin_addr,
         concurrency: args.max_concurrent_reconciles,
+        profile_deletion_grace: args.profile_deletion_grace,
         lease,
         instance: args
             .instance
@@ -143,6 +149,11 @@ mod tests {
     #[test]
     fn the_sts_timeout_flag_defaults_to_the_setting() {
         assert_eq!(parse_duration(&STS_TIMEOUT_FLAG), Ok(STS_TIMEOUT));
+    }
+
+    #[test]
+    fn the_profile_deletion_grace_defaults_to_ten_minutes() {
+        assert_eq!(parse_duration("10m"), Ok(crate::settings::PROFILE_DELETION_GRACE));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Context {
     pub services: Services,
     /// Operator limits on what profiles may ask for.
     pub settings: Settings,
+    /// How the Identity reconcile treats what it cannot serve.
+    pub options: Options,
     /// Set once the profile and namespace caches have synced: this scope's flag in the
     /// process's readiness (which sets it).
     synced: Arc<AtomicBool>,
@@ -48,6 +50,22 @@ pub struct Stores {
     pub secrets: Store<PartialObjectMeta<Secret>>,
 }
 
+/// The operator's flags that shape the Identity reconcile (beyond what profiles may ask for).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long an Identity's Secrets keep their credentials once its profile is gone
+    /// (`--profile-deletion-grace`): a GitOps delete-and-recreate within it changes nothing.
+    pub profile_deletion_grace: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            profile_deletion_grace: crate::settings::PROFILE_DELETION_GRACE,
+        }
+    }
+}
+
 /// What this process remembers of its own work.
 #[derive(Default)]
 pub struct Memory {
@@ -57,6 +75,10 @@ pub struct Memory {
     pub statuses: StatusesWritten,
     /// Sessions obtained whose Secret write failed, for the retry.
     pub unwritten: Unwritten,
+    /// When this process first found each Identity's profile missing: its Secrets are
+    /// emptied a grace period later. Forgotten once the profile is back (a restart starts
+    /// the grace period again: later, never sooner).
+    pub profile_missing: ByName<Timestamp>,
 }
 
 /// The services outside the reconcile, one each per process (shared by every scope).
@@ -74,14 +96,20 @@ pub struct Services {
 }
 
 impl Context {
-    /// The context of one scope: its `stores`, the process's `services`, `settings`, and the
-    /// scope's readiness flag `synced`.
-    pub fn new(stores: Stores, services: Services, settings: Settings, synced: Arc<AtomicBool>) -> Self {
+    /// The context of one scope: its `stores`, the process's `services`, `settings` and
+    /// `options`, and the scope's readiness flag `synced`.
+    pub fn new(
+        stores: Stores,
+        services: Services,
+        (settings, options): (Settings, Options),
+        synced: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             stores,
             memory: Memory::default(),
             services,
             settings,
+            options,
             synced,
         }
     }
@@ -106,7 +134,12 @@ impl Context {
             exchanger: Arc::new(Exchanger::new(StsSettings::default(), budget.limiter(), None)),
             budget,
         };
-        Self::new(stores, services, Settings::default(), Arc::new(AtomicBool::new(true)))
+        Self::new(
+            stores,
+            services,
+            (Settings::default(), Options::default()),
+            Arc::new(AtomicBool::new(true)),
+        )
     }
 }
 
@@ -174,6 +207,7 @@ impl Context {
         self.services.metrics.forget(&key.0, &key.1);
         self.memory.statuses.0.remove(key);
         self.memory.unwritten.0.remove(key);
+        self.memory.profile_missing.remove(key);
     }
 
     /// The same for every Identity for which `keep(namespace, name)` is false (after a
@@ -182,6 +216,7 @@ impl Context {
         self.services.metrics.retain(&keep);
         self.memory.statuses.0.retain(&keep);
         self.memory.unwritten.0.retain(&keep);
+        self.memory.profile_missing.retain(&keep);
     }
 
     /// Whether the profile and namespace caches have synced.

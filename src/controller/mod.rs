@@ -25,7 +25,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
 pub use cluster::{ClusterCaches, ClusterContext, ClusterProfiles, cluster_profiles, run as run_cluster_profiles};
-pub use context::{Context, Memory, Services, Stores};
+pub use context::{Context, Memory, Options, Services, Stores};
 pub use error::Error;
 pub use events::Recorder;
 pub use fanout::Fanout;

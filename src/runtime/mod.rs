@@ -62,6 +62,8 @@ pub struct Config {
     pub instance: String,
     /// Identity reconciles at once; also the STS refreshes in flight at once.
     pub concurrency: u16,
+    /// How long an Identity's Secrets keep their credentials once its profile is gone.
+    pub profile_deletion_grace: Duration,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT (or exits on leadership loss).
@@ -160,7 +162,11 @@ async fn controllers(
                 exchanger: exchanger.clone(),
                 budget: budget.clone(),
             };
-            let ctx = Arc::new(Context::new(caches.stores(), services, config.settings.clone(), synced));
+            let options = controller::Options {
+                profile_deletion_grace: config.profile_deletion_grace,
+            };
+            let settings = (config.settings.clone(), options);
+            let ctx = Arc::new(Context::new(caches.stores(), services, settings, synced));
             let tuning = Tuning {
                 concurrency: config.concurrency,
             };

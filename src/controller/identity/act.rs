@@ -157,6 +157,10 @@ pub(super) async fn act(
     };
     match plan {
         Plan::Refuse { reason, message } => pass.not_ready(&reason, &message, None).await,
+        Plan::RevokeLater { reason, message, at } => {
+            let recheck = renewal::requeue_after(pass.now, at);
+            pass.not_ready(&reason, &message, Some(recheck)).await
+        }
         Plan::Revoke { reason, message } => revoke(&mut pass, &reason, &message).await,
         Plan::Serve {
             supersede,
