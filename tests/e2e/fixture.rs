@@ -50,19 +50,31 @@ pub fn control_plane() -> &'static ControlPlane {
     cp
 }
 
+/// The checked-in CRD files (tests/crds.rs keeps them equal to the generated ones).
+pub const CRD_FILES: [&str; 3] = [
+    "authprofiles.auth.atmos.tools.yaml",
+    "clusterauthprofiles.auth.atmos.tools.yaml",
+    "identities.auth.atmos.tools.yaml",
+];
+
 /// Installs the CRDs on `cp` and waits until they are established (for a private control
 /// plane; [`control_plane`] does it once for the shared one).
 pub async fn install_crds(cp: &ControlPlane) -> Result<()> {
+    let crds = CRD_FILES.iter().map(|f| crd(f)).collect::<Result<Vec<_>>>()?;
+    install_crd_objects(cp, crds).await
+}
+
+/// The checked-in CRD `file` (one of [`CRD_FILES`]).
+pub fn crd(file: &str) -> Result<CustomResourceDefinition> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds").join(file);
+    Ok(serde_saphyr::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+/// Server-side applies `crds` on `cp` and waits until each is established.
+pub async fn install_crd_objects(cp: &ControlPlane, crds: Vec<CustomResourceDefinition>) -> Result<()> {
     let client = cp.client().await?;
     let api: Api<CustomResourceDefinition> = Api::all(client);
-    // The checked-in files (tests/crds.rs keeps them equal to the generated ones).
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for file in [
-        "authprofiles.auth.atmos.tools.yaml",
-        "clusterauthprofiles.auth.atmos.tools.yaml",
-        "identities.auth.atmos.tools.yaml",
-    ] {
-        let crd: CustomResourceDefinition = serde_saphyr::from_str(&std::fs::read_to_string(dir.join(file))?)?;
+    for crd in crds {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
             .await?;

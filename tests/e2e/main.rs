@@ -15,6 +15,7 @@ mod leftovers;
 mod limits;
 mod limits_profile;
 mod logs;
+mod missing_crd;
 mod multi_identity;
 mod overrides;
 mod paste;
