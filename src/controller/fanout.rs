@@ -114,11 +114,9 @@ where
                     continue;
                 }
                 Ok(watcher::Event::Init) => continue,
-                // The watcher backs off and retries on its own; subscribers see no errors.
-                Err(e) => {
-                    tracing::warn!(error = %e, kind = %K::kind(&()), "watch failed; retrying");
-                    continue;
-                }
+                // The watcher backs off and retries on its own (its health logs why);
+                // subscribers see no errors.
+                Err(_) => continue,
             };
             let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
             // A subscriber that went away (its controller stopped) is dropped.

@@ -11,6 +11,7 @@ mod fanout;
 mod identity;
 mod profile;
 mod secrets;
+mod watches;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use context::{Context, Memory, Options, Services, Stores};
 pub use error::Error;
 pub use events::Recorder;
 pub use fanout::Fanout;
+pub use watches::Watches;
 
 /// `kubectl apply`'s copy of the whole object: never read, so never cached.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -48,6 +50,14 @@ impl Scope {
         match self {
             Self::Cluster => true,
             Self::Namespace(ns) => ns == namespace,
+        }
+    }
+
+    /// Where the scope looks, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Self::Cluster => "in every namespace".to_owned(),
+            Self::Namespace(ns) => format!("in namespace {ns}"),
         }
     }
 
@@ -99,19 +109,23 @@ impl Caches {
 }
 
 /// Starts the AuthProfile, namespace and Secret informers for `scope`, on the process's
-/// ClusterAuthProfile watch `cluster_profiles`.
-pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles) -> Caches {
-    let (secrets, secret_triggers) = secrets::cache(client, scope);
+/// ClusterAuthProfile watch `cluster_profiles`; each watch reports its health to `watches`.
+pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles, watches: &Watches) -> Caches {
+    let (secrets, secret_triggers) = secrets::cache(client, scope, watches);
+    let health = watches.watch::<AuthProfile>(&scope.describe());
     let events = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
+        .inspect(move |e| health.observe(e))
         .boxed();
     let profiles = Fanout::new(events);
     let profile_stream = profiles.subscribe_spec_changes().boxed();
     let profile_status_stream = profiles.subscribe().boxed();
     // Both subscribers exist: the watch may run.
     tokio::spawn(profiles.clone().run());
+    let health = watches.watch::<Identity>(&scope.describe());
     let identities = watcher(scope.api::<Identity>(client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
+        .inspect(move |e| health.observe(e))
         // The cache needs spec, status and our annotations; managedFields and the last-applied
         // copy of the whole object are most of an applied object's size.
         .modify(|i: &mut Identity| {
@@ -123,7 +137,7 @@ pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles
         .boxed();
     Caches {
         identities: Fanout::new(identities),
-        cluster: cluster::caches(client, scope, cluster_profiles),
+        cluster: cluster::caches(client, scope, cluster_profiles, watches),
         profiles,
         secrets,
         profile_stream,

@@ -36,10 +36,9 @@ pub async fn serve(
 }
 
 async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
-    if s.readiness.ready() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    match s.readiness.report() {
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 

@@ -141,14 +141,15 @@ async fn controllers(
         instance: Some(config.instance.clone()),
     };
     // One ClusterAuthProfile watch for the process: every scope subscribes, then it runs.
-    let cluster_profiles = controller::cluster_profiles(&client);
+    let watches = readiness.watches();
+    let cluster_profiles = controller::cluster_profiles(&client, &watches);
     // What the ClusterAuthProfile status reads from each scope, if this process writes it.
     let (mut identities, mut namespaces, mut identity_changes) = (Vec::new(), Vec::new(), Vec::new());
     let runs: Vec<_> = scopes
         .into_iter()
         .zip(synced)
         .map(|(scope, synced)| {
-            let caches = controller::caches(&client, &scope, &cluster_profiles);
+            let caches = controller::caches(&client, &scope, &cluster_profiles, &watches);
             mark_when_synced(&caches, synced.clone());
             if config.cluster_profile_status {
                 identities.push(caches.identities.store());
