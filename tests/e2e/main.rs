@@ -28,6 +28,7 @@ mod serial;
 mod sts_faults;
 mod sts_tokens;
 mod tamper;
+mod undecodable;
 mod waits;
 
 /// The profile most tests apply: a provider and a two-link chain.
