@@ -19,7 +19,8 @@ use kube::{Api, Client, ResourceExt};
 
 use super::conditions::{self, READY};
 use super::fanout::Fanout;
-use super::{Error, Scope, Watches};
+use super::decoded::Decoded;
+use super::{Error, Scope, WatchReports, Watches};
 use crate::api::limits::MAX_STATUS_NAMESPACES;
 use crate::api::{ClusterAuthProfile, ClusterAuthProfileStatus, Identity, ProfileKind};
 use crate::resolve::overrides::not_allowed;
@@ -33,17 +34,18 @@ type Events<K> = Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 pub type ClusterProfiles = Arc<Fanout<ClusterAuthProfile>>;
 
 /// The process's ClusterAuthProfile watch, not yet running ([`Fanout::run`] it once every
-/// scope and the status controller have subscribed); it reports its health to `watches`.
-pub fn cluster_profiles(client: &Client, watches: &Watches) -> ClusterProfiles {
-    let health = watches.watch::<ClusterAuthProfile>("cluster-wide");
+/// scope and the status controller have subscribed); it reports its health and the objects it
+/// skips to `reports`.
+pub fn cluster_profiles(client: &Client, reports: &WatchReports) -> ClusterProfiles {
+    let health = reports.watches.watch::<ClusterAuthProfile>("cluster-wide");
     let events = watcher(
-        Api::<ClusterAuthProfile>::all(client.clone()),
+        Api::<Decoded<ClusterAuthProfile>>::all(client.clone()),
         watcher::Config::default(),
     )
     .backoff(super::backoff::WatchBackoff::default())
     .inspect(move |e| health.observe(e))
     .boxed();
-    Fanout::new(events)
+    Fanout::new(events, reports.skipped.clone())
 }
 
 /// What ClusterAuthProfiles add to one scope: the shared profiles, and the scope's namespace

@@ -5,6 +5,7 @@ mod backoff;
 mod cluster;
 mod conditions;
 mod context;
+mod decoded;
 mod error;
 mod events;
 mod fanout;
@@ -25,10 +26,12 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
+use decoded::Decoded;
 pub use cluster::{ClusterCaches, ClusterContext, ClusterProfiles, cluster_profiles, run as run_cluster_profiles};
 pub use context::{Context, Memory, Options, Services, Stores};
 pub use error::Error;
 pub use events::Recorder;
+pub use decoded::{Skipped, WatchReports};
 pub use fanout::Fanout;
 pub use watches::Watches;
 
@@ -109,35 +112,37 @@ impl Caches {
 }
 
 /// Starts the AuthProfile, namespace and Secret informers for `scope`, on the process's
-/// ClusterAuthProfile watch `cluster_profiles`; each watch reports its health to `watches`.
-pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles, watches: &Watches) -> Caches {
-    let (secrets, secret_triggers) = secrets::cache(client, scope, watches);
-    let health = watches.watch::<AuthProfile>(&scope.describe());
-    let events = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
+/// ClusterAuthProfile watch `cluster_profiles`; each watch reports its health and the objects
+/// it skips to `reports`.
+pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles, reports: &WatchReports) -> Caches {
+    let (secrets, secret_triggers) = secrets::cache(client, scope, &reports.watches);
+    let health = reports.watches.watch::<AuthProfile>(&scope.describe());
+    let events = watcher(scope.api::<Decoded<AuthProfile>>(client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
         .inspect(move |e| health.observe(e))
         .boxed();
-    let profiles = Fanout::new(events);
+    let profiles = Fanout::new(events, reports.skipped.clone());
     let profile_stream = profiles.subscribe_spec_changes().boxed();
     let profile_status_stream = profiles.subscribe().boxed();
     // Both subscribers exist: the watch may run.
     tokio::spawn(profiles.clone().run());
-    let health = watches.watch::<Identity>(&scope.describe());
-    let identities = watcher(scope.api::<Identity>(client), watcher::Config::default())
+    let health = reports.watches.watch::<Identity>(&scope.describe());
+    let identities = watcher(scope.api::<Decoded<Identity>>(client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
         .inspect(move |e| health.observe(e))
         // The cache needs spec, status and our annotations; managedFields and the last-applied
         // copy of the whole object are most of an applied object's size.
-        .modify(|i: &mut Identity| {
-            i.metadata.managed_fields = None;
-            if let Some(a) = i.metadata.annotations.as_mut() {
+        .modify(|d: &mut Decoded<Identity>| {
+            let m = d.meta_mut();
+            m.managed_fields = None;
+            if let Some(a) = m.annotations.as_mut() {
                 a.remove(LAST_APPLIED);
             }
         })
         .boxed();
     Caches {
-        identities: Fanout::new(identities),
-        cluster: cluster::caches(client, scope, cluster_profiles, watches),
+        identities: Fanout::new(identities, reports.skipped.clone()),
+        cluster: cluster::caches(client, scope, cluster_profiles, &reports.watches),
         profiles,
         secrets,
         profile_stream,

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Tuning};
+use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Skipped, Tuning, WatchReports};
 use crate::exchange::Budget;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
@@ -141,15 +141,18 @@ async fn controllers(
         instance: Some(config.instance.clone()),
     };
     // One ClusterAuthProfile watch for the process: every scope subscribes, then it runs.
-    let watches = readiness.watches();
-    let cluster_profiles = controller::cluster_profiles(&client, &watches);
+    let reports = WatchReports {
+        watches: readiness.watches(),
+        skipped: Skipped::new(metrics.clone(), Recorder::new(client.clone(), reporter.clone())),
+    };
+    let cluster_profiles = controller::cluster_profiles(&client, &reports);
     // What the ClusterAuthProfile status reads from each scope, if this process writes it.
     let (mut identities, mut namespaces, mut identity_changes) = (Vec::new(), Vec::new(), Vec::new());
     let runs: Vec<_> = scopes
         .into_iter()
         .zip(synced)
         .map(|(scope, synced)| {
-            let caches = controller::caches(&client, &scope, &cluster_profiles, &watches);
+            let caches = controller::caches(&client, &scope, &cluster_profiles, &reports);
             mark_when_synced(&caches, synced.clone());
             if config.cluster_profile_status {
                 identities.push(caches.identities.store());

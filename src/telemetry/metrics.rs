@@ -60,6 +60,13 @@ pub struct ErrorLabels {
     pub reason: String,
 }
 
+/// A kind label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `Identity`, `AuthProfile` or `ClusterAuthProfile`.
+    pub kind: String,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
@@ -70,6 +77,7 @@ pub struct Metrics {
     renewal_time: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
     reconcile: Family<ControllerLabels, Histogram>,
     reconcile_errors: Family<ErrorLabels, Counter>,
+    undecodable: Family<KindLabels, Counter>,
     /// The labels each Identity's series carry now, by (namespace, name): a series whose
     /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
     /// frozen, where it would fire false expiry alerts.
@@ -125,8 +133,15 @@ impl Default for Metrics {
             "Reconciles that ended in an error (retried by the error policy), by controller and reason",
             reconcile_errors.clone(),
         );
+        let undecodable = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "undecodable_objects",
+            "Objects skipped by a watch because they do not decode as the current CRD describes them (each version once), by kind",
+            undecodable.clone(),
+        );
         Self {
             registry,
+            undecodable,
             renewals,
             failures,
             sts_latency,
@@ -218,6 +233,13 @@ impl Metrics {
                 controller: controller.to_owned(),
                 reason: reason.to_owned(),
             })
+            .inc();
+    }
+
+    /// One object of `kind` skipped: it does not decode.
+    pub fn skipped(&self, kind: &str) {
+        self.undecodable
+            .get_or_create(&KindLabels { kind: kind.to_owned() })
             .inc();
     }
 
