@@ -192,7 +192,8 @@ fn template_default_values_is_cluster_wide_and_hardened() {
 }
 
 /// The only ClusterRoleBinding is the controller's `-cluster` one, and its ClusterRole holds
-/// exactly the reads of ClusterAuthProfiles and namespaces and the profiles' status patch.
+/// exactly the reads of ClusterAuthProfiles, namespaces and the admission policies (a
+/// namespaced install does not write ClusterAuthProfile status, so may not patch it).
 fn assert_cluster_read_only(objects: &[Value]) {
     let cluster = format!("{RELEASE}-cluster");
     let bindings: Vec<&str> = of_kind(objects, "ClusterRoleBinding").into_iter().map(name).collect();
@@ -209,10 +210,62 @@ fn assert_cluster_read_only(objects: &[Value]) {
         role["rules"],
         json!([
             {"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles/status"], "verbs": ["patch"]},
             {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], "verbs": ["get", "list"]},
         ])
     );
+    let env = env_of(&the(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["ATMOS_AUTH_CLUSTER_PROFILE_STATUS"], "false");
+}
+
+#[test]
+fn the_cluster_profile_status_right_goes_with_writing_it() {
+    let status_rule = json!({"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles/status"], "verbs": ["patch"]});
+    for (args, writes) in [
+        (&[][..], true),
+        (&["--set", "controller.clusterProfileStatus=false"][..], false),
+        (&["--set-json", r#"controller.watchNamespaces=["team-a"]"#][..], false),
+        (
+            &[
+                "--set-json",
+                r#"controller.watchNamespaces=["team-a"]"#,
+                "--set",
+                "controller.clusterProfileStatus=true",
+            ][..],
+            true,
+        ),
+    ] {
+        let objects = render(args);
+        let role = of_kind(&objects, "ClusterRole")
+            .into_iter()
+            .find(|r| name(r) == format!("{RELEASE}-cluster"))
+            .unwrap();
+        let granted = role["rules"].as_array().unwrap().contains(&status_rule);
+        assert_eq!(granted, writes, "{args:?}");
+        let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+        assert_eq!(env["ATMOS_AUTH_CLUSTER_PROFILE_STATUS"], writes.to_string(), "{args:?}");
+    }
+}
+
+#[test]
+fn the_controller_is_told_which_admission_policies_to_check() {
+    let objects = render(&[]);
+    let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["ATMOS_AUTH_ADMISSION_POLICY_PREFIX"], RELEASE);
+    let policies: Vec<&str> = of_kind(&objects, "ValidatingAdmissionPolicy").into_iter().map(name).collect();
+    // The names the controller checks (src/controller/admission.rs).
+    for suffix in [
+        "identity-serviceaccount",
+        "authprofile-serviceaccounts",
+        "clusterauthprofile-serviceaccounts",
+        "controller-secrets",
+    ] {
+        assert!(policies.contains(&format!("{RELEASE}-{suffix}").as_str()), "{policies:?}");
+    }
+    assert!(env.get("ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION").is_none());
+    let objects = render(&["--set", "admissionPolicy.allowUnenforced=true"]);
+    let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION"], "true");
 }
 
 #[test]

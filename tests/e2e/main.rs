@@ -2,6 +2,7 @@
 //! modules, see tests/controlplane) and the verifying local STS. Each test owns a namespace
 //! `e2e-<name>`, its own STS and its own controller process scoped to that namespace.
 
+mod admission_check;
 mod chart_rbac;
 mod cluster_profiles;
 mod consumers;
