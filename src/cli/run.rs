@@ -49,6 +49,19 @@ pub struct RunArgs {
     /// changes nothing; after it they are emptied, as those of a namespace no longer selected.
     #[arg(long, env = "ATMOS_AUTH_PROFILE_DELETION_GRACE", default_value = "10m", value_parser = parse_duration)]
     pub profile_deletion_grace: Duration,
+    /// The admission policies checked before a first issue or a spec change are named
+    /// `PREFIX-identity-serviceaccount`, `PREFIX-authprofile-serviceaccounts`,
+    /// `PREFIX-clusterauthprofile-serviceaccounts` and `PREFIX-controller-secrets` (the chart's
+    /// full name; the chart sets it).
+    #[arg(long, env = "ATMOS_AUTH_ADMISSION_POLICY_PREFIX", default_value = "atmos-auth-controller")]
+    pub admission_policy_prefix: String,
+    /// Serve first issues and spec changes even when those policies are not installed and
+    /// bound with Deny: nothing then checks who may mint which token.
+    #[arg(long, env = "ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION", default_value_t = false)]
+    pub allow_unenforced_admission: bool,
+    /// How often the admission policies are checked.
+    #[arg(long, env = "ATMOS_AUTH_ADMISSION_CHECK_INTERVAL", default_value = "30s", value_parser = parse_duration, hide = true)]
+    pub admission_check_interval: Duration,
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
     #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -134,6 +147,11 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
         admin_addr: args.admin_addr,
         concurrency: args.max_concurrent_reconciles,
         profile_deletion_grace: args.profile_deletion_grace,
+        admission: runtime::AdmissionConfig {
+            prefix: args.admission_policy_prefix,
+            allow_unenforced: args.allow_unenforced_admission,
+            interval: args.admission_check_interval,
+        },
         lease,
         instance: args
             .instance

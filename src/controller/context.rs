@@ -93,6 +93,8 @@ pub struct Services {
     pub exchanger: Arc<Exchanger>,
     /// The exchange's budget: turns for reconciles (the fair queue) and the rate limit.
     pub budget: Arc<Budget>,
+    /// Whether the admission policies are in force (first issues wait for them).
+    pub admission: Arc<super::admission::Admission>,
 }
 
 impl Context {
@@ -133,6 +135,7 @@ impl Context {
             metrics,
             exchanger: Arc::new(Exchanger::new(StsSettings::default(), budget.limiter(), None)),
             budget,
+            admission: super::admission::Admission::enforced(),
         };
         Self::new(
             stores,

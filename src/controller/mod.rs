@@ -1,6 +1,7 @@
 //! The controllers (Identity, AuthProfile, ClusterAuthProfile) and how they are wired to the
 //! API server.
 
+pub mod admission;
 mod backoff;
 mod cluster;
 mod conditions;

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
+use crate::controller::admission::Admission;
 use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Skipped, Tuning, WatchReports};
 use crate::exchange::Budget;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
@@ -64,6 +65,19 @@ pub struct Config {
     pub concurrency: u16,
     /// How long an Identity's Secrets keep their credentials once its profile is gone.
     pub profile_deletion_grace: Duration,
+    /// The admission policies checked, and whether their absence is accepted.
+    pub admission: AdmissionConfig,
+}
+
+/// Which admission policies the controller checks, and how.
+#[derive(Clone, Debug)]
+pub struct AdmissionConfig {
+    /// Their names start with this (the chart's full name), then `-identity-serviceaccount`, ...
+    pub prefix: String,
+    /// Serve first issues and spec changes even when they are not in force.
+    pub allow_unenforced: bool,
+    /// How often they are checked.
+    pub interval: Duration,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT (or exits on leadership loss).
@@ -136,6 +150,9 @@ async fn controllers(
         let budget = budget.clone();
         async move { budget.dispatch().await }
     });
+    let a = &config.admission;
+    let admission = Admission::new(&a.prefix, a.allow_unenforced, a.interval);
+    tokio::spawn(controller::admission::run(admission.clone(), client.clone(), metrics.clone()));
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),
@@ -165,6 +182,7 @@ async fn controllers(
                 metrics: metrics.clone(),
                 exchanger: exchanger.clone(),
                 budget: budget.clone(),
+                admission: admission.clone(),
             };
             let options = controller::Options {
                 profile_deletion_grace: config.profile_deletion_grace,

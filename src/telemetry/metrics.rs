@@ -78,6 +78,7 @@ pub struct Metrics {
     reconcile: Family<ControllerLabels, Histogram>,
     reconcile_errors: Family<ErrorLabels, Counter>,
     undecodable: Family<KindLabels, Counter>,
+    admission: Gauge<i64, AtomicI64>,
     /// The labels each Identity's series carry now, by (namespace, name): a series whose
     /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
     /// frozen, where it would fire false expiry alerts.
@@ -139,9 +140,16 @@ impl Default for Metrics {
             "Objects skipped by a watch because they do not decode as the current CRD describes them (each version once), by kind",
             undecodable.clone(),
         );
+        let admission = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "admission_enforced",
+            "1 when the admission policies that check who may mint which token are installed and bound with Deny, else 0",
+            admission.clone(),
+        );
         Self {
             registry,
             undecodable,
+            admission,
             renewals,
             failures,
             sts_latency,
@@ -241,6 +249,11 @@ impl Metrics {
         self.undecodable
             .get_or_create(&KindLabels { kind: kind.to_owned() })
             .inc();
+    }
+
+    /// Whether the admission policies were in force at the last check.
+    pub fn admission_enforced(&self, enforced: bool) {
+        self.admission.set(i64::from(enforced));
     }
 
     /// Prometheus text format.

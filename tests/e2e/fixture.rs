@@ -157,11 +157,13 @@ impl ControllerProcess {
     }
 
     /// Like [`Self::start`], as the cluster admin: no RBAC limit, no admission policy on the
-    /// controller's writes. Only where the chart cannot stand (see each caller).
+    /// controller's writes (so it is started with `--allow-unenforced-admission`). Only where
+    /// the chart cannot stand (see each caller).
     #[allow(dead_code)]
     pub fn start_as_admin(cp: &ControlPlane, namespace: &str, sts_endpoint: &str, extra: &[&str]) -> Result<Self> {
         let kubeconfig = cp.kubeconfig_path().display().to_string();
-        Self::start_with_kubeconfig(&kubeconfig, namespace, sts_endpoint, extra)
+        let allow = [("ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION", "true")];
+        Self::spawn(&kubeconfig, Some(namespace), sts_endpoint, extra, &allow)
     }
 
     /// Like [`Self::start`], with another identity's kubeconfig; an empty `namespace`
@@ -222,6 +224,8 @@ impl ControllerProcess {
         .args(namespace.map(|ns| ["--namespace", ns]).into_iter().flatten())
         .args(extra)
         .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
+        // The admission policies of the chart release the controllers run as.
+        .env("ATMOS_AUTH_ADMISSION_POLICY_PREFIX", CHART_FULLNAME)
         .env_remove("RUST_LOG")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -390,6 +394,8 @@ pub const CHART_RELEASE: &str = "e2e";
 pub const CHART_NAMESPACE: &str = "e2e-controller-system";
 /// The chart's ServiceAccount of release [`CHART_RELEASE`].
 pub const CHART_SERVICE_ACCOUNT: &str = "e2e-atmos-auth-controller";
+/// The full name of release [`CHART_RELEASE`]: its admission policies' prefix.
+pub const CHART_FULLNAME: &str = "e2e-atmos-auth-controller";
 
 /// A kubeconfig with a token of the chart's ServiceAccount, after installing the chart on
 /// `cp` (once per control plane): release [`CHART_RELEASE`] in [`CHART_NAMESPACE`], the CRDs

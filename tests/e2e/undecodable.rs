@@ -73,9 +73,11 @@ async fn undecodable_objects_are_skipped_and_reported_and_the_rest_is_served() -
     // The current CRDs: the stored objects stay as they are.
     install_crds(&cp).await?;
     let sts = start_sts(&cp);
-    // Cluster-wide (as admin: no chart on this control plane), so one LIST holds them all.
+    // Cluster-wide (as admin: no chart, so no admission policies, on this control plane), so
+    // one LIST holds them all.
     let admin = cp.kubeconfig_path().display().to_string();
-    let controller = ControllerProcess::start_with_kubeconfig(&admin, "", &sts.endpoint(), &[])?;
+    let controller =
+        ControllerProcess::start_with_kubeconfig(&admin, "", &sts.endpoint(), &["--allow-unenforced-admission"])?;
     // 20 s sessions: renewed about 13 s after issue.
     apply(&client, &victim, &profile("20s")).await?;
     apply(&client, &victim, &identity("app", "")).await?;

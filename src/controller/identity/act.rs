@@ -18,6 +18,7 @@ use super::plan::{Observed, Plan, SecretPlan, SecretView, plan_existing};
 use super::trigger::RenewReason;
 use super::{Refresh, decide, publish};
 use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
+use crate::controller::admission::{NOT_ENFORCED, Refusal};
 use crate::controller::conditions::{self, READY};
 use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
@@ -336,6 +337,11 @@ async fn refresh(
     jitter: f64,
 ) -> Result<Action, Error> {
     let ctx = pass.ctx;
+    if matches!(r.trigger, RenewReason::SecretMissing | RenewReason::SpecChanged)
+        && let Some(refusal) = ctx.services.admission.refusal()
+    {
+        return not_enforced(pass, refusal).await;
+    }
     let _turn = match ctx.services.budget.enter(&pass.key(), r.urgency) {
         Turn::Go(permit) => permit,
         Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting).await,
@@ -347,6 +353,25 @@ async fn refresh(
         Ok(issued) => renewed(pass, set, r.trigger, issued).await,
         Err(err) => failed(pass, set.first(), r.old_expiry, err).await,
     }
+}
+
+/// A first issue or a spec change while the admission policies are not in force: refused,
+/// said once in an event, looked at again at the next check of the policies (in a second
+/// when the first check has not answered yet).
+async fn not_enforced(pass: &mut Pass<'_>, refusal: Refusal) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let why = match refusal {
+        Refusal::NotChecked => {
+            ctx.services.budget.leave(&pass.key());
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        Refusal::NotEnforced(why) => why,
+    };
+    if conditions::reason(&pass.old.conditions, READY) != Some(NOT_ENFORCED) {
+        publish(ctx, pass.obj, EventType::Warning, NOT_ENFORCED, why.clone()).await;
+    }
+    let recheck = ctx.services.admission.interval;
+    pass.not_ready(NOT_ENFORCED, &why, Some(recheck)).await
 }
 
 /// Waiting for a turn at the STS budget: the gate triggers this reconcile when the turn
