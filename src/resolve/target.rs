@@ -2,7 +2,7 @@
 //! single `default: true`.
 
 use super::problem::{Problem, Reason, list};
-use crate::api::{AuthProfileSpec, IdentityDef, IdentitySpec};
+use crate::api::{AuthProfileSpec, IdentityDef, IdentitySpec, ProfileKind};
 
 /// The target identity: `spec.identity`, else the profile's single `default: true`.
 pub(super) fn select_target<'a>(
@@ -11,13 +11,23 @@ pub(super) fn select_target<'a>(
 ) -> Result<(&'a str, &'a IdentityDef), Problem> {
     let profile_name = &identity.profile;
     let kind = identity.profile_ref_kind().as_str();
+    // An Identity's author may not be allowed to read a ClusterAuthProfile: its identities
+    // are not listed to them (its status lists them to those who may read it).
+    let hidden = identity.profile_ref_kind() == ProfileKind::ClusterAuthProfile;
+    let see_status = || {
+        format!(
+            "its status lists its identities (kubectl get clusterauthprofile {profile_name} -o yaml), for those who may read it; or ask its owner"
+        )
+    };
     if let Some(named) = &identity.identity {
         return match profile.identities.get_key_value(named) {
             Some((name, def)) => Ok((name.as_str(), def)),
             None => Err(Problem::new(
                 "spec.identity",
                 Reason::IdentityNotFound,
-                if profile.identities.is_empty() {
+                if hidden {
+                    format!("identity \"{named}\" is not in {kind} {profile_name}; {}", see_status())
+                } else if profile.identities.is_empty() {
                     format!("identity \"{named}\" is not in {kind} {profile_name}, which has no identities")
                 } else {
                     format!(
@@ -38,7 +48,13 @@ pub(super) fn select_target<'a>(
         [] => Err(Problem::new(
             "spec.identity",
             Reason::NoDefaultIdentity,
-            if profile.identities.is_empty() {
+            if hidden {
+                format!(
+                    "not set, and {kind} {profile_name} has no identity marked default: true; name one of its \
+                     identities here: {}",
+                    see_status()
+                )
+            } else if profile.identities.is_empty() {
                 format!("not set, and {kind} {profile_name} has no identities")
             } else {
                 format!(
@@ -51,11 +67,19 @@ pub(super) fn select_target<'a>(
         several => Err(Problem::new(
             "spec.identity",
             Reason::MultipleDefaultIdentities,
-            format!(
-                "not set, and {kind} {profile_name} marks several identities default: true ({}); \
-                 name one here or keep a single default in the profile",
-                list(several.iter())
-            ),
+            if hidden {
+                format!(
+                    "not set, and {kind} {profile_name} marks several identities default: true; name one here \
+                     ({}) or ask its owner to keep a single default",
+                    see_status()
+                )
+            } else {
+                format!(
+                    "not set, and {kind} {profile_name} marks several identities default: true ({}); \
+                     name one here or keep a single default in the profile",
+                    list(several.iter())
+                )
+            },
         )),
     }
 }
