@@ -142,6 +142,8 @@ pub struct ControllerProcess {
     child: Child,
     pub log: PathBuf,
     pub admin: String,
+    /// Where `/metrics` is served (plain HTTP unless a test asks for HTTPS).
+    pub metrics: String,
     _dir: tempfile::TempDir,
 }
 
@@ -210,6 +212,7 @@ impl ControllerProcess {
         let log = dir.path().join("controller.log");
         let port = free_port()?;
         let admin = format!("127.0.0.1:{port}");
+        let metrics = format!("127.0.0.1:{}", free_port()?);
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atmos-auth-controller"));
         cmd.args([
@@ -224,6 +227,9 @@ impl ControllerProcess {
         .args(namespace.map(|ns| ["--namespace", ns]).into_iter().flatten())
         .args(extra)
         .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
+        // The tests read /metrics in plain HTTP; tests/e2e/metrics_auth.rs turns HTTPS on.
+        .env("ATMOS_AUTH_METRICS_ADDR", &metrics)
+        .env("ATMOS_AUTH_METRICS_PLAIN", "true")
         // The admission policies of the chart release the controllers run as.
         .env("ATMOS_AUTH_ADMISSION_POLICY_PREFIX", CHART_FULLNAME)
         .env_remove("RUST_LOG")
@@ -247,6 +253,7 @@ impl ControllerProcess {
             child,
             log,
             admin,
+            metrics,
             _dir: dir,
         })
     }
@@ -621,6 +628,23 @@ pub async fn namespace(client: &Client, name: &str) -> Result<String> {
         .with_context(|| format!("creating namespace {ns}"))?;
     service_account(client, &ns, "terraform").await?;
     Ok(ns)
+}
+
+/// A token of ServiceAccount `ns/sa` for the API server (an hour).
+pub async fn service_account_token(client: &Client, ns: &str, sa: &str) -> Result<String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let tr = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_token_request(sa, &Default::default(), &req)
+        .await?;
+    Ok(tr.status.map(|s| s.token).unwrap_or_default())
 }
 
 /// Creates a ServiceAccount.

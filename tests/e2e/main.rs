@@ -16,6 +16,7 @@ mod leftovers;
 mod limits;
 mod limits_profile;
 mod logs;
+mod metrics_auth;
 mod missing_crd;
 mod multi_identity;
 mod overrides;
