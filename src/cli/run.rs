@@ -77,9 +77,20 @@ pub struct RunArgs {
     /// Log filter (`info`, `debug`, `atmos_auth_controller=debug`); `RUST_LOG` wins.
     #[arg(long, env = "ATMOS_AUTH_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    /// Address of `/healthz` and `/readyz` (plain HTTP, for the probes).
     #[arg(long, env = "ATMOS_AUTH_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     pub admin_addr: SocketAddr,
+    /// Address of `/metrics`: HTTPS, for callers Kubernetes authenticates and authorizes
+    /// (`get` on the non-resource URL `/metrics`).
+    #[arg(long, env = "ATMOS_AUTH_METRICS_ADDR", default_value = "0.0.0.0:8443")]
+    pub metrics_addr: SocketAddr,
+    /// Serve `/metrics` over plain HTTP to anyone instead.
+    #[arg(long, env = "ATMOS_AUTH_METRICS_PLAIN", default_value_t = false)]
+    pub metrics_plain: bool,
+    /// `tls.crt` and `tls.key` for `/metrics` (a mounted Secret). Default: a self-signed
+    /// certificate made at start.
+    #[arg(long, env = "ATMOS_AUTH_METRICS_CERT_DIR")]
+    pub metrics_cert_dir: Option<PathBuf>,
     /// Elect a leader on a Lease so only one replica renews.
     #[arg(long, env = "ATMOS_AUTH_LEADER_ELECTION", default_value_t = false)]
     pub leader_election: bool,
@@ -145,6 +156,11 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
         cluster_profile_status: args.cluster_profile_status.unwrap_or(args.namespaces.is_empty()),
         namespaces: args.namespaces,
         admin_addr: args.admin_addr,
+        metrics: runtime::MetricsServing {
+            addr: args.metrics_addr,
+            plain: args.metrics_plain,
+            cert_dir: args.metrics_cert_dir,
+        },
         concurrency: args.max_concurrent_reconciles,
         profile_deletion_grace: args.profile_deletion_grace,
         admission: runtime::AdmissionConfig {

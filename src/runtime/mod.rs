@@ -4,6 +4,7 @@
 //! `cli::run` only turns flags into a [`Config`].
 
 mod admin;
+mod metrics_server;
 mod readiness;
 mod shutdown;
 
@@ -22,6 +23,7 @@ use crate::exchange::Budget;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
 use crate::telemetry::Metrics;
+pub use metrics_server::MetricsServing;
 pub use readiness::{Readiness, mark_when_synced};
 pub use shutdown::{Leadership, LeaseConfig, Shutdown};
 
@@ -55,8 +57,10 @@ pub struct Config {
     pub namespaces: Vec<String>,
     /// Whether this process writes ClusterAuthProfile status.
     pub cluster_profile_status: bool,
-    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    /// Address of `/healthz` and `/readyz` (plain HTTP).
     pub admin_addr: SocketAddr,
+    /// How `/metrics` is served.
+    pub metrics: MetricsServing,
     /// The leadership Lease; `None`: no election, this replica runs the controllers.
     pub lease: Option<LeaseConfig>,
     /// This replica's name in the Lease and in Events.
@@ -93,12 +97,18 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::default());
     let readiness = Arc::new(Readiness::default());
     let shutdown = Shutdown::on_signals();
-    let admin = tokio::spawn(admin::serve(
-        config.admin_addr,
-        readiness.clone(),
+    let admin = tokio::spawn(admin::serve(config.admin_addr, readiness.clone(), shutdown.signaled()));
+    let serving = metrics_server::serve(
+        config.metrics.clone(),
+        client.clone(),
         metrics.clone(),
         shutdown.signaled(),
-    ));
+    );
+    tokio::spawn(async move {
+        if let Err(e) = serving.await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
 
     let mut leadership = match &config.lease {
         Some(lease) => Some(Leadership::join(&client, lease, &config.instance).await?),

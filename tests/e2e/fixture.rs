@@ -303,12 +303,10 @@ impl ControllerProcess {
         let _ = self.child.wait();
     }
 
-    /// GET on the admin server.
+    /// GET on the admin server (`/metrics`: on the metrics server, plain in these tests).
     pub async fn admin_get(&self, path: &str) -> Result<(u16, String)> {
-        let resp = reqwest::Client::new()
-            .get(format!("http://{}{path}", self.admin))
-            .send()
-            .await?;
+        let at = if path == "/metrics" { &self.metrics } else { &self.admin };
+        let resp = reqwest::Client::new().get(format!("http://{at}{path}")).send().await?;
         Ok((resp.status().as_u16(), resp.text().await?))
     }
 }

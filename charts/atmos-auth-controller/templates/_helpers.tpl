@@ -60,6 +60,10 @@ app.kubernetes.io/part-of: atmos-auth-controller
 {{- if eq (toString $v) "true" }}true{{ else if and (ne (toString $v) "false") (not .Values.controller.watchNamespaces) }}true{{ end }}
 {{- end }}
 
+{{- define "aac.metricsPortName" -}}
+{{- if .Values.metrics.plain }}http-metrics{{ else }}https-metrics{{ end }}
+{{- end }}
+
 {{- define "aac.leaseNamespace" -}}
 {{- default .Release.Namespace .Values.leaderElection.namespace }}
 {{- end }}
