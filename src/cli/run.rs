@@ -53,7 +53,11 @@ pub struct RunArgs {
     /// `PREFIX-identity-serviceaccount`, `PREFIX-authprofile-serviceaccounts`,
     /// `PREFIX-clusterauthprofile-serviceaccounts` and `PREFIX-controller-secrets` (the chart's
     /// full name; the chart sets it).
-    #[arg(long, env = "ATMOS_AUTH_ADMISSION_POLICY_PREFIX", default_value = "atmos-auth-controller")]
+    #[arg(
+        long,
+        env = "ATMOS_AUTH_ADMISSION_POLICY_PREFIX",
+        default_value = "atmos-auth-controller"
+    )]
     pub admission_policy_prefix: String,
     /// Serve first issues and spec changes even when those policies are not installed and
     /// bound with Deny: nothing then checks who may mint which token.

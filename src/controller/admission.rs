@@ -126,7 +126,11 @@ pub async fn run(admission: Arc<Admission>, client: Client, metrics: Arc<Metrics
     loop {
         admission.check(&client, &metrics).await;
         let answered = admission.lock().is_some();
-        let wait = if answered { admission.interval } else { Duration::from_secs(1) };
+        let wait = if answered {
+            admission.interval
+        } else {
+            Duration::from_secs(1)
+        };
         tokio::time::sleep(wait).await;
     }
 }
@@ -176,9 +180,7 @@ pub fn missing(
                 [] => format!("ValidatingAdmissionPolicy {name} has no binding"),
                 some => {
                     let all: Vec<String> = some.iter().flat_map(|b| actions(b)).collect();
-                    format!(
-                        "ValidatingAdmissionPolicy {name} is bound with validationActions {all:?}, not Deny"
-                    )
+                    format!("ValidatingAdmissionPolicy {name} is bound with validationActions {all:?}, not Deny")
                 }
             })
         })
@@ -238,8 +240,13 @@ mod tests {
         let a = Admission::new("aac", false, Duration::from_secs(30));
         assert_eq!(a.refusal(), Some(Refusal::NotChecked));
         *a.lock() = Some(vec!["ValidatingAdmissionPolicy aac-x is not installed".into()]);
-        let Some(Refusal::NotEnforced(m)) = a.refusal() else { panic!() };
-        assert!(m.contains("aac-x is not installed") && m.contains("--allow-unenforced-admission"), "{m}");
+        let Some(Refusal::NotEnforced(m)) = a.refusal() else {
+            panic!()
+        };
+        assert!(
+            m.contains("aac-x is not installed") && m.contains("--allow-unenforced-admission"),
+            "{m}"
+        );
         *a.lock() = Some(Vec::new());
         assert!(a.refusal().is_none());
         let accepted = Admission::new("aac", true, Duration::from_secs(30));

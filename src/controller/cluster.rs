@@ -18,8 +18,8 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use super::conditions::{self, READY};
-use super::fanout::Fanout;
 use super::decoded::Decoded;
+use super::fanout::Fanout;
 use super::{Error, Scope, WatchReports, Watches};
 use crate::api::limits::MAX_STATUS_NAMESPACES;
 use crate::api::{ClusterAuthProfile, ClusterAuthProfileStatus, Identity, ProfileKind};

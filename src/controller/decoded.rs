@@ -216,8 +216,7 @@ mod tests {
         deep["metadata"]["name"] = "deep".into();
         deep["spec"]["principal"] = serde_json::json!({"x": nested(200)});
         // The API server records who wrote each field: as deep as the field.
-        deep["metadata"]["managedFields"] =
-            serde_json::json!([{"manager": "m", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": nested(200)}]);
+        deep["metadata"]["managedFields"] = serde_json::json!([{"manager": "m", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": nested(200)}]);
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "7"},
             "items": [good, wrong, deep]});
         let text = serde_json::to_string(&list).unwrap();

@@ -107,8 +107,7 @@ where
     /// Runs the watch until it ends (it does not: the watcher retries). Call once; a second
     /// call returns at once.
     pub async fn run(self: Arc<Self>) {
-        let Some((events, writer, synced, skipped)) = self.root.lock().unwrap_or_else(|p| p.into_inner()).take()
-        else {
+        let Some((events, writer, synced, skipped)) = self.root.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
         let store = self.store.clone();

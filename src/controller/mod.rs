@@ -27,12 +27,12 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
-use decoded::Decoded;
 pub use cluster::{ClusterCaches, ClusterContext, ClusterProfiles, cluster_profiles, run as run_cluster_profiles};
 pub use context::{Context, Memory, Options, Services, Stores};
+use decoded::Decoded;
+pub use decoded::{Skipped, WatchReports};
 pub use error::Error;
 pub use events::Recorder;
-pub use decoded::{Skipped, WatchReports};
 pub use fanout::Fanout;
 pub use watches::Watches;
 

@@ -161,7 +161,10 @@ mod tests {
     fn a_missing_crd_or_a_refused_list_says_what_to_do() {
         let (fatal, why) = explain("clusterauthprofiles.auth.atmos.tools", &api_error(404));
         assert!(fatal);
-        assert!(why.contains("does not serve clusterauthprofiles.auth.atmos.tools"), "{why}");
+        assert!(
+            why.contains("does not serve clusterauthprofiles.auth.atmos.tools"),
+            "{why}"
+        );
         assert!(why.contains("crds.install=true"), "{why}");
         let (fatal, why) = explain("secrets", &api_error(403));
         assert!(fatal);

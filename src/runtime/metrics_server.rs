@@ -100,7 +100,10 @@ async fn authorize(client: &Client, headers: &HeaderMap) -> Result<(), (StatusCo
         .ok_or((StatusCode::UNAUTHORIZED, "a bearer token is required".to_owned()))?;
     let unavailable = |e: kube::Error| {
         tracing::warn!(error = %e, "metrics: the API server did not answer a review");
-        (StatusCode::SERVICE_UNAVAILABLE, "the API server did not answer".to_owned())
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the API server did not answer".to_owned(),
+        )
     };
     let review = TokenReview {
         spec: TokenReviewSpec {
@@ -162,8 +165,9 @@ fn tls_config(dir: Option<&Path>) -> io::Result<ServerConfig> {
             (certs, key)
         }
         None => {
-            let made = rcgen::generate_simple_self_signed(vec!["atmos-auth-controller".to_owned(), "localhost".to_owned()])
-                .map_err(|e| bad(format!("making a self-signed certificate: {e}")))?;
+            let made =
+                rcgen::generate_simple_self_signed(vec!["atmos-auth-controller".to_owned(), "localhost".to_owned()])
+                    .map_err(|e| bad(format!("making a self-signed certificate: {e}")))?;
             let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
             (vec![made.cert.der().clone()], key)
         }

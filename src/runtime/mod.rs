@@ -162,7 +162,11 @@ async fn controllers(
     });
     let a = &config.admission;
     let admission = Admission::new(&a.prefix, a.allow_unenforced, a.interval);
-    tokio::spawn(controller::admission::run(admission.clone(), client.clone(), metrics.clone()));
+    tokio::spawn(controller::admission::run(
+        admission.clone(),
+        client.clone(),
+        metrics.clone(),
+    ));
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),

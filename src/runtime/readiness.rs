@@ -50,7 +50,10 @@ impl Readiness {
         if waiting.is_empty() {
             return Err("not ready: the caches are syncing".to_owned());
         }
-        Err(format!("not ready: waiting for these watches to list:\n{}", waiting.join("\n")))
+        Err(format!(
+            "not ready: waiting for these watches to list:\n{}",
+            waiting.join("\n")
+        ))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<AtomicBool>>> {

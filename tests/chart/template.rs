@@ -146,7 +146,12 @@ fn template_default_values_is_cluster_wide_and_hardened() {
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "https-metrics");
     assert_eq!(env["ATMOS_AUTH_METRICS_ADDR"], "0.0.0.0:8443");
     assert!(!env.contains_key("ATMOS_AUTH_METRICS_PLAIN"));
-    let ports: Vec<&str> = c["ports"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    let ports: Vec<&str> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     assert_eq!(ports, ["http-admin", "https-metrics"]);
     // Who may read /metrics: those bound to this ClusterRole (Prometheus).
     let reader = of_kind(&objects, "ClusterRole")
@@ -236,7 +241,8 @@ fn assert_cluster_read_only(objects: &[Value]) {
 
 #[test]
 fn the_cluster_profile_status_right_goes_with_writing_it() {
-    let status_rule = json!({"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles/status"], "verbs": ["patch"]});
+    let status_rule =
+        json!({"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles/status"], "verbs": ["patch"]});
     for (args, writes) in [
         (&[][..], true),
         (&["--set", "controller.clusterProfileStatus=false"][..], false),
@@ -268,7 +274,10 @@ fn the_controller_is_told_which_admission_policies_to_check() {
     let objects = render(&[]);
     let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
     assert_eq!(env["ATMOS_AUTH_ADMISSION_POLICY_PREFIX"], RELEASE);
-    let policies: Vec<&str> = of_kind(&objects, "ValidatingAdmissionPolicy").into_iter().map(name).collect();
+    let policies: Vec<&str> = of_kind(&objects, "ValidatingAdmissionPolicy")
+        .into_iter()
+        .map(name)
+        .collect();
     // The names the controller checks (src/controller/admission.rs).
     for suffix in [
         "identity-serviceaccount",
@@ -276,9 +285,12 @@ fn the_controller_is_told_which_admission_policies_to_check() {
         "clusterauthprofile-serviceaccounts",
         "controller-secrets",
     ] {
-        assert!(policies.contains(&format!("{RELEASE}-{suffix}").as_str()), "{policies:?}");
+        assert!(
+            policies.contains(&format!("{RELEASE}-{suffix}").as_str()),
+            "{policies:?}"
+        );
     }
-    assert!(env.get("ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION").is_none());
+    assert!(!env.contains_key("ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION"));
     let objects = render(&["--set", "admissionPolicy.allowUnenforced=true"]);
     let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
     assert_eq!(env["ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION"], "true");

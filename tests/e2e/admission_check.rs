@@ -63,9 +63,11 @@ async fn enforced(controller: &ControllerProcess) -> Result<Option<bool>> {
 }
 
 async fn wait_enforced(controller: &ControllerProcess, want: bool) -> Result<()> {
-    wait_for(Duration::from_secs(30), || async { Ok(enforced(controller).await? == Some(want)) })
-        .await
-        .with_context(|| format!("atmos_auth_admission_enforced never {want}"))
+    wait_for(Duration::from_secs(30), || async {
+        Ok(enforced(controller).await? == Some(want))
+    })
+    .await
+    .with_context(|| format!("atmos_auth_admission_enforced never {want}"))
 }
 
 async fn delete_policies(client: &Client) {
@@ -120,7 +122,9 @@ async fn scenario(client: &Client, ns: &str, controller: &ControllerProcess) -> 
     let (status, _, message) = ready(&refused).unwrap_or_default();
     assert_eq!(status, "False");
     assert!(
-        message.contains(&format!("{PREFIX}-identity-serviceaccount is bound with validationActions [\"Warn\"]")),
+        message.contains(&format!(
+            "{PREFIX}-identity-serviceaccount is bound with validationActions [\"Warn\"]"
+        )),
         "{message}"
     );
     assert!(secrets.get_opt("new").await?.is_none(), "a Secret was issued");
@@ -141,7 +145,9 @@ async fn scenario(client: &Client, ns: &str, controller: &ControllerProcess) -> 
     let meta = secrets.get_metadata("existing").await?.metadata;
     let issued_for = meta.annotations.unwrap_or_default();
     assert_eq!(
-        issued_for.get(atmos_auth_controller::output::labels::IDENTITY).map(String::as_str),
+        issued_for
+            .get(atmos_auth_controller::output::labels::IDENTITY)
+            .map(String::as_str),
         Some("acme/admin")
     );
 

@@ -30,13 +30,8 @@ async fn metrics_are_served_over_https_to_authorized_callers_only() -> Result<()
     let client = cp.client().await?;
     let ns = namespace(&client, "metrics-auth").await?;
     let sts = start_sts(cp);
-    let controller = ControllerProcess::start_with_env(
-        cp,
-        &ns,
-        &sts.endpoint(),
-        &[],
-        &[("ATMOS_AUTH_METRICS_PLAIN", "false")],
-    )?;
+    let controller =
+        ControllerProcess::start_with_env(cp, &ns, &sts.endpoint(), &[], &[("ATMOS_AUTH_METRICS_PLAIN", "false")])?;
     service_account(&client, &ns, "scraper").await?;
     service_account(&client, &ns, "stranger").await?;
     let binding = format!(
@@ -50,10 +45,12 @@ async fn metrics_are_served_over_https_to_authorized_callers_only() -> Result<()
     let fail = |e: anyhow::Error| anyhow::anyhow!("{e:#}\n{}", log_tail(&controller.log_text()));
 
     // No token: 401, once the server is up.
-    wait_for(Duration::from_secs(30), || async { Ok(scrape(&controller, None).await?.0 == 401) })
-        .await
-        .context("no 401 without a token over HTTPS")
-        .map_err(fail)?;
+    wait_for(Duration::from_secs(30), || async {
+        Ok(scrape(&controller, None).await?.0 == 401)
+    })
+    .await
+    .context("no 401 without a token over HTTPS")
+    .map_err(fail)?;
     let (code, _) = scrape(&controller, Some("not-a-token")).await?;
     assert_eq!(code, 401, "an unknown token");
     let (code, body) = scrape(&controller, Some(&stranger)).await?;
@@ -78,9 +75,17 @@ async fn metrics_are_served_over_https_to_authorized_callers_only() -> Result<()
         plain.as_ref().map_or(true, |r| !r.status().is_success()),
         "served over plain HTTP: {plain:?}"
     );
-    let probe = |path: &str| reqwest::Client::new().get(format!("http://{}{path}", controller.admin)).send();
+    let probe = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("http://{}{path}", controller.admin))
+            .send()
+    };
     assert_eq!(probe("/healthz").await?.status().as_u16(), 200);
-    assert_eq!(probe("/metrics").await?.status().as_u16(), 404, "metrics on the probes' port");
+    assert_eq!(
+        probe("/metrics").await?.status().as_u16(),
+        404,
+        "metrics on the probes' port"
+    );
     kubectl(cp, &["delete", "clusterrolebinding", &format!("{ns}-scraper")], None)?;
     Ok(())
 }

@@ -32,9 +32,10 @@ async fn a_missing_crd_is_an_error_naming_it_and_readyz_names_the_watch() -> Res
     let controller = ControllerProcess::start_as_admin(&cp, &ns, &sts.endpoint(), &["--log-level", "info"])?;
 
     let logged = wait_for(Duration::from_secs(30), || async {
-        Ok(controller.log_text().lines().any(|l| {
-            l.contains(r#""level":"ERROR""#) && l.contains(MISSING) && l.contains("crds.install=true")
-        }))
+        Ok(controller
+            .log_text()
+            .lines()
+            .any(|l| l.contains(r#""level":"ERROR""#) && l.contains(MISSING) && l.contains("crds.install=true")))
     })
     .await;
     assert!(

@@ -72,7 +72,9 @@ async fn a_deleted_profile_empties_its_secrets_after_the_grace_period_not_within
     );
     apply(&client, &ns, &shared).await?;
     for name in ["local", "shared"] {
-        wait_reason(&client, &ns, name, "CredentialsIssued", t).await.map_err(fail)?;
+        wait_reason(&client, &ns, name, "CredentialsIssued", t)
+            .await
+            .map_err(fail)?;
     }
     let before = issued_at(&secrets, "local").await?;
 
@@ -81,11 +83,15 @@ async fn a_deleted_profile_empties_its_secrets_after_the_grace_period_not_within
     Api::<AuthProfile>::namespaced(client.clone(), &ns)
         .delete("k8s", &Default::default())
         .await?;
-    let gone = wait_reason(&client, &ns, "local", "ProfileNotFound", t).await.map_err(fail)?;
+    let gone = wait_reason(&client, &ns, "local", "ProfileNotFound", t)
+        .await
+        .map_err(fail)?;
     let (_, _, message) = ready(&gone).unwrap_or_default();
     assert!(message.contains("removed at"), "{message}");
     apply(&client, &ns, &profile("20m")).await?;
-    wait_reason(&client, &ns, "local", "CredentialsIssued", t).await.map_err(fail)?;
+    wait_reason(&client, &ns, "local", "CredentialsIssued", t)
+        .await
+        .map_err(fail)?;
     assert_eq!(issued_at(&secrets, "local").await?, before, "re-issued");
     assert!(!secret_data(&client, &ns, "local").await?.is_empty());
 

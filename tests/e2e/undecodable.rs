@@ -48,7 +48,10 @@ async fn create_raw(client: &Client, path: &str, doc: &Value) -> Result<()> {
 async fn undecodable_objects_are_skipped_and_reported_and_the_rest_is_served() -> Result<()> {
     let _heavy = crate::serial::own_control_plane().await;
     let cp = ControlPlane::start()?;
-    let lax = CRD_FILES.iter().map(|f| crd(f).and_then(laxer)).collect::<Result<Vec<_>>>()?;
+    let lax = CRD_FILES
+        .iter()
+        .map(|f| crd(f).and_then(laxer))
+        .collect::<Result<Vec<_>>>()?;
     install_crd_objects(&cp, lax).await?;
     let client = cp.client().await?;
     let writer = namespace(&client, "undecodable-writer").await?;
@@ -97,7 +100,8 @@ async fn undecodable_objects_are_skipped_and_reported_and_the_rest_is_served() -
     let log = controller.log_text();
     for name in ["deep", "e2e-undecodable", "wrong"] {
         assert!(
-            log.lines().any(|l| l.contains("skipped") && l.contains(&format!("\"{name}\""))),
+            log.lines()
+                .any(|l| l.contains("skipped") && l.contains(&format!("\"{name}\""))),
             "no log line for {name}\n{}",
             log_tail(&log)
         );
@@ -113,7 +117,8 @@ async fn undecodable_objects_are_skipped_and_reported_and_the_rest_is_served() -
     let events: Api<Event> = Api::namespaced(client.clone(), &writer);
     wait_for(Duration::from_secs(10), || async {
         Ok(events.list(&Default::default()).await?.items.iter().any(|e| {
-            e.reason.as_deref() == Some("Undecodable") && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("wrong")
+            e.reason.as_deref() == Some("Undecodable")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("wrong")
         }))
     })
     .await

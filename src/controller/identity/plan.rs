@@ -386,7 +386,12 @@ mod tests {
             name: "k8s".into(),
             revoke_at: at(10),
         });
-        let Plan::RevokeLater { reason, message, at: when } = plan(&o, NS) else {
+        let Plan::RevokeLater {
+            reason,
+            message,
+            at: when,
+        } = plan(&o, NS)
+        else {
             panic!()
         };
         assert_eq!((reason.as_str(), when), ("ProfileNotFound", at(10)));

@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(newer_view(&cached, None), (false, None));
         // Our renewal is newer than the cache: decide from it (no second renewal).
         let newer = ours("uid-s", "2026-01-01T00:40:00.5Z");
-        assert_eq!(newer_view(&cached, Some(&newer)), (false, Some(newer.annotations.clone())));
+        assert_eq!(
+            newer_view(&cached, Some(&newer)),
+            (false, Some(newer.annotations.clone()))
+        );
         // The cache has caught up (or gone past): forget the write.
         let same = ours("uid-s", "2026-01-01T00:00:00Z");
         assert_eq!(newer_view(&cached, Some(&same)), (true, None));
