@@ -12,6 +12,9 @@ pub use crate::resolve::settings::{
 
 /// Budget for one STS call, retries included (`--sts-timeout`).
 pub const STS_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an Identity's Secrets keep their credentials once its profile is gone
+/// (`--profile-deletion-grace`).
+pub const PROFILE_DELETION_GRACE: Duration = Duration::from_secs(600);
 /// How soon a reconcile that failed (an API error) runs again.
 pub const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 

@@ -44,6 +44,28 @@ pub struct RunArgs {
     /// What profiles may ask for (the same flags as `validate` and `import`).
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// How long an Identity's Secrets keep their credentials after its AuthProfile or
+    /// ClusterAuthProfile is gone (a duration: `10m`): a GitOps delete-and-recreate within it
+    /// changes nothing; after it they are emptied, as those of a namespace no longer selected.
+    #[arg(long, env = "ATMOS_AUTH_PROFILE_DELETION_GRACE", default_value = "10m", value_parser = parse_duration)]
+    pub profile_deletion_grace: Duration,
+    /// The admission policies checked before a first issue or a spec change are named
+    /// `PREFIX-identity-serviceaccount`, `PREFIX-authprofile-serviceaccounts`,
+    /// `PREFIX-clusterauthprofile-serviceaccounts` and `PREFIX-controller-secrets` (the chart's
+    /// full name; the chart sets it).
+    #[arg(
+        long,
+        env = "ATMOS_AUTH_ADMISSION_POLICY_PREFIX",
+        default_value = "atmos-auth-controller"
+    )]
+    pub admission_policy_prefix: String,
+    /// Serve first issues and spec changes even when those policies are not installed and
+    /// bound with Deny: nothing then checks who may mint which token.
+    #[arg(long, env = "ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION", default_value_t = false)]
+    pub allow_unenforced_admission: bool,
+    /// How often the admission policies are checked.
+    #[arg(long, env = "ATMOS_AUTH_ADMISSION_CHECK_INTERVAL", default_value = "30s", value_parser = parse_duration, hide = true)]
+    pub admission_check_interval: Duration,
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
     #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -59,9 +81,20 @@ pub struct RunArgs {
     /// Log filter (`info`, `debug`, `atmos_auth_controller=debug`); `RUST_LOG` wins.
     #[arg(long, env = "ATMOS_AUTH_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    /// Address of `/healthz` and `/readyz` (plain HTTP, for the probes).
     #[arg(long, env = "ATMOS_AUTH_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
     pub admin_addr: SocketAddr,
+    /// Address of `/metrics`: HTTPS, for callers Kubernetes authenticates and authorizes
+    /// (`get` on the non-resource URL `/metrics`).
+    #[arg(long, env = "ATMOS_AUTH_METRICS_ADDR", default_value = "0.0.0.0:8443")]
+    pub metrics_addr: SocketAddr,
+    /// Serve `/metrics` over plain HTTP to anyone instead.
+    #[arg(long, env = "ATMOS_AUTH_METRICS_PLAIN", default_value_t = false)]
+    pub metrics_plain: bool,
+    /// `tls.crt` and `tls.key` for `/metrics` (a mounted Secret). Default: a self-signed
+    /// certificate made at start.
+    #[arg(long, env = "ATMOS_AUTH_METRICS_CERT_DIR")]
+    pub metrics_cert_dir: Option<PathBuf>,
     /// Elect a leader on a Lease so only one replica renews.
     #[arg(long, env = "ATMOS_AUTH_LEADER_ELECTION", default_value_t = false)]
     pub leader_election: bool,
@@ -127,7 +160,18 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
         cluster_profile_status: args.cluster_profile_status.unwrap_or(args.namespaces.is_empty()),
         namespaces: args.namespaces,
         admin_addr: args.admin_addr,
+        metrics: runtime::MetricsServing {
+            addr: args.metrics_addr,
+            plain: args.metrics_plain,
+            cert_dir: args.metrics_cert_dir,
+        },
         concurrency: args.max_concurrent_reconciles,
+        profile_deletion_grace: args.profile_deletion_grace,
+        admission: runtime::AdmissionConfig {
+            prefix: args.admission_policy_prefix,
+            allow_unenforced: args.allow_unenforced_admission,
+            interval: args.admission_check_interval,
+        },
         lease,
         instance: args
             .instance
@@ -143,6 +187,11 @@ mod tests {
     #[test]
     fn the_sts_timeout_flag_defaults_to_the_setting() {
         assert_eq!(parse_duration(&STS_TIMEOUT_FLAG), Ok(STS_TIMEOUT));
+    }
+
+    #[test]
+    fn the_profile_deletion_grace_defaults_to_ten_minutes() {
+        assert_eq!(parse_duration("10m"), Ok(crate::settings::PROFILE_DELETION_GRACE));
     }
 
     #[test]

@@ -18,8 +18,9 @@ use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use super::conditions::{self, READY};
+use super::decoded::Decoded;
 use super::fanout::Fanout;
-use super::{Error, Scope};
+use super::{Error, Scope, WatchReports, Watches};
 use crate::api::limits::MAX_STATUS_NAMESPACES;
 use crate::api::{ClusterAuthProfile, ClusterAuthProfileStatus, Identity, ProfileKind};
 use crate::resolve::overrides::not_allowed;
@@ -33,15 +34,18 @@ type Events<K> = Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 pub type ClusterProfiles = Arc<Fanout<ClusterAuthProfile>>;
 
 /// The process's ClusterAuthProfile watch, not yet running ([`Fanout::run`] it once every
-/// scope and the status controller have subscribed).
-pub fn cluster_profiles(client: &Client) -> ClusterProfiles {
+/// scope and the status controller have subscribed); it reports its health and the objects it
+/// skips to `reports`.
+pub fn cluster_profiles(client: &Client, reports: &WatchReports) -> ClusterProfiles {
+    let health = reports.watches.watch::<ClusterAuthProfile>("cluster-wide");
     let events = watcher(
-        Api::<ClusterAuthProfile>::all(client.clone()),
+        Api::<Decoded<ClusterAuthProfile>>::all(client.clone()),
         watcher::Config::default(),
     )
     .backoff(super::backoff::WatchBackoff::default())
+    .inspect(move |e| health.observe(e))
     .boxed();
-    Fanout::new(events)
+    Fanout::new(events, reports.skipped.clone())
 }
 
 /// What ClusterAuthProfiles add to one scope: the shared profiles, and the scope's namespace
@@ -66,16 +70,20 @@ impl ClusterCaches {
 /// The caches of `scope`: the shared ClusterAuthProfiles (only their spec changes and
 /// deletions trigger Identities) and the scope's namespaces (a namespace-limited controller
 /// reads only its own namespace object, through a field selector).
-pub fn caches(client: &Client, scope: &Scope, profiles: &ClusterProfiles) -> ClusterCaches {
+pub fn caches(client: &Client, scope: &Scope, profiles: &ClusterProfiles, watches: &Watches) -> ClusterCaches {
     let profile_stream = profiles.subscribe_spec_changes().boxed();
-    let config = match scope {
-        Scope::Cluster => watcher::Config::default(),
-        Scope::Namespace(ns) => watcher::Config::default().fields(&format!("metadata.name={ns}")),
+    let (config, health) = match scope {
+        Scope::Cluster => (watcher::Config::default(), watches.watch::<Namespace>("(every one)")),
+        Scope::Namespace(ns) => (
+            watcher::Config::default().fields(&format!("metadata.name={ns}")),
+            watches.watch::<Namespace>(&format!("(only {ns})")),
+        ),
     };
     let (namespaces, ns_writer) = reflector::store();
     // Only labels matter: keep nothing else, and react only when they change.
     let namespace_stream = watcher(Api::<PartialObjectMeta<Namespace>>::all(client.clone()), config)
         .backoff(super::backoff::WatchBackoff::default())
+        .inspect(move |e| health.observe(e))
         .modify(|meta| {
             meta.metadata.managed_fields = None;
             meta.metadata.annotations = None;

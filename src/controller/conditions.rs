@@ -20,6 +20,11 @@ pub fn status_patch<S: serde::Serialize>(old: &S, new: &S) -> serde_json::Value 
 /// Condition type every resource carries.
 pub const READY: &str = "Ready";
 
+/// The reason of condition `type_`, if set.
+pub fn reason<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a str> {
+    conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
+}
+
 /// Sets `type_` in `conditions`, keeping `lastTransitionTime` when `status` is unchanged.
 pub fn set(
     conditions: &mut Vec<Condition>,

@@ -30,6 +30,8 @@ pub struct Context {
     pub services: Services,
     /// Operator limits on what profiles may ask for.
     pub settings: Settings,
+    /// How the Identity reconcile treats what it cannot serve.
+    pub options: Options,
     /// Set once the profile and namespace caches have synced: this scope's flag in the
     /// process's readiness (which sets it).
     synced: Arc<AtomicBool>,
@@ -48,6 +50,22 @@ pub struct Stores {
     pub secrets: Store<PartialObjectMeta<Secret>>,
 }
 
+/// The operator's flags that shape the Identity reconcile (beyond what profiles may ask for).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long an Identity's Secrets keep their credentials once its profile is gone
+    /// (`--profile-deletion-grace`): a GitOps delete-and-recreate within it changes nothing.
+    pub profile_deletion_grace: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            profile_deletion_grace: crate::settings::PROFILE_DELETION_GRACE,
+        }
+    }
+}
+
 /// What this process remembers of its own work.
 #[derive(Default)]
 pub struct Memory {
@@ -59,6 +77,10 @@ pub struct Memory {
     pub unwritten: Unwritten,
     /// Workloads restarted for new credentials, and restarts deferred.
     pub restarts: super::restarts::Restarts,
+    /// When this process first found each Identity's profile missing: its Secrets are
+    /// emptied a grace period later. Forgotten once the profile is back (a restart starts
+    /// the grace period again: later, never sooner).
+    pub profile_missing: ByName<Timestamp>,
 }
 
 /// The services outside the reconcile, one each per process (shared by every scope).
@@ -73,17 +95,25 @@ pub struct Services {
     pub exchanger: Arc<Exchanger>,
     /// The exchange's budget: turns for reconciles (the fair queue) and the rate limit.
     pub budget: Arc<Budget>,
+    /// Whether the admission policies are in force (first issues wait for them).
+    pub admission: Arc<super::admission::Admission>,
 }
 
 impl Context {
-    /// The context of one scope: its `stores`, the process's `services`, `settings`, and the
-    /// scope's readiness flag `synced`.
-    pub fn new(stores: Stores, services: Services, settings: Settings, synced: Arc<AtomicBool>) -> Self {
+    /// The context of one scope: its `stores`, the process's `services`, `settings` and
+    /// `options`, and the scope's readiness flag `synced`.
+    pub fn new(
+        stores: Stores,
+        services: Services,
+        (settings, options): (Settings, Options),
+        synced: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             stores,
             memory: Memory::default(),
             services,
             settings,
+            options,
             synced,
         }
     }
@@ -107,8 +137,14 @@ impl Context {
             metrics,
             exchanger: Arc::new(Exchanger::new(StsSettings::default(), budget.limiter(), None)),
             budget,
+            admission: super::admission::Admission::enforced(),
         };
-        Self::new(stores, services, Settings::default(), Arc::new(AtomicBool::new(true)))
+        Self::new(
+            stores,
+            services,
+            (Settings::default(), Options::default()),
+            Arc::new(AtomicBool::new(true)),
+        )
     }
 }
 
@@ -176,6 +212,7 @@ impl Context {
         self.services.metrics.forget(&key.0, &key.1);
         self.memory.statuses.0.remove(key);
         self.memory.unwritten.0.remove(key);
+        self.memory.profile_missing.remove(key);
     }
 
     /// The same for every Identity for which `keep(namespace, name)` is false (after a
@@ -184,6 +221,7 @@ impl Context {
         self.services.metrics.retain(&keep);
         self.memory.statuses.0.retain(&keep);
         self.memory.unwritten.0.retain(&keep);
+        self.memory.profile_missing.retain(&keep);
     }
 
     /// Whether the profile and namespace caches have synced.

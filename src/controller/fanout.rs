@@ -13,11 +13,19 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
+use super::decoded::{Decoded, Skipped};
+
 /// A watch's events, typed.
 pub type Events<K> = std::pin::Pin<Box<dyn Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send>>;
 
-/// What [`Fanout::run`] takes: the watch, the store's writer, and the synced flag.
-type Root<K> = (Events<K>, reflector::store::Writer<K>, watch::Sender<bool>);
+/// What [`Fanout::run`] takes: the watch (objects decoded one by one), the store's writer,
+/// the synced flag, and where skipped objects are reported.
+type Root<K> = (
+    Events<Decoded<K>>,
+    reflector::store::Writer<K>,
+    watch::Sender<bool>,
+    Arc<Skipped>,
+);
 
 /// One watch of `K` shared by its subscribers.
 pub struct Fanout<K: Resource<DynamicType = ()> + Clone + 'static> {
@@ -36,15 +44,16 @@ impl<K> Fanout<K>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + std::fmt::Debug + 'static,
 {
-    /// A fan-out of `events` (a watcher stream, backoff applied), not yet running.
-    pub fn new(events: Events<K>) -> Arc<Self> {
+    /// A fan-out of `events` (a watcher stream of objects decoded one by one, backoff
+    /// applied), not yet running; objects that did not decode are reported to `skipped`.
+    pub fn new(events: Events<Decoded<K>>, skipped: Arc<Skipped>) -> Arc<Self> {
         let (store, writer) = reflector::store();
         let (tx, synced) = watch::channel(false);
         Arc::new(Self {
             store,
             subscribers: Mutex::default(),
             synced,
-            root: Mutex::new(Some((events, writer, tx))),
+            root: Mutex::new(Some((events, writer, tx, skipped))),
             observer: Mutex::default(),
         })
     }
@@ -98,10 +107,14 @@ where
     /// Runs the watch until it ends (it does not: the watcher retries). Call once; a second
     /// call returns at once.
     pub async fn run(self: Arc<Self>) {
-        let Some((events, writer, synced)) = self.root.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some((events, writer, synced, skipped)) = self.root.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
-        let mut stream = events.reflect(writer).boxed();
+        let store = self.store.clone();
+        let mut stream = events
+            .filter_map(move |e| futures::future::ready(keep_decoded(e, &store, &skipped)))
+            .reflect(writer)
+            .boxed();
         while let Some(event) = stream.next().await {
             if let (Ok(e), Some(observe)) = (&event, self.observer.lock().unwrap_or_else(|p| p.into_inner()).as_mut()) {
                 observe(e);
@@ -114,15 +127,51 @@ where
                     continue;
                 }
                 Ok(watcher::Event::Init) => continue,
-                // The watcher backs off and retries on its own; subscribers see no errors.
-                Err(e) => {
-                    tracing::warn!(error = %e, kind = %K::kind(&()), "watch failed; retrying");
-                    continue;
-                }
+                // The watcher backs off and retries on its own (its health logs why);
+                // subscribers see no errors.
+                Err(_) => continue,
             };
             let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
             // A subscriber that went away (its controller stopped) is dropped.
             subs.retain(|tx| tx.unbounded_send(change.clone()).is_ok());
         }
     }
+}
+
+/// `event` with the objects that decoded; those that did not are reported and skipped (a
+/// deleted one is deleted as the store last held it, if it ever decoded).
+fn keep_decoded<K>(
+    event: Result<watcher::Event<Decoded<K>>, watcher::Error>,
+    store: &Store<K>,
+    skipped: &Skipped,
+) -> Option<Result<watcher::Event<K>, watcher::Error>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    let ok = |d: Decoded<K>| match d {
+        Decoded::Ok(obj) => Some(obj),
+        Decoded::Bad(bad) => {
+            skipped.report::<K>(&bad);
+            None
+        }
+    };
+    let event = match event {
+        Err(e) => return Some(Err(e)),
+        Ok(e) => e,
+    };
+    Some(Ok(match event {
+        watcher::Event::Apply(d) => watcher::Event::Apply(ok(d)?),
+        watcher::Event::InitApply(d) => watcher::Event::InitApply(ok(d)?),
+        watcher::Event::Delete(Decoded::Ok(obj)) => watcher::Event::Delete(obj),
+        watcher::Event::Delete(Decoded::Bad(bad)) => {
+            let name = bad.metadata.name.as_deref()?;
+            let at = match bad.metadata.namespace.as_deref() {
+                Some(ns) => ObjectRef::new(name).within(ns),
+                None => ObjectRef::new(name),
+            };
+            watcher::Event::Delete(store.get(&at)?.as_ref().clone())
+        }
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }))
 }

@@ -1,10 +1,12 @@
 //! The controllers (Identity, AuthProfile, ClusterAuthProfile) and how they are wired to the
 //! API server.
 
+pub mod admission;
 mod backoff;
 mod cluster;
 mod conditions;
 mod context;
+mod decoded;
 mod error;
 mod events;
 mod fanout;
@@ -12,6 +14,7 @@ mod identity;
 mod profile;
 mod restarts;
 mod secrets;
+mod watches;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,10 +29,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::{AuthProfile, Identity};
 pub use cluster::{ClusterCaches, ClusterContext, ClusterProfiles, cluster_profiles, run as run_cluster_profiles};
-pub use context::{Context, Memory, Services, Stores};
+pub use context::{Context, Memory, Options, Services, Stores};
+use decoded::Decoded;
+pub use decoded::{Skipped, WatchReports};
 pub use error::Error;
 pub use events::Recorder;
 pub use fanout::Fanout;
+pub use watches::Watches;
 
 /// `kubectl apply`'s copy of the whole object: never read, so never cached.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -49,6 +55,14 @@ impl Scope {
         match self {
             Self::Cluster => true,
             Self::Namespace(ns) => ns == namespace,
+        }
+    }
+
+    /// Where the scope looks, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Self::Cluster => "in every namespace".to_owned(),
+            Self::Namespace(ns) => format!("in namespace {ns}"),
         }
     }
 
@@ -100,31 +114,37 @@ impl Caches {
 }
 
 /// Starts the AuthProfile, namespace and Secret informers for `scope`, on the process's
-/// ClusterAuthProfile watch `cluster_profiles`.
-pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles) -> Caches {
-    let (secrets, secret_triggers) = secrets::cache(client, scope);
-    let events = watcher(scope.api::<AuthProfile>(client), watcher::Config::default())
+/// ClusterAuthProfile watch `cluster_profiles`; each watch reports its health and the objects
+/// it skips to `reports`.
+pub fn caches(client: &Client, scope: &Scope, cluster_profiles: &ClusterProfiles, reports: &WatchReports) -> Caches {
+    let (secrets, secret_triggers) = secrets::cache(client, scope, &reports.watches);
+    let health = reports.watches.watch::<AuthProfile>(&scope.describe());
+    let events = watcher(scope.api::<Decoded<AuthProfile>>(client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
+        .inspect(move |e| health.observe(e))
         .boxed();
-    let profiles = Fanout::new(events);
+    let profiles = Fanout::new(events, reports.skipped.clone());
     let profile_stream = profiles.subscribe_spec_changes().boxed();
     let profile_status_stream = profiles.subscribe().boxed();
     // Both subscribers exist: the watch may run.
     tokio::spawn(profiles.clone().run());
-    let identities = watcher(scope.api::<Identity>(client), watcher::Config::default())
+    let health = reports.watches.watch::<Identity>(&scope.describe());
+    let identities = watcher(scope.api::<Decoded<Identity>>(client), watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
+        .inspect(move |e| health.observe(e))
         // The cache needs spec, status and our annotations; managedFields and the last-applied
         // copy of the whole object are most of an applied object's size.
-        .modify(|i: &mut Identity| {
-            i.metadata.managed_fields = None;
-            if let Some(a) = i.metadata.annotations.as_mut() {
+        .modify(|d: &mut Decoded<Identity>| {
+            let m = d.meta_mut();
+            m.managed_fields = None;
+            if let Some(a) = m.annotations.as_mut() {
                 a.remove(LAST_APPLIED);
             }
         })
         .boxed();
     Caches {
-        identities: Fanout::new(identities),
-        cluster: cluster::caches(client, scope, cluster_profiles),
+        identities: Fanout::new(identities, reports.skipped.clone()),
+        cluster: cluster::caches(client, scope, cluster_profiles, &reports.watches),
         profiles,
         secrets,
         profile_stream,

@@ -27,6 +27,7 @@ use crate::util::keyed::Key;
 pub fn cache(
     client: &Client,
     scope: &Scope,
+    watches: &super::Watches,
 ) -> (
     Store<PartialObjectMeta<Secret>>,
     BoxStream<'static, ObjectRef<Identity>>,
@@ -34,11 +35,13 @@ pub fn cache(
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
     let mut tracker = Tracker::new();
     let store = tracker.store.clone();
+    let health = watches.watch::<Secret>(&format!("{} labelled {selector}", scope.describe()));
     let triggers = watcher(
         scope.api::<PartialObjectMeta<Secret>>(client),
         watcher::Config::default().labels(&selector),
     )
     .backoff(super::backoff::WatchBackoff::default())
+    .inspect(move |e| health.observe(e))
     .modify(|meta| {
         let m = &mut meta.metadata;
         m.managed_fields = m
@@ -56,10 +59,8 @@ pub fn cache(
     .filter_map(move |event| {
         let refs = match event {
             Ok(event) => tracker.event(event),
-            Err(e) => {
-                tracing::debug!(error = %e, "Secret watch interrupted; it resumes with backoff");
-                Vec::new()
-            }
+            // Logged and reported by its health (above); the watcher retries with backoff.
+            Err(_) => Vec::new(),
         };
         futures::future::ready((!refs.is_empty()).then(|| stream::iter(refs)))
     })

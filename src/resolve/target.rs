@@ -3,7 +3,7 @@
 
 use super::names::{Found, Names, several_message};
 use super::problem::{Problem, Reason, list};
-use crate::api::{AuthProfileSpec, IdentityDef, IdentitySpec};
+use crate::api::{AuthProfileSpec, IdentityDef, IdentitySpec, ProfileKind};
 
 /// The target identity: `spec.identity`, else the profile's single `default: true`.
 ///
@@ -16,6 +16,14 @@ pub(super) fn select_target<'a>(
 ) -> Result<(&'a str, &'a IdentityDef), Problem> {
     let profile_name = &identity.profile;
     let kind = identity.profile_ref_kind().as_str();
+    // An Identity's author may not be allowed to read a ClusterAuthProfile: its identities
+    // are not listed to them (its status lists them to those who may read it).
+    let hidden = identity.profile_ref_kind() == ProfileKind::ClusterAuthProfile;
+    let see_status = || {
+        format!(
+            "its status lists its identities (kubectl get clusterauthprofile {profile_name} -o yaml), for those who may read it; or ask its owner"
+        )
+    };
     if let Some(named) = &identity.identity {
         let found = match names.identity(named) {
             Found::One(key) => profile.identities.get_key_value(key),
@@ -33,7 +41,9 @@ pub(super) fn select_target<'a>(
             None => Err(Problem::new(
                 "spec.identity",
                 Reason::IdentityNotFound,
-                if profile.identities.is_empty() {
+                if hidden {
+                    format!("identity \"{named}\" is not in {kind} {profile_name}; {}", see_status())
+                } else if profile.identities.is_empty() {
                     format!("identity \"{named}\" is not in {kind} {profile_name}, which has no identities")
                 } else {
                     format!(
@@ -54,7 +64,13 @@ pub(super) fn select_target<'a>(
         [] => Err(Problem::new(
             "spec.identity",
             Reason::NoDefaultIdentity,
-            if profile.identities.is_empty() {
+            if hidden {
+                format!(
+                    "not set, and {kind} {profile_name} has no identity marked default: true; name one of its \
+                     identities here: {}",
+                    see_status()
+                )
+            } else if profile.identities.is_empty() {
                 format!("not set, and {kind} {profile_name} has no identities")
             } else {
                 format!(
@@ -67,11 +83,19 @@ pub(super) fn select_target<'a>(
         several => Err(Problem::new(
             "spec.identity",
             Reason::MultipleDefaultIdentities,
-            format!(
-                "not set, and {kind} {profile_name} marks several identities default: true ({}); \
-                 name one here or keep a single default in the profile",
-                list(several.iter())
-            ),
+            if hidden {
+                format!(
+                    "not set, and {kind} {profile_name} marks several identities default: true; name one here \
+                     ({}) or ask its owner to keep a single default",
+                    see_status()
+                )
+            } else {
+                format!(
+                    "not set, and {kind} {profile_name} marks several identities default: true ({}); \
+                     name one here or keep a single default in the profile",
+                    list(several.iter())
+                )
+            },
         )),
     }
 }

@@ -4,6 +4,7 @@
 //! `cli::run` only turns flags into a [`Config`].
 
 mod admin;
+mod metrics_server;
 mod readiness;
 mod shutdown;
 
@@ -16,11 +17,13 @@ use futures::StreamExt;
 use kube::runtime::events::Reporter;
 use kube::{Client, Config as KubeConfig};
 
-use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Tuning};
+use crate::controller::admission::Admission;
+use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Skipped, Tuning, WatchReports};
 use crate::exchange::Budget;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
 use crate::telemetry::Metrics;
+pub use metrics_server::MetricsServing;
 pub use readiness::{Readiness, mark_when_synced};
 pub use shutdown::{Leadership, LeaseConfig, Shutdown};
 
@@ -54,14 +57,31 @@ pub struct Config {
     pub namespaces: Vec<String>,
     /// Whether this process writes ClusterAuthProfile status.
     pub cluster_profile_status: bool,
-    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    /// Address of `/healthz` and `/readyz` (plain HTTP).
     pub admin_addr: SocketAddr,
+    /// How `/metrics` is served.
+    pub metrics: MetricsServing,
     /// The leadership Lease; `None`: no election, this replica runs the controllers.
     pub lease: Option<LeaseConfig>,
     /// This replica's name in the Lease and in Events.
     pub instance: String,
     /// Identity reconciles at once; also the STS refreshes in flight at once.
     pub concurrency: u16,
+    /// How long an Identity's Secrets keep their credentials once its profile is gone.
+    pub profile_deletion_grace: Duration,
+    /// The admission policies checked, and whether their absence is accepted.
+    pub admission: AdmissionConfig,
+}
+
+/// Which admission policies the controller checks, and how.
+#[derive(Clone, Debug)]
+pub struct AdmissionConfig {
+    /// Their names start with this (the chart's full name), then `-identity-serviceaccount`, ...
+    pub prefix: String,
+    /// Serve first issues and spec changes even when they are not in force.
+    pub allow_unenforced: bool,
+    /// How often they are checked.
+    pub interval: Duration,
 }
 
 /// Runs the controllers until SIGTERM or SIGINT (or exits on leadership loss).
@@ -77,12 +97,18 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::default());
     let readiness = Arc::new(Readiness::default());
     let shutdown = Shutdown::on_signals();
-    let admin = tokio::spawn(admin::serve(
-        config.admin_addr,
-        readiness.clone(),
+    let admin = tokio::spawn(admin::serve(config.admin_addr, readiness.clone(), shutdown.signaled()));
+    let serving = metrics_server::serve(
+        config.metrics.clone(),
+        client.clone(),
         metrics.clone(),
         shutdown.signaled(),
-    ));
+    );
+    tokio::spawn(async move {
+        if let Err(e) = serving.await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
 
     let mut leadership = match &config.lease {
         Some(lease) => Some(Leadership::join(&client, lease, &config.instance).await?),
@@ -134,19 +160,30 @@ async fn controllers(
         let budget = budget.clone();
         async move { budget.dispatch().await }
     });
+    let a = &config.admission;
+    let admission = Admission::new(&a.prefix, a.allow_unenforced, a.interval);
+    tokio::spawn(controller::admission::run(
+        admission.clone(),
+        client.clone(),
+        metrics.clone(),
+    ));
     let reporter = Reporter {
         controller: "atmos-auth-controller".to_owned(),
         instance: Some(config.instance.clone()),
     };
     // One ClusterAuthProfile watch for the process: every scope subscribes, then it runs.
-    let cluster_profiles = controller::cluster_profiles(&client);
+    let reports = WatchReports {
+        watches: readiness.watches(),
+        skipped: Skipped::new(metrics.clone(), Recorder::new(client.clone(), reporter.clone())),
+    };
+    let cluster_profiles = controller::cluster_profiles(&client, &reports);
     // What the ClusterAuthProfile status reads from each scope, if this process writes it.
     let (mut identities, mut namespaces, mut identity_changes) = (Vec::new(), Vec::new(), Vec::new());
     let runs: Vec<_> = scopes
         .into_iter()
         .zip(synced)
         .map(|(scope, synced)| {
-            let caches = controller::caches(&client, &scope, &cluster_profiles);
+            let caches = controller::caches(&client, &scope, &cluster_profiles, &reports);
             mark_when_synced(&caches, synced.clone());
             if config.cluster_profile_status {
                 identities.push(caches.identities.store());
@@ -159,8 +196,13 @@ async fn controllers(
                 metrics: metrics.clone(),
                 exchanger: exchanger.clone(),
                 budget: budget.clone(),
+                admission: admission.clone(),
             };
-            let ctx = Arc::new(Context::new(caches.stores(), services, config.settings.clone(), synced));
+            let options = controller::Options {
+                profile_deletion_grace: config.profile_deletion_grace,
+            };
+            let settings = (config.settings.clone(), options);
+            let ctx = Arc::new(Context::new(caches.stores(), services, settings, synced));
             let tuning = Tuning {
                 concurrency: config.concurrency,
             };

@@ -1,9 +1,12 @@
-//! Readiness: one flag per watch scope, set once that scope's AuthProfile cache has synced.
-//! The same flag gates the scope's reconciles (before it, "profile not found" would be a
-//! false alarm) and feeds `/readyz`, so the two can never disagree.
+//! Readiness: one flag per watch scope, set once that scope's caches have synced. The same
+//! flag gates the scope's reconciles (before it, "profile not found" would be a false alarm)
+//! and feeds `/readyz`, so the two can never disagree; `/readyz` also names the watches that
+//! have not listed yet, and why ([`Watches`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::controller::Watches;
 
 /// Whether this process is ready: a standby is ready to take over as soon as it runs; a
 /// process running the controllers once the cache of every scope has synced.
@@ -11,6 +14,8 @@ use std::sync::{Arc, Mutex};
 pub struct Readiness {
     leading: AtomicBool,
     scopes: Mutex<Vec<Arc<AtomicBool>>>,
+    /// Every watch of the process, with its health.
+    watches: Arc<Watches>,
 }
 
 impl Readiness {
@@ -29,6 +34,26 @@ impl Readiness {
     /// Ready to serve traffic (see the type's doc).
     pub fn ready(&self) -> bool {
         !self.leading.load(Ordering::SeqCst) || self.lock().iter().all(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// The process's watches, which report their health here.
+    pub fn watches(&self) -> Arc<Watches> {
+        self.watches.clone()
+    }
+
+    /// `/readyz`'s answer: `Ok`, or what it waits for (the watches not listed yet, and why).
+    pub fn report(&self) -> Result<(), String> {
+        if self.ready() {
+            return Ok(());
+        }
+        let waiting = self.watches.not_synced();
+        if waiting.is_empty() {
+            return Err("not ready: the caches are syncing".to_owned());
+        }
+        Err(format!(
+            "not ready: waiting for these watches to list:\n{}",
+            waiting.join("\n")
+        ))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<AtomicBool>>> {

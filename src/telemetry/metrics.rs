@@ -60,6 +60,13 @@ pub struct ErrorLabels {
     pub reason: String,
 }
 
+/// A kind label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `Identity`, `AuthProfile` or `ClusterAuthProfile`.
+    pub kind: String,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
@@ -70,6 +77,8 @@ pub struct Metrics {
     renewal_time: Family<IdentityLabels, Gauge<i64, AtomicI64>>,
     reconcile: Family<ControllerLabels, Histogram>,
     reconcile_errors: Family<ErrorLabels, Counter>,
+    undecodable: Family<KindLabels, Counter>,
+    admission: Gauge<i64, AtomicI64>,
     /// The labels each Identity's series carry now, by (namespace, name): a series whose
     /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
     /// frozen, where it would fire false expiry alerts.
@@ -125,8 +134,22 @@ impl Default for Metrics {
             "Reconciles that ended in an error (retried by the error policy), by controller and reason",
             reconcile_errors.clone(),
         );
+        let undecodable = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "undecodable_objects",
+            "Objects skipped by a watch because they do not decode as the current CRD describes them (each version once), by kind",
+            undecodable.clone(),
+        );
+        let admission = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "admission_enforced",
+            "1 when the admission policies that check who may mint which token are installed and bound with Deny, else 0",
+            admission.clone(),
+        );
         Self {
             registry,
+            undecodable,
+            admission,
             renewals,
             failures,
             sts_latency,
@@ -219,6 +242,18 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// One object of `kind` skipped: it does not decode.
+    pub fn skipped(&self, kind: &str) {
+        self.undecodable
+            .get_or_create(&KindLabels { kind: kind.to_owned() })
+            .inc();
+    }
+
+    /// Whether the admission policies were in force at the last check.
+    pub fn admission_enforced(&self, enforced: bool) {
+        self.admission.set(i64::from(enforced));
     }
 
     /// Prometheus text format.

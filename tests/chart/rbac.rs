@@ -173,8 +173,36 @@ subjects: [{kind: ServiceAccount, name: atmos-auth-controller, namespace: atmos-
         can("impersonate", "users", ALL, false),
         can("impersonate", "groups", ALL, false),
         can("impersonate", "serviceaccounts", NS, false),
+        // Who calls /metrics and whether they may.
+        can("create", "tokenreviews.authentication.k8s.io", ALL, true),
+        can("create", "subjectaccessreviews.authorization.k8s.io", ALL, true),
+        // Its admission policies: read, to check they are in force; never written.
+        can(
+            "list",
+            "validatingadmissionpolicies.admissionregistration.k8s.io",
+            ALL,
+            true,
+        ),
+        can(
+            "get",
+            "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+            ALL,
+            true,
+        ),
         can(
             "update",
+            "validatingadmissionpolicies.admissionregistration.k8s.io",
+            ALL,
+            false,
+        ),
+        can(
+            "patch",
+            "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+            ALL,
+            false,
+        ),
+        can(
+            "delete",
             "validatingadmissionpolicies.admissionregistration.k8s.io",
             ALL,
             false,

@@ -137,13 +137,31 @@ fn template_default_values_is_cluster_wide_and_hardened() {
         "AWS's endpoints by default"
     );
 
-    // The metrics Service selects the pod and targets the admin port.
+    // The metrics Service selects the pod and targets the HTTPS metrics port, not the probes'.
     let service = the(&objects, "Service");
     assert_eq!(
         service["spec"]["selector"],
         deployment["spec"]["selector"]["matchLabels"]
     );
-    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http-admin");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "https-metrics");
+    assert_eq!(env["ATMOS_AUTH_METRICS_ADDR"], "0.0.0.0:8443");
+    assert!(!env.contains_key("ATMOS_AUTH_METRICS_PLAIN"));
+    let ports: Vec<&str> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(ports, ["http-admin", "https-metrics"]);
+    // Who may read /metrics: those bound to this ClusterRole (Prometheus).
+    let reader = of_kind(&objects, "ClusterRole")
+        .into_iter()
+        .find(|r| name(r) == format!("{RELEASE}-metrics-reader"))
+        .expect("no metrics-reader ClusterRole");
+    assert_eq!(
+        reader["rules"],
+        json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])
+    );
 
     // The admission policies: those of Identities and profiles check the token right; the
     // Secret one binds the controller's own ServiceAccount (only it) to Secrets it owns. All
@@ -211,7 +229,8 @@ fn template_default_values_is_cluster_wide_and_hardened() {
 }
 
 /// The only ClusterRoleBinding is the controller's `-cluster` one, and its ClusterRole holds
-/// exactly the reads of ClusterAuthProfiles and namespaces and the profiles' status patch.
+/// exactly the reads of ClusterAuthProfiles, namespaces and the admission policies (a
+/// namespaced install does not write ClusterAuthProfile status, so may not patch it).
 fn assert_cluster_read_only(objects: &[Value]) {
     let cluster = format!("{RELEASE}-cluster");
     let bindings: Vec<&str> = of_kind(objects, "ClusterRoleBinding").into_iter().map(name).collect();
@@ -228,10 +247,72 @@ fn assert_cluster_read_only(objects: &[Value]) {
         role["rules"],
         json!([
             {"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles/status"], "verbs": ["patch"]},
             {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"], "verbs": ["get", "list"]},
+            // Who calls /metrics, and whether they may (changes nothing).
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+            {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
         ])
     );
+    let env = env_of(&the(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["ATMOS_AUTH_CLUSTER_PROFILE_STATUS"], "false");
+}
+
+#[test]
+fn the_cluster_profile_status_right_goes_with_writing_it() {
+    let status_rule =
+        json!({"apiGroups": ["auth.atmos.tools"], "resources": ["clusterauthprofiles/status"], "verbs": ["patch"]});
+    for (args, writes) in [
+        (&[][..], true),
+        (&["--set", "controller.clusterProfileStatus=false"][..], false),
+        (&["--set-json", r#"controller.watchNamespaces=["team-a"]"#][..], false),
+        (
+            &[
+                "--set-json",
+                r#"controller.watchNamespaces=["team-a"]"#,
+                "--set",
+                "controller.clusterProfileStatus=true",
+            ][..],
+            true,
+        ),
+    ] {
+        let objects = render(args);
+        let role = of_kind(&objects, "ClusterRole")
+            .into_iter()
+            .find(|r| name(r) == format!("{RELEASE}-cluster"))
+            .unwrap();
+        let granted = role["rules"].as_array().unwrap().contains(&status_rule);
+        assert_eq!(granted, writes, "{args:?}");
+        let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+        assert_eq!(env["ATMOS_AUTH_CLUSTER_PROFILE_STATUS"], writes.to_string(), "{args:?}");
+    }
+}
+
+#[test]
+fn the_controller_is_told_which_admission_policies_to_check() {
+    let objects = render(&[]);
+    let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["ATMOS_AUTH_ADMISSION_POLICY_PREFIX"], RELEASE);
+    let policies: Vec<&str> = of_kind(&objects, "ValidatingAdmissionPolicy")
+        .into_iter()
+        .map(name)
+        .collect();
+    // The names the controller checks (src/controller/admission.rs).
+    for suffix in [
+        "identity-serviceaccount",
+        "authprofile-serviceaccounts",
+        "clusterauthprofile-serviceaccounts",
+        "controller-secrets",
+    ] {
+        assert!(
+            policies.contains(&format!("{RELEASE}-{suffix}").as_str()),
+            "{policies:?}"
+        );
+    }
+    assert!(!env.contains_key("ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION"));
+    let objects = render(&["--set", "admissionPolicy.allowUnenforced=true"]);
+    let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION"], "true");
 }
 
 #[test]
@@ -323,11 +404,31 @@ fn template_ha_adds_pdb_and_forces_leader_election() {
 
     let objects = render(&["--set", "serviceMonitor.enabled=true", "--set", "service.enabled=false"]);
     let monitor = the(&objects, "ServiceMonitor");
-    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http-metrics");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], "https-metrics");
+    assert_eq!(endpoint["scheme"], "https");
+    assert_eq!(
+        endpoint["bearerTokenFile"],
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    );
+    assert_eq!(endpoint["tlsConfig"]["insecureSkipVerify"], true);
     assert_eq!(
         of_kind(&objects, "Service").len(),
         1,
         "the ServiceMonitor brings its Service"
+    );
+    // The plain option: HTTP, no token, no review rights, no reader role.
+    let objects = render(&["--set", "serviceMonitor.enabled=true", "--set", "metrics.plain=true"]);
+    let endpoint = &the(&objects, "ServiceMonitor")["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], "http-metrics");
+    assert_eq!(endpoint["scheme"], "http");
+    assert!(endpoint.get("bearerTokenFile").is_none());
+    let env = env_of(&the(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]);
+    assert_eq!(env["ATMOS_AUTH_METRICS_PLAIN"], "true");
+    assert!(
+        !of_kind(&objects, "ClusterRole")
+            .iter()
+            .any(|r| name(r).ends_with("-metrics-reader"))
     );
 }
 
@@ -366,6 +467,10 @@ fn deployment_settings_are_accepted_by_the_controller_binary() {
             "controller.logLevel=atmos_auth_controller=debug\\,info",
             "--set",
             "controller.adminPort=9090",
+            "--set",
+            "metrics.port=9443",
+            "--set",
+            "metrics.plain=true",
             "--set-json",
             r#"controller.extraArgs=["--lease-name=custom"]"#,
         ],
@@ -432,7 +537,12 @@ fn chart_rules_have_no_wildcards_and_no_dangerous_verbs() {
                     "wildcard in {owner}: {rule}"
                 );
             }
-            assert!(rule.get("nonResourceURLs").is_none(), "{owner}: {rule}");
+            // The one non-resource rule: reading /metrics, for Prometheus (not the controller).
+            if rule.get("nonResourceURLs").is_some() {
+                assert!(owner.ends_with("-metrics-reader"), "{owner}: {rule}");
+                assert_eq!(rule, json!({"nonResourceURLs": ["/metrics"], "verbs": ["get"]}));
+                continue;
+            }
             // The aggregated edit role is for people, not for the controller.
             if owner.ends_with("-edit") {
                 continue;

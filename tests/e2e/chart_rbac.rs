@@ -50,7 +50,13 @@ async fn the_controller_renews_with_only_the_charts_rbac() -> anyhow::Result<()>
         &kc,
         &ns,
         &sts.endpoint(),
-        &["--leader-election", "--lease-namespace", RELEASE_NS],
+        &[
+            "--leader-election",
+            "--lease-namespace",
+            RELEASE_NS,
+            "--admission-policy-prefix",
+            "aac-atmos-auth-controller",
+        ],
     )?;
     apply(&client, &ns, &profile("30s")).await?;
     apply(&client, &ns, &identity("admin", "")).await?;

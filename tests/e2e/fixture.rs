@@ -50,19 +50,31 @@ pub fn control_plane() -> &'static ControlPlane {
     cp
 }
 
+/// The checked-in CRD files (tests/crds.rs keeps them equal to the generated ones).
+pub const CRD_FILES: [&str; 3] = [
+    "authprofiles.auth.atmos.tools.yaml",
+    "clusterauthprofiles.auth.atmos.tools.yaml",
+    "identities.auth.atmos.tools.yaml",
+];
+
 /// Installs the CRDs on `cp` and waits until they are established (for a private control
 /// plane; [`control_plane`] does it once for the shared one).
 pub async fn install_crds(cp: &ControlPlane) -> Result<()> {
+    let crds = CRD_FILES.iter().map(|f| crd(f)).collect::<Result<Vec<_>>>()?;
+    install_crd_objects(cp, crds).await
+}
+
+/// The checked-in CRD `file` (one of [`CRD_FILES`]).
+pub fn crd(file: &str) -> Result<CustomResourceDefinition> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds").join(file);
+    Ok(serde_saphyr::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+/// Server-side applies `crds` on `cp` and waits until each is established.
+pub async fn install_crd_objects(cp: &ControlPlane, crds: Vec<CustomResourceDefinition>) -> Result<()> {
     let client = cp.client().await?;
     let api: Api<CustomResourceDefinition> = Api::all(client);
-    // The checked-in files (tests/crds.rs keeps them equal to the generated ones).
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for file in [
-        "authprofiles.auth.atmos.tools.yaml",
-        "clusterauthprofiles.auth.atmos.tools.yaml",
-        "identities.auth.atmos.tools.yaml",
-    ] {
-        let crd: CustomResourceDefinition = serde_saphyr::from_str(&std::fs::read_to_string(dir.join(file))?)?;
+    for crd in crds {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
             .await?;
@@ -130,6 +142,8 @@ pub struct ControllerProcess {
     child: Child,
     pub log: PathBuf,
     pub admin: String,
+    /// Where `/metrics` is served (plain HTTP unless a test asks for HTTPS).
+    pub metrics: String,
     _dir: tempfile::TempDir,
 }
 
@@ -145,11 +159,13 @@ impl ControllerProcess {
     }
 
     /// Like [`Self::start`], as the cluster admin: no RBAC limit, no admission policy on the
-    /// controller's writes. Only where the chart cannot stand (see each caller).
+    /// controller's writes (so it is started with `--allow-unenforced-admission`). Only where
+    /// the chart cannot stand (see each caller).
     #[allow(dead_code)]
     pub fn start_as_admin(cp: &ControlPlane, namespace: &str, sts_endpoint: &str, extra: &[&str]) -> Result<Self> {
         let kubeconfig = cp.kubeconfig_path().display().to_string();
-        Self::start_with_kubeconfig(&kubeconfig, namespace, sts_endpoint, extra)
+        let allow = [("ATMOS_AUTH_ALLOW_UNENFORCED_ADMISSION", "true")];
+        Self::spawn(&kubeconfig, Some(namespace), sts_endpoint, extra, &allow)
     }
 
     /// Like [`Self::start`], with another identity's kubeconfig; an empty `namespace`
@@ -196,6 +212,7 @@ impl ControllerProcess {
         let log = dir.path().join("controller.log");
         let port = free_port()?;
         let admin = format!("127.0.0.1:{port}");
+        let metrics = format!("127.0.0.1:{}", free_port()?);
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atmos-auth-controller"));
         cmd.args([
@@ -210,6 +227,11 @@ impl ControllerProcess {
         .args(namespace.map(|ns| ["--namespace", ns]).into_iter().flatten())
         .args(extra)
         .env("ATMOS_AUTH_TEST_MIN_SESSION_SECONDS", MIN_SESSION.to_string())
+        // The tests read /metrics in plain HTTP; tests/e2e/metrics_auth.rs turns HTTPS on.
+        .env("ATMOS_AUTH_METRICS_ADDR", &metrics)
+        .env("ATMOS_AUTH_METRICS_PLAIN", "true")
+        // The admission policies of the chart release the controllers run as.
+        .env("ATMOS_AUTH_ADMISSION_POLICY_PREFIX", CHART_FULLNAME)
         .env_remove("RUST_LOG")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -231,6 +253,7 @@ impl ControllerProcess {
             child,
             log,
             admin,
+            metrics,
             _dir: dir,
         })
     }
@@ -280,12 +303,10 @@ impl ControllerProcess {
         let _ = self.child.wait();
     }
 
-    /// GET on the admin server.
+    /// GET on the admin server (`/metrics`: on the metrics server, plain in these tests).
     pub async fn admin_get(&self, path: &str) -> Result<(u16, String)> {
-        let resp = reqwest::Client::new()
-            .get(format!("http://{}{path}", self.admin))
-            .send()
-            .await?;
+        let at = if path == "/metrics" { &self.metrics } else { &self.admin };
+        let resp = reqwest::Client::new().get(format!("http://{at}{path}")).send().await?;
         Ok((resp.status().as_u16(), resp.text().await?))
     }
 }
@@ -378,6 +399,8 @@ pub const CHART_RELEASE: &str = "e2e";
 pub const CHART_NAMESPACE: &str = "e2e-controller-system";
 /// The chart's ServiceAccount of release [`CHART_RELEASE`].
 pub const CHART_SERVICE_ACCOUNT: &str = "e2e-atmos-auth-controller";
+/// The full name of release [`CHART_RELEASE`]: its admission policies' prefix.
+pub const CHART_FULLNAME: &str = "e2e-atmos-auth-controller";
 
 /// A kubeconfig with a token of the chart's ServiceAccount, after installing the chart on
 /// `cp` (once per control plane): release [`CHART_RELEASE`] in [`CHART_NAMESPACE`], the CRDs
@@ -603,6 +626,23 @@ pub async fn namespace(client: &Client, name: &str) -> Result<String> {
         .with_context(|| format!("creating namespace {ns}"))?;
     service_account(client, &ns, "terraform").await?;
     Ok(ns)
+}
+
+/// A token of ServiceAccount `ns/sa` for the API server (an hour).
+pub async fn service_account_token(client: &Client, ns: &str, sa: &str) -> Result<String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let tr = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create_token_request(sa, &Default::default(), &req)
+        .await?;
+    Ok(tr.status.map(|s| s.token).unwrap_or_default())
 }
 
 /// Creates a ServiceAccount.

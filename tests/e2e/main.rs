@@ -2,6 +2,7 @@
 //! modules, see tests/controlplane) and the verifying local STS. Each test owns a namespace
 //! `e2e-<name>`, its own STS and its own controller process scoped to that namespace.
 
+mod admission_check;
 mod atmos_reading;
 mod chart_rbac;
 mod cluster_profiles;
@@ -16,10 +17,13 @@ mod leftovers;
 mod limits;
 mod limits_profile;
 mod logs;
+mod metrics_auth;
+mod missing_crd;
 mod multi_identity;
 mod operator_cli;
 mod overrides;
 mod paste;
+mod profile_deletion;
 mod restart_targets;
 mod restarts;
 mod safety;
@@ -29,6 +33,7 @@ mod serial;
 mod sts_faults;
 mod sts_tokens;
 mod tamper;
+mod undecodable;
 mod waits;
 
 /// The profile most tests apply: a provider and a two-link chain.

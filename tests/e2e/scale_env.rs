@@ -115,7 +115,8 @@ impl Fleet {
             &self.kubeconfig.display().to_string(),
             &scope,
             &self.sts.endpoint(),
-            &[&["--log-level", "warn"], extra].concat(),
+            // The fleet's chart has no admission policies (admissionPolicy.enabled=false).
+            &[&["--log-level", "warn", "--allow-unenforced-admission"], extra].concat(),
         )
     }
 

@@ -54,6 +54,16 @@ app.kubernetes.io/part-of: atmos-auth-controller
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
 {{- end }}
 
+{{/* Whether the controller writes ClusterAuthProfile status: by default when it watches every namespace. */}}
+{{- define "aac.clusterProfileStatus" -}}
+{{- $v := .Values.controller.clusterProfileStatus }}
+{{- if eq (toString $v) "true" }}true{{ else if and (ne (toString $v) "false") (not .Values.controller.watchNamespaces) }}true{{ end }}
+{{- end }}
+
+{{- define "aac.metricsPortName" -}}
+{{- if .Values.metrics.plain }}http-metrics{{ else }}https-metrics{{ end }}
+{{- end }}
+
 {{- define "aac.leaseNamespace" -}}
 {{- default .Release.Namespace .Values.leaderElection.namespace }}
 {{- end }}

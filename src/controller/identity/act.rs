@@ -18,6 +18,7 @@ use super::plan::{Observed, Plan, SecretPlan, SecretView, plan_existing};
 use super::trigger::RenewReason;
 use super::{Refresh, decide, publish};
 use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
+use crate::controller::admission::{NOT_ENFORCED, Refusal};
 use crate::controller::conditions::{self, READY};
 use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
@@ -157,6 +158,10 @@ pub(super) async fn act(
     };
     match plan {
         Plan::Refuse { reason, message } => pass.not_ready(&reason, &message, None).await,
+        Plan::RevokeLater { reason, message, at } => {
+            let recheck = renewal::requeue_after(pass.now, at);
+            pass.not_ready(&reason, &message, Some(recheck)).await
+        }
         Plan::Revoke { reason, message } => revoke(&mut pass, &reason, &message).await,
         Plan::Serve {
             supersede,
@@ -173,14 +178,29 @@ pub(super) async fn act(
 }
 
 /// The Secrets API of namespace `ns`, and the controller's Secrets there as the metadata
-/// cache has them (which of them an Identity wrote, its owner references say).
+/// cache has them, with those this process wrote that the cache does not show yet (which of
+/// them an Identity wrote, their owner references say).
 fn secrets_of(ctx: &Context, ns: &str) -> (Api<Secret>, Vec<Arc<PartialObjectMeta<Secret>>>) {
     let api = Api::namespaced(ctx.services.client.clone(), ns);
     let cached = ctx
         .stores
         .secrets
         .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns));
-    (api, cached)
+    let written = ctx.memory.written.with(|m| {
+        m.iter()
+            .filter(|((n, _), _)| n == ns)
+            .map(|((_, name), w)| (name.clone(), w.clone()))
+            .collect()
+    });
+    (api, secret::with_written(ns, cached, written))
+}
+
+/// `emptied` (in `ns`) hold no credentials now: what this process remembers writing to them
+/// no longer describes them.
+fn forget_written(ctx: &Context, ns: &str, emptied: &[String]) {
+    for name in emptied {
+        ctx.memory.written.remove(&key(ns, name));
+    }
 }
 
 /// The Identity may not use its profile (`reason`, `msg`): no token, and the credentials go
@@ -191,6 +211,7 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
     let (ctx, ns, name) = (pass.ctx, pass.ns.clone(), pass.obj.name_any());
     let (secrets, cached) = secrets_of(ctx, &ns);
     let emptied = secret::revoke(&secrets, &ns, &pass.uid, reason, &cached).await?;
+    forget_written(ctx, &ns, &emptied);
     ctx.services.metrics.forget(&ns, &name);
     if !emptied.is_empty() {
         tracing::info!(namespace = %ns, identity = %name, secrets = ?emptied, profile = %pass.obj.spec.profile, %reason, "profile not usable: credentials removed");
@@ -220,6 +241,7 @@ async fn serve(
     if supersede {
         let (secrets, cached) = secrets_of(ctx, &ns);
         let emptied = secret::supersede(&secrets, &ns, &pass.uid, &secret_name, &cached).await?;
+        forget_written(ctx, &ns, &emptied);
         for old in emptied {
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
         }
@@ -315,6 +337,11 @@ async fn refresh(
     jitter: f64,
 ) -> Result<Action, Error> {
     let ctx = pass.ctx;
+    if matches!(r.trigger, RenewReason::SecretMissing | RenewReason::SpecChanged)
+        && let Some(refusal) = ctx.services.admission.refusal()
+    {
+        return not_enforced(pass, refusal).await;
+    }
     let _turn = match ctx.services.budget.enter(&pass.key(), r.urgency) {
         Turn::Go(permit) => permit,
         Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting).await,
@@ -326,6 +353,25 @@ async fn refresh(
         Ok(issued) => renewed(pass, set, r.trigger, issued).await,
         Err(err) => failed(pass, set.first(), r.old_expiry, err).await,
     }
+}
+
+/// A first issue or a spec change while the admission policies are not in force: refused,
+/// said once in an event, looked at again at the next check of the policies (in a second
+/// when the first check has not answered yet).
+async fn not_enforced(pass: &mut Pass<'_>, refusal: Refusal) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let why = match refusal {
+        Refusal::NotChecked => {
+            ctx.services.budget.leave(&pass.key());
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        Refusal::NotEnforced(why) => why,
+    };
+    if conditions::reason(&pass.old.conditions, READY) != Some(NOT_ENFORCED) {
+        publish(ctx, pass.obj, EventType::Warning, NOT_ENFORCED, why.clone()).await;
+    }
+    let recheck = ctx.services.admission.interval;
+    pass.not_ready(NOT_ENFORCED, &why, Some(recheck)).await
 }
 
 /// Waiting for a turn at the STS budget: the gate triggers this reconcile when the turn

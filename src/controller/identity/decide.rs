@@ -90,6 +90,28 @@ pub fn not_allowed_message(ns: &str, profile: &str) -> String {
     )
 }
 
+/// Condition reason of an Identity whose profile is missing (also the value of the
+/// `auth.atmos.tools/revoked` annotation on its Secrets once they are emptied).
+pub const PROFILE_NOT_FOUND: &str = "ProfileNotFound";
+
+/// The Ready message of an Identity whose profile is missing (`missing` says which and what
+/// to do) while its Secrets keep their credentials, until `revoke_at`.
+pub fn profile_missing_message(missing: &str, revoke_at: Timestamp) -> String {
+    format!(
+        "{missing}. Credentials already in this Identity's Secrets are removed at {} unless the profile is back by then",
+        rfc3339(revoke_at)
+    )
+}
+
+/// The Ready message of an Identity whose profile has been missing longer than the grace
+/// period (`missing` says which and what to do).
+pub fn profile_gone_message(missing: &str) -> String {
+    format!(
+        "{missing}. No token is requested, and this Identity's credentials were removed from its Secrets \
+         (annotation auth.atmos.tools/revoked); they are issued again once the profile is back"
+    )
+}
+
 /// The Ready message of an Identity whose override its ClusterAuthProfile does not allow
 /// (`refused`: the problems, summarized).
 pub fn override_refused_message(refused: &str) -> String {

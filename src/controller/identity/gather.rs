@@ -57,7 +57,7 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     if !o.synced || o.deleting {
         return o;
     }
-    let profile = profile_use(obj, ns, ctx);
+    let profile = profile_use(obj, ns, ctx, now);
     if let ProfileUse::Usable(held) = &profile {
         let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);
         if let (Ok(set), Some(uid)) = (&resolved, obj.metadata.uid.as_deref()) {
@@ -72,29 +72,45 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
 }
 
 /// Finds the Identity's profile and whether it may use it: a ClusterAuthProfile must select
-/// the Identity's namespace and allow each of its overrides.
-fn profile_use(obj: &Identity, ns: &str, ctx: &Context) -> ProfileUse<Held> {
+/// the Identity's namespace and allow each of its overrides. A missing profile comes with the
+/// time its Identity's Secrets are emptied: a grace period after this process first found it
+/// missing (remembered until it is back).
+fn profile_use(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> ProfileUse<Held> {
     let spec = &obj.spec;
-    let not_found = || ProfileUse::NotFound {
-        kind: spec.profile_ref_kind(),
-        name: spec.profile.clone(),
-    };
-    if spec.profile_ref_kind() == ProfileKind::AuthProfile {
-        return ctx
-            .stores
+    let who = key(ns, &obj.name_any());
+    let found = if spec.profile_ref_kind() == ProfileKind::AuthProfile {
+        ctx.stores
             .profiles
             .get(&ObjectRef::new(&spec.profile).within(ns))
-            .map_or_else(not_found, |p| ProfileUse::Usable(Held::Namespaced(p)));
-    }
-    let Some(profile) = ctx.stores.cluster_profiles.get(&ObjectRef::new(&spec.profile)) else {
-        return not_found();
+            .map(Held::Namespaced)
+    } else {
+        ctx.stores
+            .cluster_profiles
+            .get(&ObjectRef::new(&spec.profile))
+            .map(Held::Cluster)
     };
-    let labels = ctx
+    let Some(held) = found else {
+        return ProfileUse::NotFound {
+            kind: spec.profile_ref_kind(),
+            name: spec.profile.clone(),
+            revoke_at: revoke_at(ctx, who, now),
+        };
+    };
+    ctx.memory.profile_missing.remove(&who);
+    let profile = match held {
+        Held::Cluster(profile) => profile,
+        namespaced => return ProfileUse::Usable(namespaced),
+    };
+    // Fail closed: a namespace the cache does not show yet (created a moment ago) is not one
+    // without labels, which `NotIn` and `DoesNotExist` selectors would admit.
+    let Some(labels) = ctx
         .stores
         .namespaces
         .get(&ObjectRef::new(ns))
         .map(|m| m.metadata.labels.clone().unwrap_or_default())
-        .unwrap_or_default();
+    else {
+        return ProfileUse::NamespaceNotCached;
+    };
     if !profile.spec.selects(ns, &labels) {
         return ProfileUse::NamespaceNotSelected {
             profile: spec.profile.clone(),
@@ -107,6 +123,14 @@ fn profile_use(obj: &Identity, ns: &str, ctx: &Context) -> ProfileUse<Held> {
         return ProfileUse::OverridesRefused { problems };
     }
     ProfileUse::Usable(Held::Cluster(profile))
+}
+
+/// When the Secrets of Identity `who`, whose profile is missing at `now`, are emptied: the
+/// grace period after this process first found it missing.
+fn revoke_at(ctx: &Context, who: Key, now: Timestamp) -> Timestamp {
+    let since = ctx.memory.profile_missing.with(|m| *m.entry(who).or_insert(now));
+    let grace = jiff::SignedDuration::try_from(ctx.options.profile_deletion_grace).unwrap_or(jiff::SignedDuration::MAX);
+    since.checked_add(grace).unwrap_or(Timestamp::MAX)
 }
 
 /// Secret `ns/name` as the metadata cache shows it, newer where this process wrote since.

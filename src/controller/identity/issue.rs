@@ -167,9 +167,12 @@ async fn write_secret(
     let api: Api<Secret> = Api::namespaced(ctx.services.client.clone(), ns);
     let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
     let uid = secret::write(&api, existing, &desired, prune).await?;
-    ctx.memory
-        .written
-        .insert(key(ns, &resolved.secret.name), (uid, written_annotations));
+    let written = secret::WrittenSecret {
+        uid,
+        owner: pass.uid.clone(),
+        annotations: written_annotations,
+    };
+    ctx.memory.written.insert(key(ns, &resolved.secret.name), written);
     Ok(())
 }
 

@@ -292,18 +292,32 @@ async fn run(obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) ->
 
 /// [`run`] with the process's metrics as they stand.
 async fn run_with(metrics: Arc<Metrics>, obj: &Identity, sts: FakeSts, now: Timestamp, script: Vec<Step>) -> Run {
-    run_in(metrics, obj, sts, now, script, &[]).await
+    run_in(metrics, obj, sts, now, script, Some(&[])).await
 }
 
-/// [`run_with`] with the namespace `team` carrying `ns_labels`, and the ClusterAuthProfile
-/// `platform` (the same auth block) selecting `team=yes` namespaces.
+/// [`run_with`] with the namespace `team` carrying `ns_labels` (`None`: not in the namespace
+/// cache), and the ClusterAuthProfile `platform` (the same auth block) selecting namespaces
+/// whose label `team` is not `no`.
 async fn run_in(
     metrics: Arc<Metrics>,
     obj: &Identity,
     sts: FakeSts,
     now: Timestamp,
     script: Vec<Step>,
-    ns_labels: &[(&str, &str)],
+    ns_labels: Option<&[(&str, &str)]>,
+) -> Run {
+    run_seq(metrics, &[(obj, now)], sts, script, ns_labels).await
+}
+
+/// Reconciles of `runs` (each an object and a clock) one after another in one process (one
+/// context: what it remembers of its own writes carries over), against one `script`;
+/// returns the last one's action.
+async fn run_seq(
+    metrics: Arc<Metrics>,
+    runs: &[(&Identity, Timestamp)],
+    sts: FakeSts,
+    script: Vec<Step>,
+    ns_labels: Option<&[(&str, &str)]>,
 ) -> Run {
     // The Secrets the watch cache holds: the script's answers to a GET of the Secret or a
     // list of the controller's Secrets, which the reconcile must then not make (a GET is
@@ -348,21 +362,23 @@ async fn run_in(
     let mut cluster: ClusterAuthProfile = serde_json::from_value(json!({
         "apiVersion": "auth.atmos.tools/v1alpha1", "kind": "ClusterAuthProfile",
         "metadata": {"name": "platform"},
-        "spec": {"namespaceSelector": {"matchLabels": {"team": "yes"}}}
+        "spec": {"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["no"]}]}}
     }))
     .unwrap();
     cluster.spec.auth = profile().spec;
     cluster_writer.apply_watcher_event(&watcher::Event::Apply(cluster));
     let (namespaces, mut ns_writer) = reflector::store();
-    let mut ns: PartialObjectMeta<Namespace> = PartialObjectMeta::default();
-    ns.metadata.name = Some(NS.into());
-    ns.metadata.labels = Some(
-        ns_labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    );
-    ns_writer.apply_watcher_event(&watcher::Event::Apply(ns));
+    if let Some(ns_labels) = ns_labels {
+        let mut ns: PartialObjectMeta<Namespace> = PartialObjectMeta::default();
+        ns.metadata.name = Some(NS.into());
+        ns.metadata.labels = Some(
+            ns_labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        ns_writer.apply_watcher_event(&watcher::Event::Apply(ns));
+    }
     let stores = Stores {
         profiles,
         cluster_profiles,
@@ -370,7 +386,13 @@ async fn run_in(
         secrets,
     };
     let ctx = Context::test(client, stores, metrics.clone());
-    let action = reconcile_inner(obj, &ctx, &sts, now, 0.0).await;
+    let mut action = Err(Error::Metadata("no reconcile"));
+    for (i, (obj, now)) in runs.iter().enumerate() {
+        if i > 0 {
+            assert!(action.is_ok(), "reconcile {i} failed: {action:?}");
+        }
+        action = reconcile_inner(obj, &ctx, &sts, *now, 0.0).await;
+    }
     // Dropping every client closes the mock service, which ends the server's loop.
     drop(ctx);
     let (mut seen, unexpected) = tokio::time::timeout(Duration::from_secs(5), server)
@@ -681,6 +703,57 @@ async fn a_renamed_secret_empties_the_old_one_then_issues_the_new() {
 }
 
 #[tokio::test]
+async fn a_rename_before_the_first_secret_reached_the_cache_empties_it_from_what_was_written() {
+    // The first issue creates `creds`; the Identity is renamed to `renamed` before the watch
+    // cache has shown `creds` (it never does here): the process's own write names it.
+    let created = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": NS, "uid": SECRET_UID}});
+    let mut renamed = identity(Some(IdentityStatus {
+        secret_name: Some("creds".into()),
+        ..Default::default()
+    }));
+    renamed.spec.secret.get_or_insert_default().name = Some("renamed".into());
+    let status_reply = || Reply::Json(200, serde_json::to_value(identity(None)).unwrap());
+    let r = run_seq(
+        Arc::new(Metrics::default()),
+        &[(&identity(None), t0()), (&renamed, at(1))],
+        FakeSts::many(),
+        vec![
+            step("GET", SECRET, not_found()),
+            step("POST", TOKEN, token_reply()),
+            step("POST", SECRETS, Reply::Json(201, created)),
+            step("PATCH", STATUS, status_reply()),
+            step("POST", EVENTS, Reply::Echo(201)),
+            // The second reconcile: `creds` emptied first, then `renamed` issued.
+            step(
+                "PATCH",
+                SECRET,
+                Reply::Json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
+                ),
+            ),
+            step("GET", "/api/v1/namespaces/team/secrets/renamed", not_found()),
+            step("POST", TOKEN, token_reply()),
+            step("POST", SECRETS, Reply::Echo(201)),
+            step("PATCH", STATUS, status_reply()),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+        Some(&[]),
+    )
+    .await;
+    r.action.unwrap();
+    assert_eq!(r.sts_calls, 2);
+    let emptied = &r.seen[5].body;
+    assert_eq!(emptied["metadata"]["uid"], SECRET_UID);
+    assert_eq!(emptied["metadata"]["annotations"][labels::SUPERSEDED_BY], "renamed");
+    assert!(emptied["metadata"]["annotations"][labels::EXPIRATION].is_null());
+    assert!(emptied["data"]["credential_process.json"].is_null());
+    assert_eq!(r.seen[8].body["metadata"]["name"], "renamed");
+    assert_eq!(r.seen[9].body["status"]["secretName"], "renamed");
+}
+
+#[tokio::test]
 async fn an_identity_being_deleted_makes_no_request_and_no_exchange() {
     let (status, _) = issued_at_t0().await;
     let mut obj = identity(Some(status));
@@ -786,7 +859,7 @@ async fn a_selected_namespace_gets_credentials_from_the_cluster_profile() {
             ),
             step("POST", EVENTS, Reply::Echo(201)),
         ],
-        &[("team", "yes")],
+        Some(&[("team", "yes")]),
     )
     .await;
     r.action.unwrap();
@@ -823,7 +896,7 @@ async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied(
                 Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
             ),
         ],
-        &[("team", "no")],
+        Some(&[("team", "no")]),
     )
     .await;
     assert_eq!(r.action.unwrap(), Action::await_change());
@@ -839,6 +912,24 @@ async fn a_namespace_outside_the_selection_gets_no_token_and_its_secret_emptied(
     let status = &r.seen[3].body;
     assert_eq!(ready(status)["reason"], "NamespaceNotAllowed");
     assert!(status["status"]["expiration"].is_null());
+}
+
+#[tokio::test]
+async fn a_namespace_not_yet_cached_is_not_selected_and_looked_at_again() {
+    // The profile selects namespaces whose label `team` is not `no`: a namespace whose labels
+    // are not known yet (the Identity's watch event came before the namespace's) must not
+    // pass for one without labels. No request, no token, no exchange; a look again soon.
+    let r = run_in(
+        Arc::new(Metrics::default()),
+        &cluster_identity(),
+        FakeSts::ok(),
+        t0(),
+        Vec::new(),
+        None,
+    )
+    .await;
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(1)));
+    assert_eq!(r.sts_calls, 0);
 }
 
 // ---- several identities ----

@@ -18,10 +18,18 @@ use crate::resolve::{Problem, Reason, ResolvedSet, summarize};
 pub enum ProfileUse<P> {
     /// Found, and usable by this Identity: `P` is the profile.
     Usable(P),
-    /// No such profile.
-    NotFound { kind: ProfileKind, name: String },
+    /// No such profile: the Identity's Secrets are emptied at `revoke_at` (a grace period
+    /// after it was first found missing) unless it is back by then.
+    NotFound {
+        kind: ProfileKind,
+        name: String,
+        revoke_at: Timestamp,
+    },
     /// A ClusterAuthProfile that does not select the Identity's namespace.
     NamespaceNotSelected { profile: String },
+    /// A ClusterAuthProfile, and the namespace's labels are not cached yet: not selected
+    /// until they are (fail closed), looked at again soon.
+    NamespaceNotCached,
     /// A ClusterAuthProfile that does not allow some of the Identity's overrides.
     OverridesRefused { problems: Vec<Problem> },
 }
@@ -64,12 +72,19 @@ pub struct Observed<P> {
 /// What the reconcile does.
 #[derive(Debug, PartialEq)]
 pub enum Plan {
-    /// The caches have not synced: look again in a second.
+    /// The caches have not synced (or do not show the namespace yet): look again in a second.
     WaitForCaches,
     /// Being deleted: no token, no Secret write (the garbage collector removes the Secret).
     Nothing,
     /// Report why the spec cannot be served and wait for a change.
     Refuse { reason: String, message: String },
+    /// Report why the spec cannot be served; unless something changes first, the Identity's
+    /// Secrets are emptied ([`Plan::Revoke`]) at `at`.
+    RevokeLater {
+        reason: String,
+        message: String,
+        at: Timestamp,
+    },
     /// The Identity may not use its profile: empty its Secrets, report, wait for a change.
     Revoke { reason: String, message: String },
     /// Resolved: first empty the Secrets it wrote under earlier names (`supersede`), then
@@ -125,17 +140,30 @@ fn being_deleted<P>(o: &Observed<P>, _: &str) -> Option<Plan> {
 fn profile_unusable<P>(o: &Observed<P>, ns: &str) -> Option<Plan> {
     match o.profile.as_ref()? {
         ProfileUse::Usable(_) => None,
-        ProfileUse::NotFound { kind, name } => Some(Plan::Refuse {
-            reason: "ProfileNotFound".to_owned(),
-            message: match kind {
+        ProfileUse::NamespaceNotCached => Some(Plan::WaitForCaches),
+        ProfileUse::NotFound { kind, name, revoke_at } => {
+            let missing = match kind {
                 ProfileKind::AuthProfile => {
                     format!("AuthProfile {ns}/{name} not found: apply it, or fix spec.profile")
                 }
                 ProfileKind::ClusterAuthProfile => {
                     format!("ClusterAuthProfile {name} not found: apply it, or fix spec.profile (or spec.profileKind)")
                 }
-            },
-        }),
+            };
+            let reason = decide::PROFILE_NOT_FOUND.to_owned();
+            Some(if o.now >= *revoke_at {
+                Plan::Revoke {
+                    reason,
+                    message: decide::profile_gone_message(&missing),
+                }
+            } else {
+                Plan::RevokeLater {
+                    reason,
+                    message: decide::profile_missing_message(&missing, *revoke_at),
+                    at: *revoke_at,
+                }
+            })
+        }
         ProfileUse::NamespaceNotSelected { profile } => Some(Plan::Revoke {
             reason: decide::NAMESPACE_NOT_ALLOWED.to_owned(),
             message: decide::not_allowed_message(ns, profile),
@@ -351,25 +379,39 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_profile_is_refused_with_its_kind() {
+    fn a_missing_profile_is_refused_with_its_kind_and_revoked_after_the_grace_period() {
         let mut o = observed(t0(), SecretView::NotCached);
         o.profile = Some(ProfileUse::NotFound {
             kind: ProfileKind::AuthProfile,
             name: "k8s".into(),
+            revoke_at: at(10),
         });
-        let Plan::Refuse { reason, message } = plan(&o, NS) else {
+        let Plan::RevokeLater {
+            reason,
+            message,
+            at: when,
+        } = plan(&o, NS)
+        else {
             panic!()
         };
-        assert_eq!(reason, "ProfileNotFound");
+        assert_eq!((reason.as_str(), when), ("ProfileNotFound", at(10)));
         assert!(message.starts_with("AuthProfile team/k8s not found"), "{message}");
+        assert!(message.contains("removed at 2026-01-01T00:10:00Z"), "{message}");
         o.profile = Some(ProfileUse::NotFound {
             kind: ProfileKind::ClusterAuthProfile,
             name: "platform".into(),
+            revoke_at: at(10),
         });
-        let Plan::Refuse { message, .. } = plan(&o, NS) else {
+        let Plan::RevokeLater { message, .. } = plan(&o, NS) else {
             panic!()
         };
         assert!(message.contains("spec.profileKind"), "{message}");
+        o.now = at(10);
+        let Plan::Revoke { reason, message } = plan(&o, NS) else {
+            panic!()
+        };
+        assert_eq!(reason, "ProfileNotFound");
+        assert!(message.contains("credentials were removed"), "{message}");
     }
 
     #[test]

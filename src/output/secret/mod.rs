@@ -18,8 +18,8 @@ mod view;
 mod write;
 
 pub use bodies::{desired, restore_patch, revoke_patch, supersede_patch};
-pub use to_empty::{ToEmpty, to_revoke, to_supersede};
-pub use view::{Existing, Written, newer_view, owned_by};
+pub use to_empty::{ToEmpty, to_revoke, to_supersede, with_written};
+pub use view::{Existing, Written, WrittenSecret, newer_view, owned_by};
 pub use write::{revoke, supersede, write};
 
 /// A failed Secret write.

@@ -2,12 +2,47 @@
 //! (superseded), or all of them when it lost access (revoked). Pure: the caller passes the
 //! cached metadata.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 
-use super::view::owned_by;
+use super::view::{WrittenSecret, owned_by};
 use crate::output::labels;
+
+/// The Secrets to choose from in `namespace`: `cached` (the watch cache's), and those this
+/// process wrote there (`written`, by name) that the cache does not show yet, as the metadata
+/// written. A Secret renamed away from right after its first issue is found that way.
+pub fn with_written(
+    namespace: &str,
+    mut cached: Vec<Arc<PartialObjectMeta<Secret>>>,
+    written: Vec<(String, WrittenSecret)>,
+) -> Vec<Arc<PartialObjectMeta<Secret>>> {
+    for (name, w) in written {
+        if cached.iter().any(|m| m.name_any() == name) {
+            continue;
+        }
+        let meta = ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace.to_owned()),
+            uid: Some(w.uid),
+            annotations: Some(w.annotations),
+            owner_references: Some(vec![OwnerReference {
+                uid: w.owner,
+                controller: Some(true),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        cached.push(Arc::new(PartialObjectMeta {
+            metadata: meta,
+            ..Default::default()
+        }));
+    }
+    cached
+}
 
 /// A Secret to empty: its name, UID and the data keys it may hold.
 pub type ToEmpty = (String, String, Vec<String>);

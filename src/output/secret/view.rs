@@ -41,8 +41,18 @@ pub enum Existing {
 /// the Secret twice nor renews twice. An entry goes once the cache has caught up.
 pub type Written = ByName<WrittenSecret>;
 
-/// A written Secret's UID and annotations.
-pub(super) type WrittenSecret = (String, BTreeMap<String, String>);
+/// A Secret this process wrote: its UID, its controller owner's UID and the annotations
+/// written. The owner lets an Identity find the Secrets it wrote before the cache shows them
+/// (a rename right after the first issue must still empty the first Secret).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WrittenSecret {
+    /// The Secret's UID.
+    pub uid: String,
+    /// The UID of the Identity that owns it.
+    pub owner: String,
+    /// The annotations written.
+    pub annotations: BTreeMap<String, String>,
+}
 
 /// The newer of the cached metadata and this process's own last write (by issue time:
 /// only the controller writes that annotation).
@@ -53,9 +63,9 @@ pub fn newer_view(
     let issued =
         |a: &BTreeMap<String, String>| a.get(labels::ISSUED_AT).and_then(|v| v.parse::<jiff::Timestamp>().ok());
     match written {
-        Some((uid, annotations)) if cached.uid().as_deref() == Some(uid.as_str()) => {
-            if issued(annotations) > issued(cached.annotations()) {
-                (false, Some(annotations.clone()))
+        Some(w) if cached.uid().as_deref() == Some(w.uid.as_str()) => {
+            if issued(&w.annotations) > issued(cached.annotations()) {
+                (false, Some(w.annotations.clone()))
             } else {
                 (true, None)
             }
@@ -105,17 +115,19 @@ mod tests {
     #[test]
     fn the_newer_of_the_cache_and_our_own_write_decides() {
         let cached = meta("s", "me", &[(labels::ISSUED_AT, "2026-01-01T00:00:00Z")]);
-        let ours = |uid: &str, at: &str| {
-            (
-                uid.to_owned(),
-                BTreeMap::from([(labels::ISSUED_AT.to_owned(), at.to_owned())]),
-            )
+        let ours = |uid: &str, at: &str| WrittenSecret {
+            uid: uid.to_owned(),
+            owner: "me".to_owned(),
+            annotations: BTreeMap::from([(labels::ISSUED_AT.to_owned(), at.to_owned())]),
         };
         // Nothing written by this process: the cache says it.
         assert_eq!(newer_view(&cached, None), (false, None));
         // Our renewal is newer than the cache: decide from it (no second renewal).
         let newer = ours("uid-s", "2026-01-01T00:40:00.5Z");
-        assert_eq!(newer_view(&cached, Some(&newer)), (false, Some(newer.1.clone())));
+        assert_eq!(
+            newer_view(&cached, Some(&newer)),
+            (false, Some(newer.annotations.clone()))
+        );
         // The cache has caught up (or gone past): forget the write.
         let same = ours("uid-s", "2026-01-01T00:00:00Z");
         assert_eq!(newer_view(&cached, Some(&same)), (true, None));

@@ -17,6 +17,28 @@ fn named_identity_not_in_profile() {
 }
 
 #[test]
+fn a_cluster_profiles_identities_are_not_listed_to_the_identitys_author() {
+    // Whoever writes an Identity may not be allowed to read the platform's ClusterAuthProfile:
+    // the message must not list what it holds.
+    let named = only(
+        &profile(""),
+        &identity("{profile: k8s, profileKind: ClusterAuthProfile, identity: acme/nope}"),
+    );
+    assert_eq!(named.reason, Reason::IdentityNotFound);
+    assert_eq!(
+        named.message,
+        "identity \"acme/nope\" is not in ClusterAuthProfile k8s; its status lists its identities \
+         (kubectl get clusterauthprofile k8s -o yaml), for those who may read it; or ask its owner"
+    );
+    let prof = profile("identities: {acme/admin: {default: false}}");
+    let unnamed = only(&prof, &identity("{profile: k8s, profileKind: ClusterAuthProfile}"));
+    assert_eq!(unnamed.reason, Reason::NoDefaultIdentity);
+    for name in ["acme/admin", "acme/dns", "acme/network"] {
+        assert!(!unnamed.message.contains(name), "{}", unnamed.message);
+    }
+}
+
+#[test]
 fn no_default_identity() {
     let prof = profile("identities: {acme/admin: {default: false}}");
     assert_eq!(

@@ -87,6 +87,10 @@ fn main() -> Result<()> {
         "127.0.0.1:{}",
         std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
     );
+    let metrics = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
+    );
     let log = std::fs::File::create(dev.join("controller.log"))?;
     let mut controller = Command::new(&controller_bin)
         .args([
@@ -97,6 +101,10 @@ fn main() -> Result<()> {
             &sts.endpoint(),
         ])
         .args(["--admin-addr", &admin])
+        // Plain HTTP on loopback, so a person can curl it (in a cluster: HTTPS, authorized).
+        .args(["--metrics-addr", &metrics, "--metrics-plain"])
+        // Development runs as the cluster admin, without the chart's admission policies.
+        .arg("--allow-unenforced-admission")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -104,7 +112,7 @@ fn main() -> Result<()> {
         .context("starting the controller")?;
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result = rt.block_on(mirror_until_ctrl_c(&cp, &sts, &dev, &admin, &mut controller));
+    let result = rt.block_on(mirror_until_ctrl_c(&cp, &sts, &dev, &metrics, &mut controller));
     eprintln!("dev: stopping");
     // SAFETY: kill(2) on our own child's pid: SIGTERM lets it finish in-flight writes.
     unsafe {
@@ -132,7 +140,7 @@ async fn mirror_until_ctrl_c(
     cp: &ControlPlane,
     sts: &LocalSts,
     dev: &Path,
-    admin: &str,
+    metrics: &str,
     controller: &mut Child,
 ) -> Result<()> {
     let client = cp.client().await?;
@@ -162,7 +170,7 @@ async fn mirror_until_ctrl_c(
         }
         if !announced && seen.contains_key("aws-admin") && seen.contains_key("aws-network") {
             announced = true;
-            print_how_to_look(dev, &sts.endpoint(), admin);
+            print_how_to_look(dev, &sts.endpoint(), metrics);
         }
         tokio::select! {
             _ = &mut ctrl_c => return Ok(()),
@@ -184,11 +192,11 @@ fn write_volume(dir: &PathBuf, data: BTreeMap<String, k8s_openapi::ByteString>) 
     Ok(())
 }
 
-fn print_how_to_look(dev: &Path, sts: &str, admin: &str) {
+fn print_how_to_look(dev: &Path, sts: &str, metrics: &str) {
     let d = dev.display();
     println!(
         r#"
-The controller is running (log: {d}/controller.log, metrics: http://{admin}/metrics).
+The controller is running (log: {d}/controller.log, metrics: http://{metrics}/metrics).
 It runs as the cluster admin, without the chart's RBAC and admission policies (for
 example the one that lets its ServiceAccount write only its own Secrets): what works here
 may still be refused in a cluster installed from the chart (`cargo test --test e2e` runs
