@@ -17,11 +17,12 @@ use kube::{Api, Client, ResourceExt};
 use crate::telemetry::Metrics;
 
 /// The chart's policies, after its full name (`--admission-policy-prefix`).
-pub const POLICIES: [&str; 4] = [
+pub const POLICIES: [&str; 5] = [
     "identity-serviceaccount",
     "authprofile-serviceaccounts",
     "clusterauthprofile-serviceaccounts",
     "controller-secrets",
+    "controller-workloads",
 ];
 
 /// Condition reason of an Identity refused because the policies are not enforced.
@@ -219,7 +220,7 @@ mod tests {
         let deny: Vec<_> = names.iter().map(|n| binding(n, &["Deny"])).collect();
         assert!(missing("aac", &policies, &deny).is_empty());
         // Another release's policies do not count.
-        assert_eq!(missing("other", &policies, &deny).len(), 4);
+        assert_eq!(missing("other", &policies, &deny).len(), POLICIES.len());
         // One policy gone, one bound to warn only, one unbound.
         let mut bindings = deny.clone();
         bindings[1] = binding(&names[1], &["Warn", "Audit"]);

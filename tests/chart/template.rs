@@ -303,6 +303,7 @@ fn the_controller_is_told_which_admission_policies_to_check() {
         "authprofile-serviceaccounts",
         "clusterauthprofile-serviceaccounts",
         "controller-secrets",
+        "controller-workloads",
     ] {
         assert!(
             policies.contains(&format!("{RELEASE}-{suffix}").as_str()),

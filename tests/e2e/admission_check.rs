@@ -16,14 +16,15 @@ use crate::fixture::*;
 use crate::{identity, profile};
 
 const PREFIX: &str = "e2e-admcheck";
-const POLICIES: [&str; 4] = [
+const POLICIES: [&str; 5] = [
     "identity-serviceaccount",
     "authprofile-serviceaccounts",
     "clusterauthprofile-serviceaccounts",
     "controller-secrets",
+    "controller-workloads",
 ];
 
-/// The four policies named as the controller expects (they match nothing), bound with
+/// The five policies named as the controller expects (they match nothing), bound with
 /// `actions`.
 fn policies(actions: &str) -> String {
     POLICIES
