@@ -25,4 +25,5 @@ mod fixture;
 mod install;
 mod platform_examples;
 mod rbac;
+mod readme;
 mod template;

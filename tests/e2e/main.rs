@@ -20,6 +20,7 @@ mod logs;
 mod metrics_auth;
 mod missing_crd;
 mod multi_identity;
+mod namespaces;
 mod operator_cli;
 mod overrides;
 mod paste;

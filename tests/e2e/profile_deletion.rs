@@ -48,7 +48,7 @@ async fn delete_profiles(client: &Client, ns: &str, cluster: &str) -> Result<()>
 async fn a_deleted_profile_empties_its_secrets_after_the_grace_period_not_within_it() -> Result<()> {
     let cp = control_plane();
     let client = cp.client().await?;
-    let ns = namespace(&client, "profile-gone").await?;
+    let ns = namespace(&client, "profile-deleted").await?;
     let sts = start_sts(cp);
     // Through the environment, as the chart sets it.
     let grace = format!("{}s", GRACE.as_secs());

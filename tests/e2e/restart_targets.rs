@@ -73,7 +73,7 @@ async fn a_deployment_is_restarted_once_per_credential_change() -> anyhow::Resul
         ns,
         sts: _sts,
         controller,
-    } = Scenario::start("restart").await?;
+    } = Scenario::start("rollout-restart").await?;
     kubectl(cp, &["apply", "-f", "-"], Some(&deployment(&ns)))?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     wait_for(Duration::from_secs(30), || async {
