@@ -392,7 +392,11 @@ impl ControlPlane {
                 .unwrap_or_default()
                 .to_owned()
         };
-        text.lines()
+        // The API server may be writing the last line as this reads it: only whole lines
+        // (ended by a newline) are events yet.
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        whole
+            .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|line| {
                 let v: serde_json::Value = serde_json::from_str(line).context("an audit log line")?;
