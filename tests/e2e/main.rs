@@ -9,6 +9,7 @@ mod corpus;
 mod deep;
 mod fixture;
 mod flow;
+mod forged;
 mod ha;
 mod import;
 mod leftovers;
