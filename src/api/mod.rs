@@ -23,7 +23,7 @@ pub use cluster_profile::{
 };
 pub use identity::{
     DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, IssuedIdentity, ProfileKind,
-    SecretFormat, SecretSpec,
+    SecretFormat, SecretSpec, WrittenSecret,
 };
 pub use kept::{
     AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,

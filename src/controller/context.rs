@@ -14,6 +14,7 @@ use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
 use crate::exchange::Budget;
 use crate::exchange::sts::{Exchanger, Session};
 use crate::output::secret::Written;
+use crate::output::tamper::Restores;
 use crate::resolve::Settings;
 use crate::telemetry::Metrics;
 use crate::util::keyed::{ByName, Key};
@@ -51,8 +52,13 @@ pub struct Stores {
 /// What this process remembers of its own work.
 #[derive(Default)]
 pub struct Memory {
-    /// Secrets this process wrote that the cache may not show yet.
+    /// Per Identity, the record of the Secret write this process made that no status write
+    /// has recorded yet.
     pub written: Written,
+    /// Per Identity, the restores of its Secret (spaced out so two writers cannot fight).
+    pub restores: ByName<Restores>,
+    /// Per Identity, when it was last refreshed without its spec or schedule asking.
+    pub unrequested: ByName<Timestamp>,
     /// Statuses this process wrote that the cache may not show yet.
     pub statuses: StatusesWritten,
     /// Sessions obtained whose Secret write failed, for the retry.
@@ -174,6 +180,9 @@ impl Context {
         self.services.metrics.forget(&key.0, &key.1);
         self.memory.statuses.0.remove(key);
         self.memory.unwritten.0.remove(key);
+        self.memory.written.remove(key);
+        self.memory.restores.remove(key);
+        self.memory.unrequested.remove(key);
     }
 
     /// The same for every Identity for which `keep(namespace, name)` is false (after a
@@ -182,6 +191,9 @@ impl Context {
         self.services.metrics.retain(&keep);
         self.memory.statuses.0.retain(&keep);
         self.memory.unwritten.0.retain(&keep);
+        self.memory.written.retain(&keep);
+        self.memory.restores.retain(&keep);
+        self.memory.unrequested.retain(&keep);
     }
 
     /// Whether the profile and namespace caches have synced.

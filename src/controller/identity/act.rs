@@ -23,7 +23,8 @@ use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
 use crate::exchange::renewal;
 use crate::output::render::process_key;
-use crate::output::secret::{self, Existing, SecretError};
+use crate::output::secret::{self, Existing, Record, SecretError};
+use crate::output::tamper::Restores;
 use crate::resolve::{Resolved, ResolvedSet};
 use crate::telemetry::IdentityLabels;
 use crate::util::keyed::{Key, key};
@@ -92,7 +93,19 @@ impl Pass<'_> {
             written.metadata.resource_version.as_deref(),
             self.status.clone(),
         );
+        // The status now records this process's last Secret write: memory need not.
+        let (key, recorded) = (self.key(), self.status.written.as_ref());
+        self.ctx.memory.written.with(|m| {
+            if m.get(&key).is_some_and(|mine| Some(&mine.written) == recorded) {
+                m.remove(&key);
+            }
+        });
         Ok(())
+    }
+
+    /// Records `record` (the Secret's version, data hash, spec hash and times) in the status.
+    fn record(&mut self, record: &Record) {
+        self.status.written = Some(record.written.clone());
     }
 
     /// What the status says of the resolved set, whatever happens next.
@@ -113,6 +126,15 @@ impl Pass<'_> {
             .collect();
         self.status.warnings = crate::controller::conditions::status_warnings(&warnings);
         self.status.secret_name = Some(resolved.secret.name.clone());
+        // A record of another Secret says nothing of this one.
+        if self
+            .status
+            .written
+            .as_ref()
+            .is_some_and(|w| w.name != resolved.secret.name)
+        {
+            self.status.written = None;
+        }
     }
 
     fn metric_labels(&self, set: &ResolvedSet) -> IdentityLabels {
@@ -166,7 +188,7 @@ pub(super) async fn act(
             let (Some(Ok(set)), Some(view)) = (&o.resolved, &o.secret) else {
                 return Ok(Action::requeue(Duration::from_secs(5)));
             };
-            serve(&mut pass, (set, &hash), (supersede, secret, view), sts, jitter).await
+            serve(&mut pass, &o, (set, &hash), (supersede, secret, view), sts, jitter).await
         }
         Plan::WaitForCaches | Plan::Nothing => Ok(Action::await_change()),
     }
@@ -200,6 +222,8 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
     pass.status.expiration = None;
     pass.status.renewal_time = None;
     pass.status.identities = Vec::new();
+    // The Secrets no longer hold what was written.
+    pass.status.written = None;
     pass.not_ready(reason, msg, None).await
 }
 
@@ -208,6 +232,7 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
 /// then does what the Secret's plan says.
 async fn serve(
     pass: &mut Pass<'_>,
+    o: &Observed<Held>,
     (set, hash): (&ResolvedSet, &str),
     (supersede, plan, view): (bool, SecretPlan, &SecretView),
     sts: &impl Refresh,
@@ -224,7 +249,7 @@ async fn serve(
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
         }
     }
-    let Some((plan, existing)) = with_live(pass, (set, hash), plan, view).await? else {
+    let Some((plan, existing)) = with_live(pass, o, (set, hash), plan, view).await? else {
         // A plan other than a read for a view that needs one: not made by `plan`.
         return Ok(Action::requeue(Duration::from_secs(5)));
     };
@@ -240,14 +265,17 @@ async fn serve(
             pass.not_ready(reason.reason(), &message, Some(Duration::from_secs(300)))
                 .await
         }
-        SecretPlan::WaitToRestore { message, at } => {
-            pass.not_ready("SecretTampered", &message, Some(renewal::requeue_after(pass.now, at)))
+        SecretPlan::Wait { reason, message, at } => {
+            pass.not_ready(reason.as_str(), &message, Some(renewal::requeue_after(pass.now, at)))
                 .await
         }
-        SecretPlan::UpToDate { expiration, renewal } => {
+        SecretPlan::UpToDate { record } => {
             ctx.services.budget.leave(&pass.key());
-            // The status may need catching up after a restart; the next look is at renewal.
+            let (expiration, renewal) = (record.expiration, record.renewal);
+            // The status may need catching up (a restart, a status write that failed, a new
+            // version with the same data); the next look is at renewal.
             pass.issued(set, expiration, renewal);
+            pass.record(&record);
             pass.write_status().await?;
             let labels = pass.metric_labels(set);
             ctx.services
@@ -265,12 +293,17 @@ async fn serve(
             urgency,
             old_expiry,
             tampered,
+            restore,
+            unrequested,
         } => {
             let refresh = Refreshing {
                 trigger,
                 urgency,
                 old_expiry,
                 tampered,
+                restore,
+                unrequested,
+                restores: o.restores,
             };
             self::refresh(pass, (set, hash), &existing, refresh, sts, jitter).await
         }
@@ -281,6 +314,7 @@ async fn serve(
 /// asks (then planned again with what the read shows).
 async fn with_live(
     pass: &Pass<'_>,
+    o: &Observed<Held>,
     (set, hash): (&ResolvedSet, &str),
     plan: SecretPlan,
     view: &SecretView,
@@ -289,7 +323,7 @@ async fn with_live(
     Ok(match (plan, view) {
         (SecretPlan::ReadLive, _) => {
             let live = read_live(pass.ctx, (&pass.ns, name), &pass.uid).await?;
-            let plan = plan_existing(pass.now, &live, (&pass.ns, name), hash, &pass.old);
+            let plan = plan_existing(o, &live, (&pass.ns, name), hash);
             Some((plan, live))
         }
         (plan, SecretView::Known(existing)) => Some((plan, existing.clone())),
@@ -298,11 +332,17 @@ async fn with_live(
 }
 
 /// A refresh the plan asked for.
-struct Refreshing {
-    trigger: RenewReason,
-    urgency: crate::exchange::budget::Urgency,
-    old_expiry: Option<Timestamp>,
-    tampered: Option<String>,
+pub(super) struct Refreshing {
+    pub trigger: RenewReason,
+    pub urgency: crate::exchange::budget::Urgency,
+    pub old_expiry: Option<Timestamp>,
+    pub tampered: Option<String>,
+    /// Replace `data` whole (see [`SecretPlan::Refresh`]).
+    pub restore: bool,
+    /// Neither the spec nor the schedule asked for it.
+    pub unrequested: bool,
+    /// The restores of the Secret so far (a restore counts one more).
+    pub restores: Restores,
 }
 
 /// Takes a turn at the STS budget (or queues for one), then exchanges and writes.
@@ -319,11 +359,19 @@ async fn refresh(
         Turn::Go(permit) => permit,
         Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting).await,
     };
-    if let Some(note) = r.tampered {
-        publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note).await;
+    if let Some(note) = &r.tampered {
+        publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note.clone()).await;
     }
-    match exchange_and_write(pass, (set, hash), (existing, r.trigger), sts, jitter).await {
-        Ok(issued) => renewed(pass, set, r.trigger, issued).await,
+    match exchange_and_write(pass, (set, hash), (existing, &r), sts, jitter).await {
+        Ok(issued) => {
+            if r.trigger == RenewReason::Tampered {
+                ctx.memory.restores.insert(pass.key(), r.restores.after(pass.now));
+            }
+            if r.unrequested {
+                ctx.memory.unrequested.insert(pass.key(), pass.now);
+            }
+            renewed(pass, set, r.trigger, issued).await
+        }
         Err(err) => failed(pass, set.first(), r.old_expiry, err).await,
     }
 }
@@ -356,6 +404,7 @@ async fn renewed(
         schedule,
         sessions,
         schedules,
+        record,
     } = issued;
     let resolved = set.first();
     pass.status.last_refresh_time = Some(rfc3339(pass.now));
@@ -382,6 +431,7 @@ async fn renewed(
         pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
     }
     pass.issued(set, schedule.expiration, schedule.renewal);
+    pass.record(&record);
     pass.write_status().await?;
     ctx.services.metrics.renewed(trigger.as_str());
     let labels = pass.metric_labels(set);

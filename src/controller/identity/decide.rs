@@ -162,6 +162,17 @@ pub fn tampered_message(namespace: &str, secret: &str, writers: &str, restore_at
     format!("Secret {namespace}/{secret} was changed by {writers}: its data belongs to the controller, so {when}")
 }
 
+/// What an Identity reports while a refresh nobody asked for waits: Secret `namespace/secret`
+/// `what` (was deleted, ...), and is written again at `at`.
+pub fn unrequested_wait_message(namespace: &str, secret: &str, what: &str, at: Timestamp) -> String {
+    format!(
+        "Secret {namespace}/{secret} {what}: it is written again with fresh credentials at {} (at most one refresh \
+         every {}s that neither the spec nor the renewal schedule asked for)",
+        rfc3339(at),
+        crate::settings::MIN_UNREQUESTED_REFRESH.as_secs()
+    )
+}
+
 /// The order to refresh several identities in: by chain length (fewest links first), then
 /// as listed. A chain's target link always runs, but its parents come from the cache, so an
 /// identity that is another's parent must run first for the other to reuse its session.

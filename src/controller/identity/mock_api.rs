@@ -15,7 +15,7 @@ use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector;
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, Resource};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -52,9 +52,13 @@ fn at(minutes: i64) -> Timestamp {
 
 // ---- the scripted API server ----
 
+/// The version the scripted API server gives every object it echoes back.
+const ECHO_RV: &str = "100";
+
 /// How the script answers one request.
 enum Reply {
-    /// 2xx with the request's own body (a create or an apply returns the object).
+    /// 2xx with the request's own body (a create or an apply returns the object), at
+    /// version [`ECHO_RV`].
     Echo(u16),
     /// This status and body.
     Json(u16, Value),
@@ -105,7 +109,13 @@ async fn serve(mut handle: Handle, script: Vec<Step>) -> (Vec<Seen>, Vec<String>
             serde_json::from_slice(&bytes).unwrap()
         };
         let (code, reply) = match s.reply {
-            Reply::Echo(code) => (code, body.clone()),
+            Reply::Echo(code) => {
+                let mut echo = body.clone();
+                if let Some(meta) = echo.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("resourceVersion".into(), ECHO_RV.into());
+                }
+                (code, echo)
+            }
             Reply::Json(code, v) => (code, v),
         };
         send.send_response(
@@ -142,12 +152,18 @@ fn token_reply() -> Reply {
     )
 }
 
-/// The Secret's metadata as the API server returns it (`PartialObjectMetadata`).
+/// The Secret's metadata as the watch cache holds it (`PartialObjectMetadata`), at the
+/// version the controller's own write got ([`ECHO_RV`]).
 fn secret_meta(owner_uid: &str, annotations: &Value) -> Value {
+    secret_meta_at(owner_uid, annotations, ECHO_RV)
+}
+
+/// [`secret_meta`] at version `rv`.
+fn secret_meta_at(owner_uid: &str, annotations: &Value, rv: &str) -> Value {
     json!({
         "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
         "metadata": {
-            "name": "creds", "namespace": NS, "uid": SECRET_UID,
+            "name": "creds", "namespace": NS, "uid": SECRET_UID, "resourceVersion": rv,
             "labels": {labels::MANAGED_BY: labels::MANAGED_BY_VALUE},
             "annotations": annotations,
             "ownerReferences": [{
@@ -156,6 +172,27 @@ fn secret_meta(owner_uid: &str, annotations: &Value) -> Value {
             }]
         }
     })
+}
+
+/// The whole Secret as a GET returns it: [`secret_meta_at`] with `data`, and the
+/// managedFields entry of `manager` owning the data keys.
+fn secret_live(annotations: &Value, rv: &str, data: &Value, manager: &str) -> Value {
+    let mut s = secret_meta_at(UID, annotations, rv);
+    s["apiVersion"] = "v1".into();
+    s["kind"] = "Secret".into();
+    s["type"] = "Opaque".into();
+    s["data"] = data.clone();
+    let keys: serde_json::Map<String, Value> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (format!("f:{k}"), json!({})))
+        .collect();
+    s["metadata"]["managedFields"] = json!([{
+        "manager": manager, "operation": "Update", "apiVersion": "v1",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:data": keys}
+    }]);
+    s
 }
 
 fn empty_list() -> Reply {
@@ -305,10 +342,10 @@ async fn run_in(
     script: Vec<Step>,
     ns_labels: &[(&str, &str)],
 ) -> Run {
-    // The Secrets the watch cache holds: the script's answers to a GET of the Secret or a
-    // list of the controller's Secrets, which the reconcile must then not make (a GET is
-    // only for a Secret the cache does not have, or one the cache shows tampered with; lists
-    // never).
+    // The Secrets the watch cache holds: the script's answers to a GET of the Secret's
+    // metadata (`PartialObjectMetadata`) or a list of the controller's Secrets, which the
+    // reconcile must then not make (a GET, of the whole Secret, is only for a Secret the
+    // cache does not have, or one at a version the controller did not record; lists never).
     let (secrets, mut secret_writer) = reflector::store::<PartialObjectMeta<Secret>>();
     // Its place in the script keeps a placeholder in `seen`, so indices stay those of the script.
     let mut from_cache = Vec::new();
@@ -316,13 +353,9 @@ async fn run_in(
         .into_iter()
         .enumerate()
         .filter_map(|(i, s)| match (&s.reply, s.method, s.path) {
-            (Reply::Json(200, meta), "GET", SECRET) => {
+            (Reply::Json(200, meta), "GET", SECRET) if meta["kind"] == "PartialObjectMetadata" => {
                 let cached: PartialObjectMeta<Secret> = serde_json::from_value(meta.clone()).unwrap();
-                let tampered = !crate::output::tamper::data_writers(cached.managed_fields()).is_empty();
                 secret_writer.apply_watcher_event(&watcher::Event::Apply(cached));
-                if tampered {
-                    return Some(s);
-                }
                 from_cache.push(i);
                 None
             }
@@ -456,6 +489,14 @@ async fn first_issue_creates_the_secret_reports_and_schedules() {
     assert_eq!(status["secretName"], "creds");
     assert_eq!(status["roleArn"], ROLE);
     assert_eq!(status["lastRefreshTime"], "2026-01-01T00:00:00Z");
+    // The record renewal is decided from: the version the create got, the data's hash.
+    let data: std::collections::BTreeMap<String, k8s_openapi::ByteString> =
+        serde_json::from_value(secret["data"].clone()).unwrap();
+    assert_eq!(
+        status["written"],
+        json!({"name": "creds", "resourceVersion": ECHO_RV,
+            "dataHash": crate::output::secret::data_hash(&data), "specHash": a[labels::SPEC_HASH]})
+    );
     assert_eq!(r.seen[5].body["reason"], "Renewed");
     assert!(
         r.metrics.contains(r#"identity="acme/admin"} 1767229200"#),
@@ -638,6 +679,7 @@ async fn an_sts_refusal_without_a_secret_is_retried_slowly() {
 async fn a_renamed_secret_empties_the_old_one_then_issues_the_new() {
     let (mut status, annotations) = issued_at_t0().await;
     status.secret_name = Some("old".into());
+    status.written.as_mut().unwrap().name = "old".into();
     let mut old = secret_meta(UID, &annotations)["metadata"].clone();
     old["name"] = "old".into();
     old["uid"] = "old-uid".into();
@@ -692,15 +734,20 @@ async fn an_identity_being_deleted_makes_no_request_and_no_exchange() {
 
 #[tokio::test]
 async fn renaming_back_to_an_emptied_secret_issues_fresh_credentials() {
+    // Behaviour changed with the record (issue 19): the emptied Secret is one the status holds
+    // no record of, so it is read whole and rewritten whole (a restore patch), instead of an
+    // apply decided from its annotations and a tidy-up patch.
     let (mut status, annotations) = issued_at_t0().await;
     status.secret_name = Some("second".into());
+    status.written.as_mut().unwrap().name = "second".into();
     // `creds` was emptied when the Identity moved to `second`; `second` holds credentials.
     let emptied = json!({labels::IDENTITY: "acme/admin", labels::SUPERSEDED_BY: "second"});
     let mut second = secret_meta(UID, &annotations)["metadata"].clone();
     second["name"] = "second".into();
     second["uid"] = "second-uid".into();
     let list = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
-        "items": [secret_meta(UID, &emptied), {"metadata": second}]});
+        "items": [secret_meta_at(UID, &emptied, "90"), {"metadata": second}]});
+    let restored = secret_live(&emptied, "101", &json!({}), labels::FIELD_MANAGER);
     let r = run(
         &identity(Some(status)),
         FakeSts::ok(),
@@ -715,17 +762,13 @@ async fn renaming_back_to_an_emptied_secret_issues_fresh_credentials() {
                     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "second"}}),
                 ),
             ),
-            step("GET", SECRET, Reply::Json(200, secret_meta(UID, &emptied))),
-            step("POST", TOKEN, token_reply()),
-            step("PATCH", SECRET, Reply::Echo(200)),
             step(
-                "PATCH",
+                "GET",
                 SECRET,
-                Reply::Json(
-                    200,
-                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}),
-                ),
+                Reply::Json(200, secret_live(&emptied, "90", &json!({}), labels::FIELD_MANAGER)),
             ),
+            step("POST", TOKEN, token_reply()),
+            step("PATCH", SECRET, Reply::Json(200, restored)),
             step(
                 "PATCH",
                 STATUS,
@@ -740,22 +783,109 @@ async fn renaming_back_to_an_emptied_secret_issues_fresh_credentials() {
         r.seen[1].body["metadata"]["annotations"][labels::SUPERSEDED_BY],
         "creds"
     );
-    // Applied with fresh credentials, then the superseded mark and unrendered keys removed,
-    // conditional on the Secret's UID.
+    // Rewritten whole, conditional on its UID and the version read: fresh credentials, the
+    // superseded mark gone.
+    let ops = r.seen[4].body.as_array().unwrap();
     assert_eq!(
-        r.seen[4].body["metadata"]["annotations"][labels::RENEWAL_TIME],
-        "2026-01-01T00:50:00Z"
+        ops[0],
+        json!({"op": "test", "path": "/metadata/uid", "value": SECRET_UID})
     );
-    let cleanup = &r.seen[5].body;
-    assert_eq!(cleanup["metadata"]["uid"], SECRET_UID);
+    assert_eq!(ops[1]["value"], "90");
+    let annotations = &ops[3]["value"];
+    assert_eq!(annotations[labels::RENEWAL_TIME], "2026-01-01T00:50:00Z");
+    assert!(annotations.get(labels::SUPERSEDED_BY).is_none(), "{annotations}");
+    let data = ops[4]["value"].as_object().unwrap();
+    assert!(data.contains_key("credential_process.json") && !data.contains_key("AWS_ACCESS_KEY_ID"));
+    assert_eq!(ready(&r.seen[5].body)["reason"], "CredentialsIssued");
+    assert_eq!(r.seen[5].body["status"]["written"]["resourceVersion"], "101");
     assert!(
-        cleanup["metadata"]["annotations"]
-            .get(labels::SUPERSEDED_BY)
-            .is_some_and(Value::is_null)
+        r.seen[6].body["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("SecretUnrecorded:")
     );
-    assert!(cleanup["data"].get("AWS_ACCESS_KEY_ID").is_some_and(Value::is_null));
-    assert_eq!(ready(&r.seen[6].body)["reason"], "CredentialsIssued");
-    assert!(r.seen[7].body["note"].as_str().unwrap().starts_with("SpecChanged:"));
+}
+
+#[tokio::test]
+async fn the_same_data_at_a_new_version_costs_one_read_and_no_exchange() {
+    // A `kubectl replace` (an encryption-key rotation) or a forged annotation: a new version.
+    let r = first_issue_run().await;
+    let status: IdentityStatus = serde_json::from_value(r.seen[4].body["status"].clone()).unwrap();
+    let data = r.seen[3].body["data"].clone();
+    let forged = json!({labels::EXPIRATION: "2001-01-01T00:00:00Z", labels::RENEWAL_TIME: "2001-01-01T00:00:00Z"});
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step("GET", SECRET, Reply::Json(200, secret_meta_at(UID, &forged, "101"))),
+            step(
+                "GET",
+                SECRET,
+                Reply::Json(200, secret_live(&forged, "101", &data, "kubectl-replace")),
+            ),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+        ],
+    )
+    .await;
+    // Renewal stays where the controller put it, whatever the annotations say.
+    assert_eq!(r.action.unwrap(), Action::requeue(Duration::from_secs(30 * 60)));
+    assert_eq!(r.sts_calls, 0);
+    let status = &r.seen[2].body["status"];
+    assert_eq!(status["written"]["resourceVersion"], "101");
+    assert_eq!(status["renewalTime"], "2026-01-01T00:40:00Z");
+    assert_eq!(ready(&r.seen[2].body)["reason"], "CredentialsIssued");
+}
+
+#[tokio::test]
+async fn data_planted_under_the_controllers_field_manager_is_restored() {
+    let r = first_issue_run().await;
+    let status: IdentityStatus = serde_json::from_value(r.seen[4].body["status"].clone()).unwrap();
+    let annotations = r.seen[3].body["metadata"]["annotations"].clone();
+    let mut data = r.seen[3].body["data"].clone();
+    data["credentials"] = "W2RlZmF1bHRd".into();
+    let restored = secret_live(&annotations, "102", &json!({}), labels::FIELD_MANAGER);
+    let r = run(
+        &identity(Some(status)),
+        FakeSts::ok(),
+        at(10),
+        vec![
+            step(
+                "GET",
+                SECRET,
+                Reply::Json(200, secret_meta_at(UID, &annotations, "101")),
+            ),
+            step(
+                "GET",
+                SECRET,
+                Reply::Json(200, secret_live(&annotations, "101", &data, labels::FIELD_MANAGER)),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+            step("POST", TOKEN, token_reply()),
+            step("PATCH", SECRET, Reply::Json(200, restored)),
+            step(
+                "PATCH",
+                STATUS,
+                Reply::Json(200, serde_json::to_value(identity(None)).unwrap()),
+            ),
+            step("POST", EVENTS, Reply::Echo(201)),
+        ],
+    )
+    .await;
+    r.action.unwrap();
+    assert_eq!(r.sts_calls, 1);
+    assert_eq!(r.seen[2].body["reason"], "SecretTampered");
+    let note = r.seen[2].body["note"].as_str().unwrap();
+    assert!(note.contains("a writer other than the controller"), "{note}");
+    // `data` replaced whole (the planted key gone), conditional on the version read.
+    let ops = r.seen[4].body.as_array().unwrap();
+    assert_eq!(ops[1]["value"], "101");
+    assert!(!ops[4]["value"].as_object().unwrap().contains_key("credentials"));
+    assert_eq!(r.seen[5].body["status"]["written"]["resourceVersion"], "102");
 }
 
 // ---- ClusterAuthProfile selection ----
@@ -854,6 +984,19 @@ async fn an_identity_removed_from_the_list_loses_its_key_at_the_next_write() {
     let annotations = json!({labels::SPEC_HASH: "old", labels::DATA_KEYS: format!("{admin},{gone}")});
     let mut obj = identity(None);
     obj.spec.identities = Some(vec!["acme/admin".into(), "acme/b".into()]);
+    // The controller wrote the Secret for the earlier list (spec hash `old`).
+    obj.status = Some(IdentityStatus {
+        secret_name: Some("creds".into()),
+        expiration: Some("2026-01-01T01:00:00Z".into()),
+        renewal_time: Some("2026-01-01T00:40:00Z".into()),
+        written: Some(crate::api::WrittenSecret {
+            name: "creds".into(),
+            resource_version: ECHO_RV.into(),
+            data_hash: "d".into(),
+            spec_hash: "old".into(),
+        }),
+        ..Default::default()
+    });
     let r = run(
         &obj,
         FakeSts::many(),

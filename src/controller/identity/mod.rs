@@ -11,6 +11,7 @@ mod issue;
 #[cfg(test)]
 mod mock_api;
 mod plan;
+mod secret_plan;
 mod trigger;
 
 use std::sync::Arc;
