@@ -25,6 +25,7 @@ mod scale;
 mod scale_env;
 mod serial;
 mod sts_faults;
+mod sts_outage;
 mod sts_tokens;
 mod tamper;
 mod waits;
