@@ -109,7 +109,7 @@ impl Context {
             client,
             recorder,
             metrics,
-            exchanger: Arc::new(Exchanger::new(StsSettings::default(), budget.limiter(), None)),
+            exchanger: Arc::new(Exchanger::new(StsSettings::default(), (budget.limiter(), None), None)),
             budget,
         };
         Self::new(stores, services, Settings::default(), Arc::new(AtomicBool::new(true)))

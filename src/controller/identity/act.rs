@@ -21,6 +21,7 @@ use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
 use crate::controller::conditions::{self, READY};
 use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
+use crate::exchange::budget::{Admit, Urgency};
 use crate::exchange::renewal;
 use crate::output::render::process_key;
 use crate::output::secret::{self, Existing, Record, SecretError};
@@ -334,7 +335,7 @@ async fn with_live(
 /// A refresh the plan asked for.
 pub(super) struct Refreshing {
     pub trigger: RenewReason,
-    pub urgency: crate::exchange::budget::Urgency,
+    pub urgency: Urgency,
     pub old_expiry: Option<Timestamp>,
     pub tampered: Option<String>,
     /// Replace `data` whole (see [`SecretPlan::Refresh`]).
@@ -355,6 +356,14 @@ async fn refresh(
     jitter: f64,
 ) -> Result<Action, Error> {
     let ctx = pass.ctx;
+    // An endpoint that does not answer is down for everyone: wait for a probe's answer.
+    let endpoint = ctx.services.exchanger.endpoint_of(set.first());
+    if let Admit::Parked { .. } = ctx.services.budget.admit(&endpoint, &pass.key(), r.urgency) {
+        let retry = decide::parked(None, 0, r.old_expiry, (&set.first().secret.name, &endpoint), pass.now);
+        pass.set_ready(false, &retry.reason, &retry.message);
+        pass.write_status().await?;
+        return Ok(Action::requeue(retry.wait));
+    }
     let _turn = match ctx.services.budget.enter(&pass.key(), r.urgency) {
         Turn::Go(permit) => permit,
         Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting).await,
@@ -372,7 +381,7 @@ async fn refresh(
             }
             renewed(pass, set, r.trigger, issued).await
         }
-        Err(err) => failed(pass, set.first(), r.old_expiry, err).await,
+        Err(err) => failed(pass, set.first(), (r.old_expiry, r.urgency, &endpoint), err).await,
     }
 }
 
@@ -453,11 +462,17 @@ async fn renewed(
 async fn failed(
     pass: &mut Pass<'_>,
     resolved: &Resolved,
-    old_expiry: Option<Timestamp>,
+    (old_expiry, urgency, endpoint): (Option<Timestamp>, Urgency, &str),
     err: Error,
 ) -> Result<Action, Error> {
     let attempts = pass.old.failed_attempts.unwrap_or(0).saturating_add(1);
-    let retry = decide::retry(&err, attempts, old_expiry, &resolved.secret.name, pass.now);
+    let secret = resolved.secret.name.as_str();
+    // STS gave no answer: parked until a probe gets one, instead of backing off alone.
+    let retry = if err.endpoint_down() && pass.ctx.services.budget.park(endpoint, &pass.key(), urgency) {
+        decide::parked(Some(&err), attempts, old_expiry, (secret, endpoint), pass.now)
+    } else {
+        decide::retry(&err, attempts, old_expiry, secret, pass.now)
+    };
     pass.status.failed_attempts = Some(retry.attempts);
     pass.status.last_failure_time = Some(rfc3339(pass.now));
     pass.set_ready(false, &retry.reason, &retry.message);
