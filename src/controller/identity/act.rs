@@ -471,6 +471,9 @@ async fn failed(
     let retry = if err.endpoint_down() && pass.ctx.services.budget.park(endpoint, &pass.key(), urgency) {
         decide::parked(Some(&err), attempts, old_expiry, (secret, endpoint), pass.now)
     } else {
+        // Failed for its own reasons (a token, a refusal): if it was an endpoint's probe,
+        // the next probe need not wait for it.
+        pass.ctx.services.budget.leave(&pass.key());
         decide::retry(&err, attempts, old_expiry, secret, pass.now)
     };
     pass.status.failed_attempts = Some(retry.attempts);
