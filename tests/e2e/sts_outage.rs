@@ -118,3 +118,49 @@ async fn after_an_sts_outage_every_identity_is_issued_within_seconds() -> Result
     assert!(took <= Duration::from_secs(5), "issued {took:?} after STS answered");
     Ok(())
 }
+
+/// Repeated failures of one Identity (here, each probe of a down endpoint) make one Warning
+/// Event whose series counts them, not one new Event each time.
+#[tokio::test]
+async fn repeated_failures_make_one_warning_event_with_a_count() -> Result<()> {
+    use k8s_openapi::api::events::v1::Event;
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller,
+    } = Scenario::start("sts-repeat").await?;
+    // A 30 s session renewed 3 s after issue.
+    apply(&client, &ns, &profile("30s")).await?;
+    apply(&client, &ns, &identity("admin", "  refreshBefore: 27s")).await?;
+    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    sts.set_fault(Some(Fault::Unavailable));
+    let api: Api<Identity> = Api::namespaced(client.clone(), &ns);
+    let failed = wait_for(Duration::from_secs(60), || async {
+        let id = api.get("admin").await?;
+        Ok(id.status.and_then(|s| s.failed_attempts).unwrap_or(0) >= 4)
+    })
+    .await;
+    sts.set_fault(None);
+    if let Err(e) = failed {
+        anyhow::bail!("fewer than 4 failures: {e}\n{}", log_tail(&controller.log_text()));
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let warnings: Vec<Event> = events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("admin"))
+        .collect();
+    let counts: Vec<Option<i32>> = warnings.iter().map(|e| e.series.as_ref().map(|s| s.count)).collect();
+    eprintln!(
+        "EVENTS 4+ failures: {} Warning events, series counts {counts:?}",
+        warnings.len()
+    );
+    assert_eq!(warnings.len(), 1, "{counts:?}");
+    assert!(counts[0].is_some_and(|c| c >= 4), "{counts:?}");
+    Ok(())
+}
