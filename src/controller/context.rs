@@ -59,6 +59,8 @@ pub struct Memory {
     pub restores: ByName<Restores>,
     /// Per Identity, when it was last refreshed without its spec or schedule asking.
     pub unrequested: ByName<Timestamp>,
+    /// Per Identity, its current run of failed refreshes: (reason, Warning Event, count).
+    pub failures: ByName<(String, String, i32)>,
     /// Statuses this process wrote that the cache may not show yet.
     pub statuses: StatusesWritten,
     /// Sessions obtained whose Secret write failed, for the retry.
@@ -183,6 +185,7 @@ impl Context {
         self.memory.written.remove(key);
         self.memory.restores.remove(key);
         self.memory.unrequested.remove(key);
+        self.memory.failures.remove(key);
     }
 
     /// The same for every Identity for which `keep(namespace, name)` is false (after a
@@ -194,6 +197,7 @@ impl Context {
         self.memory.written.retain(&keep);
         self.memory.restores.retain(&keep);
         self.memory.unrequested.retain(&keep);
+        self.memory.failures.retain(&keep);
     }
 
     /// Whether the profile and namespace caches have synced.

@@ -442,6 +442,8 @@ async fn renewed(
     pass.issued(set, schedule.expiration, schedule.renewal);
     pass.record(&record);
     pass.write_status().await?;
+    // A run of failures, if any, is over: the next failure is a new Warning.
+    ctx.memory.failures.remove(&pass.key());
     ctx.services.metrics.renewed(trigger.as_str());
     let labels = pass.metric_labels(set);
     ctx.services
@@ -486,7 +488,7 @@ async fn failed(
         // The Secret holds no credentials for this spec: no expiry series describes it.
         ctx.services.metrics.forget(&pass.ns, &pass.obj.name_any());
     }
-    publish(ctx, pass.obj, EventType::Warning, err.reason(), retry.message.clone()).await;
+    super::warn_failed(ctx, pass.obj, &pass.key(), err.reason(), retry.message.clone()).await;
     tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %retry.message, "refresh failed");
     Ok(Action::requeue(retry.wait))
 }
