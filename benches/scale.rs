@@ -6,8 +6,8 @@
 //! 1. burst: create N Identities, time until all are Ready; STS calls against the minimum;
 //!    the controller's API requests per Identity by verb (audit log); CPU and memory;
 //! 2. quiet: writes while nothing is due (must be 0), steady RSS;
-//! 3. storm: the controller stopped, every Secret's renewal time moved to the past, the
-//!    controller started: all N due at once; convergence against N / rate, `Throttling`
+//! 3. storm: the controller stopped, every recorded renewal time (Identity status) moved to
+//!    the past, the controller started: all N due at once; convergence against N / rate, `Throttling`
 //!    answers, and whether any credentials expired before their renewal;
 //! 4. restart with every Secret fresh: time until ready, STS calls and writes (must be 0).
 //!
@@ -181,11 +181,16 @@ async fn storm(
     let past = Timestamp::now()
         .checked_sub(jiff::SignedDuration::from_secs(1))?
         .to_string();
+    // The renewal time the controller recorded in each Identity's status (it decides from
+    // that record, never from the Secret's annotations); Secret and Identity share a name.
     futures::stream::iter(before.keys().cloned())
         .map(|(ns, name)| {
-            let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(fleet.client.clone(), &ns);
-            let patch = serde_json::json!({"metadata": {"annotations": {"auth.atmos.tools/renewal-time": past}}});
-            async move { api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await }
+            let api: Api<Identity> = Api::namespaced(fleet.client.clone(), &ns);
+            let patch = serde_json::json!({"status": {"renewalTime": past}});
+            async move {
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+            }
         })
         .buffer_unordered(32)
         .for_each(|r| {

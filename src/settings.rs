@@ -17,6 +17,10 @@ pub const STS_TIMEOUT: Duration = Duration::from_secs(20);
 pub const PROFILE_DELETION_GRACE: Duration = Duration::from_secs(600);
 /// How soon a reconcile that failed (an API error) runs again.
 pub const ERROR_REQUEUE: Duration = Duration::from_secs(15);
+/// The shortest time between two refreshes of one Identity that neither its spec nor its
+/// schedule asked for (its Secret deleted, its data changed, a Secret the controller holds
+/// no record of), so a loop of such changes cannot make it call STS at will.
+pub const MIN_UNREQUESTED_REFRESH: Duration = Duration::from_secs(10);
 
 /// Audiences the API server itself accepts by default: a token minted for one of them would
 /// authenticate to the cluster, so the controller must never mint it for a profile.

@@ -283,6 +283,12 @@ pub struct IdentityStatus {
     /// When the Secret was last written with new credentials (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_refresh_time: Option<String>,
+    /// What the controller last wrote to the Secret (or found there unchanged): renewal is
+    /// decided from this record and `expiration` / `renewalTime`, never from the Secret's
+    /// annotations, which anyone who may write the Secret can set. A Secret at another
+    /// version is read once and its data compared with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<WrittenSecret>,
     /// When the last attempt failed (RFC 3339); cleared on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_time: Option<String>,
@@ -312,4 +318,24 @@ pub struct IssuedIdentity {
     /// When its credentials expire (RFC 3339, from STS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
+}
+
+/// The controller's record of the Secret it wrote: the version the API server gave that
+/// write, a hash of the data written and the resolved spec it was made for.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenSecret {
+    /// The Secret's name.
+    #[schemars(length(max = MAX_NAME_LEN))]
+    pub name: String,
+    /// Its `metadata.resourceVersion` after the controller's write (or after a read that
+    /// found the same data at a new version).
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub resource_version: String,
+    /// SHA-256 of the data written (hex; keys and values, in key order).
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub data_hash: String,
+    /// Hash of the resolved spec the credentials were made for.
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub spec_hash: String,
 }

@@ -23,7 +23,7 @@ pub use cluster_profile::{
 };
 pub use identity::{
     DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, IssuedIdentity, MAX_RESTART_TARGETS,
-    ProfileKind, RestartTarget, SecretFormat, SecretSpec, WorkloadKind,
+    ProfileKind, RestartTarget, SecretFormat, SecretSpec, WorkloadKind, WrittenSecret,
 };
 pub use kept::{
     AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,

@@ -14,6 +14,7 @@ use crate::api::{AuthProfile, ClusterAuthProfile, IdentityStatus};
 use crate::exchange::Budget;
 use crate::exchange::sts::{Exchanger, Session};
 use crate::output::secret::Written;
+use crate::output::tamper::Restores;
 use crate::resolve::Settings;
 use crate::telemetry::Metrics;
 use crate::util::keyed::{ByName, Key};
@@ -69,8 +70,17 @@ impl Default for Options {
 /// What this process remembers of its own work.
 #[derive(Default)]
 pub struct Memory {
-    /// Secrets this process wrote that the cache may not show yet.
+    /// Per Identity, the record of the Secret write this process made that no status write
+    /// has recorded yet.
     pub written: Written,
+    /// By Secret name, the Secrets this process wrote that the watch cache may not show yet.
+    pub secret_writes: crate::output::secret::SecretWrites,
+    /// Per Identity, the restores of its Secret (spaced out so two writers cannot fight).
+    pub restores: ByName<Restores>,
+    /// Per Identity, when it was last refreshed without its spec or schedule asking.
+    pub unrequested: ByName<Timestamp>,
+    /// Per Identity, its current run of failed refreshes: (reason, Warning Event, count).
+    pub failures: ByName<(String, String, i32)>,
     /// Statuses this process wrote that the cache may not show yet.
     pub statuses: StatusesWritten,
     /// Sessions obtained whose Secret write failed, for the retry.
@@ -135,7 +145,7 @@ impl Context {
             client,
             recorder,
             metrics,
-            exchanger: Arc::new(Exchanger::new(StsSettings::default(), budget.limiter(), None)),
+            exchanger: Arc::new(Exchanger::new(StsSettings::default(), (budget.limiter(), None), None)),
             budget,
             admission: super::admission::Admission::enforced(),
         };
@@ -213,6 +223,10 @@ impl Context {
         self.memory.statuses.0.remove(key);
         self.memory.unwritten.0.remove(key);
         self.memory.profile_missing.remove(key);
+        self.memory.written.remove(key);
+        self.memory.restores.remove(key);
+        self.memory.unrequested.remove(key);
+        self.memory.failures.remove(key);
     }
 
     /// The same for every Identity for which `keep(namespace, name)` is false (after a
@@ -222,6 +236,10 @@ impl Context {
         self.memory.statuses.0.retain(&keep);
         self.memory.unwritten.0.retain(&keep);
         self.memory.profile_missing.retain(&keep);
+        self.memory.written.retain(&keep);
+        self.memory.restores.retain(&keep);
+        self.memory.unrequested.retain(&keep);
+        self.memory.failures.retain(&keep);
     }
 
     /// Whether the profile and namespace caches have synced.

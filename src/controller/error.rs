@@ -35,6 +35,11 @@ impl From<crate::exchange::ExchangeError> for Error {
 }
 
 impl Error {
+    /// Whether STS's endpoint gave no answer (it is then down for every Identity).
+    pub fn endpoint_down(&self) -> bool {
+        matches!(self, Self::Sts(e) if e.endpoint_down())
+    }
+
     /// Condition reason for this failure: each layer's own.
     pub fn reason(&self) -> &str {
         match self {

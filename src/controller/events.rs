@@ -6,7 +6,7 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Reporter};
 use kube::{Api, Client};
 
@@ -23,15 +23,32 @@ impl Recorder {
         Self { client, reporter }
     }
 
-    /// Creates one `events.k8s.io/v1` Event about `regarding`, in its namespace.
-    pub async fn publish(&self, ev: &Event, regarding: &ObjectReference) -> Result<(), kube::Error> {
+    /// Creates one `events.k8s.io/v1` Event about `regarding`, in its namespace; returns its
+    /// name.
+    pub async fn publish(&self, ev: &Event, regarding: &ObjectReference) -> Result<String, kube::Error> {
         let event = build(&self.reporter, ev, regarding, jiff::Timestamp::now());
         let ns = regarding.namespace.as_deref().unwrap_or("default");
-        Api::<K8sEvent>::namespaced(self.client.clone(), ns)
+        let created = Api::<K8sEvent>::namespaced(self.client.clone(), ns)
             .create(&PostParams::default(), &event)
+            .await?;
+        Ok(created.metadata.name.unwrap_or_default())
+    }
+
+    /// Counts one more occurrence of Event `name` about `regarding`: its series says `count`
+    /// and when the last was seen, in place of a new Event.
+    pub async fn repeat(&self, regarding: &ObjectReference, name: &str, count: i32) -> Result<(), kube::Error> {
+        let ns = regarding.namespace.as_deref().unwrap_or("default");
+        let patch = series_patch(count, jiff::Timestamp::now());
+        Api::<K8sEvent>::namespaced(self.client.clone(), ns)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         Ok(())
     }
+}
+
+/// The merge patch that counts an Event's `count`-th occurrence, seen at `now`.
+fn series_patch(count: i32, now: jiff::Timestamp) -> serde_json::Value {
+    serde_json::json!({ "series": { "count": count, "lastObservedTime": MicroTime(now) } })
 }
 
 /// The Event as kube's recorder makes it (name `<object>.<nanoseconds, hex>`).
@@ -97,5 +114,9 @@ mod tests {
         assert_eq!(e.type_.as_deref(), Some("Warning"));
         assert_eq!(e.reporting_instance.as_deref(), Some("pod-1"));
         assert_eq!(e.series, None);
+        assert_eq!(
+            series_patch(3, now),
+            serde_json::json!({"series": {"count": 3, "lastObservedTime": "2026-01-01T00:00:00.000000Z"}})
+        );
     }
 }

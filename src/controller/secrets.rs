@@ -17,13 +17,13 @@ use kube::{Client, Resource, ResourceExt};
 
 use super::Scope;
 use crate::api::Identity;
-use crate::output::{labels, tamper};
+use crate::output::labels;
 use crate::util::keyed::Key;
 
 /// The controller's Secrets as a metadata cache, and the Identities a change to one of them
 /// concerns. Selected by label; foreign annotations (a `kubectl apply`-made Secret keeps its
-/// whole data in one), labels and managedFields are dropped at once, except the managedFields
-/// entries of someone else writing `data` (normally none): they show tampering without a GET.
+/// whole data in one), labels and managedFields are dropped at once: a version other than the
+/// one the controller recorded is what shows someone else's write.
 pub fn cache(
     client: &Client,
     scope: &Scope,
@@ -44,11 +44,8 @@ pub fn cache(
     .inspect(move |e| health.observe(e))
     .modify(|meta| {
         let m = &mut meta.metadata;
-        m.managed_fields = m
-            .managed_fields
-            .take()
-            .map(|entries| entries.into_iter().filter(tamper::writes_data).collect::<Vec<_>>())
-            .filter(|kept| !kept.is_empty());
+        // Who wrote what is judged by version and data hash, not field manager names.
+        m.managed_fields = None;
         // Selected by label already; owner references stay (they map a Secret to its Identity).
         m.labels = None;
         m.creation_timestamp = None;

@@ -1,12 +1,13 @@
-//! Noticing a Secret whose data someone else changed, from its metadata alone: the API
-//! server records in `managedFields` which field manager owns each data key, so a manager
-//! other than the controller owning any `data` key means an edit, an added key (a planted
-//! `credentials` file would override `credential_process` in every SDK) or a replaced value.
-//! The controller then restores the Secret, but spaced out (5 s, 10 s, 20 s, ... at most
-//! 5 min apart, remembered in the Secret's annotations), so two writers cannot fight in a
-//! tight loop. Pure functions; the reconcile does the I/O.
+//! A Secret whose data someone else changed is noticed by the controller's record of its own
+//! write ([`crate::output::secret::Record`]): another version whose data does not hash to
+//! what was written means an edit, an added key (a planted `credentials` file would override
+//! `credential_process` in every SDK) or a replaced value, whatever field manager name the
+//! writer used. The controller then restores the Secret, but spaced out (5 s, 10 s, 20 s, ...
+//! at most 5 min apart, remembered by the process, not in the Secret, whose annotations any
+//! writer can set), so two writers cannot fight in a tight loop. The field managers in
+//! `managedFields` only name the likely writer in messages. Pure functions; the reconcile
+//! does the I/O.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -19,7 +20,7 @@ use crate::output::labels;
 pub const QUIET_RESET: Duration = Duration::from_secs(3600);
 
 /// The field managers other than the controller that own a key of `data` (sorted, once
-/// each). Empty for a Secret only the controller wrote.
+/// each), to name the likely writer in a message: anyone may write under any manager name.
 pub fn data_writers(entries: &[ManagedFieldsEntry]) -> Vec<String> {
     let mut writers: Vec<String> = entries
         .iter()
@@ -31,9 +32,8 @@ pub fn data_writers(entries: &[ManagedFieldsEntry]) -> Vec<String> {
     writers
 }
 
-/// Whether `entry` is a manager other than the controller owning a key of `data`: the only
-/// managedFields entries the Secret cache keeps (normally none).
-pub fn writes_data(entry: &ManagedFieldsEntry) -> bool {
+/// Whether `entry` is a manager other than the controller owning a key of `data`.
+fn writes_data(entry: &ManagedFieldsEntry) -> bool {
     entry.manager.as_deref() != Some(labels::FIELD_MANAGER)
         && entry
             .fields_v1
@@ -43,7 +43,7 @@ pub fn writes_data(entry: &ManagedFieldsEntry) -> bool {
             .is_some_and(|keys| keys.keys().any(|k| k.starts_with("f:")))
 }
 
-/// The restores so far, from the Secret's annotations.
+/// The restores of one Secret so far, as this process remembers them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Restores {
     /// When the last one was made.
@@ -53,22 +53,6 @@ pub struct Restores {
 }
 
 impl Restores {
-    /// Reads [`labels::RESTORED_AT`] and [`labels::RESTORES`]; anything unreadable counts as
-    /// no restore.
-    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Self {
-        let last = annotations
-            .get(labels::RESTORED_AT)
-            .and_then(|v| v.trim().parse::<Timestamp>().ok());
-        let count = annotations
-            .get(labels::RESTORES)
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(0);
-        match last {
-            Some(_) => Self { last, count },
-            None => Self::default(),
-        }
-    }
-
     /// Restores in the current run at `now` (0 once the last one is [`QUIET_RESET`] old).
     fn run_length(&self, now: Timestamp) -> u32 {
         match self.last {
@@ -89,14 +73,20 @@ impl Restores {
         (at > now).then_some(at)
     }
 
-    /// The annotations a restore made at `now` writes.
+    /// The restores after one more made at `now`.
+    pub fn after(&self, now: Timestamp) -> Self {
+        Self {
+            last: Some(now),
+            count: self.run_length(now).saturating_add(1),
+        }
+    }
+
+    /// The annotations a restore made at `now` writes, for people to see (never read back).
     pub fn annotations_after(&self, now: Timestamp) -> [(String, String); 2] {
+        let next = self.after(now);
         [
             (labels::RESTORED_AT.to_owned(), crate::util::time::rfc3339(now)),
-            (
-                labels::RESTORES.to_owned(),
-                (self.run_length(now).saturating_add(1)).to_string(),
-            ),
+            (labels::RESTORES.to_owned(), next.count.to_string()),
         ]
     }
 }
@@ -160,26 +150,19 @@ mod tests {
     }
 
     #[test]
-    fn restores_read_tolerantly() {
-        let a = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>()
-        };
+    fn a_restore_extends_the_run_or_starts_a_new_one() {
+        let now = ts("2026-01-01T00:00:00Z");
+        let one = Restores::default().after(now);
         assert_eq!(
-            Restores::from_annotations(&a(&[
-                (labels::RESTORED_AT, "2026-01-01T00:00:00Z"),
-                (labels::RESTORES, "3")
-            ])),
+            one,
             Restores {
-                last: Some(ts("2026-01-01T00:00:00Z")),
-                count: 3
+                last: Some(now),
+                count: 1
             }
         );
-        assert_eq!(
-            Restores::from_annotations(&a(&[(labels::RESTORED_AT, "soon"), (labels::RESTORES, "3")])),
-            Restores::default()
-        );
+        let soon = now + SignedDuration::from_secs(10);
+        assert_eq!(one.after(soon).count, 2);
+        let much_later = now + SignedDuration::from_secs(7200);
+        assert_eq!(one.after(much_later).count, 1);
     }
 }

@@ -153,7 +153,7 @@ async fn controllers(
     let budget = Arc::new(Budget::new(usize::from(config.concurrency), config.sts.limit));
     let exchanger = Arc::new(Exchanger::new(
         config.sts.clone(),
-        budget.limiter(),
+        (budget.limiter(), Some(budget.reports())),
         Some(metrics.clone() as Arc<dyn CallObserver>),
     ));
     tokio::spawn({

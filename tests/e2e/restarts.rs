@@ -146,6 +146,20 @@ fn assert_after_kill(sts: &LocalSts, n: usize) -> (usize, usize) {
     (per_identity.values().sum(), twice.len())
 }
 
+/// Each Secret written once, except at most the reconcile concurrency written twice (those
+/// the dead process wrote but did not record in their status).
+fn assert_rewritten_at_most_in_flight(per_secret: &BTreeMap<String, Vec<Timestamp>>) {
+    let again: BTreeMap<&String, usize> = per_secret
+        .iter()
+        .filter(|(_, w)| w.len() > 1)
+        .map(|(k, w)| (k, w.len()))
+        .collect();
+    assert!(
+        again.len() <= CONCURRENCY && again.values().all(|c| *c == 2),
+        "written more than once: {again:?} (at most {CONCURRENCY} in flight at the kill, once more each)"
+    );
+}
+
 /// How many Identities report CredentialsIssued.
 async fn issued_count(client: &Client, ns: &str) -> anyhow::Result<usize> {
     let list = Api::<Identity>::namespaced(client.clone(), ns)
@@ -377,10 +391,10 @@ async fn a_controller_killed_mid_burst_skips_nothing_and_repeats_little() -> any
     // Every reconcile the last writes triggered has ended: a late exchange would be counted.
     idle(&controller, QUIET, Duration::from_secs(30)).await?;
     let (calls, twice) = assert_after_kill(&sts, N);
-    assert!(
-        writes.per_secret().values().all(|w| w.len() == 1),
-        "a Secret was written twice"
-    );
+    // A Secret the dead process wrote without the status write that records it holds data
+    // no status vouches for: the new process issues it once more (a crash between the two
+    // writes may cost one re-issue). Only the refreshes in flight at the kill.
+    assert_rewritten_at_most_in_flight(&writes.per_secret());
     eprintln!(
         "RECOVERY controller SIGKILL: {had}/{N} Secrets at the kill, {twice} exchanges lost in flight; the rest issued {:.1} s after the restart; {calls} exchanges for {N} Identities",
         took.as_secs_f64()
@@ -467,8 +481,9 @@ async fn leader_loss_under_load_writes_each_secret_once() -> anyhow::Result<()> 
     status_matches_secrets(&client, &ns).await?;
     let per_secret = writes.per_secret();
     assert_eq!(per_secret.len(), n);
-    let twice: Vec<&String> = per_secret.iter().filter(|(_, w)| w.len() > 1).map(|(k, _)| k).collect();
-    assert!(twice.is_empty(), "written by two writers: {twice:?}");
+    // Never two writers at once: a Secret is written again only when the dead leader wrote it
+    // without recording it in the status (at most the refreshes in flight at the kill).
+    assert_rewritten_at_most_in_flight(&per_secret);
     let (calls, twice) = assert_after_kill(&sts, n);
     eprintln!(
         "RECOVERY leader loss: {had}/{n} Secrets when the leader died ({:.1} s into the burst); take-over {:.1} s; all issued {:.1} s after the kill; {calls} exchanges for {n} Identities ({twice} lost in flight)",

@@ -1,7 +1,8 @@
 //! The scale check (the benchmark's shape, benches/scale.rs, counted not timed): N
 //! Identities across 10 namespaces, the controller with the chart's RBAC and token. Asserts
 //! the STS minimum, the API requests per Identity from the audit log, zero writes while
-//! nothing is due, and a restart that calls STS and writes nothing. The counts are exact
+//! nothing is due, a restart that calls STS and writes nothing, and a storm of renewals all
+//! due at once that reads no Secret. The counts are exact
 //! at any N: CI runs 100 (ten per namespace, so parent sessions are shared); the 1 000 and
 //! 10 000 runs are `cargo bench --bench scale` (`SCALE_IDENTITIES`), or this check with
 //! `E2E_SCALE_IDENTITIES=1000`.
@@ -112,6 +113,44 @@ async fn a_fleet_of_identities_costs_what_it_must() -> Result<()> {
         Vec::<&atmos_auth_testenv::controlplane::AuditEvent>::new()
     );
     assert_eq!(by_verb(&restart).get("get secrets"), None, "{:#?}", by_verb(&restart));
+
+    // A storm: every renewal due at once (the recorded renewal time moved to the past while
+    // the controller is stopped). Renewed from the record: no Secret read, one AssumeRole
+    // each (the parents are still fresh).
+    drop(controller);
+    let storm_start = jiff::Timestamp::now();
+    let past = (storm_start - jiff::SignedDuration::from_secs(1)).to_string();
+    for i in 0..n {
+        let api: kube::Api<atmos_auth_controller::api::Identity> =
+            kube::Api::namespaced(fleet.client.clone(), &fleet.namespaces[i % NAMESPACES]);
+        let patch = serde_json::json!({"status": {"renewalTime": past}});
+        api.patch_status(
+            &format!("id-{i}"),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    fleet.sts.reset_calls();
+    let mark = audit_mark(cp)?;
+    let controller = fleet.controller(true, &["--sts-rate-limit", "400"])?;
+    let renewed = |i: &atmos_auth_controller::api::Identity| {
+        issued(i)
+            && i.status
+                .as_ref()
+                .and_then(|s| s.last_refresh_time.as_deref())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t >= storm_start - jiff::SignedDuration::from_secs(1))
+    };
+    fleet
+        .wait_identities(n, Duration::from_secs(180), renewed)
+        .await
+        .map_err(|e| e.context(log_tail(&controller.log_text())))?;
+    idle(&controller, QUIET, Duration::from_secs(60)).await?;
+    assert_eq!(fleet.sts.calls().ok("AssumeRole"), n as u64, "{:?}", fleet.sts.calls());
+    let storm = by_verb(&fleet.requests_since(cp, mark)?);
+    assert_eq!(storm.get("get secrets"), None, "{storm:#?}");
+    assert_eq!(storm.get("patch secrets"), Some(&n), "{storm:#?}");
     Ok(())
 }
 

@@ -72,7 +72,15 @@ async fn an_sts_slower_than_the_operation_timeout_is_a_timeout() -> anyhow::Resu
 
 #[tokio::test]
 async fn an_sts_500_is_retried_and_reported() -> anyhow::Result<()> {
-    misbehaving("sts-500", Fault::InternalError, "InternalFailure", "Retrying in", &[]).await
+    // A 5xx marks the endpoint down for everyone: probed, not retried by each Identity.
+    misbehaving(
+        "sts-500",
+        Fault::InternalError,
+        "InternalFailure",
+        "probed every 2s",
+        &[],
+    )
+    .await
 }
 
 #[tokio::test]

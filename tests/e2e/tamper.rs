@@ -17,8 +17,13 @@ use crate::{identity, profile};
 
 /// A merge patch by field manager `intruder` (as `kubectl patch` would be).
 async fn intrude(secrets: &Api<Secret>, name: &str, patch: serde_json::Value) -> anyhow::Result<()> {
+    intrude_as(secrets, name, "intruder", patch).await
+}
+
+/// A merge patch by field manager `manager` (`kubectl patch --field-manager MANAGER`).
+async fn intrude_as(secrets: &Api<Secret>, name: &str, manager: &str, patch: serde_json::Value) -> anyhow::Result<()> {
     let pp = PatchParams {
-        field_manager: Some("intruder".into()),
+        field_manager: Some(manager.into()),
         ..Default::default()
     };
     secrets.patch(name, &pp, &Patch::Merge(&patch)).await?;
@@ -106,6 +111,43 @@ async fn edited_and_planted_data_is_restored_and_the_planted_key_removed() -> an
         deleted.elapsed().as_secs_f64()
     );
     wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+/// Who claims to have written the data decides nothing: keys planted under the controller's
+/// own field manager name are noticed by the data no longer being what the controller wrote.
+#[tokio::test]
+async fn data_planted_under_the_controllers_own_field_manager_is_restored() -> anyhow::Result<()> {
+    let Scenario {
+        cp: _,
+        client,
+        ns,
+        sts,
+        controller,
+    } = Scenario::start("tamper-spoofed").await?;
+    apply(&client, &ns, &profile("20m")).await?;
+    apply(&client, &ns, &identity("admin", "")).await?;
+    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let keys: BTreeSet<String> = secret_data(&client, &ns, "admin").await?.keys().cloned().collect();
+    let calls = sts.calls().total("AssumeRoleWithWebIdentity");
+
+    intrude_as(&secrets, "admin", labels::FIELD_MANAGER, planted()).await?;
+    let tampered = Instant::now();
+    let restored = wait_for(Duration::from_secs(20), || async {
+        let data = secret_data(&client, &ns, "admin").await?;
+        Ok(data.keys().cloned().collect::<BTreeSet<_>>() == keys && !data["config"].contains("xx-evil-1"))
+    })
+    .await;
+    if let Err(e) = restored {
+        anyhow::bail!("not restored: {e}\n{}", log_tail(&controller.log_text()));
+    }
+    eprintln!(
+        "RECOVERY data planted under the controller's field manager: restored {:.1} s after the edit",
+        tampered.elapsed().as_secs_f64()
+    );
+    wait_reason(&client, &ns, "admin", "CredentialsIssued", Duration::from_secs(10)).await?;
+    assert_eq!(sts.calls().total("AssumeRoleWithWebIdentity"), calls + 1);
     Ok(())
 }
 

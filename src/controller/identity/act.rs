@@ -22,9 +22,11 @@ use crate::controller::admission::{NOT_ENFORCED, Refusal};
 use crate::controller::conditions::{self, READY};
 use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
+use crate::exchange::budget::{Admit, Urgency};
 use crate::exchange::renewal;
 use crate::output::render::process_key;
-use crate::output::secret::{self, Existing, SecretError};
+use crate::output::secret::{self, Existing, Record, SecretError};
+use crate::output::tamper::Restores;
 use crate::resolve::{Resolved, ResolvedSet};
 use crate::telemetry::IdentityLabels;
 use crate::util::keyed::{Key, key};
@@ -93,7 +95,19 @@ impl Pass<'_> {
             written.metadata.resource_version.as_deref(),
             self.status.clone(),
         );
+        // The status now records this process's last Secret write: memory need not.
+        let (key, recorded) = (self.key(), self.status.written.as_ref());
+        self.ctx.memory.written.with(|m| {
+            if m.get(&key).is_some_and(|mine| Some(&mine.written) == recorded) {
+                m.remove(&key);
+            }
+        });
         Ok(())
+    }
+
+    /// Records `record` (the Secret's version, data hash, spec hash and times) in the status.
+    fn record(&mut self, record: &Record) {
+        self.status.written = Some(record.written.clone());
     }
 
     /// What the status says of the resolved set, whatever happens next.
@@ -114,6 +128,15 @@ impl Pass<'_> {
             .collect();
         self.status.warnings = crate::controller::conditions::status_warnings(&warnings);
         self.status.secret_name = Some(resolved.secret.name.clone());
+        // A record of another Secret says nothing of this one.
+        if self
+            .status
+            .written
+            .as_ref()
+            .is_some_and(|w| w.name != resolved.secret.name)
+        {
+            self.status.written = None;
+        }
     }
 
     fn metric_labels(&self, set: &ResolvedSet) -> IdentityLabels {
@@ -171,7 +194,7 @@ pub(super) async fn act(
             let (Some(Ok(set)), Some(view)) = (&o.resolved, &o.secret) else {
                 return Ok(Action::requeue(Duration::from_secs(5)));
             };
-            serve(&mut pass, (set, &hash), (supersede, secret, view), sts, jitter).await
+            serve(&mut pass, &o, (set, &hash), (supersede, secret, view), sts, jitter).await
         }
         Plan::WaitForCaches | Plan::Nothing => Ok(Action::await_change()),
     }
@@ -186,7 +209,9 @@ fn secrets_of(ctx: &Context, ns: &str) -> (Api<Secret>, Vec<Arc<PartialObjectMet
         .stores
         .secrets
         .state_filter(|m| m.metadata.namespace.as_deref() == Some(ns));
-    let written = ctx.memory.written.with(|m| {
+    // What the cache shows needs no entry of ours any more.
+    let written = ctx.memory.secret_writes.with(|m| {
+        m.retain(|(n, name), _| n != ns || !cached.iter().any(|c| c.name_any() == *name));
         m.iter()
             .filter(|((n, _), _)| n == ns)
             .map(|((_, name), w)| (name.clone(), w.clone()))
@@ -199,7 +224,7 @@ fn secrets_of(ctx: &Context, ns: &str) -> (Api<Secret>, Vec<Arc<PartialObjectMet
 /// no longer describes them.
 fn forget_written(ctx: &Context, ns: &str, emptied: &[String]) {
     for name in emptied {
-        ctx.memory.written.remove(&key(ns, name));
+        ctx.memory.secret_writes.remove(&key(ns, name));
     }
 }
 
@@ -221,6 +246,8 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
     pass.status.expiration = None;
     pass.status.renewal_time = None;
     pass.status.identities = Vec::new();
+    // The Secrets no longer hold what was written.
+    pass.status.written = None;
     pass.not_ready(reason, msg, None).await
 }
 
@@ -229,6 +256,7 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
 /// then does what the Secret's plan says.
 async fn serve(
     pass: &mut Pass<'_>,
+    o: &Observed<Held>,
     (set, hash): (&ResolvedSet, &str),
     (supersede, plan, view): (bool, SecretPlan, &SecretView),
     sts: &impl Refresh,
@@ -246,7 +274,7 @@ async fn serve(
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
         }
     }
-    let Some((plan, existing)) = with_live(pass, (set, hash), plan, view).await? else {
+    let Some((plan, existing)) = with_live(pass, o, (set, hash), plan, view).await? else {
         // A plan other than a read for a view that needs one: not made by `plan`.
         return Ok(Action::requeue(Duration::from_secs(5)));
     };
@@ -262,14 +290,17 @@ async fn serve(
             pass.not_ready(reason.reason(), &message, Some(Duration::from_secs(300)))
                 .await
         }
-        SecretPlan::WaitToRestore { message, at } => {
-            pass.not_ready("SecretTampered", &message, Some(renewal::requeue_after(pass.now, at)))
+        SecretPlan::Wait { reason, message, at } => {
+            pass.not_ready(reason.as_str(), &message, Some(renewal::requeue_after(pass.now, at)))
                 .await
         }
-        SecretPlan::UpToDate { expiration, renewal } => {
+        SecretPlan::UpToDate { record } => {
             ctx.services.budget.leave(&pass.key());
-            // The status may need catching up after a restart; the next look is at renewal.
+            let (expiration, renewal) = (record.expiration, record.renewal);
+            // The status may need catching up (a restart, a status write that failed, a new
+            // version with the same data); the next look is at renewal.
             pass.issued(set, expiration, renewal);
+            pass.record(&record);
             pass.write_status().await?;
             let labels = pass.metric_labels(set);
             ctx.services
@@ -287,12 +318,17 @@ async fn serve(
             urgency,
             old_expiry,
             tampered,
+            restore,
+            unrequested,
         } => {
             let refresh = Refreshing {
                 trigger,
                 urgency,
                 old_expiry,
                 tampered,
+                restore,
+                unrequested,
+                restores: o.restores,
             };
             self::refresh(pass, (set, hash), &existing, refresh, sts, jitter).await
         }
@@ -303,6 +339,7 @@ async fn serve(
 /// asks (then planned again with what the read shows).
 async fn with_live(
     pass: &Pass<'_>,
+    o: &Observed<Held>,
     (set, hash): (&ResolvedSet, &str),
     plan: SecretPlan,
     view: &SecretView,
@@ -311,7 +348,7 @@ async fn with_live(
     Ok(match (plan, view) {
         (SecretPlan::ReadLive, _) => {
             let live = read_live(pass.ctx, (&pass.ns, name), &pass.uid).await?;
-            let plan = plan_existing(pass.now, &live, (&pass.ns, name), hash, &pass.old);
+            let plan = plan_existing(o, &live, (&pass.ns, name), hash);
             Some((plan, live))
         }
         (plan, SecretView::Known(existing)) => Some((plan, existing.clone())),
@@ -320,11 +357,17 @@ async fn with_live(
 }
 
 /// A refresh the plan asked for.
-struct Refreshing {
-    trigger: RenewReason,
-    urgency: crate::exchange::budget::Urgency,
-    old_expiry: Option<Timestamp>,
-    tampered: Option<String>,
+pub(super) struct Refreshing {
+    pub trigger: RenewReason,
+    pub urgency: Urgency,
+    pub old_expiry: Option<Timestamp>,
+    pub tampered: Option<String>,
+    /// Replace `data` whole (see [`SecretPlan::Refresh`]).
+    pub restore: bool,
+    /// Neither the spec nor the schedule asked for it.
+    pub unrequested: bool,
+    /// The restores of the Secret so far (a restore counts one more).
+    pub restores: Restores,
 }
 
 /// Takes a turn at the STS budget (or queues for one), then exchanges and writes.
@@ -342,16 +385,32 @@ async fn refresh(
     {
         return not_enforced(pass, refusal).await;
     }
+    // An endpoint that does not answer is down for everyone: wait for a probe's answer.
+    let endpoint = ctx.services.exchanger.endpoint_of(set.first());
+    if let Admit::Parked { .. } = ctx.services.budget.admit(&endpoint, &pass.key(), r.urgency) {
+        let retry = decide::parked(None, 0, r.old_expiry, (&set.first().secret.name, &endpoint), pass.now);
+        pass.set_ready(false, &retry.reason, &retry.message);
+        pass.write_status().await?;
+        return Ok(Action::requeue(retry.wait));
+    }
     let _turn = match ctx.services.budget.enter(&pass.key(), r.urgency) {
         Turn::Go(permit) => permit,
         Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting).await,
     };
-    if let Some(note) = r.tampered {
-        publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note).await;
+    if let Some(note) = &r.tampered {
+        publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note.clone()).await;
     }
-    match exchange_and_write(pass, (set, hash), (existing, r.trigger), sts, jitter).await {
-        Ok(issued) => renewed(pass, set, r.trigger, issued).await,
-        Err(err) => failed(pass, set.first(), r.old_expiry, err).await,
+    match exchange_and_write(pass, (set, hash), (existing, &r), sts, jitter).await {
+        Ok(issued) => {
+            if r.trigger == RenewReason::Tampered {
+                ctx.memory.restores.insert(pass.key(), r.restores.after(pass.now));
+            }
+            if r.unrequested {
+                ctx.memory.unrequested.insert(pass.key(), pass.now);
+            }
+            renewed(pass, set, r.trigger, issued).await
+        }
+        Err(err) => failed(pass, set.first(), (r.old_expiry, r.urgency, &endpoint), err).await,
     }
 }
 
@@ -402,6 +461,7 @@ async fn renewed(
         schedule,
         sessions,
         schedules,
+        record,
     } = issued;
     let resolved = set.first();
     pass.status.last_refresh_time = Some(rfc3339(pass.now));
@@ -428,8 +488,11 @@ async fn renewed(
         pass.status.role_arn = resolved.links.last().map(|l| l.role_arn.clone());
     }
     pass.issued(set, schedule.expiration, schedule.renewal);
+    pass.record(&record);
     pass.write_status().await?;
     ctx.memory.restarts.wrote(pass.key(), pass.now, schedule.expiration);
+    // A run of failures, if any, is over: the next failure is a new Warning.
+    ctx.memory.failures.remove(&pass.key());
     ctx.services.metrics.renewed(trigger.as_str());
     let labels = pass.metric_labels(set);
     ctx.services
@@ -450,11 +513,20 @@ async fn renewed(
 async fn failed(
     pass: &mut Pass<'_>,
     resolved: &Resolved,
-    old_expiry: Option<Timestamp>,
+    (old_expiry, urgency, endpoint): (Option<Timestamp>, Urgency, &str),
     err: Error,
 ) -> Result<Action, Error> {
     let attempts = pass.old.failed_attempts.unwrap_or(0).saturating_add(1);
-    let retry = decide::retry(&err, attempts, old_expiry, &resolved.secret.name, pass.now);
+    let secret = resolved.secret.name.as_str();
+    // STS gave no answer: parked until a probe gets one, instead of backing off alone.
+    let retry = if err.endpoint_down() && pass.ctx.services.budget.park(endpoint, &pass.key(), urgency) {
+        decide::parked(Some(&err), attempts, old_expiry, (secret, endpoint), pass.now)
+    } else {
+        // Failed for its own reasons (a token, a refusal): if it was an endpoint's probe,
+        // the next probe need not wait for it.
+        pass.ctx.services.budget.leave(&pass.key());
+        decide::retry(&err, attempts, old_expiry, secret, pass.now)
+    };
     pass.status.failed_attempts = Some(retry.attempts);
     pass.status.last_failure_time = Some(rfc3339(pass.now));
     pass.set_ready(false, &retry.reason, &retry.message);
@@ -465,7 +537,7 @@ async fn failed(
         // The Secret holds no credentials for this spec: no expiry series describes it.
         ctx.services.metrics.forget(&pass.ns, &pass.obj.name_any());
     }
-    publish(ctx, pass.obj, EventType::Warning, err.reason(), retry.message.clone()).await;
+    super::warn_failed(ctx, pass.obj, &pass.key(), err.reason(), retry.message.clone()).await;
     tracing::warn!(namespace = %pass.ns, identity = %pass.obj.name_any(), reason = %err.reason(), error = %retry.message, "refresh failed");
     Ok(Action::requeue(retry.wait))
 }

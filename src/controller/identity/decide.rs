@@ -75,6 +75,53 @@ pub fn retry(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: 
     }
 }
 
+/// What a refresh parked on a down STS `endpoint` reports (`err`: its own failure, if it
+/// made the call), and when it looks again by itself: a probe's answer triggers it sooner.
+/// The old credentials' state as in [`retry`]; the wait at most five minutes, and never past
+/// their expiry.
+pub fn parked(
+    err: Option<&Error>,
+    attempts: u32,
+    old_expiry: Option<Timestamp>,
+    (secret, endpoint): (&str, &str),
+    now: Timestamp,
+) -> Retry {
+    let reason = err.map_or("StsUnreachable", Error::reason);
+    let (reason, kept) = match old_expiry {
+        Some(e) if e > now => (
+            reason.to_owned(),
+            format!(
+                " The previous credentials stay in Secret {secret} until {}.",
+                rfc3339(e)
+            ),
+        ),
+        Some(e) => (
+            "Expired".to_owned(),
+            format!(
+                " The credentials in Secret {secret} expired at {}; they are kept, not deleted.",
+                rfc3339(e)
+            ),
+        ),
+        None => (reason.to_owned(), String::new()),
+    };
+    let cause = err.map(|e| format!("{e}. ")).unwrap_or_default();
+    let wait = Duration::from_secs(300);
+    let wait = match old_expiry.filter(|e| *e > now) {
+        Some(e) => wait.min(renewal::requeue_after(now, e)),
+        None => wait,
+    };
+    Retry {
+        reason,
+        message: redact(&format!(
+            "{cause}STS endpoint {endpoint} does not answer (no connection, no answer in time, or a 5xx): it is \
+             probed every {}s for every Identity that needs it, and this one is refreshed as soon as it answers.{kept}",
+            crate::exchange::budget::health::PROBE_INTERVAL.as_secs()
+        )),
+        wait,
+        attempts,
+    }
+}
+
 /// Condition reason of an Identity whose namespace a ClusterAuthProfile does not select
 /// (also the value of the `auth.atmos.tools/revoked` annotation on its emptied Secrets).
 pub const NAMESPACE_NOT_ALLOWED: &str = "NamespaceNotAllowed";
@@ -184,6 +231,17 @@ pub fn tampered_message(namespace: &str, secret: &str, writers: &str, restore_at
     format!("Secret {namespace}/{secret} was changed by {writers}: its data belongs to the controller, so {when}")
 }
 
+/// What an Identity reports while a refresh nobody asked for waits: Secret `namespace/secret`
+/// `what` (was deleted, ...), and is written again at `at`.
+pub fn unrequested_wait_message(namespace: &str, secret: &str, what: &str, at: Timestamp) -> String {
+    format!(
+        "Secret {namespace}/{secret} {what}: it is written again with fresh credentials at {} (at most one refresh \
+         every {}s that neither the spec nor the renewal schedule asked for)",
+        rfc3339(at),
+        crate::settings::MIN_UNREQUESTED_REFRESH.as_secs()
+    )
+}
+
 /// The order to refresh several identities in: by chain length (fewest links first), then
 /// as listed. A chain's target link always runs, but its parents come from the cache, so an
 /// identity that is another's parent must run first for the other to reuse its session.
@@ -227,6 +285,28 @@ mod tests {
             message: "not authorized".into(),
             status: Some(403),
         })
+    }
+
+    #[test]
+    fn a_refresh_parked_on_a_down_endpoint_says_so_and_waits_for_the_probe() {
+        let now = ts("2026-01-01T00:00:00Z");
+        let soon = ts("2026-01-01T00:01:00Z");
+        let r = parked(Some(&unreachable()), 2, Some(soon), ("creds", "http://sts"), now);
+        assert_eq!(r.reason, "StsUnreachable");
+        assert!(r.message.starts_with("AssumeRole for arn:aws:iam::1:role/r failed: connection refused. STS endpoint http://sts does not answer"), "{}", r.message);
+        assert!(
+            r.message.contains("probed every 2s")
+                && r.message.contains("stay in Secret creds until 2026-01-01T00:01:00Z"),
+            "{}",
+            r.message
+        );
+        assert_eq!(r.wait, Duration::from_secs(60), "not past the old credentials' expiry");
+        assert_eq!(r.attempts, 2);
+        let expired = parked(None, 1, Some(ts("2025-12-31T23:00:00Z")), ("creds", "http://sts"), now);
+        assert_eq!(
+            (expired.reason.as_str(), expired.wait),
+            ("Expired", Duration::from_secs(300))
+        );
     }
 
     #[test]

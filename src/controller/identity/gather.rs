@@ -1,20 +1,24 @@
 //! Gathering what one reconcile decides from: the Identity, its profile and whether it may
-//! use it, the resolved set, the Secret as the watch cache shows it (newer where this process
-//! wrote since), the status this process wrote last, and the clock. Reads caches and process
-//! memory only; the one API read ([`read_live`]) happens when the plan asks for it.
+//! use it, the resolved set, the Secret as the watch cache shows it, the controller's record
+//! of its last write there (the status's, or this process's newer one), the status this
+//! process wrote last, and the clock. Reads caches and process memory only; the one API read
+//! ([`read_live`]) happens when the plan asks for it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, ResourceExt};
 
 use super::plan::{Observed, ProfileUse, SecretView};
-use crate::api::{AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, ProfileKind};
+use crate::api::{AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, IdentityStatus, ProfileKind};
 use crate::controller::{Context, Error};
-use crate::output::secret::{self, Existing};
+use crate::output::secret::{Existing, Live, Record, data_hash};
+use crate::output::tamper::data_writers;
 use crate::resolve::overrides::not_allowed;
 use crate::resolve::resolve_set;
 use crate::util::keyed::{Key, key};
@@ -53,6 +57,9 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
         profile: None,
         resolved: None,
         secret: None,
+        record: None,
+        restores: Default::default(),
+        last_unrequested: None,
     };
     if !o.synced || o.deleting {
         return o;
@@ -61,9 +68,14 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     if let ProfileUse::Usable(held) = &profile {
         let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);
         if let (Ok(set), Some(uid)) = (&resolved, obj.metadata.uid.as_deref()) {
+            let me = key(ns, &name);
+            let secret = &set.first().secret.name;
+            o.record = record(ctx, &me, &o.old, secret);
             // An Identity already queued for its STS turn confirmed the name before it queued.
-            let confirmed = ctx.services.budget.knows(&key(ns, &name));
-            o.secret = Some(cached_view(ctx, (ns, &set.first().secret.name), uid, confirmed));
+            let confirmed = ctx.services.budget.knows(&me) && o.record.is_none();
+            o.secret = Some(cached_view(ctx, (ns, secret), uid, confirmed));
+            o.restores = ctx.memory.restores.get(&me).unwrap_or_default();
+            o.last_unrequested = ctx.memory.unrequested.get(&me);
         }
         o.resolved = Some(resolved);
     }
@@ -133,63 +145,59 @@ fn revoke_at(ctx: &Context, who: Key, now: Timestamp) -> Timestamp {
     since.checked_add(grace).unwrap_or(Timestamp::MAX)
 }
 
-/// Secret `ns/name` as the metadata cache shows it, newer where this process wrote since.
-/// `confirmed`: this Identity already confirmed the name is free (so nothing in the cache
-/// means nothing there). The cache keeps the managedFields entries of other writers of
-/// `data` ([`crate::output::tamper::writes_data`]), so a tampered Secret shows as suspect.
+/// The controller's record of Secret `name`: the newer of what the status says and what
+/// this process wrote since (a status write that failed, or one the cache has not shown).
+fn record(ctx: &Context, me: &Key, old: &IdentityStatus, name: &str) -> Option<Record> {
+    let mine = ctx.memory.written.get(me).filter(|r| r.written.name == name);
+    Record::newer(Record::from_status(old, name), mine)
+}
+
+/// Secret `ns/name` as the metadata cache shows it. `confirmed`: this Identity already
+/// confirmed the name is free and wrote nothing there since (so nothing in the cache means
+/// nothing there).
 fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirmed: bool) -> SecretView {
-    let at = key(ns, name);
-    let mine = ctx.memory.written.get(&at);
     let Some(meta) = ctx.stores.secrets.get(&ObjectRef::new(name).within(ns)) else {
-        return if confirmed && mine.is_none() {
+        return if confirmed {
             SecretView::Known(Existing::Missing)
         } else {
             // Not labelled (not cached), or this process wrote it and the cache is behind.
             SecretView::NotCached
         };
     };
-    match owned_view(ctx, &at, &meta, owner_uid) {
-        // A tampered Secret: the restore is conditional on the live metadata, read first.
-        Existing::Owned { tampered_by, .. } if !tampered_by.is_empty() => SecretView::Suspect,
-        existing => SecretView::Known(existing),
-    }
+    SecretView::Known(owned_view(&meta.metadata, owner_uid, None))
 }
 
-/// What `meta` (cached or live) says stands at `at` for the Identity with `owner_uid`:
-/// someone else's Secret, or this Identity's, its annotations the newer of `meta`'s and this
-/// process's own last write, with the other writers of its data `meta` shows (none when this
-/// process's write is newer: it replaced `data` whole).
-fn owned_view(ctx: &Context, at: &Key, meta: &PartialObjectMeta<Secret>, owner_uid: &str) -> Existing {
-    if !secret::owned_by(meta, owner_uid) {
+/// What `meta` (cached or live) says stands at the name for the Identity with `owner_uid`:
+/// someone else's Secret, or this Identity's, with what a live read found (`live`).
+fn owned_view(meta: &ObjectMeta, owner_uid: &str, live: Option<Live>) -> Existing {
+    let owned = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == owner_uid && o.controller == Some(true));
+    if !owned {
         return Existing::Foreign;
     }
-    let (caught_up, newer) = secret::newer_view(meta, ctx.memory.written.get(at).as_ref());
-    if caught_up {
-        // Process memory, not an API write: the cache shows this process's write now.
-        ctx.memory.written.remove(at);
-    }
-    let tampered_by = match newer {
-        Some(_) => Vec::new(),
-        None => crate::output::tamper::data_writers(meta.managed_fields()),
-    };
     Existing::Owned {
-        uid: meta.uid().unwrap_or_default(),
-        annotations: newer.unwrap_or_else(|| meta.annotations().clone()),
-        // The cache drops labels; only a restore uses them, and it reads the live metadata.
-        labels: meta.labels().clone(),
-        resource_version: meta.resource_version().unwrap_or_default(),
-        tampered_by,
+        uid: meta.uid.clone().unwrap_or_default(),
+        annotations: meta.annotations.clone().unwrap_or_default(),
+        // The cache drops labels; only a restore uses them, and it reads the Secret first.
+        labels: meta.labels.clone().unwrap_or_default(),
+        resource_version: meta.resource_version.clone().unwrap_or_default(),
+        live,
     }
 }
 
-/// Secret `ns/name` as the API server has it now (a GET of its metadata), with the other
-/// writers of its data that a restore removes.
+/// Secret `ns/name` as the API server has it now (a GET): its metadata, and the hash of its
+/// data (the data itself is dropped at once) with the field managers that own data keys.
 pub async fn read_live(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str) -> Result<Existing, Error> {
     let api: Api<Secret> = Api::namespaced(ctx.services.client.clone(), ns);
-    let at = key(ns, name);
-    let Some(live): Option<PartialObjectMeta<Secret>> = api.get_metadata_opt(name).await? else {
-        ctx.memory.written.remove(&at);
+    let Some(secret) = api.get_opt(name).await? else {
         return Ok(Existing::Missing);
     };
-    Ok(owned_view(ctx, &at, &live, owner_uid))
+    let live = Live {
+        data_hash: data_hash(secret.data.as_ref().unwrap_or(&BTreeMap::new())),
+        writers: data_writers(secret.managed_fields()),
+    };
+    Ok(owned_view(&secret.metadata, owner_uid, Some(live)))
 }

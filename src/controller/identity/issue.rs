@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Resource};
 
-use super::act::Pass;
+use super::act::{Pass, Refreshing};
 use super::trigger::RenewReason;
 use super::{Refresh, decide};
 use crate::controller::{Context, Error};
@@ -18,17 +18,18 @@ use crate::exchange::token::request_token;
 use crate::exchange::{ExchangeError, Request};
 use crate::output::labels;
 use crate::output::render::{self, extra_keys, render, render_set};
-use crate::output::secret::{self, Existing};
-use crate::output::tamper;
+use crate::output::secret::{self, Existing, Record, WriteMode};
 use crate::resolve::ResolvedSet;
 use crate::util::keyed::key;
 use crate::util::time::rfc3339;
 
-/// What a refresh wrote: each identity's session and schedule, and the Secret's (the earliest).
+/// What a refresh wrote: each identity's session and schedule, the Secret's (the earliest),
+/// and the record of the write for the status.
 pub(super) struct Issued {
     pub schedule: Schedule,
     pub sessions: Vec<Session>,
     pub schedules: Vec<Schedule>,
+    pub record: Record,
 }
 
 /// Exchanges (or reuses the sessions a failed write left) and writes the Secret once. A
@@ -36,7 +37,7 @@ pub(super) struct Issued {
 pub(super) async fn exchange_and_write(
     pass: &Pass<'_>,
     (set, hash): (&ResolvedSet, &str),
-    (existing, trigger): (&Existing, RenewReason),
+    (existing, r): (&Existing, &Refreshing),
     sts: &impl Refresh,
     jitter: f64,
 ) -> Result<Issued, Error> {
@@ -60,13 +61,29 @@ pub(super) async fn exchange_and_write(
         .collect();
     let schedule = earliest(&schedules);
     // After a spec change the formats or identities may have changed: drop keys no longer
-    // rendered.
-    let prune = trigger == RenewReason::SpecChanged;
-    match write_secret(pass, set, hash, (existing, prune), (&sessions, &schedules, &schedule)).await {
-        Ok(()) => Ok(Issued {
+    // rendered. Data the controller cannot vouch for is replaced whole.
+    let mode = if r.restore {
+        WriteMode::Restore
+    } else {
+        WriteMode::Apply {
+            prune: r.trigger == RenewReason::SpecChanged,
+        }
+    };
+    let restores = (r.trigger == RenewReason::Tampered).then_some(&r.restores);
+    match write_secret(
+        pass,
+        set,
+        hash,
+        (existing, mode, restores),
+        (&sessions, &schedules, &schedule),
+    )
+    .await
+    {
+        Ok(record) => Ok(Issued {
             schedule,
             sessions,
             schedules,
+            record,
         }),
         Err(e) => {
             ctx.memory.unwritten.keep(who, hash, sessions);
@@ -124,18 +141,20 @@ fn earliest(schedules: &[Schedule]) -> Schedule {
 }
 
 /// Renders and writes the Secret for `sessions` (one per identity of `set`), with the times
-/// of their `schedules` (and `schedule`, the earliest).
+/// of their `schedules` (and `schedule`, the earliest); a restore (`restores`: those before
+/// it) says so in annotations. Returns the record of the write, also kept in process memory
+/// until a status write records it.
 async fn write_secret(
     pass: &Pass<'_>,
     set: &ResolvedSet,
     hash: &str,
-    (existing, prune): (&Existing, bool),
+    (existing, mode, restores): (&Existing, WriteMode, Option<&crate::output::tamper::Restores>),
     (sessions, schedules, schedule): (&[Session], &[Schedule], &Schedule),
-) -> Result<(), Error> {
+) -> Result<Record, Error> {
     let (ctx, ns) = (pass.ctx, pass.ns.as_str());
     let resolved = set.first();
     let Some(data) = rendered(set, sessions, schedules) else {
-        return Ok(());
+        return Err(Error::Metadata("sessions"));
     };
     let issued_at = sessions.iter().map(|s| s.issued).min().unwrap_or(Timestamp::UNIX_EPOCH);
     let mut annotations = BTreeMap::from([
@@ -150,30 +169,43 @@ async fn write_secret(
     if !extra.is_empty() {
         annotations.insert(labels::DATA_KEYS.to_owned(), extra.join(","));
     }
-    if let Existing::Owned {
-        tampered_by,
-        annotations: live,
-        ..
-    } = existing
-        && !tampered_by.is_empty()
-    {
-        annotations.extend(tamper::Restores::from_annotations(live).annotations_after(issued_at));
+    if let Some(restores) = restores {
+        // For people to see; the spacing of restores is decided from process memory.
+        annotations.extend(restores.annotations_after(pass.now));
     }
     let owner = pass
         .obj
         .controller_owner_ref(&())
         .ok_or(Error::Metadata("name or uid"))?;
     let desired = secret::desired(ns, &resolved.secret.name, owner, data, annotations);
+    let data_hash = secret::data_hash(desired.data.as_ref().unwrap_or(&BTreeMap::new()));
     let api: Api<Secret> = Api::namespaced(ctx.services.client.clone(), ns);
     let written_annotations = desired.metadata.annotations.clone().unwrap_or_default();
-    let uid = secret::write(&api, existing, &desired, prune).await?;
-    let written = secret::WrittenSecret {
-        uid,
-        owner: pass.uid.clone(),
-        annotations: written_annotations,
+    let outcome = secret::write(&api, existing, &desired, mode).await?;
+    let record = Record {
+        written: crate::api::WrittenSecret {
+            name: resolved.secret.name.clone(),
+            resource_version: outcome.resource_version,
+            data_hash,
+            spec_hash: hash.to_owned(),
+        },
+        expiration: schedule.expiration,
+        renewal: schedule.renewal,
     };
-    ctx.memory.written.insert(key(ns, &resolved.secret.name), written);
-    Ok(())
+    ctx.memory
+        .written
+        .insert(key(ns, &kube::ResourceExt::name_any(pass.obj)), record.clone());
+    // By the Secret's name too, with its UID and owner: a rename before the watch cache shows
+    // this Secret must still find it to empty it (`act::secrets_of`).
+    ctx.memory.secret_writes.insert(
+        key(ns, &resolved.secret.name),
+        secret::SecretWrite {
+            uid: outcome.uid.clone(),
+            owner: pass.uid.clone(),
+            annotations: written_annotations,
+        },
+    );
+    Ok(record)
 }
 
 /// The Secret's data for `sessions`. Consumers see a slightly early expiry (the schedule's

@@ -11,6 +11,7 @@ mod issue;
 #[cfg(test)]
 mod mock_api;
 mod plan;
+mod secret_plan;
 mod trigger;
 
 use std::sync::Arc;
@@ -71,7 +72,13 @@ pub(crate) trait Refresh: Exchange<Resolved, Grant = Session> {}
 
 impl<T: Exchange<Resolved, Grant = Session>> Refresh for T {}
 
-pub(super) async fn publish(ctx: &Context, obj: &Identity, type_: EventType, reason: &str, note: String) {
+pub(super) async fn publish(
+    ctx: &Context,
+    obj: &Identity,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) -> Option<String> {
     let ev = Event {
         type_,
         reason: reason.to_owned(),
@@ -79,7 +86,37 @@ pub(super) async fn publish(ctx: &Context, obj: &Identity, type_: EventType, rea
         action: "Refresh".to_owned(),
         secondary: None,
     };
-    if let Err(e) = ctx.services.recorder.publish(&ev, &obj.object_ref(&())).await {
-        tracing::debug!(error = %e, "event not published");
+    match ctx.services.recorder.publish(&ev, &obj.object_ref(&())).await {
+        Ok(name) => Some(name),
+        Err(e) => {
+            tracing::debug!(error = %e, "event not published");
+            None
+        }
+    }
+}
+
+/// A failed refresh's Warning: the first of a run of failures with one reason is an Event;
+/// each repeat counts in that Event's series instead of making a new one (a down endpoint's
+/// probe fails every 2 s). A success or another reason starts a new run.
+async fn warn_failed(ctx: &Context, obj: &Identity, key: &crate::util::keyed::Key, reason: &str, note: String) {
+    let run = ctx.memory.failures.get(key).filter(|(r, _, _)| r == reason);
+    if let Some((_, name, count)) = run {
+        let count = count.saturating_add(1);
+        match ctx.services.recorder.repeat(&obj.object_ref(&()), &name, count).await {
+            Ok(()) => {
+                ctx.memory
+                    .failures
+                    .insert(key.clone(), (reason.to_owned(), name, count));
+                return;
+            }
+            // Gone (Events expire): a new one starts the run again.
+            Err(e) => tracing::debug!(error = %e, "event series not counted"),
+        }
+    }
+    match publish(ctx, obj, EventType::Warning, reason, note).await {
+        Some(name) => ctx.memory.failures.insert(key.clone(), (reason.to_owned(), name, 1)),
+        None => {
+            ctx.memory.failures.remove(key);
+        }
     }
 }

@@ -6,12 +6,14 @@
 use jiff::Timestamp;
 
 use super::decide;
-use super::trigger::{self, RenewReason, SecretState};
+use super::trigger::RenewReason;
 use crate::api::{IdentityStatus, ProfileKind};
 use crate::exchange::budget::Urgency;
-use crate::output::secret::{Existing, SecretError};
-use crate::output::tamper;
+use crate::output::secret::{Existing, Record};
+use crate::output::tamper::Restores;
 use crate::resolve::{Problem, Reason, ResolvedSet, summarize};
+
+pub use super::secret_plan::{plan_existing, plan_secret};
 
 /// Whether the Identity may use the profile it names.
 #[derive(Debug)]
@@ -34,8 +36,7 @@ pub enum ProfileUse<P> {
     OverridesRefused { problems: Vec<Problem> },
 }
 
-/// The Identity's Secret, as the watch cache shows it and newer where this process wrote
-/// since.
+/// The Identity's Secret, as the watch cache shows it.
 #[derive(Debug)]
 pub enum SecretView {
     /// What stands at the name.
@@ -43,9 +44,6 @@ pub enum SecretView {
     /// The cache shows nothing there, and this Identity has not confirmed the name is free
     /// (a Secret without the controller's label is not cached): read it before calling STS.
     NotCached,
-    /// The cache shows another writer of the data: read the live metadata (a restore is
-    /// conditional on it) before deciding.
-    Suspect,
 }
 
 /// What one reconcile needs to decide, gathered from the object, the caches and what this
@@ -67,6 +65,14 @@ pub struct Observed<P> {
     pub resolved: Option<Result<ResolvedSet, Vec<Problem>>>,
     /// The Secret at the resolved name (`None` until resolved).
     pub secret: Option<SecretView>,
+    /// What the controller recorded of its last write of that Secret: the newer of the
+    /// status's record and this process's own last write.
+    pub record: Option<Record>,
+    /// The restores of that Secret this process made.
+    pub restores: Restores,
+    /// When this process last made a refresh of this Identity that neither its spec nor its
+    /// schedule asked for.
+    pub last_unrequested: Option<Timestamp>,
 }
 
 /// What the reconcile does.
@@ -104,19 +110,31 @@ pub enum SecretPlan {
     /// Someone else's Secret stands at the name: report it, look again in five minutes (it
     /// is not watched), never touch it.
     Conflict { message: String },
-    /// Someone else changed its data and a restore was made a moment ago: wait until `at`,
-    /// so two writers cannot fight.
-    WaitToRestore { message: String, at: Timestamp },
-    /// Fresh credentials for this spec: bring the status up to date, look again at renewal.
-    UpToDate { expiration: Timestamp, renewal: Timestamp },
+    /// A refresh that neither the spec nor the schedule asked for (`reason`), too soon
+    /// after the last refresh or restore: wait until `at`, so that no writer of the Secret
+    /// can make the controller call STS at will, nor two writers fight.
+    Wait {
+        reason: RenewReason,
+        message: String,
+        at: Timestamp,
+    },
+    /// Fresh credentials for this spec, as `record` says: bring the status up to date
+    /// (recording a new version that holds the same data), look again at renewal.
+    UpToDate { record: Record },
     /// Exchange and write now, at the STS budget's turn for `urgency`.
     Refresh {
         trigger: RenewReason,
         urgency: Urgency,
         /// Expiry of the credentials in the Secret for this spec, if any.
         old_expiry: Option<Timestamp>,
-        /// With a restore: the other writers of the data, and the event to publish.
+        /// With a restore of tampered data: the event to publish.
         tampered: Option<String>,
+        /// Whether `data` is replaced whole (the Secret holds data the controller cannot
+        /// vouch for), conditional on the version read.
+        restore: bool,
+        /// Whether neither the spec nor the schedule asked for it (the next such refresh
+        /// waits [`crate::settings::MIN_UNREQUESTED_REFRESH`]).
+        unrequested: bool,
     },
 }
 
@@ -193,104 +211,13 @@ fn serve<P>(o: &Observed<P>, ns: &str) -> Option<Plan> {
     let hash = set.spec_hash();
     Some(Plan::Serve {
         supersede: decide::may_have_superseded(o.old.secret_name.as_deref(), name),
-        secret: plan_secret(o.now, o.secret.as_ref()?, (ns, name), &hash, &o.old),
+        secret: plan_secret(o, o.secret.as_ref()?, (ns, name), &hash),
         hash,
     })
 }
 
-/// What to do about Secret `ns/name` seen as `view`, for credentials of spec `hash`; `old`:
-/// the status the reconcile started from.
-pub fn plan_secret(
-    now: Timestamp,
-    view: &SecretView,
-    (ns, name): (&str, &str),
-    hash: &str,
-    old: &IdentityStatus,
-) -> SecretPlan {
-    match view {
-        SecretView::NotCached | SecretView::Suspect => SecretPlan::ReadLive,
-        SecretView::Known(existing) => plan_existing(now, existing, (ns, name), hash, old),
-    }
-}
-
-/// [`plan_secret`] for what is known to stand at the name.
-pub fn plan_existing(
-    now: Timestamp,
-    existing: &Existing,
-    (ns, name): (&str, &str),
-    hash: &str,
-    old: &IdentityStatus,
-) -> SecretPlan {
-    let state = match existing {
-        Existing::Missing => None,
-        Existing::Foreign => return foreign(ns, name, old),
-        Existing::Owned {
-            tampered_by,
-            annotations,
-            ..
-        } if !tampered_by.is_empty() => return tampered(now, (ns, name), &tampered_by.join(", "), annotations),
-        Existing::Owned { annotations, .. } => Some(SecretState::from_annotations(annotations)),
-    };
-    match trigger::renewal_reason(now, state.as_ref(), hash) {
-        Some(trigger) => refresh(trigger, state.as_ref().and_then(|s| s.expiration), None),
-        None => up_to_date(state.unwrap_or_default()),
-    }
-}
-
-fn foreign(ns: &str, name: &str, old: &IdentityStatus) -> SecretPlan {
-    let err = SecretError::Conflict {
-        namespace: ns.to_owned(),
-        name: name.to_owned(),
-    };
-    SecretPlan::Conflict {
-        message: decide::conflict_message(old, name, &err.to_string()),
-    }
-}
-
-/// Someone else wrote the data: restore it (fresh credentials, their keys removed), unless a
-/// restore was made a moment ago.
-fn tampered(
-    now: Timestamp,
-    (ns, name): (&str, &str),
-    writers: &str,
-    annotations: &std::collections::BTreeMap<String, String>,
-) -> SecretPlan {
-    if let Some(at) = tamper::Restores::from_annotations(annotations).next_allowed(now) {
-        return SecretPlan::WaitToRestore {
-            message: decide::tampered_message(ns, name, writers, Some(at)),
-            at,
-        };
-    }
-    let old_expiry = SecretState::from_annotations(annotations).expiration;
-    let note = decide::tampered_message(ns, name, writers, None);
-    refresh(RenewReason::Tampered, old_expiry, Some(note))
-}
-
-/// Credentials for this spec exist (expired ones first of all): a renewal, served before
-/// first issues; else an issue.
-fn refresh(trigger: RenewReason, old_expiry: Option<Timestamp>, tampered: Option<String>) -> SecretPlan {
-    let urgency = match (trigger, old_expiry) {
-        (RenewReason::SpecChanged, _) | (_, None) => Urgency::Issue,
-        (_, Some(e)) => Urgency::Renewal(e.as_second()),
-    };
-    SecretPlan::Refresh {
-        trigger,
-        urgency,
-        old_expiry,
-        tampered,
-    }
-}
-
-/// No renewal reason: both times are known (a missing one is a reason).
-fn up_to_date(state: SecretState) -> SecretPlan {
-    match (state.expiration, state.renewal_time) {
-        (Some(expiration), Some(renewal)) => SecretPlan::UpToDate { expiration, renewal },
-        (expiration, _) => refresh(RenewReason::Expired, expiration, None),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use jiff::SignedDuration;
@@ -298,19 +225,20 @@ mod tests {
 
     use super::*;
     use crate::output::labels;
+    use crate::output::secret::Live;
     use crate::resolve::{Settings, resolve_set};
 
-    const NS: &str = "team";
+    pub(crate) const NS: &str = "team";
 
-    fn t0() -> Timestamp {
+    pub(crate) fn t0() -> Timestamp {
         "2026-01-01T00:00:00Z".parse().unwrap()
     }
 
-    fn at(minutes: i64) -> Timestamp {
+    pub(crate) fn at(minutes: i64) -> Timestamp {
         t0().checked_add(SignedDuration::from_mins(minutes)).unwrap()
     }
 
-    fn set() -> ResolvedSet {
+    pub(crate) fn set() -> ResolvedSet {
         let profile = serde_json::from_value(serde_json::json!({
             "providers": {"oidc": {"kind": "kubernetes/oidc", "spec": {"audience": "sts.amazonaws.com", "service_account": "tf"}}},
             "identities": {"admin": {"default": true, "kind": "aws/assume-role", "via": {"provider": "oidc"},
@@ -321,28 +249,48 @@ mod tests {
         resolve_set(&profile, &spec, "app", &Settings::default()).unwrap()
     }
 
-    /// Annotations of a Secret issued at t0 for `hash`, expiring at 60 min, renewed at 40.
-    fn issued(hash: &str) -> BTreeMap<String, String> {
+    /// The controller's record of a Secret issued at t0 for `hash`, expiring at 60 min,
+    /// renewed at 40, written at version `rv` with data hashing to `d1`.
+    pub(crate) fn record(hash: &str, rv: &str) -> Record {
+        Record {
+            written: crate::api::WrittenSecret {
+                name: "creds".into(),
+                resource_version: rv.into(),
+                data_hash: "d1".into(),
+                spec_hash: hash.into(),
+            },
+            expiration: at(60),
+            renewal: at(40),
+        }
+    }
+
+    /// Annotations anyone who may write the Secret can set: here, claiming it expired.
+    pub(crate) fn forged_expired() -> BTreeMap<String, String> {
         BTreeMap::from([
-            (labels::SPEC_HASH.to_owned(), hash.to_owned()),
-            (labels::EXPIRATION.to_owned(), "2026-01-01T01:00:00Z".to_owned()),
-            (labels::RENEWAL_TIME.to_owned(), "2026-01-01T00:40:00Z".to_owned()),
+            (labels::EXPIRATION.to_owned(), "2000-01-01T00:00:00Z".to_owned()),
+            (labels::RENEWAL_TIME.to_owned(), "2000-01-01T00:00:00Z".to_owned()),
+            (labels::SPEC_HASH.to_owned(), "forged".to_owned()),
         ])
     }
 
-    fn owned(annotations: BTreeMap<String, String>, tampered_by: &[&str]) -> SecretView {
+    /// This Identity's Secret at version `rv`, seen in the cache (`live` none) or read live
+    /// (data hash, field managers owning data keys).
+    pub(crate) fn owned(rv: &str, live: Option<(&str, &[&str])>) -> SecretView {
         SecretView::Known(Existing::Owned {
             uid: "u".into(),
-            annotations,
+            annotations: forged_expired(),
             labels: BTreeMap::new(),
-            resource_version: "1".into(),
-            tampered_by: tampered_by.iter().map(|s| (*s).to_owned()).collect(),
+            resource_version: rv.into(),
+            live: live.map(|(hash, writers)| Live {
+                data_hash: hash.into(),
+                writers: writers.iter().map(|s| (*s).to_owned()).collect(),
+            }),
         })
     }
 
     /// A synced, usable, resolved observation at `now` with `secret`, its status naming
-    /// Secret `creds`.
-    fn observed(now: Timestamp, secret: SecretView) -> Observed<()> {
+    /// Secret `creds`, nothing recorded.
+    pub(crate) fn observed(now: Timestamp, secret: SecretView) -> Observed<()> {
         Observed {
             now,
             synced: true,
@@ -354,10 +302,20 @@ mod tests {
             profile: Some(ProfileUse::Usable(())),
             resolved: Some(Ok(set())),
             secret: Some(secret),
+            record: None,
+            restores: Restores::default(),
+            last_unrequested: None,
         }
     }
 
-    fn secret_plan(o: &Observed<()>) -> SecretPlan {
+    /// [`observed`] with the record of an issue at t0 for the current spec at version 7.
+    pub(crate) fn recorded(now: Timestamp, secret: SecretView) -> Observed<()> {
+        let mut o = observed(now, secret);
+        o.record = Some(record(&set().spec_hash(), "7"));
+        o
+    }
+
+    pub(crate) fn secret_plan(o: &Observed<()>) -> SecretPlan {
         match plan(o, NS) {
             Plan::Serve { secret, .. } => secret,
             other => panic!("not served: {other:?}"),
@@ -473,110 +431,5 @@ mod tests {
         assert!(matches!(plan(&o, NS), Plan::Serve { supersede: true, .. }));
         o.old.secret_name = None;
         assert!(matches!(plan(&o, NS), Plan::Serve { supersede: true, .. }));
-    }
-
-    #[test]
-    fn a_name_not_confirmed_free_or_a_suspect_secret_is_read_live() {
-        assert_eq!(
-            secret_plan(&observed(t0(), SecretView::NotCached)),
-            SecretPlan::ReadLive
-        );
-        assert_eq!(secret_plan(&observed(t0(), SecretView::Suspect)), SecretPlan::ReadLive);
-    }
-
-    #[test]
-    fn a_foreign_secret_is_a_conflict() {
-        let SecretPlan::Conflict { message } = secret_plan(&observed(t0(), SecretView::Known(Existing::Foreign)))
-        else {
-            panic!()
-        };
-        assert!(
-            message.contains("Secret team/creds exists and is not owned by this Identity"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn a_missing_secret_is_a_first_issue() {
-        assert_eq!(
-            secret_plan(&observed(t0(), SecretView::Known(Existing::Missing))),
-            SecretPlan::Refresh {
-                trigger: RenewReason::SecretMissing,
-                urgency: Urgency::Issue,
-                old_expiry: None,
-                tampered: None,
-            }
-        );
-    }
-
-    #[test]
-    fn fresh_credentials_for_this_spec_are_up_to_date_until_renewal() {
-        let hash = set().spec_hash();
-        assert_eq!(
-            secret_plan(&observed(at(10), owned(issued(&hash), &[]))),
-            SecretPlan::UpToDate {
-                expiration: at(60),
-                renewal: at(40)
-            }
-        );
-        let mut no_times = issued(&hash);
-        no_times.remove(labels::RENEWAL_TIME);
-        no_times.remove(labels::EXPIRATION);
-        // Without an expiry the credentials count as expired.
-        assert!(matches!(
-            secret_plan(&observed(at(10), owned(no_times, &[]))),
-            SecretPlan::Refresh {
-                trigger: RenewReason::Expired,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn at_renewal_time_a_renewal_is_served_by_expiry() {
-        let hash = set().spec_hash();
-        assert_eq!(
-            secret_plan(&observed(at(40), owned(issued(&hash), &[]))),
-            SecretPlan::Refresh {
-                trigger: RenewReason::Renewing,
-                urgency: Urgency::Renewal(at(60).as_second()),
-                old_expiry: Some(at(60)),
-                tampered: None,
-            }
-        );
-    }
-
-    #[test]
-    fn a_spec_change_is_an_issue_whatever_the_old_expiry() {
-        assert_eq!(
-            secret_plan(&observed(at(10), owned(issued("another-hash"), &[]))),
-            SecretPlan::Refresh {
-                trigger: RenewReason::SpecChanged,
-                urgency: Urgency::Issue,
-                old_expiry: Some(at(60)),
-                tampered: None,
-            }
-        );
-    }
-
-    #[test]
-    fn tampered_data_is_restored_unless_a_restore_was_just_made() {
-        let hash = set().spec_hash();
-        let SecretPlan::Refresh { trigger, tampered, .. } =
-            secret_plan(&observed(at(10), owned(issued(&hash), &["kubectl-edit"])))
-        else {
-            panic!()
-        };
-        assert_eq!(trigger, RenewReason::Tampered);
-        assert!(tampered.is_some_and(|n| n.contains("kubectl-edit")));
-        let mut just_restored = issued(&hash);
-        just_restored.extend(tamper::Restores::default().annotations_after(at(10)));
-        let SecretPlan::WaitToRestore { at: when, message } =
-            secret_plan(&observed(at(10), owned(just_restored, &["kubectl-edit"])))
-        else {
-            panic!()
-        };
-        assert!(when > at(10), "{when}");
-        assert!(message.contains("kubectl-edit"), "{message}");
     }
 }

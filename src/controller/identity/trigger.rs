@@ -1,13 +1,14 @@
-//! Why renew now: a pure decision over (now, the Secret's annotations, the resolved spec's
-//! hash), a chain of trigger policies in the manner of cert-manager's: the first that fires
-//! wins. The plan ([`super::plan`]) asks it for a Secret this Identity owns.
+//! Why renew now: a pure decision over (now, what the controller recorded of its last write,
+//! the resolved spec's hash), a chain of trigger policies in the manner of cert-manager's:
+//! the first that fires wins. The plan ([`super::plan`]) asks it for a Secret this Identity
+//! owns and whose version or data the record vouches for; never from the Secret's
+//! annotations, which anyone who may write the Secret can set.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::output::labels;
+use crate::output::secret::Record;
 
 /// Why the controller renews now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,6 +23,9 @@ pub enum RenewReason {
     Expired,
     /// Someone else changed the Secret's data: it is restored with fresh credentials.
     Tampered,
+    /// The controller holds no record of the Secret's data (written by an earlier release,
+    /// or its credentials were removed): rewritten whole with fresh credentials.
+    Unrecorded,
 }
 
 impl RenewReason {
@@ -33,6 +37,7 @@ impl RenewReason {
             RenewReason::Renewing => "Renewing",
             RenewReason::Expired => "Expired",
             RenewReason::Tampered => "SecretTampered",
+            RenewReason::Unrecorded => "SecretUnrecorded",
         }
     }
 }
@@ -43,27 +48,24 @@ impl fmt::Display for RenewReason {
     }
 }
 
-/// What an existing Secret says about its credentials (its annotations).
+/// What the controller recorded of the credentials in a Secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretState {
-    /// [`labels::SPEC_HASH`].
+    /// The resolved spec they were made for.
     pub spec_hash: Option<String>,
-    /// [`labels::EXPIRATION`].
+    /// Their expiry.
     pub expiration: Option<Timestamp>,
-    /// [`labels::RENEWAL_TIME`].
+    /// Their renewal time.
     pub renewal_time: Option<Timestamp>,
 }
 
 impl SecretState {
-    /// Reads the controller's annotations. A missing, empty or unparsable value counts as
-    /// missing (and so leads to a renewal).
-    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Self {
-        let text = |key: &str| annotations.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let time = |key: &str| text(key).and_then(|v| v.parse::<Timestamp>().ok());
+    /// The state `record` describes.
+    pub fn from_record(record: &Record) -> Self {
         Self {
-            spec_hash: text(labels::SPEC_HASH).map(str::to_owned),
-            expiration: time(labels::EXPIRATION),
-            renewal_time: time(labels::RENEWAL_TIME),
+            spec_hash: Some(record.written.spec_hash.clone()),
+            expiration: Some(record.expiration),
+            renewal_time: Some(record.renewal),
         }
     }
 }
@@ -101,28 +103,25 @@ mod tests {
     }
 
     #[test]
-    fn annotations_parsed_tolerantly() {
-        let full = BTreeMap::from([
-            (labels::SPEC_HASH.to_owned(), "abc".to_owned()),
-            (labels::EXPIRATION.to_owned(), "2026-01-01T01:00:00Z".to_owned()),
-            (labels::RENEWAL_TIME.to_owned(), "2026-01-01T00:40:00+00:00".to_owned()),
-            ("other".to_owned(), "x".to_owned()),
-        ]);
+    fn the_state_is_the_record() {
+        let record = Record {
+            written: crate::api::WrittenSecret {
+                name: "creds".into(),
+                resource_version: "7".into(),
+                data_hash: "d".into(),
+                spec_hash: "abc".into(),
+            },
+            expiration: ts("2026-01-01T01:00:00Z"),
+            renewal: ts("2026-01-01T00:40:00Z"),
+        };
         assert_eq!(
-            SecretState::from_annotations(&full),
+            SecretState::from_record(&record),
             SecretState {
                 spec_hash: Some("abc".into()),
                 expiration: Some(ts("2026-01-01T01:00:00Z")),
                 renewal_time: Some(ts("2026-01-01T00:40:00Z")),
             }
         );
-        let garbage = BTreeMap::from([
-            (labels::SPEC_HASH.to_owned(), "  ".to_owned()),
-            (labels::EXPIRATION.to_owned(), "tomorrow".to_owned()),
-            (labels::RENEWAL_TIME.to_owned(), "2026-13-01T00:00:00Z".to_owned()),
-        ]);
-        assert_eq!(SecretState::from_annotations(&garbage), SecretState::default());
-        assert_eq!(SecretState::from_annotations(&BTreeMap::new()), SecretState::default());
     }
 
     #[test]
@@ -206,5 +205,6 @@ mod tests {
         }
         assert_eq!(RenewReason::SecretMissing.to_string(), "SecretMissing");
         assert_eq!(RenewReason::Expired.to_string(), "Expired");
+        assert_eq!(RenewReason::Unrecorded.to_string(), "SecretUnrecorded");
     }
 }

@@ -11,12 +11,16 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use tokio::sync::Notify;
 
+use super::EndpointReports;
+use super::health::{Admit, Health};
 use super::queue::{FairQueue, Urgency};
 use crate::util::keyed::Key;
 
 /// A granted turn not taken within this long (the Identity was deleted, or no longer needs
 /// a refresh) goes back to the pool.
 const GRANT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the dispatcher looks without being woken (stale grants, due probes).
+const TICK: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 struct State {
@@ -27,6 +31,26 @@ struct State {
     busy: usize,
     /// Where granted keys are sent: one trigger per watch scope.
     triggers: Vec<mpsc::UnboundedSender<Key>>,
+    /// The endpoints that are down, and the refreshes parked until they answer.
+    health: Health,
+}
+
+impl State {
+    /// Grants `key` a turn now and triggers its reconcile.
+    fn grant(&mut self, key: Key, now: Instant) {
+        self.busy += 1;
+        self.granted.insert(key.clone(), now);
+        self.triggers.retain(|t| t.unbounded_send(key.clone()).is_ok());
+    }
+
+    /// Gives back `key`'s granted turn, if it holds one; whether it did.
+    fn ungrant(&mut self, key: &Key) -> bool {
+        let had = self.granted.remove(key).is_some();
+        if had {
+            self.busy -= 1;
+        }
+        had
+    }
 }
 
 /// The process's gate (one, like the STS budget it guards).
@@ -95,15 +119,40 @@ impl Gate {
         Turn::Queued { waiting: s.queue.len() }
     }
 
-    /// `key` needs no turn (any more): out of line, and a granted turn goes back.
+    /// `key` needs no turn (any more): out of line, not parked, and a granted turn goes back.
     pub fn leave(&self, key: &Key) {
         let mut s = self.lock();
         s.queue.remove(key);
-        if s.granted.remove(key).is_some() {
-            s.busy -= 1;
+        s.health.forget(key);
+        if s.ungrant(key) {
             drop(s);
             self.wake.notify_one();
         }
+    }
+
+    /// Whether the refresh of `key` may call `endpoint` now; parked (out of line, its granted
+    /// turn given back) when it must wait for a probe's answer.
+    pub fn admit(&self, endpoint: &str, key: &Key, urgency: Urgency) -> Admit {
+        let mut s = self.lock();
+        let admit = s.health.admit(endpoint, key, urgency, Instant::now());
+        if let Admit::Parked { .. } = admit {
+            s.queue.remove(key);
+            if s.ungrant(key) {
+                drop(s);
+                self.wake.notify_one();
+            }
+        }
+        admit
+    }
+
+    /// Parks `key` until `endpoint` answers; false when it is not known to be down.
+    pub fn park(&self, endpoint: &str, key: &Key, urgency: Urgency) -> bool {
+        let mut s = self.lock();
+        if !s.health.is_down(endpoint) {
+            return false;
+        }
+        s.health.park(endpoint, key, urgency);
+        true
     }
 
     /// Whether `key` waits for its turn or has been granted one.
@@ -117,10 +166,11 @@ impl Gate {
         self.lock().queue.len()
     }
 
-    /// Hands out turns as slots free; runs until the process ends.
+    /// Hands out turns as slots free, and a turn to each probe that is due (a probe goes even
+    /// when every slot is taken: it is one call); runs until the process ends.
     pub async fn dispatch(self: Arc<Self>) {
         loop {
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+            let _ = tokio::time::timeout(TICK, self.wake.notified()).await;
             let now = Instant::now();
             let mut s = self.lock();
             let stale: Vec<Key> = s
@@ -130,17 +180,50 @@ impl Gate {
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in stale {
-                s.granted.remove(&k);
-                s.busy -= 1;
+                s.ungrant(&k);
+            }
+            for probe in s.health.due_probes(now) {
+                s.grant(probe, now);
             }
             while s.busy < self.slots
                 && let Some(key) = s.queue.pop()
             {
-                s.busy += 1;
-                s.granted.insert(key.clone(), now);
-                s.triggers.retain(|t| t.unbounded_send(key.clone()).is_ok());
+                s.grant(key, now);
             }
         }
+    }
+}
+
+impl EndpointReports for Gate {
+    fn answered(&self, endpoint: &str) {
+        let mut s = self.lock();
+        let released = s.health.answered(endpoint);
+        if released.is_empty() {
+            return;
+        }
+        tracing::info!(
+            endpoint,
+            parked = released.len(),
+            "STS endpoint answers again: parked refreshes released"
+        );
+        // Through the fair queue: renewals first, earliest expiry first, namespaces taking turns.
+        for (key, urgency) in released {
+            let ns = key.0.clone();
+            s.queue.push(key, &ns, urgency);
+        }
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    fn failed(&self, endpoint: &str) {
+        let mut s = self.lock();
+        if !s.health.is_down(endpoint) {
+            tracing::warn!(
+                endpoint,
+                "STS endpoint does not answer: refreshes that need it wait for a probe's answer"
+            );
+        }
+        s.health.failed(endpoint, Instant::now());
     }
 }
 
@@ -181,6 +264,33 @@ mod tests {
         };
         drop(p);
         assert_eq!(trigger.next().await.unwrap(), key("b", "0"), "namespaces take turns");
+    }
+
+    #[tokio::test]
+    async fn parked_refreshes_are_released_through_the_fair_queue_when_a_probe_answers() {
+        let gate = Gate::new(4);
+        let mut trigger = gate.trigger();
+        tokio::spawn(gate.clone().dispatch());
+        const EP: &str = "http://sts";
+        gate.failed(EP);
+        for (name, u) in [("late", Urgency::Renewal(200)), ("soon", Urgency::Renewal(100))] {
+            assert!(matches!(gate.admit(EP, &key("a", name), u), Admit::Parked { .. }));
+        }
+        assert!(gate.park(EP, &key("b", "x"), Urgency::Issue));
+        assert!(!gate.park("http://other", &key("b", "y"), Urgency::Issue));
+        // One probe per interval, the most urgent first.
+        let probe = trigger.next().await.unwrap();
+        assert_eq!(probe, key("a", "soon"));
+        assert_eq!(gate.admit(EP, &probe, Urgency::Renewal(100)), Admit::Probe);
+        let Turn::Go(p) = gate.enter(&probe, Urgency::Renewal(100)) else {
+            panic!("the probe's turn was granted");
+        };
+        // It gets an answer: the others go, through the queue, renewals first.
+        gate.answered(EP);
+        drop(p);
+        assert_eq!(trigger.next().await.unwrap(), key("a", "late"));
+        assert_eq!(trigger.next().await.unwrap(), key("b", "x"));
+        assert_eq!(gate.admit(EP, &key("b", "x"), Urgency::Issue), Admit::Go);
     }
 
     #[tokio::test]

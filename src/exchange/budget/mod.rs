@@ -1,8 +1,10 @@
-//! The exchange's budget: how many calls per second each region's STS gets ([`limit`]), and
-//! who gets the next turn when refreshes outnumber it ([`queue`], handed out by [`gate`]).
+//! The exchange's budget: how many calls per second each region's STS gets ([`limit`]), who
+//! gets the next turn when refreshes outnumber it ([`queue`], handed out by [`gate`]), and
+//! which endpoints are down, parking the refreshes that need them ([`health`]).
 //! One per process, whatever the watch scopes: the quota it guards is the account's.
 
 pub mod gate;
+pub mod health;
 pub mod limit;
 pub mod queue;
 
@@ -13,6 +15,7 @@ use jiff::Timestamp;
 use crate::util::keyed::Key;
 use gate::Gate;
 pub use gate::Turn;
+pub use health::Admit;
 pub use limit::{LimitSettings, Limiter};
 pub use queue::Urgency;
 
@@ -37,6 +40,23 @@ impl Budget {
         self.limiter.clone()
     }
 
+    /// Where the exchangers report whether each endpoint answered.
+    pub fn reports(&self) -> Arc<dyn EndpointReports> {
+        self.gate.clone()
+    }
+
+    /// Whether the refresh of `key` may call `endpoint` now ([`health::Health::admit`]); a
+    /// refresh told to wait is parked until a probe gets an answer.
+    pub fn admit(&self, endpoint: &str, key: &Key, urgency: Urgency) -> Admit {
+        self.gate.admit(endpoint, key, urgency)
+    }
+
+    /// The refresh of `key` failed because `endpoint` does not answer: parked until it does.
+    /// False when `endpoint` is not known to be down (the refresh backs off on its own).
+    pub fn park(&self, endpoint: &str, key: &Key, urgency: Urgency) -> bool {
+        self.gate.park(endpoint, key, urgency)
+    }
+
     /// Hands out turns as slots free; runs until the process ends.
     pub async fn dispatch(&self) {
         self.gate.clone().dispatch().await;
@@ -52,7 +72,7 @@ impl Budget {
         self.gate.enter(key, urgency)
     }
 
-    /// `key` needs no turn (any more).
+    /// `key` needs no turn (any more), nor a probe's answer.
     pub fn leave(&self, key: &Key) {
         self.gate.leave(key);
     }
@@ -72,4 +92,12 @@ impl Budget {
     ) -> Option<(bool, String)> {
         queue::waiting_condition(now, expiry, waiting, self.limiter.ceiling())
     }
+}
+
+/// What the exchangers tell the budget after each call: whether its endpoint answered.
+pub trait EndpointReports: Send + Sync {
+    /// Any answer from STS (an error code too, but a 5xx).
+    fn answered(&self, endpoint: &str);
+    /// No answer: the connection failed, the call timed out, or a 5xx.
+    fn failed(&self, endpoint: &str);
 }

@@ -104,6 +104,16 @@ pub enum StsError {
 }
 
 impl StsError {
+    /// Whether the endpoint gave no answer a client can act on: the connection failed, the
+    /// call timed out, or a 5xx. The endpoint then counts as down for everyone.
+    pub fn endpoint_down(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::Timeout { .. } => true,
+            Self::Rejected { status, .. } => status.is_some_and(|s| s >= 500),
+            Self::BadResponse { .. } | Self::ExpiredOnArrival { .. } | Self::NoCredentials { .. } => false,
+        }
+    }
+
     /// Condition reason: the AWS error code, or a word for failures without one.
     pub fn reason(&self) -> &str {
         match self {

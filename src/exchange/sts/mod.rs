@@ -15,6 +15,7 @@ use aws_smithy_http_client::{Builder, tls};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use jiff::Timestamp;
 
+use crate::exchange::budget::EndpointReports;
 use crate::exchange::budget::limit::{self, LimitSettings, Limiter};
 use crate::exchange::credentials::Credentials;
 use crate::resolve::{Link, Resolved, session_name};
@@ -29,8 +30,9 @@ pub struct StsSettings {
     pub endpoint: Option<String>,
     /// Budget for one attempt of a call.
     pub operation_timeout: Duration,
-    /// Attempts per call: a throttled, unanswered or 5xx call is tried again (after the
-    /// rate limit's next slot); other errors are final.
+    /// Attempts per call: a throttled call is tried again (after the rate limit's next
+    /// slot); other errors are final (an endpoint that does not answer is probed, not retried
+    /// by each call: [`crate::exchange::budget::health`]).
     pub max_attempts: u32,
     /// The per-region rate limit.
     pub limit: LimitSettings,
@@ -109,15 +111,16 @@ pub struct Exchanger {
     settings: StsSettings,
     cache: SessionCache,
     limiter: std::sync::Arc<Limiter>,
+    reports: Option<std::sync::Arc<dyn EndpointReports>>,
     observer: Option<std::sync::Arc<dyn CallObserver>>,
 }
 
 impl Exchanger {
     /// An exchanger with its own HTTPS client (rustls with ring, like kube's), calling
-    /// through the budget's `limiter`.
+    /// through the budget's `limiter` and telling `reports` whether each endpoint answered.
     pub fn new(
         settings: StsSettings,
-        limiter: std::sync::Arc<Limiter>,
+        (limiter, reports): (std::sync::Arc<Limiter>, Option<std::sync::Arc<dyn EndpointReports>>),
         observer: Option<std::sync::Arc<dyn CallObserver>>,
     ) -> Self {
         let http = Builder::new()
@@ -126,10 +129,23 @@ impl Exchanger {
         Self {
             http,
             limiter,
+            reports,
             settings,
             cache: SessionCache::default(),
             observer,
         }
+    }
+
+    /// The endpoint `resolved`'s first call goes to: the one its health is judged by.
+    pub fn endpoint_of(&self, resolved: &Resolved) -> String {
+        let first = resolved.links.first();
+        let region = first.map_or("", |l| l.region.as_str());
+        endpoint_key(
+            first
+                .and_then(|l| l.endpoint.as_ref())
+                .or(self.settings.endpoint.as_ref()),
+            region,
+        )
     }
 
     /// Runs `resolved`'s chain for an Identity in `namespace`. Always requests the token
@@ -290,7 +306,7 @@ impl Exchanger {
         // No credentials provider: the operation is unsigned.
         let client = aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).build());
         let out = self
-            .call(ACTION, link, || {
+            .call(ACTION, (link, endpoint), || {
                 client
                     .assume_role_with_web_identity()
                     .role_arn(&link.role_arn)
@@ -329,7 +345,7 @@ impl Exchanger {
         let client =
             aws_sdk_sts::Client::from_conf(self.config(&link.region, endpoint).credentials_provider(creds).build());
         let out = self
-            .call(ACTION, link, || {
+            .call(ACTION, (link, endpoint), || {
                 client
                     .assume_role()
                     .role_arn(&link.role_arn)
@@ -350,15 +366,23 @@ impl Exchanger {
     }
 
     /// One STS call with the rate limit: each attempt waits for the region's next slot; a
-    /// `Throttling` answer backs the region's rate off and is tried again, as are calls
-    /// without an answer or with a 5xx; anything else is final.
-    async fn call<T, E, R, F, Fut>(&self, action: &'static str, link: &Link, send: F) -> Result<T, StsError>
+    /// `Throttling` answer backs the region's rate off and is tried again; anything else is
+    /// final. Whether the endpoint answered goes to the budget's health: a call without an
+    /// answer, timed out or answered with a 5xx marks it down for everyone (and is not
+    /// retried here: parked refreshes wait for a probe's answer).
+    async fn call<T, E, R, F, Fut>(
+        &self,
+        action: &'static str,
+        (link, endpoint): (&Link, Option<&String>),
+        send: F,
+    ) -> Result<T, StsError>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + HasStatus,
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
     {
+        let key = endpoint_key(endpoint, &link.region);
         let mut attempt = 1;
         loop {
             self.limiter.acquire(&link.region).await;
@@ -368,28 +392,25 @@ impl Exchanger {
             let err = match out {
                 Ok(v) => {
                     self.limiter.passed(&link.region);
+                    self.report(&key, true);
                     return Ok(v);
                 }
                 Err(e) => to_error(action, &link.role_arn, e),
             };
-            let again = match &err {
-                e if is_throttled(e) => {
-                    self.limiter.throttled(&link.region);
-                    true
-                }
-                StsError::Rejected { status, .. } => status.is_some_and(|s| s >= 500),
-                StsError::Transport { .. } => true,
-                // A timeout already waited the whole operation timeout; the others are
-                // answers a second try would not change: the reconcile's backoff decides.
-                StsError::Timeout { .. }
-                | StsError::BadResponse { .. }
-                | StsError::ExpiredOnArrival { .. }
-                | StsError::NoCredentials { .. } => false,
-            };
-            if !again || attempt >= self.settings.max_attempts {
+            self.report(&key, !err.endpoint_down());
+            if !is_throttled(&err) || attempt >= self.settings.max_attempts {
                 return Err(err);
             }
+            self.limiter.throttled(&link.region);
             attempt += 1;
+        }
+    }
+
+    fn report(&self, endpoint: &str, answered: bool) {
+        match (&self.reports, answered) {
+            (Some(r), true) => r.answered(endpoint),
+            (Some(r), false) => r.failed(endpoint),
+            (None, _) => {}
         }
     }
 
@@ -474,6 +495,13 @@ where
             }
         }
     }
+}
+
+/// What an endpoint's health is kept by: the configured URL, else AWS's regional endpoint.
+pub fn endpoint_key(endpoint: Option<&String>, region: &str) -> String {
+    endpoint
+        .cloned()
+        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
 }
 
 /// Whether STS said "slow down".

@@ -104,8 +104,11 @@ pub fn restore_patch(
     let mut labels = live_labels.clone();
     labels.extend(secret.metadata.labels.clone().unwrap_or_default());
     let mut annotations = live_annotations.clone();
-    // Back in use after a rename, as in `write`.
-    annotations.remove(labels::SUPERSEDED_BY);
+    // The marks merge patches set (back in use after a rename or a revocation, a key list of
+    // an earlier write), as [`tidy_patch`] drops them after an apply; the new ones follow.
+    for mark in [labels::SUPERSEDED_BY, labels::REVOKED, labels::DATA_KEYS] {
+        annotations.remove(mark);
+    }
     annotations.extend(secret.metadata.annotations.clone().unwrap_or_default());
     let ops = serde_json::json!([
         { "op": "test", "path": "/metadata/uid", "value": uid },
@@ -173,6 +176,8 @@ mod tests {
         let live_annotations = BTreeMap::from([
             (labels::SPEC_HASH.to_owned(), "h1".to_owned()),
             (labels::SUPERSEDED_BY.to_owned(), "other".to_owned()),
+            (labels::REVOKED.to_owned(), "NamespaceNotAllowed".to_owned()),
+            (labels::DATA_KEYS.to_owned(), "credential_process.a.1.json".to_owned()),
             ("note".to_owned(), "kept".to_owned()),
         ]);
         let patch = serde_json::to_value(restore_patch("u1", "42", &live_labels, &live_annotations, &ours)).unwrap();

@@ -6,21 +6,25 @@
 //!
 //! The pure parts stand apart from the one that calls the API server, so each rule is tested
 //! without one (what stands at the name is read by the Identity reconcile's gather step):
-//! - `view.rs`: what stands at the Secret's name ([`Existing`]), and the newer of the cache
-//!   and this process's own writes ([`Written`]);
+//! - `view.rs`: what stands at the Secret's name ([`Existing`]), and this process's own
+//!   writes ([`Written`]);
+//! - `record.rs`: the controller's record of its write ([`Record`]) and the data hash that
+//!   tells whether a Secret at another version still holds what it wrote;
 //! - `bodies.rs`: the Secret wanted and every patch sent (apply, tidy-up, restore, emptying);
 //! - `to_empty.rs`: which of an Identity's Secrets still need emptying;
 //! - `write.rs` (I/O): create, apply, restore, empty ([`write()`], [`supersede`], [`revoke`]).
 
 mod bodies;
+mod record;
 mod to_empty;
 mod view;
 mod write;
 
 pub use bodies::{desired, restore_patch, revoke_patch, supersede_patch};
+pub use record::{Record, data_hash};
 pub use to_empty::{ToEmpty, to_revoke, to_supersede, with_written};
-pub use view::{Existing, Written, WrittenSecret, newer_view, owned_by};
-pub use write::{revoke, supersede, write};
+pub use view::{Existing, Live, SecretWrite, SecretWrites, Written, owned_by};
+pub use write::{Outcome, WriteMode, revoke, supersede, write};
 
 /// A failed Secret write.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::ResourceExt;
 use kube::core::PartialObjectMeta;
 
-use super::view::{WrittenSecret, owned_by};
+use super::view::{SecretWrite, owned_by};
 use crate::output::labels;
 
 /// The Secrets to choose from in `namespace`: `cached` (the watch cache's), and those this
@@ -18,7 +18,7 @@ use crate::output::labels;
 pub fn with_written(
     namespace: &str,
     mut cached: Vec<Arc<PartialObjectMeta<Secret>>>,
-    written: Vec<(String, WrittenSecret)>,
+    written: Vec<(String, SecretWrite)>,
 ) -> Vec<Arc<PartialObjectMeta<Secret>>> {
     for (name, w) in written {
         if cached.iter().any(|m| m.name_any() == name) {

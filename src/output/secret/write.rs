@@ -14,18 +14,36 @@ use super::to_empty::{ToEmpty, to_revoke, to_supersede};
 use super::view::Existing;
 use crate::output::labels;
 
-/// Writes `secret`: create when `existing` is `Missing`, apply when `Owned`, a restore
-/// ([`restore_patch`]) when `Owned` and changed by someone else; refuses `Foreign`. With
-/// `prune`, data keys of [`crate::output::render::ALL_KEYS`] that `secret` no longer holds are
-/// removed after the apply ([`tidy_patch`]), which also drops a [`labels::SUPERSEDED_BY`]
-/// mark from a Secret back in use.
-/// Returns the written Secret's UID.
+/// How an owned Secret is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Server-side apply: the Secret holds what the controller wrote (by its record). With
+    /// `prune`, data keys of [`crate::output::render::ALL_KEYS`] that the new Secret no
+    /// longer holds are removed after the apply ([`tidy_patch`]).
+    Apply { prune: bool },
+    /// [`restore_patch`]: the Secret holds data the controller did not write (or cannot
+    /// vouch for): `data` replaced whole, conditional on the version read.
+    Restore,
+}
+
+/// What a write left: the Secret's UID and the version the API server gave the last request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The Secret's UID.
+    pub uid: String,
+    /// Its `resourceVersion` after the write.
+    pub resource_version: String,
+}
+
+/// Writes `secret`: create when `existing` is `Missing`, else as `mode` says when `Owned`;
+/// refuses `Foreign`. An apply is followed by [`tidy_patch`] when there is something to
+/// remove (pruned keys, a [`labels::SUPERSEDED_BY`] mark on a Secret back in use).
 pub async fn write(
     api: &Api<Secret>,
     existing: &Existing,
     secret: &Secret,
-    prune: bool,
-) -> Result<String, SecretError> {
+    mode: WriteMode,
+) -> Result<Outcome, SecretError> {
     let namespace = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     let conflict = || SecretError::Conflict {
@@ -37,42 +55,51 @@ pub async fn write(
         name: name.clone(),
         source,
     };
-    match existing {
-        Existing::Foreign => Err(conflict()),
-        Existing::Missing => {
+    let outcome = |s: &Secret, uid: &str| Outcome {
+        uid: s.uid().unwrap_or_else(|| uid.to_owned()),
+        resource_version: s.resource_version().unwrap_or_default(),
+    };
+    match (existing, mode) {
+        (Existing::Foreign, _) => Err(conflict()),
+        (Existing::Missing, _) => {
             let params = PostParams {
                 field_manager: Some(labels::FIELD_MANAGER.to_owned()),
                 ..Default::default()
             };
             match api.create(&params, secret).await {
-                Ok(created) => Ok(created.uid().unwrap_or_default()),
+                Ok(created) => Ok(outcome(&created, "")),
                 // Someone created it since we looked: theirs, not ours.
                 Err(kube::Error::Api(s)) if s.code == 409 => Err(conflict()),
                 Err(e) => Err(err(e)),
             }
         }
-        Existing::Owned {
-            uid,
-            annotations,
-            labels: live_labels,
-            resource_version,
-            tampered_by,
-        } if !tampered_by.is_empty() => {
+        (
+            Existing::Owned {
+                uid,
+                annotations,
+                labels: live_labels,
+                resource_version,
+                ..
+            },
+            WriteMode::Restore,
+        ) => {
             let patch = restore_patch(uid, resource_version, live_labels, annotations, secret);
-            api.patch(&name, &manager(), &Patch::<()>::Json(patch))
+            let written = api
+                .patch(&name, &manager(), &Patch::<()>::Json(patch))
                 .await
                 .map_err(err)?;
-            Ok(uid.clone())
+            Ok(outcome(&written, uid))
         }
-        Existing::Owned { uid, annotations, .. } => {
+        (Existing::Owned { uid, annotations, .. }, WriteMode::Apply { prune }) => {
             let apply = PatchParams::apply(labels::FIELD_MANAGER).force();
-            api.patch(&name, &apply, &Patch::Apply(apply_body(secret, uid)))
+            let mut written = api
+                .patch(&name, &apply, &Patch::Apply(apply_body(secret, uid)))
                 .await
                 .map_err(err)?;
             if let Some(patch) = tidy_patch(uid, annotations, secret, prune) {
-                api.patch(&name, &manager(), &Patch::Merge(&patch)).await.map_err(err)?;
+                written = api.patch(&name, &manager(), &Patch::Merge(&patch)).await.map_err(err)?;
             }
-            Ok(uid.clone())
+            Ok(outcome(&written, uid))
         }
     }
 }

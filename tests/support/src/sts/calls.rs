@@ -62,6 +62,10 @@ pub struct RoleCall {
     pub session_name: Option<String>,
     /// The error code, if the call failed.
     pub error: Option<String>,
+    /// When it was served, milliseconds since the Unix epoch (a test of an outage counts the
+    /// calls made during it).
+    #[serde(default)]
+    pub at_millis: u64,
 }
 
 #[derive(Default)]

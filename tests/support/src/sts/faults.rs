@@ -16,6 +16,8 @@ pub enum Fault {
     Slow(Duration),
     /// `500 InternalFailure`.
     InternalError,
+    /// `503 ServiceUnavailable`, as a regional endpoint in an outage answers every call.
+    Unavailable,
     /// `400 Throttling: Rate exceeded`.
     Throttling,
     /// `200` with a body that is not XML an SDK can read.
@@ -32,6 +34,11 @@ impl Fault {
                 code: "InternalFailure",
                 message: "The request processing has failed because of an unknown error.".into(),
                 status: 500,
+            }),
+            Self::Unavailable => Some(StsError {
+                code: "ServiceUnavailable",
+                message: "Service is unable to handle request.".into(),
+                status: 503,
             }),
             Self::Throttling => Some(StsError {
                 code: "Throttling",

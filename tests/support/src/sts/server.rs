@@ -84,6 +84,7 @@ async fn query_api(
             external_id: params.get("ExternalId").map(str::to_owned),
             session_name: params.get("RoleSessionName").map(str::to_owned),
             error: result.as_ref().err().map(|e| e.code.to_owned()),
+            at_millis: jiff::Timestamp::now().as_millisecond().try_into().unwrap_or_default(),
         });
     }
     let (status, body) = match result {
