@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Import(args) => atmos_auth_controller::cli::import::run(&args),
         Command::Status(args) => atmos_auth_controller::cli::status::run(&args),
         Command::Whoami(args) => atmos_auth_controller::cli::whoami::run(&args),
+        Command::Renew(args) => atmos_auth_controller::cli::renew::run(&args),
         Command::Run(args) => {
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

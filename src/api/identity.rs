@@ -289,6 +289,16 @@ pub struct IdentityStatus {
     /// version is read once and its data compared with the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written: Option<WrittenSecret>,
+    /// The last renewal request (`auth.atmos.tools/renew-requested-at`, set by `renew`) the
+    /// controller answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub renew_requested_at: Option<String>,
+    /// When the credentials answering it were written (RFC 3339): by the renewal it caused,
+    /// or by one less than the minimum refresh interval before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SHORT_LEN))]
+    pub renew_served_at: Option<String>,
     /// When the last attempt failed (RFC 3339); cleared on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_time: Option<String>,

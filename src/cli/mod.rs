@@ -1,10 +1,11 @@
 //! The command line: `run`, `crds`, `validate`, `import`, and the operator commands
-//! `status`, `whoami` (also `kubectl atmos-auth ...`, see [`plugin`]).
+//! `status`, `whoami`, `renew` (also `kubectl atmos-auth ...`, see [`plugin`]).
 
 pub mod crds;
 pub mod import;
 pub mod kube_args;
 pub mod plugin;
+pub mod renew;
 pub mod run;
 pub mod status;
 pub mod status_view;
@@ -39,6 +40,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Show who an Identity's credentials are (reads its Secret with your rights).
     Whoami(whoami::WhoamiArgs),
+    /// Ask the controller for one renewal now (needs patch on the Identity).
+    Renew(renew::RenewArgs),
 }
 
 /// Runs an operator command on a small runtime; an error is printed as `error: ...`.

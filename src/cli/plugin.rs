@@ -7,7 +7,7 @@ use std::path::Path;
 
 use clap::{Parser, Subcommand};
 
-use super::{status, whoami};
+use super::{renew, status, whoami};
 
 /// The file name kubectl looks for.
 pub const PLUGIN_NAME: &str = "kubectl-atmos_auth";
@@ -28,6 +28,8 @@ pub enum PluginCommand {
     Status(status::StatusArgs),
     /// Show who an Identity's credentials are (reads its Secret with your rights).
     Whoami(whoami::WhoamiArgs),
+    /// Ask the controller for one renewal now (needs patch on the Identity).
+    Renew(renew::RenewArgs),
 }
 
 /// Whether the process was started as the kubectl plugin (`argv[0]`'s file name).
@@ -43,6 +45,7 @@ pub fn main() -> std::process::ExitCode {
     match PluginCli::parse().command {
         PluginCommand::Status(args) => status::run(&args),
         PluginCommand::Whoami(args) => whoami::run(&args),
+        PluginCommand::Renew(args) => renew::run(&args),
     }
 }
 

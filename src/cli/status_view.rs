@@ -40,6 +40,12 @@ pub struct IdentityView {
     pub waiting_for_sts_budget: bool,
     /// The status describes an older spec: the controller has not caught up yet.
     pub stale: bool,
+    /// A renewal asked for with `renew` (the annotation's time), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renew_requested_at: Option<String>,
+    /// When the credentials answering it were written; `None` while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renew_served_at: Option<String>,
 }
 
 /// The `Ready` condition.
@@ -118,7 +124,20 @@ pub fn identity_view(identity: &Identity) -> IdentityView {
         reason: ready.reason.clone(),
         message: ready.message.clone(),
     });
+    // The request the status answered, or one asked since (served: not yet).
+    let asked = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::output::labels::RENEW_REQUESTED_AT))
+        .cloned();
+    let answered = asked.is_some() && asked == status.renew_requested_at;
+    let (renew_requested_at, renew_served_at) = match asked {
+        Some(a) if !answered => (Some(a), None),
+        _ => (status.renew_requested_at.clone(), status.renew_served_at.clone()),
+    };
     IdentityView {
+        renew_requested_at,
+        renew_served_at,
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: meta.name.clone().unwrap_or_default(),
         profile: format!("{}/{}", kind_name(kind), identity.spec.profile),
@@ -297,6 +316,13 @@ pub fn detail(v: &IdentityView, now: Timestamp) -> String {
         None => {
             let _ = writeln!(o, "Last error:   -");
         }
+    }
+    if let Some(asked) = &v.renew_requested_at {
+        let served = v
+            .renew_served_at
+            .as_deref()
+            .map_or_else(|| "waiting".to_owned(), |s| format!("served {}", when(s, now)));
+        let _ = writeln!(o, "Renew asked:  {} ({served})", when(asked, now));
     }
     let _ = writeln!(
         o,

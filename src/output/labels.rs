@@ -31,6 +31,10 @@ pub const DATA_KEYS: &str = "auth.atmos.tools/data-keys";
 /// On a Secret whose Identity may no longer use its profile (its namespace left a
 /// ClusterAuthProfile's selection): why its credentials were removed.
 pub const REVOKED: &str = "auth.atmos.tools/revoked";
+/// On an Identity: a renewal asked for (`renew`), as an RFC 3339 time; whoever may patch the
+/// Identity may ask. Served through the same budget, at most once per
+/// [`crate::settings::MIN_UNREQUESTED_REFRESH`].
+pub const RENEW_REQUESTED_AT: &str = "auth.atmos.tools/renew-requested-at";
 
 /// The annotations that say when a Secret's credentials were made and are renewed: removed
 /// from a superseded Secret, so it never counts as holding credentials.

@@ -196,3 +196,110 @@ subjects: [{{kind: User, name: ops-viewer, apiGroup: rbac.authorization.k8s.io}}
     assert_eq!(plugin["ready"]["reason"], "CredentialsIssued");
     Ok(())
 }
+
+#[tokio::test]
+async fn renew_causes_exactly_one_renewal_and_a_second_request_within_the_interval_none() -> anyhow::Result<()> {
+    use atmos_auth_controller::api::Identity;
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "ops-renew").await?;
+    let sts = start_sts(cp);
+    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &[])?;
+    let admin = cp.kubeconfig_path().display().to_string();
+    apply(&client, &ns, &profile("20m")).await?;
+    // A two-link chain: the parent's session is cached, so a renewal is one AssumeRole.
+    apply(&client, &ns, &identity("net", "  identity: acme/network")).await?;
+    let issued = wait_reason(&client, &ns, "net", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let identities: kube::Api<Identity> = kube::Api::namespaced(client.clone(), &ns);
+
+    // A request less than the minimum interval after a refresh is answered by it: wait out
+    // the interval after the first issue, so that this request needs a renewal.
+    let issued_at: jiff::Timestamp = issued
+        .status
+        .and_then(|s| s.last_refresh_time)
+        .unwrap_or_default()
+        .parse()?;
+    let interval = atmos_auth_controller::settings::MIN_UNREQUESTED_REFRESH;
+    let due = issued_at + jiff::SignedDuration::try_from(interval)? + jiff::SignedDuration::from_millis(500);
+    if let Ok(wait) = Duration::try_from(due.duration_since(jiff::Timestamp::now())) {
+        tokio::time::sleep(wait).await;
+    }
+    sts.reset_calls();
+
+    let asked = |out: &str| -> String {
+        out.split("requested at ")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let served = |asked: String| {
+        let identities = identities.clone();
+        async move {
+            wait_for(Duration::from_secs(30), || {
+                let (identities, asked) = (identities.clone(), asked.clone());
+                async move {
+                    let s = identities.get("net").await?.status.unwrap_or_default();
+                    Ok(s.renew_requested_at.as_deref() == Some(asked.as_str()) && s.renew_served_at.is_some())
+                }
+            })
+            .await
+        }
+    };
+    let first = ok(cli(&admin, &["renew", "-n", &ns, "net"])?);
+    assert!(
+        first.contains(&format!("renewal of Identity {ns}/net requested at")),
+        "{first}"
+    );
+    served(asked(&first)).await?;
+    let calls = sts.calls();
+    assert_eq!(
+        (calls.total("AssumeRole"), calls.total("AssumeRoleWithWebIdentity")),
+        (1, 0),
+        "one renewal with the cached parent: {calls:?}"
+    );
+    let status = ok(cli(&admin, &["status", "-n", &ns, "net"])?);
+    assert!(
+        status.contains("Renew asked:") && status.contains("(served "),
+        "{status}"
+    );
+
+    // A second request at once: answered by that renewal, no STS call.
+    let second = ok(cli(&admin, &["renew", "-n", &ns, "net"])?);
+    served(asked(&second)).await?;
+    let calls = sts.calls();
+    assert_eq!(
+        calls.total("AssumeRole"),
+        1,
+        "a second request within the interval: {calls:?}"
+    );
+
+    // Asking needs patch on the Identity.
+    kubectl(
+        cp,
+        &["apply", "-f", "-"],
+        Some(&format!(
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: identity-reader, namespace: {ns}}}
+rules: [{{apiGroups: [auth.atmos.tools], resources: [identities], verbs: [get, list]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: identity-reader, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: identity-reader}}
+subjects: [{{kind: User, name: renew-reader, apiGroup: rbac.authorization.k8s.io}}]
+"#
+        )),
+    )?;
+    let reader = cp.user_kubeconfig("renew-reader", &[])?.display().to_string();
+    let refused = cli(&reader, &["renew", "-n", &ns, "net"])?;
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("you may not patch Identity"),
+        "{}",
+        text(&refused)
+    );
+    Ok(())
+}

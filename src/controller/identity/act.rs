@@ -15,7 +15,7 @@ use kube::{Api, ResourceExt};
 use super::gather::{Held, read_live};
 use super::issue::{Issued, exchange_and_write};
 use super::plan::{Observed, Plan, SecretPlan, SecretView, plan_existing};
-use super::trigger::RenewReason;
+use super::trigger::{self, RenewReason};
 use super::{Refresh, decide, publish};
 use crate::api::{Identity, IdentityStatus, IssuedIdentity, SecretFormat};
 use crate::controller::admission::{NOT_ENFORCED, Refusal};
@@ -24,6 +24,7 @@ use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
 use crate::exchange::budget::{Admit, Urgency};
 use crate::exchange::renewal;
+use crate::output::labels;
 use crate::output::render::process_key;
 use crate::output::secret::{self, Existing, Record, SecretError};
 use crate::output::tamper::Restores;
@@ -108,6 +109,19 @@ impl Pass<'_> {
     /// Records `record` (the Secret's version, data hash, spec hash and times) in the status.
     fn record(&mut self, record: &Record) {
         self.status.written = Some(record.written.clone());
+    }
+
+    /// Answers a pending renewal request (`renew`) with the credentials written at `served`.
+    fn answer_request(&mut self, served: Timestamp) {
+        let asked = self
+            .obj
+            .annotations()
+            .get(labels::RENEW_REQUESTED_AT)
+            .map(String::as_str);
+        if let Some(request) = trigger::pending_request(asked, self.old.renew_requested_at.as_deref()) {
+            self.status.renew_requested_at = Some(request);
+            self.status.renew_served_at = Some(rfc3339(served));
+        }
     }
 
     /// What the status says of the resolved set, whatever happens next.
@@ -301,6 +315,9 @@ async fn serve(
             // version with the same data); the next look is at renewal.
             pass.issued(set, expiration, renewal);
             pass.record(&record);
+            // A request within the minimum interval: answered by the last refresh.
+            let last = pass.old.last_refresh_time.as_deref().and_then(|t| t.parse().ok());
+            pass.answer_request(last.unwrap_or(pass.now));
             pass.write_status().await?;
             let labels = pass.metric_labels(set);
             ctx.services
@@ -465,6 +482,8 @@ async fn renewed(
     } = issued;
     let resolved = set.first();
     pass.status.last_refresh_time = Some(rfc3339(pass.now));
+    // Any renewal answers a request made before it.
+    pass.answer_request(pass.now);
     if set.multi {
         pass.status.session_name = None;
         pass.status.role_arn = None;

@@ -15,6 +15,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::plan::{Observed, ProfileUse, SecretView};
+use super::trigger;
 use crate::api::{AuthProfile, AuthProfileSpec, ClusterAuthProfile, Identity, IdentityStatus, ProfileKind};
 use crate::controller::{Context, Error};
 use crate::output::secret::{Existing, Live, Record, data_hash};
@@ -60,10 +61,17 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
         record: None,
         restores: Default::default(),
         last_unrequested: None,
+        renew_request: None,
     };
     if !o.synced || o.deleting {
         return o;
     }
+    o.renew_request = trigger::pending_request(
+        obj.annotations()
+            .get(crate::output::labels::RENEW_REQUESTED_AT)
+            .map(String::as_str),
+        o.old.renew_requested_at.as_deref(),
+    );
     let profile = profile_use(obj, ns, ctx, now);
     if let ProfileUse::Usable(held) = &profile {
         let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);

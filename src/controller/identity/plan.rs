@@ -73,6 +73,8 @@ pub struct Observed<P> {
     /// When this process last made a refresh of this Identity that neither its spec nor its
     /// schedule asked for.
     pub last_unrequested: Option<Timestamp>,
+    /// A renewal request (`renew`) the status has not answered yet.
+    pub renew_request: Option<String>,
 }
 
 /// What the reconcile does.
@@ -305,6 +307,7 @@ pub(crate) mod tests {
             record: None,
             restores: Restores::default(),
             last_unrequested: None,
+            renew_request: None,
         }
     }
 

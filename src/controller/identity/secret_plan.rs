@@ -61,19 +61,30 @@ pub fn plan_existing<P>(o: &Observed<P>, existing: &Existing, (ns, name): (&str,
         } => (resource_version, live.as_ref()),
     };
     match verify(o.record.as_ref(), rv, live) {
-        Verdict::Recorded(record) | Verdict::SameData(record) => from_record(o.now, record, hash),
+        Verdict::Recorded(record) | Verdict::SameData(record) => from_record(o, record, hash),
         Verdict::Unread => SecretPlan::ReadLive,
         Verdict::Changed(writers) => tampered(o, (ns, name), &writers),
         Verdict::Unrecorded => unrecorded(o, (ns, name)),
     }
 }
 
-/// The Secret holds what the controller recorded: renew when the record says so.
-fn from_record(now: Timestamp, record: Record, hash: &str) -> SecretPlan {
-    match trigger::renewal_reason(now, Some(&SecretState::from_record(&record)), hash) {
+/// The Secret holds what the controller recorded: renew when the record says so, or when
+/// someone asked (`renew`) and the credentials are older than the minimum interval.
+fn from_record<P>(o: &Observed<P>, record: Record, hash: &str) -> SecretPlan {
+    match trigger::renewal_reason(o.now, Some(&SecretState::from_record(&record)), hash) {
         Some(trigger) => refresh(trigger, Some(record.expiration), None, (false, false)),
+        None if o.renew_request.is_some() && asked_and_due(o) => {
+            refresh(RenewReason::Requested, Some(record.expiration), None, (false, false))
+        }
         None => SecretPlan::UpToDate { record },
     }
+}
+
+/// Whether a pending request needs a refresh (not answered by one made a moment ago).
+fn asked_and_due<P>(o: &Observed<P>) -> bool {
+    let last = o.old.last_refresh_time.as_deref().and_then(|t| t.parse().ok());
+    let min = SignedDuration::try_from(MIN_UNREQUESTED_REFRESH).unwrap_or(SignedDuration::ZERO);
+    trigger::answer_request(o.now, last, min) == trigger::Answer::Renew
 }
 
 /// No Secret at the name: a first issue, or, when the controller recorded one there (it was
@@ -266,6 +277,36 @@ mod tests {
                 unrequested: false,
             }
         );
+    }
+
+    #[test]
+    fn a_renewal_request_renews_unless_credentials_were_written_within_the_interval() {
+        // at(n) is n minutes after t0; the credentials were written at t0.
+        let mut o = recorded(at(10), owned("7", None));
+        o.old.last_refresh_time = Some(rfc3339_of(t0()));
+        o.renew_request = Some("2026-01-01T00:10:00Z".into());
+        assert_eq!(
+            secret_plan(&o),
+            SecretPlan::Refresh {
+                trigger: RenewReason::Requested,
+                urgency: Urgency::Renewal(at(60).as_second()),
+                old_expiry: Some(at(60)),
+                tampered: None,
+                restore: false,
+                unrequested: false,
+            }
+        );
+        // Written five seconds ago: that refresh answers the request.
+        o.old.last_refresh_time = Some("2026-01-01T00:09:55Z".into());
+        assert!(matches!(secret_plan(&o), SecretPlan::UpToDate { .. }));
+        // No request: nothing to do before the renewal time.
+        o.renew_request = None;
+        o.old.last_refresh_time = Some(rfc3339_of(t0()));
+        assert!(matches!(secret_plan(&o), SecretPlan::UpToDate { .. }));
+    }
+
+    fn rfc3339_of(t: Timestamp) -> String {
+        crate::util::time::rfc3339(t)
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum RenewReason {
     /// The controller holds no record of the Secret's data (written by an earlier release,
     /// or its credentials were removed): rewritten whole with fresh credentials.
     Unrecorded,
+    /// Someone who may patch the Identity asked for a renewal (`renew`).
+    Requested,
 }
 
 impl RenewReason {
@@ -38,6 +40,7 @@ impl RenewReason {
             RenewReason::Expired => "Expired",
             RenewReason::Tampered => "SecretTampered",
             RenewReason::Unrecorded => "SecretUnrecorded",
+            RenewReason::Requested => "RenewRequested",
         }
     }
 }
@@ -90,6 +93,32 @@ pub fn renewal_reason(now: Timestamp, secret: Option<&SecretState>, spec_hash: &
         return Some(RenewReason::Renewing);
     }
     None
+}
+
+/// A renewal request not answered yet: the annotation's value when it differs from the
+/// request the status answered.
+pub fn pending_request(asked: Option<&str>, answered: Option<&str>) -> Option<String> {
+    asked
+        .filter(|a| !a.is_empty() && Some(*a) != answered)
+        .map(str::to_owned)
+}
+
+/// How a pending request is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Renew now (through the STS budget, as a renewal).
+    Renew,
+    /// Credentials written at this time, less than the minimum interval ago, answer it: a
+    /// request costs at most one refresh per interval, however often it is made.
+    AlreadyFresh(Timestamp),
+}
+
+/// The answer at `now` to a request, for credentials last written at `last_refresh`.
+pub fn answer_request(now: Timestamp, last_refresh: Option<Timestamp>, min: jiff::SignedDuration) -> Answer {
+    match last_refresh {
+        Some(at) if now < at + min => Answer::AlreadyFresh(at),
+        _ => Answer::Renew,
+    }
 }
 
 #[cfg(test)]
@@ -206,5 +235,26 @@ mod tests {
         assert_eq!(RenewReason::SecretMissing.to_string(), "SecretMissing");
         assert_eq!(RenewReason::Expired.to_string(), "Expired");
         assert_eq!(RenewReason::Unrecorded.to_string(), "SecretUnrecorded");
+    }
+
+    #[test]
+    fn a_request_is_pending_until_the_status_answers_it() {
+        assert_eq!(pending_request(None, None), None);
+        assert_eq!(pending_request(Some(""), None), None);
+        assert_eq!(pending_request(Some("t1"), None), Some("t1".into()));
+        assert_eq!(pending_request(Some("t1"), Some("t1")), None);
+        assert_eq!(pending_request(Some("t2"), Some("t1")), Some("t2".into()));
+    }
+
+    #[test]
+    fn a_request_within_the_interval_is_answered_by_the_last_refresh() {
+        let min = jiff::SignedDuration::from_secs(10);
+        let at = ts("2026-01-01T00:00:00Z");
+        assert_eq!(
+            answer_request(ts("2026-01-01T00:00:05Z"), Some(at), min),
+            Answer::AlreadyFresh(at)
+        );
+        assert_eq!(answer_request(ts("2026-01-01T00:00:10Z"), Some(at), min), Answer::Renew);
+        assert_eq!(answer_request(ts("2026-01-01T00:00:05Z"), None, min), Answer::Renew);
     }
 }
