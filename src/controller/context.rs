@@ -223,6 +223,7 @@ impl Context {
         self.memory.statuses.0.remove(key);
         self.memory.unwritten.0.remove(key);
         self.memory.profile_missing.remove(key);
+        self.memory.restarts.forget(key);
         self.memory.written.remove(key);
         self.memory.restores.remove(key);
         self.memory.unrequested.remove(key);
@@ -236,6 +237,7 @@ impl Context {
         self.memory.statuses.0.retain(&keep);
         self.memory.unwritten.0.retain(&keep);
         self.memory.profile_missing.retain(&keep);
+        self.memory.restarts.retain(&keep);
         self.memory.written.retain(&keep);
         self.memory.restores.retain(&keep);
         self.memory.unrequested.retain(&keep);

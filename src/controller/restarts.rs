@@ -44,6 +44,16 @@ impl Restarts {
             .with(|m| m.entry(key).or_default().written = Some((at, expiry)));
     }
 
+    /// Forgets a deleted Identity.
+    pub fn forget(&self, key: &Key) {
+        self.state.remove(key);
+    }
+
+    /// Keeps only the Identities for which `keep(namespace, name)` holds (after a re-list).
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.state.retain(keep);
+    }
+
     /// A stream of Identities whose deferred restart is due.
     pub fn trigger(&self) -> mpsc::UnboundedReceiver<Key> {
         let (tx, rx) = mpsc::unbounded();
