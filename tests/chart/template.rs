@@ -298,13 +298,7 @@ fn the_controller_is_told_which_admission_policies_to_check() {
         .map(name)
         .collect();
     // The names the controller checks (src/controller/admission.rs).
-    for suffix in [
-        "identity-serviceaccount",
-        "authprofile-serviceaccounts",
-        "clusterauthprofile-serviceaccounts",
-        "controller-secrets",
-        "controller-workloads",
-    ] {
+    for suffix in atmos_auth_controller::controller::admission::POLICIES {
         assert!(
             policies.contains(&format!("{RELEASE}-{suffix}").as_str()),
             "{policies:?}"

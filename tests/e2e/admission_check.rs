@@ -12,17 +12,12 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::{Api, Client};
 
+use atmos_auth_controller::controller::admission::POLICIES;
+
 use crate::fixture::*;
 use crate::{identity, profile};
 
 const PREFIX: &str = "e2e-admcheck";
-const POLICIES: [&str; 5] = [
-    "identity-serviceaccount",
-    "authprofile-serviceaccounts",
-    "clusterauthprofile-serviceaccounts",
-    "controller-secrets",
-    "controller-workloads",
-];
 
 /// The five policies named as the controller expects (they match nothing), bound with
 /// `actions`.

@@ -220,57 +220,20 @@ subjects: [{{kind: User, name: restart-writer, apiGroup: rbac.authorization.k8s.
         "other",
         "  serviceAccountName: terraform\n  rolloutRestartTargets: [{kind: Deployment, name: app}]",
     );
-    let out = cp
-        .command("kubectl")
-        .args([
-            "--kubeconfig",
-            &writer.display().to_string(),
-            "-n",
-            &ns,
-            "apply",
-            "-f",
-            "-",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .map(|mut s| s.write_all(manifest.as_bytes()))
-                .transpose()?;
-            c.wait_with_output()
-        })?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "admitted: {stderr}");
+    let writer = writer.display().to_string();
+    let as_writer = |manifest: &str| {
+        kubectl(
+            cp,
+            &["--kubeconfig", &writer, "-n", &ns, "apply", "-f", "-"],
+            Some(manifest),
+        )
+    };
+    let refused = as_writer(&manifest).unwrap_err().to_string();
     assert!(
-        stderr.contains("may not patch") && stderr.contains("rolloutRestartTargets"),
-        "{stderr}"
+        refused.contains("may not patch") && refused.contains("rolloutRestartTargets"),
+        "{refused}"
     );
     // Without the target the same writer is admitted: the refusal is about the Deployment.
-    let plain = identity("other", "  serviceAccountName: terraform");
-    let out = cp
-        .command("kubectl")
-        .args([
-            "--kubeconfig",
-            &writer.display().to_string(),
-            "-n",
-            &ns,
-            "apply",
-            "-f",
-            "-",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().map(|mut s| s.write_all(plain.as_bytes())).transpose()?;
-            c.wait_with_output()
-        })?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    as_writer(&identity("other", "  serviceAccountName: terraform"))?;
     Ok(())
 }
