@@ -49,17 +49,22 @@ impl KubeArgs {
     }
 }
 
-/// A Kubernetes API error as one sentence for a person: what was asked, and for a refusal
-/// that the caller's own rights are used.
+/// A Kubernetes API error reading `what`, as one sentence for a person.
 pub fn api_error(what: &str, err: &kube::Error) -> String {
+    verb_error(("read", "reading"), what, err)
+}
+
+/// A Kubernetes API error of `verb` (`doing`, its -ing form) on `what`: what was asked, and
+/// for a refusal that the caller's own rights are used.
+pub fn verb_error((verb, doing): (&str, &str), what: &str, err: &kube::Error) -> String {
     match err {
         kube::Error::Api(s) if s.code == 403 => {
             format!(
-                "you may not read {what} ({}); these commands use your own rights",
+                "you may not {verb} {what} ({}); these commands use your own rights",
                 s.message
             )
         }
         kube::Error::Api(s) if s.code == 404 => format!("{what} not found"),
-        other => format!("reading {what}: {other}"),
+        other => format!("{doing} {what}: {other}"),
     }
 }

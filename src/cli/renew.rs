@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 
-use super::kube_args::KubeArgs;
+use super::kube_args::{KubeArgs, verb_error};
 use crate::api::Identity;
 use crate::output::labels::RENEW_REQUESTED_AT;
 
@@ -66,14 +66,7 @@ async fn renew(args: &RenewArgs) -> Result<String, String> {
         let patch = serde_json::json!({"metadata": {"annotations": {RENEW_REQUESTED_AT: at}}});
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| match &e {
-                kube::Error::Api(s) if s.code == 403 => format!(
-                    "you may not patch Identity {ns}/{name} ({}): asking for a renewal needs patch on identities",
-                    s.message
-                ),
-                kube::Error::Api(s) if s.code == 404 => format!("Identity {ns}/{name} not found"),
-                other => format!("asking Identity {ns}/{name} for a renewal: {other}"),
-            })?;
+            .map_err(|e| verb_error(("patch", "patching"), &format!("Identity {ns}/{name}"), &e))?;
         out.push_str(&format!(
             "renewal of Identity {ns}/{name} requested at {at}; `status {name}` shows when it is served\n"
         ));
