@@ -169,14 +169,19 @@ fn ready_view(c: &Condition) -> ReadyView {
 
 /// `2026-12-07T18:00:00Z (in 41m)`: the time, and how far it is from `now`.
 pub fn when(at: &str, now: Timestamp) -> String {
-    let Ok(t) = at.parse::<Timestamp>() else {
-        return at.to_owned();
-    };
+    match at.parse::<Timestamp>() {
+        Ok(t) => format!("{at} ({})", relative(t, now)),
+        Err(_) => at.to_owned(),
+    }
+}
+
+/// `in 41m` or `30s ago`.
+fn relative(t: Timestamp, now: Timestamp) -> String {
     let d = t.duration_since(now);
     if d >= SignedDuration::ZERO {
-        format!("{at} (in {})", short(d))
+        format!("in {}", short(d))
     } else {
-        format!("{at} ({} ago)", short(-d))
+        format!("{} ago", short(-d))
     }
 }
 
@@ -212,15 +217,7 @@ pub fn table(views: &[IdentityView], now: Timestamp, with_namespace: bool) -> St
         let rel = |t: &Option<String>| {
             t.as_deref()
                 .and_then(|t| t.parse::<Timestamp>().ok())
-                .map(|t| {
-                    let d = t.duration_since(now);
-                    if d >= SignedDuration::ZERO {
-                        format!("in {}", short(d))
-                    } else {
-                        format!("{} ago", short(-d))
-                    }
-                })
-                .unwrap_or_else(|| "-".into())
+                .map_or_else(|| "-".into(), |t| relative(t, now))
         };
         rows.push(vec![
             v.namespace.clone(),
