@@ -484,4 +484,5 @@ async fn first_issue_run() -> Run {
 }
 
 mod issue;
+mod restarts;
 mod secrets;
