@@ -219,7 +219,7 @@ impl Context {
     /// Identity `key` is gone: drop everything the process remembers of it (metric series,
     /// last status written, sessions left unwritten).
     pub fn forget_identity(&self, key: &Key) {
-        self.services.metrics.forget(&key.0, &key.1);
+        self.services.metrics.gone(&key.0, &key.1);
         self.memory.statuses.0.remove(key);
         self.memory.unwritten.0.remove(key);
         self.memory.profile_missing.remove(key);

@@ -50,6 +50,16 @@ impl Error {
         }
     }
 
+    /// The `result` label of `atmos_auth_exchanges_total` for an exchange that failed so.
+    pub fn exchange_result(&self) -> &'static str {
+        match self {
+            Self::Sts(e) if crate::exchange::sts::is_throttled(e) => "throttled",
+            Self::Sts(e) if e.endpoint_down() => "unavailable",
+            e if !e.is_transient() => "refused",
+            _ => "error",
+        }
+    }
+
     /// Transient failures back off and retry quickly; the others are retried slowly.
     pub fn is_transient(&self) -> bool {
         match self {

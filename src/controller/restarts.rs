@@ -11,7 +11,6 @@ use futures::channel::mpsc;
 use jiff::Timestamp;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::events::EventType;
 
 use super::Context;
 use crate::api::{Identity, RestartTarget};
@@ -104,7 +103,9 @@ pub async fn follow(ctx: &Context, obj: &Identity, ns: &str, now: Timestamp) {
             Ok(None) => {}
             Err(note) => {
                 all_done = false;
-                super::identity::publish(ctx, obj, EventType::Warning, "RestartFailed", note).await;
+                // A target that stays unpatchable fails at every reconcile: one Event, its
+                // series counting the repeats.
+                super::identity::warn_failed(ctx, obj, &key, "RestartFailed", note).await;
             }
         }
     }

@@ -122,7 +122,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
         tracing::info!(instance = %config.instance, "leading");
     }
 
+    metrics.leading(true);
     controllers(&config, &client, &readiness, &metrics, &shutdown).await;
+    metrics.leading(false);
     if let Some(l) = leadership {
         l.release().await;
     }

@@ -67,6 +67,29 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// An Identity's Ready condition: one series per Identity, its labels the condition's status
+/// and reason now (value 1), in the manner of cert-manager's `certificate_ready_status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// Identity object name.
+    pub name: String,
+    /// `True` or `False`.
+    pub condition: String,
+    /// The condition's reason (`CredentialsIssued`, `AccessDenied`, ...).
+    pub reason: String,
+}
+
+/// An exchange's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExchangeLabels {
+    /// `aws` (one value per cloud).
+    pub cloud: String,
+    /// `ok`, `throttled`, `refused`, `unavailable` or `error` ([`crate::controller::Error::exchange_result`]).
+    pub result: String,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
@@ -83,6 +106,70 @@ pub struct Metrics {
     /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
     /// frozen, where it would fire false expiry alerts.
     series: Mutex<HashMap<Key, IdentityLabels>>,
+    alerting: Alerting,
+}
+
+/// The series alerts and the dashboard read (`charts/.../files/dashboard.json`, the
+/// PrometheusRule): Ready per Identity, exchanges by result, late renewals, leadership.
+struct Alerting {
+    ready: Family<ReadyLabels, Gauge<i64, AtomicI64>>,
+    /// The labels each Identity's ready series carries now: one series per Identity.
+    ready_series: Mutex<HashMap<Key, ReadyLabels>>,
+    exchanges: Family<ExchangeLabels, Counter>,
+    renewal_delay: Histogram,
+    late: Counter,
+    leader: Gauge<i64, AtomicI64>,
+}
+
+impl Alerting {
+    fn register(registry: &mut Registry) -> Self {
+        let ready = Family::<ReadyLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "identity_ready_status",
+            "An Identity's Ready condition: one series per Identity, value 1, labelled with the condition's status (True, False) and reason",
+            ready.clone(),
+        );
+        let exchanges = Family::<ExchangeLabels, Counter>::default();
+        registry.register(
+            "exchanges",
+            "Credential exchanges (one per identity of a refresh), by cloud and result: ok, throttled, refused (fix the spec or IAM), unavailable (no answer), error",
+            exchanges.clone(),
+        );
+        // From a second to a day: a renewal served within seconds is on time.
+        let renewal_delay = Histogram::new([1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 86_400.0]);
+        registry.register(
+            "renewal_delay_seconds",
+            "How long after its renewal time each scheduled renewal was served",
+            renewal_delay.clone(),
+        );
+        let late = Counter::default();
+        registry.register(
+            "renewals_late",
+            "Renewals served late: after half the time between their renewal time and the old credentials' expiry had passed",
+            late.clone(),
+        );
+        let leader = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "leader",
+            "1 while this replica runs the controllers (it holds the Lease, or runs without leader election), else 0",
+            leader.clone(),
+        );
+        Self {
+            ready,
+            ready_series: Mutex::default(),
+            exchanges,
+            renewal_delay,
+            late,
+            leader,
+        }
+    }
+
+    fn forget_ready(&self, key: &Key) {
+        let before = self.ready_series.lock().ok().and_then(|mut s| s.remove(key));
+        if let Some(labels) = before {
+            self.ready.remove(&labels);
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -146,7 +233,9 @@ impl Default for Metrics {
             "1 when the admission policies that check who may mint which token are installed and bound with Deny, else 0",
             admission.clone(),
         );
+        let alerting = Alerting::register(&mut registry);
         Self {
+            alerting,
             registry,
             undecodable,
             admission,
@@ -222,6 +311,68 @@ impl Metrics {
             self.expiration.remove(&labels);
             self.renewal_time.remove(&labels);
         }
+        let gone: Vec<ReadyLabels> = match self.alerting.ready_series.lock() {
+            Ok(mut series) => {
+                let keys: Vec<_> = series.keys().filter(|(ns, n)| !keep(ns, n)).cloned().collect();
+                keys.iter().filter_map(|k| series.remove(k)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for labels in gone {
+            self.alerting.ready.remove(&labels);
+        }
+    }
+
+    /// Identity `namespace/name` is gone: every series of it goes.
+    pub fn gone(&self, namespace: &str, name: &str) {
+        self.forget(namespace, name);
+        self.alerting.forget_ready(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// Identity `namespace/name`'s Ready condition is now `ready` with `reason`: its one
+    /// ready series says so (the one of other labels goes).
+    pub fn ready(&self, namespace: &str, name: &str, ready: bool, reason: &str) {
+        let labels = ReadyLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            condition: if ready { "True" } else { "False" }.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let key = (labels.namespace.clone(), labels.name.clone());
+        if let Ok(mut series) = self.alerting.ready_series.lock()
+            && let Some(before) = series.insert(key, labels.clone())
+            && before != labels
+        {
+            self.alerting.ready.remove(&before);
+        }
+        self.alerting.ready.get_or_create(&labels).set(1);
+    }
+
+    /// One exchange with `cloud` ended with `result` .
+    pub fn exchanged(&self, cloud: &str, result: &str) {
+        self.alerting
+            .exchanges
+            .get_or_create(&ExchangeLabels {
+                cloud: cloud.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A scheduled renewal served at `served` (Unix seconds): due at `renewal`, the old
+    /// credentials expiring at `expiration`.
+    pub fn renewal_served(&self, served: i64, renewal: i64, expiration: i64) {
+        let delay = served.saturating_sub(renewal).max(0);
+        #[allow(clippy::cast_precision_loss)] // seconds: far below 2^52
+        self.alerting.renewal_delay.observe(delay as f64);
+        if renewal_was_late(served, renewal, expiration) {
+            self.alerting.late.inc();
+        }
+    }
+
+    /// Whether this replica runs the controllers.
+    pub fn leading(&self, leading: bool) {
+        self.alerting.leader.set(i64::from(leading));
     }
 
     /// One reconcile of `controller` took `elapsed`.
@@ -263,6 +414,13 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Late: served after half the margin between the renewal time and the expiry had passed
+/// (the point the `AtmosAuthCredentialsExpiringWithoutRenewal` alert fires), or after expiry.
+pub fn renewal_was_late(served: i64, renewal: i64, expiration: i64) -> bool {
+    let margin = expiration.saturating_sub(renewal).max(0);
+    served.saturating_sub(renewal) > margin / 2 || served >= expiration
 }
 
 impl CallObserver for Metrics {
@@ -318,5 +476,59 @@ mod tests {
         assert!(text.contains(r#"name="listed""#), "{text}");
         assert!(text.contains(r#"namespace="other""#), "{text}");
         assert!(!text.contains(r#"namespace="ns",name="gone""#), "{text}");
+    }
+
+    #[test]
+    fn one_ready_series_per_identity_follows_its_condition_and_goes_with_it() {
+        let m = Metrics::default();
+        m.ready("ns", "app", false, "AccessDenied");
+        m.ready("ns", "app", true, "CredentialsIssued");
+        m.ready("ns", "other", false, "Throttling");
+        let text = m.encode();
+        assert!(
+            text.contains(r#"atmos_auth_identity_ready_status{namespace="ns",name="app",condition="True",reason="CredentialsIssued"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains("AccessDenied"), "{text}");
+        // No credentials (forget) leaves the condition; gone or not re-listed takes it.
+        m.forget("ns", "app");
+        assert!(m.encode().contains(r#"name="app",condition="True""#));
+        m.gone("ns", "app");
+        m.retain(|_, name| name != "other");
+        assert!(
+            !m.encode().contains("atmos_auth_identity_ready_status{"),
+            "{}",
+            m.encode()
+        );
+    }
+
+    #[test]
+    fn a_renewal_is_late_past_half_its_margin_or_after_expiry() {
+        // Renewal at 100, expiry at 160: late after 130.
+        assert!(!renewal_was_late(100, 100, 160));
+        assert!(!renewal_was_late(130, 100, 160));
+        assert!(renewal_was_late(131, 100, 160));
+        assert!(renewal_was_late(170, 100, 100));
+        let m = Metrics::default();
+        m.renewal_served(101, 100, 160);
+        m.renewal_served(150, 100, 160);
+        let text = m.encode();
+        assert!(text.contains("atmos_auth_renewals_late_total 1"), "{text}");
+        assert!(text.contains("atmos_auth_renewal_delay_seconds_count 2"), "{text}");
+    }
+
+    #[test]
+    fn exchanges_count_by_cloud_and_result_and_leadership_shows() {
+        let m = Metrics::default();
+        assert!(m.encode().contains("atmos_auth_leader 0"));
+        m.leading(true);
+        m.exchanged("aws", "throttled");
+        m.exchanged("aws", "throttled");
+        let text = m.encode();
+        assert!(text.contains("atmos_auth_leader 1"), "{text}");
+        assert!(
+            text.contains(r#"atmos_auth_exchanges_total{cloud="aws",result="throttled"} 2"#),
+            "{text}"
+        );
     }
 }

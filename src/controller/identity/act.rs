@@ -51,6 +51,10 @@ impl Pass<'_> {
 
     fn set_ready(&mut self, ok: bool, reason: &str, message: &str) {
         let generation = self.obj.metadata.generation;
+        self.ctx
+            .services
+            .metrics
+            .ready(&self.ns, &self.obj.name_any(), ok, reason);
         conditions::set(
             &mut self.status.conditions,
             READY,
@@ -513,6 +517,9 @@ async fn renewed(
     // A run of failures, if any, is over: the next failure is a new Warning.
     ctx.memory.failures.remove(&pass.key());
     ctx.services.metrics.renewed(trigger.as_str());
+    if matches!(trigger, RenewReason::Renewing | RenewReason::Expired) {
+        served_late(pass);
+    }
     let labels = pass.metric_labels(set);
     ctx.services
         .metrics
@@ -525,6 +532,18 @@ async fn renewed(
     publish(ctx, pass.obj, EventType::Normal, "Renewed", note).await;
     tracing::info!(namespace = %pass.ns, identity = %pass.obj.name_any(), %trigger, expiration = %rfc3339(schedule.expiration), renewal = %rfc3339(schedule.renewal), "credentials renewed");
     Ok(Action::requeue(renewal::requeue_after(pass.now, schedule.renewal)))
+}
+
+/// A scheduled renewal served now: how late, from the renewal time and expiry the status
+/// recorded before it.
+fn served_late(pass: &Pass<'_>) {
+    let at = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+    if let (Some(renewal), Some(expiration)) = (at(&pass.old.renewal_time), at(&pass.old.expiration)) {
+        pass.ctx
+            .services
+            .metrics
+            .renewal_served(pass.now.as_second(), renewal.as_second(), expiration.as_second());
+    }
 }
 
 /// A failed refresh: the old Secret stays as it is; [`decide::retry`] says what to report

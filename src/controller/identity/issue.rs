@@ -92,6 +92,9 @@ pub(super) async fn exchange_and_write(
     }
 }
 
+/// The `cloud` label of the exchanges this module makes (`Refresh` is AWS's exchange).
+const CLOUD: &str = "aws";
+
 /// Runs each identity's chain in turn, in [`decide::refresh_order`]: a parent that is itself
 /// one of the identities is issued (and cached) before the chains that start with it, so
 /// they reuse it; any parent shared by several identities is exchanged once. Stops at the
@@ -119,7 +122,10 @@ async fn refresh_all(
             keep: set.multi,
             token,
         };
-        sessions[i] = Some(sts.exchange(request).await?);
+        let exchanged = sts.exchange(request).await.map_err(Error::from);
+        let result = exchanged.as_ref().map_or_else(Error::exchange_result, |_| "ok");
+        ctx.services.metrics.exchanged(CLOUD, result);
+        sessions[i] = Some(exchanged?);
     }
     Ok(sessions.into_iter().flatten().collect())
 }

@@ -95,10 +95,16 @@ pub(super) async fn publish(
     }
 }
 
-/// A failed refresh's Warning: the first of a run of failures with one reason is an Event;
+/// A failed refresh's (or restart's) Warning: the first of a run of failures with one reason is an Event;
 /// each repeat counts in that Event's series instead of making a new one (a down endpoint's
 /// probe fails every 2 s). A success or another reason starts a new run.
-async fn warn_failed(ctx: &Context, obj: &Identity, key: &crate::util::keyed::Key, reason: &str, note: String) {
+pub(crate) async fn warn_failed(
+    ctx: &Context,
+    obj: &Identity,
+    key: &crate::util::keyed::Key,
+    reason: &str,
+    note: String,
+) {
     let run = ctx.memory.failures.get(key).filter(|(r, _, _)| r == reason);
     if let Some((_, name, count)) = run {
         let count = count.saturating_add(1);

@@ -505,7 +505,7 @@ pub fn endpoint_key(endpoint: Option<&String>, region: &str) -> String {
 }
 
 /// Whether STS said "slow down".
-fn is_throttled(e: &StsError) -> bool {
+pub(crate) fn is_throttled(e: &StsError) -> bool {
     matches!(e, StsError::Rejected { code, .. } if limit::is_throttling(code))
 }
 
