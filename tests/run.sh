@@ -14,6 +14,13 @@ if ! command -v aws >/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check awscli
 fi
 
+# The alert tests run the chart's rules through the real promtool (Debian's `prometheus`).
+if ! command -v promtool >/dev/null; then
+  echo "tests/run.sh: installing promtool (Debian package prometheus)" >&2
+  install_promtool() { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }
+  install_promtool || { apt-get update >/dev/null && install_promtool; }
+fi
+
 start=$SECONDS
 # The control plane and helm (the chart tests' part; `cargo dev` builds only the former).
 tests/controlplane/build-binaries.sh all >/dev/null

@@ -3,12 +3,14 @@
 //! `e2e-<name>`, its own STS and its own controller process scoped to that namespace.
 
 mod admission_check;
+mod alerts;
 mod atmos_reading;
 mod chart_rbac;
 mod cluster_profiles;
 mod consumers;
 mod corpus;
 mod deep;
+mod exposition;
 mod fixture;
 mod flow;
 mod forged;
