@@ -62,6 +62,8 @@ fn template_default_values_is_cluster_wide_and_hardened() {
         "one replica needs no PodDisruptionBudget"
     );
     assert!(!kinds.contains("ServiceMonitor"), "the ServiceMonitor is opt-in");
+    assert!(!kinds.contains("PrometheusRule"), "the alerts are opt-in");
+    assert!(!kinds.contains("ConfigMap"), "the dashboard is opt-in");
 
     // Cluster-wide: a binding of the controller's own ClusterRole and of its read-only
     // `-cluster` one, none of the token creator. The only Role is the Lease's, in the
@@ -407,6 +409,8 @@ fn template_ha_adds_pdb_and_forces_leader_election() {
         "/var/run/secrets/kubernetes.io/serviceaccount/token"
     );
     assert_eq!(endpoint["tlsConfig"]["insecureSkipVerify"], true);
+    // The Identities' `namespace` label stays theirs (the alerts and dashboard read it).
+    assert_eq!(endpoint["honorLabels"], true);
     assert_eq!(
         of_kind(&objects, "Service").len(),
         1,
