@@ -71,3 +71,32 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(code: &str, status: u16) -> Error {
+        Error::Sts(StsError::Rejected {
+            action: "AssumeRole",
+            role: "r".into(),
+            code: code.into(),
+            message: "m".into(),
+            status: Some(status),
+        })
+    }
+
+    #[test]
+    fn exchange_results_tell_throttling_refusal_and_no_answer_apart() {
+        assert_eq!(rejected("Throttling", 400).exchange_result(), "throttled");
+        assert_eq!(rejected("AccessDenied", 403).exchange_result(), "refused");
+        assert_eq!(rejected("ServiceUnavailable", 503).exchange_result(), "unavailable");
+        let down = Error::Sts(StsError::Transport {
+            action: "AssumeRole",
+            role: "r".into(),
+            detail: "connection refused".into(),
+        });
+        assert_eq!(down.exchange_result(), "unavailable");
+        assert_eq!(rejected("InternalFailure", 400).exchange_result(), "error");
+    }
+}
