@@ -32,7 +32,47 @@ pub struct Retry {
 /// anything the controller watches. Either way the next look is at the old credentials'
 /// expiry at the latest, to report it.
 pub fn retry(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: &str, now: Timestamp) -> Retry {
-    let (reason, kept) = match old_expiry {
+    let (reason, kept) = kept(err, old_expiry, secret, now);
+    let transient = err.is_transient();
+    let wait = if transient {
+        renewal::backoff(attempts)
+    } else {
+        renewal::slow_retry(attempts)
+    };
+    let wait = capped(wait, old_expiry, now);
+    let next = if transient {
+        format!(" Retrying in {}s.", wait.as_secs())
+    } else {
+        format!(
+            " Retried slowly (next in {}s): fix the spec, the role's trust policy or the controller's RBAC, then annotate the Identity to retry at once.",
+            wait.as_secs()
+        )
+    };
+    Retry {
+        reason,
+        message: redact(&format!("{err}.{kept}{next}")),
+        wait,
+        attempts,
+    }
+}
+
+/// Like [`retry`] for a refresh STS throttled: it is back in line for its account's budget
+/// (the gate triggers it when that allows, holding nothing meanwhile); `wait` is only the
+/// look the reconcile takes by itself if nothing triggers it sooner.
+pub fn throttled(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: &str, now: Timestamp) -> Retry {
+    let (reason, kept) = kept(err, old_expiry, secret, now);
+    let next = " Back in line for the STS budget of the role's account in its region, whose rate backed off.";
+    Retry {
+        reason,
+        message: redact(&format!("{err}.{kept}{next}")),
+        wait: capped(renewal::backoff(attempts), old_expiry, now),
+        attempts,
+    }
+}
+
+/// The reason a failure reports, and what it says of the credentials kept.
+fn kept(err: &Error, old_expiry: Option<Timestamp>, secret: &str, now: Timestamp) -> (String, String) {
+    match old_expiry {
         Some(e) if e > now => (
             err.reason().to_owned(),
             format!(
@@ -48,30 +88,14 @@ pub fn retry(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: 
             ),
         ),
         None => (err.reason().to_owned(), String::new()),
-    };
-    let transient = err.is_transient();
-    let wait = if transient {
-        renewal::backoff(attempts)
-    } else {
-        renewal::slow_retry(attempts)
-    };
-    let wait = match old_expiry.filter(|e| *e > now) {
+    }
+}
+
+/// `wait`, but the next look no later than the old credentials' expiry.
+fn capped(wait: Duration, old_expiry: Option<Timestamp>, now: Timestamp) -> Duration {
+    match old_expiry.filter(|e| *e > now) {
         Some(e) => wait.min(renewal::requeue_after(now, e)),
         None => wait,
-    };
-    let next = if transient {
-        format!(" Retrying in {}s.", wait.as_secs())
-    } else {
-        format!(
-            " Retried slowly (next in {}s): fix the spec, the role's trust policy or the controller's RBAC, then annotate the Identity to retry at once.",
-            wait.as_secs()
-        )
-    };
-    Retry {
-        reason,
-        message: redact(&format!("{err}.{kept}{next}")),
-        wait,
-        attempts,
     }
 }
 
