@@ -542,10 +542,6 @@ async fn renewed(
     Ok(Action::requeue(renewal::requeue_after(pass.now, schedule.renewal)))
 }
 
-/// Consecutive `Throttling` answers after which a refresh backs off on its own timer
-/// instead of going straight back in line.
-const THROTTLED_IN_LINE: u32 = 3;
-
 /// A failed refresh: the old Secret stays as it is; [`decide::retry`] says what to report
 /// and when to try again.
 async fn failed(
@@ -559,10 +555,9 @@ async fn failed(
     // STS gave no answer: parked until a probe gets one, instead of backing off alone.
     let retry = if err.endpoint_down() && pass.ctx.services.budget.park(endpoint, &pass.key(), urgency) {
         decide::parked(Some(&err), attempts, old_expiry, (secret, endpoint), pass.now)
-    } else if err.throttled() && attempts < THROTTLED_IN_LINE {
+    } else if decide::back_in_line(&err, attempts) {
         // Back in line for the account's budget, not a timer of its own: its rate backed
-        // off, and the gate serves it when that rate allows. A quota that stays spent (other
-        // callers in the account) falls back to the backoff below after a few tries.
+        // off, and the gate serves it when that rate allows.
         pass.ctx.services.budget.requeue(&pass.key(), urgency, demand);
         decide::throttled(&err, attempts, old_expiry, secret, pass.now)
     } else {
