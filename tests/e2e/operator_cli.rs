@@ -226,7 +226,7 @@ async fn status_shows_an_identity_waiting_for_sts_budget() -> anyhow::Result<()>
     let detail = ok(cli(&admin, &["status", "-n", &ns, "waiting"])?);
     for want in [
         "STS budget:   waiting for a turn",
-        "STS calls are queued for this account's rate limit",
+        "1 STS call(s) queued for this account's rate limit in its region (0.01/s), about 100s",
         "this Identity waits its turn",
     ] {
         assert!(detail.contains(want), "missing {want:?} in:\n{detail}");

@@ -71,7 +71,7 @@ pub const THROTTLED_IN_LINE: u32 = 3;
 /// off, so the line is the wait; a quota that stays spent (other callers in the account)
 /// falls back to a backoff of its own each third time.
 pub fn back_in_line(err: &Error, attempts: u32) -> bool {
-    err.throttled() && attempts % THROTTLED_IN_LINE != 0
+    err.throttled() && !attempts.is_multiple_of(THROTTLED_IN_LINE)
 }
 
 /// Like [`retry`] for a refresh STS throttled: it is back in line for its account's budget

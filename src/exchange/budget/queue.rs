@@ -28,9 +28,8 @@ const REPORT_ISSUE_WAIT_SECONDS: f64 = 60.0;
 pub fn waiting_condition(now: Timestamp, expiry: Option<Timestamp>, calls: u64, rate: f64) -> Option<(bool, String)> {
     let wait = calls as f64 / rate.max(f64::MIN_POSITIVE);
     let done = now.checked_add(SignedDuration::from_secs_f64(wait.min(1e9))).ok()?;
-    let queued = format!(
-        "{calls} STS calls are queued for this account's rate limit in its region ({rate}/s), about {wait:.0}s"
-    );
+    let queued =
+        format!("{calls} STS call(s) queued for this account's rate limit in its region ({rate}/s), about {wait:.0}s");
     match expiry {
         Some(e) if e > now => (done >= e).then(|| {
             (
