@@ -30,12 +30,13 @@ pub struct RunArgs {
     /// Budget for one STS call, retries included.
     #[arg(long, env = "ATMOS_AUTH_STS_TIMEOUT", default_value = STS_TIMEOUT_FLAG.as_str(), value_parser = parse_duration)]
     pub sts_timeout: Duration,
-    /// STS calls per second per region, this process's share of the account's STS quota
-    /// (AWS: 600/s per account and region, shared by every caller). Backs off when STS
-    /// answers `Throttling`.
+    /// STS calls per second per account and region (each account gets this rate in each
+    /// region), this process's share of the account's STS quota (AWS: 600/s per account and
+    /// region, shared by every caller). A call counts against the account of the role it
+    /// assumes. Backs off, for that account and region only, when STS answers `Throttling`.
     #[arg(long, env = "ATMOS_AUTH_STS_RATE_LIMIT", default_value_t = crate::exchange::budget::limit::DEFAULT_RATE, value_parser = parse_rate)]
     pub sts_rate_limit: f64,
-    /// STS calls per region that may go at once after a quiet period. Default: one second's worth.
+    /// STS calls per account and region that may go at once after a quiet period. Default: one second's worth.
     #[arg(long, env = "ATMOS_AUTH_STS_BURST")]
     pub sts_burst: Option<u32>,
     /// Identity reconciles at once (and STS refreshes in flight at once).
@@ -154,7 +155,6 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
                 // At least one call, whatever the rate rounds to.
                 burst: args.sts_burst.unwrap_or(args.sts_rate_limit.ceil().max(1.0) as u32),
             },
-            ..StsSettings::default()
         },
         kubeconfig: args.kubeconfig,
         cluster_profile_status: args.cluster_profile_status.unwrap_or(args.namespaces.is_empty()),

@@ -40,6 +40,11 @@ impl Error {
         matches!(self, Self::Sts(e) if e.endpoint_down())
     }
 
+    /// Whether STS throttled the call (the account's quota in its region is spent).
+    pub fn throttled(&self) -> bool {
+        matches!(self, Self::Sts(e) if e.throttled())
+    }
+
     /// Condition reason for this failure: each layer's own.
     pub fn reason(&self) -> &str {
         match self {

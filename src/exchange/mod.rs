@@ -8,7 +8,7 @@
 //! - [`token`]: the ServiceAccount token every chain starts from;
 //! - [`sts`]: AWS (`AssumeRoleWithWebIdentity`, then `AssumeRole` per link; parent sessions
 //!   cached);
-//! - [`budget`]: calls per second per region, and turns for reconciles;
+//! - [`budget`]: calls per second per account and region, and turns for reconciles;
 //! - [`credentials`]: what a session holds;
 //! - [`renewal`]: when a grant renews (two thirds into its real lifetime by default), and
 //!   the backoff after a failure.

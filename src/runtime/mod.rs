@@ -153,6 +153,7 @@ async fn controllers(
     // One budget for the process: the STS quota it guards is the account's, whatever the
     // scopes.
     let budget = Arc::new(Budget::new(usize::from(config.concurrency), config.sts.limit));
+    budget.observe(metrics.clone());
     let exchanger = Arc::new(Exchanger::new(
         config.sts.clone(),
         (budget.limiter(), Some(budget.reports())),

@@ -15,7 +15,12 @@ use std::sync::atomic::AtomicI64;
 
 use crate::util::keyed::Key;
 
+use crate::exchange::budget::BudgetObserver;
 use crate::exchange::sts::CallObserver;
+
+/// Distinct `region` label values kept on throttling series; later ones count as `other`,
+/// so a profile naming made-up regions cannot grow the series without bound.
+const MAX_REGIONS: usize = 32;
 
 /// Labels naming one Identity.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -90,6 +95,13 @@ pub struct ExchangeLabels {
     pub result: String,
 }
 
+/// A region label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegionLabels {
+    /// The STS region (at most 32 distinct values, then `other`).
+    pub region: String,
+}
+
 /// All metrics of the process.
 pub struct Metrics {
     registry: Registry,
@@ -106,6 +118,11 @@ pub struct Metrics {
     /// labels change (a new `spec.identity`) replaces the old one rather than leaving it
     /// frozen, where it would fire false expiry alerts.
     series: Mutex<HashMap<Key, IdentityLabels>>,
+    sts_queue_calls: Gauge<i64, AtomicI64>,
+    sts_queue_wait: Histogram,
+    sts_throttled: Family<RegionLabels, Counter>,
+    /// The regions with a throttling series.
+    regions: Mutex<std::collections::HashSet<String>>,
     alerting: Alerting,
 }
 
@@ -233,9 +250,31 @@ impl Default for Metrics {
             "1 when the admission policies that check who may mint which token are installed and bound with Deny, else 0",
             admission.clone(),
         );
+        let sts_queue_calls = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "sts_queue_calls",
+            "STS calls waiting in the fair queue for a turn and their account's rate budget",
+            sts_queue_calls.clone(),
+        );
+        let sts_queue_wait = Histogram::new(exponential_buckets(0.01, 2.0, 15));
+        registry.register(
+            "sts_queue_wait_seconds",
+            "How long a refresh waited in the fair queue for its turn and its account's rate budget",
+            sts_queue_wait.clone(),
+        );
+        let sts_throttled = Family::<RegionLabels, Counter>::default();
+        registry.register(
+            "sts_throttled",
+            "STS answers Throttling, by region (the account's quota in that region is spent)",
+            sts_throttled.clone(),
+        );
         let alerting = Alerting::register(&mut registry);
         Self {
             alerting,
+            sts_queue_calls,
+            sts_queue_wait,
+            sts_throttled,
+            regions: Mutex::default(),
             registry,
             undecodable,
             admission,
@@ -432,6 +471,27 @@ impl CallObserver for Metrics {
             })
             .observe(elapsed.as_secs_f64());
     }
+
+    fn throttled(&self, region: &str) {
+        let region = match self.regions.lock() {
+            Ok(mut seen) if seen.contains(region) || seen.len() < MAX_REGIONS => {
+                seen.insert(region.to_owned());
+                region.to_owned()
+            }
+            _ => "other".to_owned(),
+        };
+        self.sts_throttled.get_or_create(&RegionLabels { region }).inc();
+    }
+}
+
+impl BudgetObserver for Metrics {
+    fn queued_calls(&self, calls: u64) {
+        self.sts_queue_calls.set(i64::try_from(calls).unwrap_or(i64::MAX));
+    }
+
+    fn waited(&self, wait: Duration) {
+        self.sts_queue_wait.observe(wait.as_secs_f64());
+    }
 }
 
 #[cfg(test)]
@@ -528,6 +588,34 @@ mod tests {
         assert!(text.contains("atmos_auth_leader 1"), "{text}");
         assert!(
             text.contains(r#"atmos_auth_exchanges_total{cloud="aws",result="throttled"} 2"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_sts_queue_and_throttling_series() {
+        let m = Metrics::default();
+        m.queued_calls(160);
+        m.waited(Duration::from_millis(300));
+        m.throttled("us-east-1");
+        m.throttled("us-east-1");
+        for i in 0..40 {
+            m.throttled(&format!("made-up-{i}"));
+        }
+        let text = m.encode();
+        assert!(text.contains("atmos_auth_sts_queue_calls 160"), "{text}");
+        assert!(text.contains("atmos_auth_sts_queue_wait_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("atmos_auth_sts_queue_wait_seconds_bucket{le=\"0.32\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("atmos_auth_sts_throttled_total{region=\"us-east-1\"} 2"),
+            "{text}"
+        );
+        // Bounded: 32 regions, then `other`.
+        assert!(
+            text.contains("atmos_auth_sts_throttled_total{region=\"other\"} 9"),
             "{text}"
         );
     }

@@ -11,6 +11,7 @@ mod consumers;
 mod corpus;
 mod deep;
 mod exposition;
+mod fair_accounts;
 mod fixture;
 mod flow;
 mod forged;

@@ -1,5 +1,5 @@
-//! The operator commands against a running controller: `status` for a Ready and a failing
-//! Identity (table, one Identity, JSON, a profile and its users), `whoami` with the
+//! The operator commands against a running controller: `status` for a Ready, a failing and a
+//! waiting Identity (table, one Identity, JSON, a profile and its users), `whoami` with the
 //! caller's own rights (and a clear refusal without them), and the same binary as
 //! `kubectl atmos-auth` through kubectl's plugin lookup.
 
@@ -194,6 +194,62 @@ subjects: [{{kind: User, name: ops-viewer, apiGroup: rbac.authorization.k8s.io}}
         .output()?;
     let plugin: serde_json::Value = serde_json::from_str(&ok(plugin))?;
     assert_eq!(plugin["ready"]["reason"], "CredentialsIssued");
+    Ok(())
+}
+
+/// A controller allowed one STS call every 100 s: after the first issue the next Identity
+/// waits for its account's budget, and `status` shows it waiting from what its status
+/// records (written once, when it starts waiting: nothing more while it waits).
+#[tokio::test]
+async fn status_shows_an_identity_waiting_for_sts_budget() -> anyhow::Result<()> {
+    use atmos_auth_controller::api::Identity;
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "ops-cli-waiting").await?;
+    let sts = start_sts(cp);
+    let slow = ["--sts-rate-limit", "0.01", "--sts-burst", "1"];
+    let _controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &slow)?;
+    let admin = cp.kubeconfig_path().display().to_string();
+    apply(&client, &ns, &profile("20m")).await?;
+    apply(&client, &ns, &identity("first", "  secret: {name: aws-first}")).await?;
+    wait_reason(&client, &ns, "first", "CredentialsIssued", Duration::from_secs(60)).await?;
+    apply(&client, &ns, &identity("waiting", "  secret: {name: aws-waiting}")).await?;
+    let waiting = wait_reason(&client, &ns, "waiting", "WaitingForStsBudget", Duration::from_secs(60)).await?;
+    let version = waiting.metadata.resource_version.clone();
+
+    let table = ok(cli(&admin, &["status", "-n", &ns])?);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("waiting "))
+        .unwrap_or_else(|| panic!("no row for waiting in:\n{table}"));
+    assert!(row.contains("False   WaitingForStsBudget"), "{table}");
+    let detail = ok(cli(&admin, &["status", "-n", &ns, "waiting"])?);
+    for want in [
+        "STS budget:   waiting for a turn",
+        "1 STS call(s) queued for this account's rate limit in its region (0.01/s), about 100s",
+        "this Identity waits its turn",
+    ] {
+        assert!(detail.contains(want), "missing {want:?} in:\n{detail}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(cli(&admin, &["status", "-n", &ns, "-o", "json"])?))?;
+    let waits = |n: &str| {
+        json.as_array()
+            .and_then(|a| a.iter().find(|v| v["name"] == n))
+            .map(|v| v["waitingForStsBudget"].clone())
+    };
+    assert_eq!(waits("waiting"), Some(serde_json::Value::Bool(true)), "{json}");
+    assert_eq!(waits("first"), Some(serde_json::Value::Bool(false)), "{json}");
+
+    // Waiting costs no STS call and no further status write.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = kube::Api::<Identity>::namespaced(client.clone(), &ns)
+        .get("waiting")
+        .await?;
+    assert_eq!(
+        again.metadata.resource_version, version,
+        "the Identity was written while it waited"
+    );
+    assert_eq!(sts.calls().total("AssumeRoleWithWebIdentity"), 1, "{:?}", sts.calls());
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use crate::controller::admission::{NOT_ENFORCED, Refusal};
 use crate::controller::conditions::{self, READY};
 use crate::controller::{Context, Error};
 use crate::exchange::budget::gate::Turn;
-use crate::exchange::budget::{Admit, Urgency};
+use crate::exchange::budget::{Admit, Demand, Quota, Urgency};
 use crate::exchange::renewal;
 use crate::output::labels;
 use crate::output::render::process_key;
@@ -414,14 +414,24 @@ async fn refresh(
         pass.write_status().await?;
         return Ok(Action::requeue(retry.wait));
     }
-    let _turn = match ctx.services.budget.enter(&pass.key(), r.urgency) {
+    // What the turn is expected to cost: its account's budget is there before it goes.
+    let mut demand = Demand::default();
+    for item in &set.items {
+        ctx.services.exchanger.demand(&pass.ns, item, pass.now, &mut demand);
+    }
+    let turn = match ctx.services.budget.enter(&pass.key(), r.urgency, demand.clone()) {
         Turn::Go(permit) => permit,
-        Turn::Queued { waiting } => return queued(pass, r.old_expiry, waiting).await,
+        Turn::Queued { calls, quota } => return queued(pass, r.old_expiry, (calls, quota.as_ref())).await,
     };
     if let Some(note) = &r.tampered {
         publish(ctx, pass.obj, EventType::Warning, "SecretTampered", note.clone()).await;
     }
-    match exchange_and_write(pass, (set, hash), (existing, &r), sts, jitter).await {
+    let result = turn
+        .run(exchange_and_write(pass, (set, hash), (existing, &r), sts, jitter))
+        .await;
+    // The slot, and what the turn did not spend, go back before anything else.
+    drop(turn);
+    match result {
         Ok(issued) => {
             if r.trigger == RenewReason::Tampered {
                 ctx.memory.restores.insert(pass.key(), r.restores.after(pass.now));
@@ -431,7 +441,7 @@ async fn refresh(
             }
             renewed(pass, set, r.trigger, issued).await
         }
-        Err(err) => failed(pass, set.first(), (r.old_expiry, r.urgency, &endpoint), err).await,
+        Err(err) => failed(pass, set.first(), (r.old_expiry, r.urgency, &endpoint, demand), err).await,
     }
 }
 
@@ -455,9 +465,14 @@ async fn not_enforced(pass: &mut Pass<'_>, refusal: Refusal) -> Result<Action, E
 }
 
 /// Waiting for a turn at the STS budget: the gate triggers this reconcile when the turn
-/// comes (renewals first, earliest expiry first, namespaces taking turns); the requeue is a
-/// fallback. The status says so only when the wait matters.
-async fn queued(pass: &mut Pass<'_>, old_expiry: Option<Timestamp>, waiting: usize) -> Result<Action, Error> {
+/// comes (renewals first, earliest expiry first, namespaces sharing by calls, its account's
+/// budget there); the requeue is a fallback. The status says so only when the wait matters
+/// (`WaitingForStsBudget`, written when it changes, as every status write).
+async fn queued(
+    pass: &mut Pass<'_>,
+    old_expiry: Option<Timestamp>,
+    waiting: (u64, Option<&Quota>),
+) -> Result<Action, Error> {
     if let Some((ok, msg)) = pass
         .ctx
         .services
@@ -551,7 +566,7 @@ fn served_late(pass: &Pass<'_>) {
 async fn failed(
     pass: &mut Pass<'_>,
     resolved: &Resolved,
-    (old_expiry, urgency, endpoint): (Option<Timestamp>, Urgency, &str),
+    (old_expiry, urgency, endpoint, demand): (Option<Timestamp>, Urgency, &str, Demand),
     err: Error,
 ) -> Result<Action, Error> {
     let attempts = pass.old.failed_attempts.unwrap_or(0).saturating_add(1);
@@ -559,6 +574,11 @@ async fn failed(
     // STS gave no answer: parked until a probe gets one, instead of backing off alone.
     let retry = if err.endpoint_down() && pass.ctx.services.budget.park(endpoint, &pass.key(), urgency) {
         decide::parked(Some(&err), attempts, old_expiry, (secret, endpoint), pass.now)
+    } else if decide::back_in_line(&err, attempts) {
+        // Back in line for the account's budget, not a timer of its own: its rate backed
+        // off, and the gate serves it when that rate allows.
+        pass.ctx.services.budget.requeue(&pass.key(), urgency, demand);
+        decide::throttled(&err, attempts, old_expiry, secret, pass.now)
     } else {
         // Failed for its own reasons (a token, a refusal): if it was an endpoint's probe,
         // the next probe need not wait for it.

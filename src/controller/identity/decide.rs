@@ -32,7 +32,65 @@ pub struct Retry {
 /// anything the controller watches. Either way the next look is at the old credentials'
 /// expiry at the latest, to report it.
 pub fn retry(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: &str, now: Timestamp) -> Retry {
-    let (reason, kept) = match old_expiry {
+    let (reason, kept) = kept(err, old_expiry, secret, now);
+    let transient = err.is_transient();
+    // A throttled refresh went back in line before each backoff: the backoff counts rounds.
+    let rounds = if err.throttled() {
+        attempts.div_ceil(THROTTLED_IN_LINE)
+    } else {
+        attempts
+    };
+    let wait = if transient {
+        renewal::backoff(rounds)
+    } else {
+        renewal::slow_retry(attempts)
+    };
+    let wait = capped(wait, old_expiry, now);
+    let next = if transient {
+        format!(" Retrying in {}s.", wait.as_secs())
+    } else {
+        format!(
+            " Retried slowly (next in {}s): fix the spec, the role's trust policy or the controller's RBAC, then annotate the Identity to retry at once.",
+            wait.as_secs()
+        )
+    };
+    Retry {
+        reason,
+        message: redact(&format!("{err}.{kept}{next}")),
+        wait,
+        attempts,
+    }
+}
+
+/// Consecutive `Throttling` answers per round: the first ones of each round go straight
+/// back in line ([`back_in_line`]), the last backs off on a timer ([`retry`]).
+pub const THROTTLED_IN_LINE: u32 = 3;
+
+/// Whether the `attempts`-th consecutive failure `err` goes back in line for its account's
+/// budget (STS throttled it, and not for the third time in a row): the account's rate backed
+/// off, so the line is the wait; a quota that stays spent (other callers in the account)
+/// falls back to a backoff of its own each third time.
+pub fn back_in_line(err: &Error, attempts: u32) -> bool {
+    err.throttled() && !attempts.is_multiple_of(THROTTLED_IN_LINE)
+}
+
+/// Like [`retry`] for a refresh STS throttled: it is back in line for its account's budget
+/// (the gate triggers it when that allows, holding nothing meanwhile); `wait` is only the
+/// look the reconcile takes by itself if nothing triggers it sooner.
+pub fn throttled(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: &str, now: Timestamp) -> Retry {
+    let (reason, kept) = kept(err, old_expiry, secret, now);
+    let next = " Back in line for the STS budget of the role's account in its region, whose rate backed off.";
+    Retry {
+        reason,
+        message: redact(&format!("{err}.{kept}{next}")),
+        wait: capped(renewal::backoff(attempts), old_expiry, now),
+        attempts,
+    }
+}
+
+/// The reason a failure reports, and what it says of the credentials kept.
+fn kept(err: &Error, old_expiry: Option<Timestamp>, secret: &str, now: Timestamp) -> (String, String) {
+    match old_expiry {
         Some(e) if e > now => (
             err.reason().to_owned(),
             format!(
@@ -48,30 +106,14 @@ pub fn retry(err: &Error, attempts: u32, old_expiry: Option<Timestamp>, secret: 
             ),
         ),
         None => (err.reason().to_owned(), String::new()),
-    };
-    let transient = err.is_transient();
-    let wait = if transient {
-        renewal::backoff(attempts)
-    } else {
-        renewal::slow_retry(attempts)
-    };
-    let wait = match old_expiry.filter(|e| *e > now) {
+    }
+}
+
+/// `wait`, but the next look no later than the old credentials' expiry.
+fn capped(wait: Duration, old_expiry: Option<Timestamp>, now: Timestamp) -> Duration {
+    match old_expiry.filter(|e| *e > now) {
         Some(e) => wait.min(renewal::requeue_after(now, e)),
         None => wait,
-    };
-    let next = if transient {
-        format!(" Retrying in {}s.", wait.as_secs())
-    } else {
-        format!(
-            " Retried slowly (next in {}s): fix the spec, the role's trust policy or the controller's RBAC, then annotate the Identity to retry at once.",
-            wait.as_secs()
-        )
-    };
-    Retry {
-        reason,
-        message: redact(&format!("{err}.{kept}{next}")),
-        wait,
-        attempts,
     }
 }
 
@@ -285,6 +327,37 @@ mod tests {
             message: "not authorized".into(),
             status: Some(403),
         })
+    }
+
+    fn throttling() -> Error {
+        Error::Sts(StsError::Rejected {
+            action: "AssumeRole",
+            role: "arn:aws:iam::1:role/r".into(),
+            code: "Throttling".into(),
+            message: "Rate exceeded".into(),
+            status: Some(400),
+        })
+    }
+
+    #[test]
+    fn a_throttled_refresh_goes_back_in_line_twice_then_backs_off_by_rounds() {
+        let now = ts("2026-01-01T00:00:00Z");
+        let lines: Vec<bool> = (1..=7).map(|a| back_in_line(&throttling(), a)).collect();
+        assert_eq!(lines, [true, true, false, true, true, false, true]);
+        assert!(!back_in_line(&denied(), 1), "only Throttling");
+        let r = throttled(&throttling(), 1, None, "aws", now);
+        assert_eq!(r.reason, "Throttling");
+        assert!(
+            r.message.contains("Rate exceeded") && r.message.contains("Back in line"),
+            "{}",
+            r.message
+        );
+        // The third in a row waits 5 s, the sixth 10 s: as a refresh with three tries a round.
+        let waits: Vec<u64> = [3, 6]
+            .iter()
+            .map(|a| retry(&throttling(), *a, None, "aws", now).wait.as_secs())
+            .collect();
+        assert_eq!(waits, [5, 10]);
     }
 
     #[test]

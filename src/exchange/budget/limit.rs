@@ -1,20 +1,28 @@
-//! The client-side STS rate limit: one token bucket per region (AWS's STS quota is per
-//! account and region, and shared with every other caller in the account), whose rate backs
-//! off when STS answers `Throttling` (halved, at most once per second) and creeps back by one
-//! call per second per second of calls that pass (AIMD, as TCP and the AWS SDKs' adaptive
-//! retry mode do).
+//! The client-side STS rate limit: one token bucket per account and region (AWS's STS quota
+//! is per account and region, and shared with every other caller in the account), whose
+//! rate backs off when STS answers `Throttling` (halved, at most once per second) and creeps
+//! back by one call per second per second of calls that pass (AIMD, as TCP and the AWS SDKs'
+//! adaptive retry mode do). A `Throttling` answer for one account slows only that account's
+//! bucket in that region.
+//!
+//! The gate ([`super::gate`]) grants a turn only when its first account's bucket has a
+//! token, and pays for the turn's expected calls then ([`Limiter::reserve`]); the calls of
+//! the turn spend that prepayment ([`Prepaid`], carried by the turn's task) instead of
+//! waiting, and what a turn did not spend goes back. So no turn waits for rate budget while
+//! it holds a slot: it waits in line, holding nothing.
 //!
 //! Not `governor`: its quota is fixed when the limiter is built, and a backing-off rate
 //! would mean replacing the limiter (losing its state) on every change. The bucket below is
 //! forty lines of arithmetic, tested as a plain function of time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Calls per second per region when the operator sets nothing. AWS's documented STS quota
-/// is 600 requests per second per account and region, shared by every caller in the
-/// account (CI, people, other controllers): the controller takes a small slice of it.
+/// Calls per second per account and region when the operator sets nothing. AWS's
+/// documented STS quota is 600 requests per second per account and region, shared by every
+/// caller in the account (CI, people, other controllers): the controller takes a small slice
+/// of it.
 pub const DEFAULT_RATE: f64 = 50.0;
 
 /// The slowest the back-off goes, calls per second.
@@ -22,10 +30,62 @@ const MIN_RATE: f64 = 1.0;
 /// Two throttled answers closer than this count as one (they report the same overload).
 const BACKOFF_WINDOW: Duration = Duration::from_secs(1);
 
+/// The quota an STS call is charged to: an account in a region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Quota {
+    /// The 12-digit account (empty when the role ARN names none).
+    pub account: String,
+    /// The region whose endpoint the call goes to.
+    pub region: String,
+}
+
+impl Quota {
+    /// The quota of a call that assumes `role_arn` in `region`: the role's account, the one
+    /// account known before the call (an unsigned `AssumeRoleWithWebIdentity` has no caller
+    /// account) and, in a chain within one account, the caller's as well.
+    pub fn of(role_arn: &str, region: &str) -> Self {
+        let account = role_arn
+            .strip_prefix("arn:")
+            .and_then(|r| r.split(':').nth(3))
+            .unwrap_or_default();
+        Self {
+            account: account.to_owned(),
+            region: region.to_owned(),
+        }
+    }
+}
+
+/// What one refresh is expected to cost: its STS calls per quota, its first call's first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Demand {
+    /// (quota, calls), in the order the calls are made.
+    pub calls: Vec<(Quota, u32)>,
+}
+
+impl Demand {
+    /// Adds one call charged to `quota`.
+    pub fn add(&mut self, quota: Quota) {
+        match self.calls.iter_mut().find(|(q, _)| *q == quota) {
+            Some((_, n)) => *n += 1,
+            None => self.calls.push((quota, 1)),
+        }
+    }
+
+    /// The quota whose budget the turn waits for: its first call's.
+    pub fn first(&self) -> Option<&Quota> {
+        self.calls.first().map(|(q, _)| q)
+    }
+
+    /// How many calls in all.
+    pub fn total(&self) -> u32 {
+        self.calls.iter().map(|(_, n)| n).sum()
+    }
+}
+
 /// The limit's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LimitSettings {
-    /// Calls per second per region (the ceiling; the rate backs off below it).
+    /// Calls per second per account and region (the ceiling; the rate backs off below it).
     pub rate: f64,
     /// Calls that may go at once after a quiet period.
     pub burst: u32,
@@ -40,7 +100,7 @@ impl Default for LimitSettings {
     }
 }
 
-/// One region's bucket, as a function of the instants it is given.
+/// One account's bucket in one region, as a function of the instants it is given.
 #[derive(Clone, Debug)]
 pub struct Bucket {
     ceiling: f64,
@@ -87,6 +147,28 @@ impl Bucket {
         }
     }
 
+    /// How long from `now` until a call could go (a whole token is there), taking nothing.
+    pub fn wait(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+        }
+    }
+
+    /// Pays for `calls` at `now`, into debt if need be (the next turn waits for it).
+    pub fn reserve(&mut self, calls: u32, now: Instant) {
+        self.refill(now);
+        self.tokens -= f64::from(calls);
+    }
+
+    /// Gives back `calls` paid for and not made.
+    pub fn refund(&mut self, calls: u32, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens + f64::from(calls)).min(self.burst);
+    }
+
     /// STS answered `Throttling` at `now`: halve the rate (once per window) and drop the
     /// tokens saved up, so the next calls wait.
     pub fn throttled(&mut self, now: Instant) {
@@ -113,14 +195,54 @@ impl Bucket {
     }
 }
 
-/// The process's limit: one [`Bucket`] per region.
+/// Calls a turn paid for at its grant and has not made yet, per quota.
+#[derive(Debug, Default)]
+pub struct Prepaid(Mutex<HashMap<Quota, u32>>);
+
+impl Prepaid {
+    /// Prepaid `demand`.
+    pub fn new(demand: &Demand) -> Self {
+        Self(Mutex::new(demand.calls.iter().cloned().collect()))
+    }
+
+    /// Spends one call of `quota`, if one is left.
+    fn spend(&self, quota: &Quota) -> bool {
+        let mut left = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match left.get_mut(quota) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// What is left, emptied.
+    pub fn take_left(&self) -> Vec<(Quota, u32)> {
+        let mut left = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        left.drain().filter(|(_, n)| *n > 0).collect()
+    }
+}
+
+tokio::task_local! {
+    /// The current turn's prepaid calls: carried by the reconcile's task, so that the seam
+    /// and every exchanger's signature stay as they are.
+    static PREPAID: Arc<Prepaid>;
+}
+
+/// Runs `fut` (a turn's exchanges) spending `prepaid` before any bucket.
+pub async fn with_prepaid<F: std::future::Future>(prepaid: Arc<Prepaid>, fut: F) -> F::Output {
+    PREPAID.scope(prepaid, fut).await
+}
+
+/// The process's limit: one [`Bucket`] per account and region.
 pub struct Limiter {
     settings: LimitSettings,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<HashMap<Quota, Bucket>>,
 }
 
 impl Limiter {
-    /// A limiter with `settings` for every region.
+    /// A limiter with `settings` for every account and region.
     pub fn new(settings: LimitSettings) -> Self {
         Self {
             settings,
@@ -128,35 +250,63 @@ impl Limiter {
         }
     }
 
-    fn with<T>(&self, region: &str, f: impl FnOnce(&mut Bucket, Instant) -> T) -> T {
+    fn with<T>(&self, quota: &Quota, f: impl FnOnce(&mut Bucket, Instant) -> T) -> T {
         let now = Instant::now();
         // A panic while holding this lock cannot leave a bucket half-updated.
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = buckets
-            .entry(region.to_owned())
+            .entry(quota.clone())
             .or_insert_with(|| Bucket::new(self.settings, now));
         f(bucket, now)
     }
 
-    /// Waits for `region`'s next slot.
-    pub async fn acquire(&self, region: &str) {
-        let wait = self.with(region, Bucket::take);
+    /// A call charged to `quota`: spends the turn's prepayment, else waits for a slot (a
+    /// call the turn did not expect, such as a cached parent that expired meanwhile).
+    pub async fn acquire(&self, quota: &Quota) {
+        if PREPAID.try_with(|p| p.spend(quota)).unwrap_or(false) {
+            return;
+        }
+        let wait = self.with(quota, Bucket::take);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// STS throttled a call in `region`.
-    pub fn throttled(&self, region: &str) {
-        self.with(region, Bucket::throttled);
+    /// How long until `quota` has a token (zero: now).
+    pub fn wait(&self, quota: &Quota) -> Duration {
+        self.with(quota, |b, now| b.wait(now))
     }
 
-    /// A call in `region` passed.
-    pub fn passed(&self, region: &str) {
-        self.with(region, |b, _| b.passed());
+    /// Pays for `demand`'s calls now.
+    pub fn reserve(&self, demand: &Demand) {
+        for (q, n) in &demand.calls {
+            self.with(q, |b, now| b.reserve(*n, now));
+        }
     }
 
-    /// The ceiling rate, calls per second per region.
+    /// Gives back calls paid for and not made.
+    pub fn refund(&self, left: &[(Quota, u32)]) {
+        for (q, n) in left {
+            self.with(q, |b, now| b.refund(*n, now));
+        }
+    }
+
+    /// STS throttled a call charged to `quota`.
+    pub fn throttled(&self, quota: &Quota) {
+        self.with(quota, Bucket::throttled);
+    }
+
+    /// A call charged to `quota` passed.
+    pub fn passed(&self, quota: &Quota) {
+        self.with(quota, |b, _| b.passed());
+    }
+
+    /// `quota`'s current rate, calls per second.
+    pub fn rate(&self, quota: &Quota) -> f64 {
+        self.with(quota, |b, _| b.rate())
+    }
+
+    /// The ceiling rate, calls per second per account and region.
     pub fn ceiling(&self) -> f64 {
         self.settings.rate
     }
@@ -258,13 +408,67 @@ mod tests {
         assert_eq!(b.rate(), 0.5, "throttling never raises the rate above the operator's");
     }
 
+    fn quota(account: &str, region: &str) -> Quota {
+        Quota::of(&format!("arn:aws:iam::{account}:role/r"), region)
+    }
+
     #[test]
-    fn regions_have_separate_budgets() {
+    fn each_account_and_region_has_its_own_budget() {
         let l = Limiter::new(settings(1.0, 1));
-        let wait = |r: &str| l.with(r, Bucket::take);
-        assert_eq!(wait("us-east-1"), Duration::ZERO);
-        assert_eq!(wait("eu-west-1"), Duration::ZERO);
-        assert!(wait("us-east-1") > Duration::from_millis(900));
+        let wait = |q: &Quota| l.with(q, Bucket::take);
+        let (a, b) = (quota("111111111111", "us-east-1"), quota("222222222222", "us-east-1"));
+        assert_eq!(a.account, "111111111111");
+        assert_eq!(wait(&a), Duration::ZERO);
+        assert_eq!(wait(&b), Duration::ZERO, "another account, same region");
+        assert_eq!(wait(&quota("111111111111", "eu-west-1")), Duration::ZERO);
+        assert!(wait(&a) > Duration::from_millis(900));
+    }
+
+    #[test]
+    fn throttling_for_one_account_leaves_another_untouched() {
+        let l = Limiter::new(settings(40.0, 40));
+        let (a, b) = (quota("111111111111", "us-east-1"), quota("222222222222", "us-east-1"));
+        l.throttled(&a);
+        assert_eq!(l.rate(&a), 20.0);
+        assert_eq!(l.rate(&b), 40.0);
+        assert!(l.wait(&a) > Duration::ZERO, "A's saved tokens are gone");
+        assert_eq!(l.wait(&b), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_reservation_goes_into_debt_and_a_refund_pays_it_back() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(settings(10.0, 2), t0);
+        assert_eq!(b.wait(t0), Duration::ZERO);
+        // A turn of four calls with two tokens: the next turn waits for the debt (0.3 s).
+        b.reserve(4, t0);
+        assert!((b.wait(t0).as_secs_f64() - 0.3).abs() < 1e-9);
+        // It made one: three come back, up to the burst.
+        b.refund(3, t0);
+        assert_eq!(b.wait(t0), Duration::ZERO);
+        assert_eq!(b.take(t0), Duration::ZERO);
+        assert!(b.take(t0) > Duration::ZERO, "never above the burst");
+    }
+
+    #[tokio::test]
+    async fn a_turn_spends_its_prepayment_before_any_bucket() {
+        let l = Limiter::new(settings(1.0, 1));
+        let q = quota("111111111111", "us-east-1");
+        let mut demand = Demand::default();
+        demand.add(q.clone());
+        demand.add(q.clone());
+        assert_eq!((demand.total(), demand.first()), (2, Some(&q)));
+        l.reserve(&demand);
+        let prepaid = Arc::new(Prepaid::new(&demand));
+        let started = Instant::now();
+        // Two calls, paid for: neither waits, though the bucket is in debt.
+        with_prepaid(prepaid.clone(), async {
+            l.acquire(&q).await;
+            l.acquire(&q).await;
+        })
+        .await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(prepaid.take_left().is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The exchange's budget: how many calls per second each region's STS gets ([`limit`]), who
-//! gets the next turn when refreshes outnumber it ([`queue`], handed out by [`gate`]), and
-//! which endpoints are down, parking the refreshes that need them ([`health`]).
-//! One per process, whatever the watch scopes: the quota it guards is the account's.
+//! The exchange's budget: how many calls per second each account gets in each region
+//! ([`limit`]), who gets the next turn when refreshes outnumber it ([`queue`], sharing by
+//! STS calls, handed out by [`gate`] only when the turn's account has budget), and which
+//! endpoints are down, parking the refreshes that need them ([`health`]).
+//! One per process, whatever the watch scopes: the quotas it guards are the accounts'.
 
 pub mod gate;
 pub mod health;
@@ -9,6 +10,7 @@ pub mod limit;
 pub mod queue;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -16,7 +18,7 @@ use crate::util::keyed::Key;
 use gate::Gate;
 pub use gate::Turn;
 pub use health::Admit;
-pub use limit::{LimitSettings, Limiter};
+pub use limit::{Demand, LimitSettings, Limiter, Quota};
 pub use queue::Urgency;
 
 /// The process's exchange budget: the rate limiter every exchanger calls through, and the
@@ -27,12 +29,18 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// `slots` turns at once, calls limited by `limit` per region.
+    /// `slots` turns at once, calls limited by `limit` per account and region.
     pub fn new(slots: usize, limit: LimitSettings) -> Self {
+        let limiter = Arc::new(Limiter::new(limit));
         Self {
-            gate: Gate::new(slots),
-            limiter: Arc::new(Limiter::new(limit)),
+            gate: Gate::new(slots, limiter.clone()),
+            limiter,
         }
+    }
+
+    /// Reports the queue's length and each turn's wait to `observer`.
+    pub fn observe(&self, observer: Arc<dyn BudgetObserver>) {
+        self.gate.observe(observer);
     }
 
     /// The rate limiter, for the exchangers to call through.
@@ -57,7 +65,7 @@ impl Budget {
         self.gate.park(endpoint, key, urgency)
     }
 
-    /// Hands out turns as slots free; runs until the process ends.
+    /// Hands out turns as slots free and budgets refill; runs until the process ends.
     pub async fn dispatch(&self) {
         self.gate.clone().dispatch().await;
     }
@@ -67,9 +75,14 @@ impl Budget {
         self.gate.trigger()
     }
 
-    /// Asks for `key`'s turn.
-    pub fn enter(&self, key: &Key, urgency: Urgency) -> Turn {
-        self.gate.enter(key, urgency)
+    /// Asks for `key`'s turn, expected to cost `demand`.
+    pub fn enter(&self, key: &Key, urgency: Urgency, demand: Demand) -> Turn {
+        self.gate.enter(key, urgency, demand)
+    }
+
+    /// STS throttled `key`'s turn: back in line for its account's budget.
+    pub fn requeue(&self, key: &Key, urgency: Urgency, demand: Demand) {
+        self.gate.requeue(key, urgency, demand);
     }
 
     /// `key` needs no turn (any more), nor a probe's answer.
@@ -82,15 +95,16 @@ impl Budget {
         self.gate.knows(key)
     }
 
-    /// What an Identity waiting behind `waiting` others reports at `now`, its credentials
-    /// expiring at `expiry` (see [`queue::waiting_condition`]).
+    /// What an Identity waiting behind `calls` queued for `quota` reports at `now`, its
+    /// credentials expiring at `expiry` (see [`queue::waiting_condition`]).
     pub fn waiting_condition(
         &self,
         now: Timestamp,
         expiry: Option<Timestamp>,
-        waiting: usize,
+        (calls, quota): (u64, Option<&Quota>),
     ) -> Option<(bool, String)> {
-        queue::waiting_condition(now, expiry, waiting, self.limiter.ceiling())
+        let rate = quota.map_or_else(|| self.limiter.ceiling(), |q| self.limiter.rate(q));
+        queue::waiting_condition(now, expiry, calls, rate)
     }
 }
 
@@ -100,4 +114,12 @@ pub trait EndpointReports: Send + Sync {
     fn answered(&self, endpoint: &str);
     /// No answer: the connection failed, the call timed out, or a 5xx.
     fn failed(&self, endpoint: &str);
+}
+
+/// What the budget reports (metrics).
+pub trait BudgetObserver: Send + Sync {
+    /// The STS calls waiting in line now.
+    fn queued_calls(&self, calls: u64);
+    /// A turn was granted after waiting this long in line (zero: at once).
+    fn waited(&self, wait: Duration);
 }

@@ -114,6 +114,11 @@ impl StsError {
         }
     }
 
+    /// Whether STS said "slow down" (the account's quota in the region is spent).
+    pub fn throttled(&self) -> bool {
+        matches!(self, Self::Rejected { code, .. } if crate::exchange::budget::limit::is_throttling(code))
+    }
+
     /// Condition reason: the AWS error code, or a word for failures without one.
     pub fn reason(&self) -> &str {
         match self {

@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use jiff::Timestamp;
 
 use crate::exchange::budget::EndpointReports;
-use crate::exchange::budget::limit::{self, LimitSettings, Limiter};
+use crate::exchange::budget::limit::{Demand, LimitSettings, Limiter, Quota};
 use crate::exchange::credentials::Credentials;
 use crate::resolve::{Link, Resolved, session_name};
 pub use cache::{SessionCache, SessionKey};
@@ -30,11 +30,7 @@ pub struct StsSettings {
     pub endpoint: Option<String>,
     /// Budget for one attempt of a call.
     pub operation_timeout: Duration,
-    /// Attempts per call: a throttled call is tried again (after the rate limit's next
-    /// slot); other errors are final (an endpoint that does not answer is probed, not retried
-    /// by each call: [`crate::exchange::budget::health`]).
-    pub max_attempts: u32,
-    /// The per-region rate limit.
+    /// The rate limit per account and region.
     pub limit: LimitSettings,
 }
 
@@ -43,7 +39,6 @@ impl Default for StsSettings {
         Self {
             endpoint: None,
             operation_timeout: crate::settings::STS_TIMEOUT,
-            max_attempts: 3,
             limit: LimitSettings::default(),
         }
     }
@@ -103,6 +98,8 @@ impl Session {
 pub trait CallObserver: Send + Sync {
     /// `action` finished in `elapsed` with `outcome` (`ok` or an error code).
     fn sts_call(&self, action: &'static str, outcome: &str, elapsed: Duration);
+    /// STS answered a call in `region` with `Throttling`.
+    fn throttled(&self, region: &str);
 }
 
 /// Runs chains of STS calls.
@@ -146,6 +143,24 @@ impl Exchanger {
                 .or(self.settings.endpoint.as_ref()),
             region,
         )
+    }
+
+    /// Adds to `demand` the calls `resolved`'s chain is expected to make for an Identity in
+    /// `namespace` at `now`: one per link after the deepest cached parent (as
+    /// [`Exchanger::run_chain`] walks it), each charged to its role's account in its region.
+    pub fn demand(&self, namespace: &str, resolved: &Resolved, now: Timestamp, demand: &mut Demand) {
+        let ep = self.settings.endpoint.as_deref().unwrap_or_default();
+        let last = resolved.links.len().saturating_sub(1);
+        let start = (0..last)
+            .rev()
+            .find(|&i| {
+                let key = SessionKey::new(namespace, &resolved.token, ep, &resolved.links[..=i]);
+                self.cache.get(&key, now).is_some()
+            })
+            .map_or(0, |i| i + 1);
+        for link in &resolved.links[start..] {
+            demand.add(Quota::of(&link.role_arn, &link.region));
+        }
     }
 
     /// Runs `resolved`'s chain for an Identity in `namespace`. Always requests the token
@@ -365,11 +380,13 @@ impl Exchanger {
         )
     }
 
-    /// One STS call with the rate limit: each attempt waits for the region's next slot; a
-    /// `Throttling` answer backs the region's rate off and is tried again; anything else is
-    /// final. Whether the endpoint answered goes to the budget's health: a call without an
-    /// answer, timed out or answered with a 5xx marks it down for everyone (and is not
-    /// retried here: parked refreshes wait for a probe's answer).
+    /// One STS call with the rate limit: it spends the turn's prepayment for its account and
+    /// region (or waits for that bucket's next slot). A `Throttling` answer backs that
+    /// account's rate off in that region and ends the call: the refresh goes back in line for
+    /// the account's budget, holding no slot while it waits (`decide::requeue`). Whether the
+    /// endpoint answered goes to the budget's health: a call without an answer, timed out or
+    /// answered with a 5xx marks it down for everyone (and is not retried here: parked
+    /// refreshes wait for a probe's answer).
     async fn call<T, E, R, F, Fut>(
         &self,
         action: &'static str,
@@ -383,27 +400,27 @@ impl Exchanger {
         Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
     {
         let key = endpoint_key(endpoint, &link.region);
-        let mut attempt = 1;
-        loop {
-            self.limiter.acquire(&link.region).await;
-            let started = Instant::now();
-            let out = send().await;
-            self.observe(action, &out, started);
-            let err = match out {
-                Ok(v) => {
-                    self.limiter.passed(&link.region);
-                    self.report(&key, true);
-                    return Ok(v);
-                }
-                Err(e) => to_error(action, &link.role_arn, e),
-            };
-            self.report(&key, !err.endpoint_down());
-            if !is_throttled(&err) || attempt >= self.settings.max_attempts {
-                return Err(err);
+        let quota = Quota::of(&link.role_arn, &link.region);
+        self.limiter.acquire(&quota).await;
+        let started = Instant::now();
+        let out = send().await;
+        self.observe(action, &out, started);
+        let err = match out {
+            Ok(v) => {
+                self.limiter.passed(&quota);
+                self.report(&key, true);
+                return Ok(v);
             }
-            self.limiter.throttled(&link.region);
-            attempt += 1;
+            Err(e) => to_error(action, &link.role_arn, e),
+        };
+        self.report(&key, !err.endpoint_down());
+        if is_throttled(&err) {
+            self.limiter.throttled(&quota);
+            if let Some(o) = &self.observer {
+                o.throttled(&link.region);
+            }
         }
+        Err(err)
     }
 
     fn report(&self, endpoint: &str, answered: bool) {
@@ -506,7 +523,7 @@ pub fn endpoint_key(endpoint: Option<&String>, region: &str) -> String {
 
 /// Whether STS said "slow down".
 pub(crate) fn is_throttled(e: &StsError) -> bool {
-    matches!(e, StsError::Rejected { code, .. } if limit::is_throttling(code))
+    e.throttled()
 }
 
 /// The HTTP status of a raw response.

@@ -88,6 +88,11 @@ impl LocalSts {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .with_context(|| format!("binding the local STS to 127.0.0.1:{port}"))?;
         let throttle = config.rate_limit.map(throttle::Throttle::new);
+        let account_throttles = config
+            .account_rate_limits
+            .iter()
+            .map(|(account, limit)| (account.clone(), throttle::Throttle::new(*limit)))
+            .collect();
         let state = Arc::new(StsState {
             oidc: OidcVerifier::new(issuer)?,
             config,
@@ -96,6 +101,7 @@ impl LocalSts {
             faults: faults::Faults::default(),
             web_identity_tokens: Default::default(),
             throttle,
+            account_throttles: std::sync::Mutex::new(account_throttles),
         });
         let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
@@ -135,6 +141,16 @@ impl LocalSts {
     /// until the next call; `None` restores normal service.
     pub fn set_fault(&self, fault: Option<Fault>) {
         self.state.faults.set(fault);
+    }
+
+    /// Sets (or with `None` lifts) `account`'s request quota from now on: beyond it, calls
+    /// naming a role of that account are answered `Throttling`; other accounts are untouched.
+    pub fn set_account_rate_limit(&self, account: &str, limit: Option<RateLimit>) {
+        let mut throttles = self.state.account_throttles.lock().unwrap_or_else(|p| p.into_inner());
+        match limit {
+            Some(l) => throttles.insert(account.to_owned(), throttle::Throttle::new(l)),
+            None => throttles.remove(account),
+        };
     }
 
     /// Revokes every session issued so far: calls signed with them are `AccessDenied`, as

@@ -27,6 +27,19 @@ pub struct StsState {
     pub web_identity_tokens: std::sync::Mutex<Vec<String>>,
     /// The request quota, if the configuration sets one.
     pub throttle: Option<super::throttle::Throttle>,
+    /// The request quotas per account, charged to the account of the role a call names.
+    pub account_throttles: std::sync::Mutex<std::collections::HashMap<String, super::throttle::Throttle>>,
+}
+
+impl StsState {
+    /// Whether a call naming `role_arn` at `now` is within its account's quota.
+    fn account_admits(&self, role_arn: Option<&str>, now: std::time::Instant) -> bool {
+        let Some(account) = role_arn.and_then(super::config::account_of) else {
+            return true;
+        };
+        let throttles = self.account_throttles.lock().unwrap_or_else(|p| p.into_inner());
+        throttles.get(account).is_none_or(|t| t.admit(now))
+    }
 }
 
 /// Answers one Query API request with the XML body of a success, or an error.
@@ -42,6 +55,9 @@ pub async fn dispatch(
         .as_ref()
         .is_some_and(|t| !t.admit(std::time::Instant::now()))
     {
+        return Err(StsError::throttling());
+    }
+    if !state.account_admits(params.get("RoleArn"), std::time::Instant::now()) {
         return Err(StsError::throttling());
     }
     let Some(action) = action else {
@@ -178,9 +194,10 @@ async fn assume_role_with_web_identity(
         return Err(denied());
     };
     let duration = session_seconds(requested, role, None)?;
+    let account = super::config::account_of(role_arn).unwrap_or(&config.account);
     let session = state.sessions.issue(
         &SessionRequest {
-            account: &config.account,
+            account,
             role_arn,
             role_name: role.name(),
             session_name,
@@ -194,7 +211,7 @@ async fn assume_role_with_web_identity(
         &xml::WebIdentityResult {
             subject: &verified.subject,
             audience,
-            provider: &state.oidc.provider_arn(&config.account),
+            provider: &state.oidc.provider_arn(account),
             packed_policy_size: packed,
         },
     ))
@@ -237,7 +254,7 @@ fn assume_role(
     let duration = session_seconds(requested, role, Some(config.max_chained_session_seconds))?;
     let session = state.sessions.issue(
         &SessionRequest {
-            account: &config.account,
+            account: super::config::account_of(role_arn).unwrap_or(&config.account),
             role_arn,
             role_name: role.name(),
             session_name,

@@ -1,7 +1,7 @@
-//! The local STS's configuration: the account, AWS's session limits and one trust policy per
+//! The local STS's configuration: the accounts, AWS's session limits and one trust policy per
 //! role, read from a small YAML file.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -18,8 +18,12 @@ pub const AWS_MAX_SESSION_SECONDS: u32 = 43_200;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StsConfig {
-    /// The 12-digit AWS account every role lives in.
+    /// The 12-digit AWS account roles live in.
     pub account: String,
+    /// Further accounts whose roles this STS serves too (as AWS's one STS serves every
+    /// account), each 12 digits.
+    #[serde(default)]
+    pub other_accounts: Vec<String>,
     /// Smallest accepted `DurationSeconds` (AWS: 900). Tests lower it for short sessions.
     #[serde(default = "default_min_session_seconds")]
     pub min_session_seconds: u32,
@@ -38,6 +42,12 @@ pub struct StsConfig {
     /// Absent: no limit.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// Request quotas per account (AWS's quota is per account and region), charged to the
+    /// account of the `RoleArn` a call names; beyond one, that account's calls are answered
+    /// `Throttling` and the others' are not. Also settable while running
+    /// ([`crate::sts::LocalSts::set_account_rate_limit`]).
+    #[serde(default)]
+    pub account_rate_limits: BTreeMap<String, RateLimit>,
     pub roles: Vec<RoleConfig>,
 }
 
@@ -98,6 +108,8 @@ impl StsConfig {
             oidc_client_ids: None,
             port: None,
             rate_limit: None,
+            other_accounts: Vec::new(),
+            account_rate_limits: BTreeMap::new(),
             roles: Vec::new(),
         }
     }
@@ -117,13 +129,24 @@ impl StsConfig {
 
     /// Checks what AWS itself would refuse when the roles were created.
     pub fn validate(&self) -> Result<()> {
-        if self.account.len() != 12 || !self.account.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("account must be 12 digits, got {:?}", self.account);
+        for account in self.accounts() {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("account must be 12 digits, got {account:?}");
+            }
         }
-        if let Some(limit) = self.rate_limit
-            && !(limit.rate > 0.0 && limit.rate.is_finite() && limit.burst > 0)
+        let limits = self.rate_limit.iter().chain(self.account_rate_limits.values());
+        if limits
+            .into_iter()
+            .any(|l| !(l.rate > 0.0 && l.rate.is_finite() && l.burst > 0))
         {
             bail!("rate_limit: rate and burst must be positive");
+        }
+        if let Some(unknown) = self
+            .account_rate_limits
+            .keys()
+            .find(|a| !self.accounts().any(|k| k == *a))
+        {
+            bail!("account_rate_limits: {unknown:?} is not one of the accounts");
         }
         if self.min_session_seconds == 0 {
             bail!("min_session_seconds must be positive");
@@ -133,7 +156,11 @@ impl StsConfig {
         }
         let mut seen = HashSet::new();
         for role in &self.roles {
-            let name = role_name(&role.arn, &self.account).with_context(|| format!("role {:?}", role.arn))?;
+            let name = self
+                .accounts()
+                .find_map(|a| role_name(&role.arn, a).ok())
+                .map_or_else(|| role_name(&role.arn, &self.account), Ok)
+                .with_context(|| format!("role {:?}", role.arn))?;
             if !seen.insert(name.to_owned()) {
                 bail!("role name {name:?} appears twice");
             }
@@ -157,6 +184,11 @@ impl StsConfig {
         Ok(())
     }
 
+    /// Every account served: [`StsConfig::account`] first.
+    pub fn accounts(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.account).chain(&self.other_accounts)
+    }
+
     pub fn role(&self, arn: &str) -> Option<&RoleConfig> {
         self.roles.iter().find(|r| r.arn == arn)
     }
@@ -178,6 +210,11 @@ impl StsConfig {
             }
         }
     }
+}
+
+/// The account of a role ARN (`arn:aws:iam::ACCOUNT:role/...`), if it is one.
+pub fn account_of(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:aws:iam::")?.split(':').next()
 }
 
 impl RoleConfig {
@@ -294,6 +331,16 @@ roles:
         assert!(config.roles[0].trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:terraform"));
         assert!(!config.roles[0].trusts_web_identity("sts.amazonaws.com", "system:serviceaccount:infra:other"));
         assert!(config.roles[1].trusts_role("arn:aws:iam::123456789012:role/admin"));
+    }
+
+    #[test]
+    fn roles_in_other_accounts_and_quotas_per_account() {
+        let yaml = "account: '123456789012'\nother_accounts: ['210987654321']\naccount_rate_limits:\n  '123456789012': {rate: 1.0, burst: 1}\nroles:\n  - arn: arn:aws:iam::210987654321:role/b\n";
+        let config = StsConfig::from_yaml_str(yaml).unwrap();
+        assert_eq!(account_of(&config.roles[0].arn), Some("210987654321"));
+        let unknown =
+            "account: '123456789012'\naccount_rate_limits:\n  '999999999999': {rate: 1.0, burst: 1}\nroles: []\n";
+        assert!(StsConfig::from_yaml_str(unknown).is_err());
     }
 
     #[test]
