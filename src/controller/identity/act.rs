@@ -151,6 +151,10 @@ impl Pass<'_> {
         {
             self.status.written = None;
         }
+        let pull = set.registry.as_ref().map(|r| r.secret_name.as_str());
+        if self.status.image_pull_secret.as_ref().map(|w| w.name.as_str()) != pull {
+            self.status.image_pull_secret = None;
+        }
     }
 
     fn metric_labels(&self, set: &ResolvedSet) -> IdentityLabels {
@@ -262,6 +266,7 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
     pass.status.identities = Vec::new();
     // The Secrets no longer hold what was written.
     pass.status.written = None;
+    pass.status.image_pull_secret = None;
     pass.not_ready(reason, msg, None).await
 }
 
@@ -282,7 +287,8 @@ async fn serve(
     pass.describe(set);
     if supersede {
         let (secrets, cached) = secrets_of(ctx, &ns);
-        let emptied = secret::supersede(&secrets, &ns, &pass.uid, &secret_name, &cached).await?;
+        let pull = set.registry.as_ref().map(|r| r.secret_name.as_str());
+        let emptied = secret::supersede(&secrets, &ns, &pass.uid, (&secret_name, pull), &cached).await?;
         forget_written(ctx, &ns, &emptied);
         for old in emptied {
             tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
@@ -479,7 +485,11 @@ async fn renewed(
         sessions,
         schedules,
         record,
+        registry,
     } = issued;
+    if registry.is_some() {
+        pass.status.image_pull_secret = registry;
+    }
     let resolved = set.first();
     pass.status.last_refresh_time = Some(rfc3339(pass.now));
     // Any renewal answers a request made before it.

@@ -448,7 +448,8 @@ mod tests {
             issued_message(
                 &ResolvedSet {
                     items: vec![resolved.clone()],
-                    multi: false
+                    multi: false,
+                    registry: None,
                 },
                 exp,
                 renew
@@ -464,6 +465,7 @@ mod tests {
                 },
             ],
             multi: true,
+            registry: None,
         };
         assert_eq!(
             issued_message(&two, exp, renew),

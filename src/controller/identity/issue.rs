@@ -9,7 +9,7 @@ use kube::{Api, Resource};
 
 use super::act::{Pass, Refreshing};
 use super::trigger::RenewReason;
-use super::{Refresh, decide};
+use super::{Refresh, decide, registry};
 use crate::controller::{Context, Error};
 use crate::exchange::credentials::Credentials;
 use crate::exchange::renewal::{self, Schedule};
@@ -30,6 +30,8 @@ pub(super) struct Issued {
     pub sessions: Vec<Session>,
     pub schedules: Vec<Schedule>,
     pub record: Record,
+    /// The record of the image-pull Secret's write, for an Identity that has one.
+    pub registry: Option<crate::api::WrittenSecret>,
 }
 
 /// Exchanges (or reuses the sessions a failed write left) and writes the Secret once. A
@@ -59,7 +61,24 @@ pub(super) async fn exchange_and_write(
         .iter()
         .map(|s| renewal::schedule(s.issued, s.credentials.expiration, refresh_before, jitter))
         .collect();
-    let schedule = earliest(&schedules);
+    // Registry logins are one more output: the Secrets renew when the first of all is due.
+    let tokens = match &set.registry {
+        Some(plan) => match registry::login_all(ctx, ns, plan, &sessions, now).await {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                ctx.memory.unwritten.keep(who, hash, sessions);
+                return Err(e);
+            }
+        },
+        None => Vec::new(),
+    };
+    let mut all = schedules.clone();
+    all.extend(
+        tokens
+            .iter()
+            .map(|t| renewal::schedule(t.issued, t.expires_at, refresh_before, jitter)),
+    );
+    let schedule = earliest(&all);
     // After a spec change the formats or identities may have changed: drop keys no longer
     // rendered. Data the controller cannot vouch for is replaced whole.
     let mode = if r.restore {
@@ -79,17 +98,32 @@ pub(super) async fn exchange_and_write(
     )
     .await
     {
-        Ok(record) => Ok(Issued {
-            schedule,
-            sessions,
-            schedules,
-            record,
-        }),
+        Ok(record) => {
+            let registry = match &set.registry {
+                Some(plan) => {
+                    let view = pass_registry(pass, plan);
+                    Some(registry::write(pass, (plan, view.as_ref()), &tokens, (hash, &schedule)).await?)
+                }
+                None => None,
+            };
+            Ok(Issued {
+                schedule,
+                sessions,
+                schedules,
+                record,
+                registry,
+            })
+        }
         Err(e) => {
             ctx.memory.unwritten.keep(who, hash, sessions);
             Err(e)
         }
     }
+}
+
+/// The image-pull Secret as the cache shows it now, judged against the status's record.
+fn pass_registry(pass: &Pass<'_>, plan: &crate::resolve::registry::RegistryPlan) -> Option<registry::RegistryView> {
+    Some(registry::gather(pass.ctx, &pass.ns, plan, &pass.old, &pass.uid))
 }
 
 /// Runs each identity's chain in turn, in [`decide::refresh_order`]: a parent that is itself
