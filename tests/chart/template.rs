@@ -183,7 +183,7 @@ fn template_default_values_is_cluster_wide_and_hardened() {
             );
             assert_eq!(
                 policy["spec"]["variables"][0],
-                json!({"name": "types", "expression": r#"["Opaque"]"#})
+                json!({"name": "types", "expression": r#"["Opaque","kubernetes.io/dockerconfigjson"]"#})
             );
         } else if policy_resources.contains(&"deployments") {
             // The controller's workload writes: its own ServiceAccount only, updates only.

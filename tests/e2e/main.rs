@@ -9,6 +9,7 @@ mod cluster_profiles;
 mod consumers;
 mod corpus;
 mod deep;
+mod ecr;
 mod fixture;
 mod flow;
 mod forged;

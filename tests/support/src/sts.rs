@@ -27,6 +27,11 @@
 //!     external_id: null              # ExternalId an AssumeRole must carry, if set
 //! ```
 //!
+//! It also answers ECR's and ECR Public's `GetAuthorizationToken` (JSON 1.1, by
+//! `X-Amz-Target`), signed with a session it issued, for roles whose `permissions` list
+//! `ecr:GetAuthorizationToken` (ECR Public: `ecr-public:GetAuthorizationToken` and
+//! `sts:GetServiceBearerToken`); the tokens last `ecr_token_seconds` (default 12 h).
+//!
 //! Without `DurationSeconds` a session lasts AWS's default hour, capped by the role's
 //! maximum and, for chained calls, by `max_chained_session_seconds`.
 //!
@@ -43,6 +48,7 @@
 mod actions;
 mod calls;
 mod config;
+pub mod ecr;
 mod error;
 mod faults;
 pub mod issuer;
@@ -51,7 +57,7 @@ mod params;
 mod server;
 mod sessions;
 mod sigv4;
-mod thread;
+pub(crate) mod thread;
 mod throttle;
 mod xml;
 
@@ -96,6 +102,7 @@ impl LocalSts {
             faults: faults::Faults::default(),
             web_identity_tokens: Default::default(),
             throttle,
+            ecr: Default::default(),
         });
         let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
@@ -162,6 +169,12 @@ impl LocalSts {
             .iter()
             .flat_map(|s| [s.secret_access_key.clone(), s.session_token.clone()]);
         tokens.into_iter().chain(keys).collect()
+    }
+
+    /// The registry tokens its ECR `GetAuthorizationToken` issued (a registry's token service
+    /// checks clients against them).
+    pub fn ecr_tokens(&self) -> Arc<ecr::EcrTokens> {
+        self.state.ecr.clone()
     }
 
     /// How many times it fetched the issuer's discovery document and JWKS.
