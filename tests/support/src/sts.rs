@@ -17,6 +17,7 @@
 //!                                    # default: every audience some role trusts
 //! port: 0                            # 127.0.0.1 port; absent or 0: any free port
 //! rate_limit: {rate: 50, burst: 50}  # request quota; beyond it `Throttling` (absent: none)
+//! ecr_token_seconds: 43200          # lifetime of ECR tokens (AWS: 12 h); tests shorten it
 //! roles:
 //!   - arn: arn:aws:iam::123456789012:role/admin   # role path allowed: role/team/admin
 //!     max_session_seconds: 3600      # MaxSessionDuration (default 3600, at most 43200)
@@ -25,6 +26,7 @@
 //!       subjects: ["system:serviceaccount:infra:terraform"]   # StringLike (* and ?)
 //!     trusted_roles: []              # role ARNs whose sessions may AssumeRole into it
 //!     external_id: null              # ExternalId an AssumeRole must carry, if set
+//!     permissions: [ecr:GetAuthorizationToken]   # actions beyond STS its policies allow
 //! ```
 //!
 //! It also answers ECR's and ECR Public's `GetAuthorizationToken` (JSON 1.1, by
