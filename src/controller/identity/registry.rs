@@ -92,6 +92,19 @@ fn covers(record: &WrittenSecret, rv: &str) -> bool {
 /// Secret is not (deleted, changed by someone else), spaced out as every refresh nobody
 /// asked for is.
 pub fn amend<P>(o: &Observed<P>, (ns, view): (&str, &RegistryView), plan: SecretPlan) -> SecretPlan {
+    // Someone else's Secret at the name (labelled, another owner): never written, and no
+    // exchange made for it.
+    if matches!(view.existing, Some(Existing::Foreign))
+        && matches!(plan, SecretPlan::UpToDate { .. } | SecretPlan::Refresh { .. })
+    {
+        let err = crate::output::secret::SecretError::Conflict {
+            namespace: ns.to_owned(),
+            name: view.name.clone(),
+        };
+        return SecretPlan::Conflict {
+            message: format!("{err} (spec.imagePullSecret.name)"),
+        };
+    }
     let SecretPlan::UpToDate { record } = &plan else {
         return plan;
     };
@@ -245,6 +258,44 @@ mod tests {
     #[test]
     fn a_newer_version_is_someone_elses_edit() {
         assert_eq!(judge(&view(Some(owned("8")), Some("7"))), Some(RenewReason::Tampered));
+    }
+
+    #[test]
+    fn an_up_to_date_credential_plan_refreshes_for_its_image_pull_secret_or_reports_a_conflict() {
+        use super::super::plan::tests::{record, t0};
+        let o = super::super::plan::tests::observed(t0(), super::super::plan::SecretView::NotCached);
+        let up_to_date = || SecretPlan::UpToDate {
+            record: record("h", "7"),
+        };
+        assert!(matches!(
+            amend(&o, ("team", &view(Some(owned("7")), Some("7"))), up_to_date()),
+            SecretPlan::UpToDate { .. }
+        ));
+        match amend(&o, ("team", &view(Some(owned("9")), Some("7"))), up_to_date()) {
+            SecretPlan::Refresh {
+                trigger,
+                restore,
+                unrequested,
+                tampered,
+                ..
+            } => {
+                assert_eq!(trigger, RenewReason::Tampered);
+                // The credential Secret is not restored: only the image-pull Secret is.
+                assert!(!restore && unrequested && tampered.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        match amend(&o, ("team", &view(Some(Existing::Foreign), Some("7"))), up_to_date()) {
+            SecretPlan::Conflict { message } => assert!(message.contains("team/pull"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        // Too soon after a refresh nobody asked for: waits.
+        let mut soon = super::super::plan::tests::observed(t0(), super::super::plan::SecretView::NotCached);
+        soon.last_unrequested = Some(t0());
+        assert!(matches!(
+            amend(&soon, ("team", &view(None, Some("7"))), up_to_date()),
+            SecretPlan::Wait { .. }
+        ));
     }
 
     #[test]
