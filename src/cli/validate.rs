@@ -195,8 +195,9 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             .collect();
         println!("{printable}");
     }
+    // `info:`, not `note:`: notes are what a profile keeps but cannot run.
     for e in &explained {
-        println!("note: {e}");
+        println!("info: {e}");
     }
     for w in &warnings {
         println!("warning: {w}");
