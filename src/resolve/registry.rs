@@ -201,9 +201,29 @@ fn login(name: &str, def: &Integration, identities: &[&str]) -> Result<RegistryL
             ),
         ));
     };
+    let (account_id, region) = registry_fields(kind, def, &bad)?;
+    if let Err(why) = super::rules::check_region(&region) {
+        return Err(bad(".spec.registry.region", Reason::InvalidProfile, why));
+    }
+    Ok(RegistryLogin {
+        integration: name.to_owned(),
+        kind,
+        account_id,
+        region,
+        item,
+    })
+}
+
+/// The account and region of a login: both required for `aws/ecr`; ECR Public always
+/// authenticates in us-east-1 (a `region` outside its two is refused, as Atmos does).
+fn registry_fields(
+    kind: RegistryKind,
+    def: &Integration,
+    bad: &dyn Fn(&str, Reason, String) -> Problem,
+) -> Result<(Option<String>, String), Problem> {
     let registry = def.spec.as_ref().and_then(|s| s.registry.clone()).unwrap_or_default();
     let region = registry.region.filter(|r| !r.is_empty());
-    let (account_id, region) = match kind {
+    Ok(match kind {
         RegistryKind::Ecr => {
             let account = registry.account_id.filter(|a| !a.is_empty()).ok_or_else(|| {
                 bad(
@@ -240,15 +260,5 @@ fn login(name: &str, def: &Integration, identities: &[&str]) -> Result<RegistryL
             }
             (None, ECR_PUBLIC_REGION.to_owned())
         }
-    };
-    if let Err(why) = super::rules::check_region(&region) {
-        return Err(bad(".spec.registry.region", Reason::InvalidProfile, why));
-    }
-    Ok(RegistryLogin {
-        integration: name.to_owned(),
-        kind,
-        account_id,
-        region,
-        item,
     })
 }

@@ -286,13 +286,7 @@ async fn serve(
     let secret_name = set.first().secret.name.clone();
     pass.describe(set);
     if supersede {
-        let (secrets, cached) = secrets_of(ctx, &ns);
-        let pull = set.registry.as_ref().map(|r| r.secret_name.as_str());
-        let emptied = secret::supersede(&secrets, &ns, &pass.uid, (&secret_name, pull), &cached).await?;
-        forget_written(ctx, &ns, &emptied);
-        for old in emptied {
-            tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
-        }
+        empty_superseded(pass, set).await?;
     }
     let Some((plan, existing)) = with_live(pass, o, (set, hash), plan, view).await? else {
         // A plan other than a read for a view that needs one: not made by `plan`.
@@ -356,6 +350,21 @@ async fn serve(
             self::refresh(pass, (set, hash), &existing, refresh, sts, jitter).await
         }
     }
+}
+
+/// Empties the Secrets the Identity wrote under names it no longer uses (neither its
+/// credential Secret's nor its image-pull Secret's).
+async fn empty_superseded(pass: &Pass<'_>, set: &ResolvedSet) -> Result<(), Error> {
+    let (ctx, ns, name) = (pass.ctx, pass.ns.as_str(), pass.obj.name_any());
+    let secret_name = &set.first().secret.name;
+    let (secrets, cached) = secrets_of(ctx, ns);
+    let pull = set.registry.as_ref().map(|r| r.secret_name.as_str());
+    let emptied = secret::supersede(&secrets, ns, &pass.uid, (secret_name, pull), &cached).await?;
+    forget_written(ctx, ns, &emptied);
+    for old in emptied {
+        tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
+    }
+    Ok(())
 }
 
 /// The plan, and what stands at the name: as gathered, or read live first when the plan

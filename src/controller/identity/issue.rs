@@ -62,23 +62,13 @@ pub(super) async fn exchange_and_write(
         .map(|s| renewal::schedule(s.issued, s.credentials.expiration, refresh_before, jitter))
         .collect();
     // Registry logins are one more output: the Secrets renew when the first of all is due.
-    let tokens = match &set.registry {
-        Some(plan) => match registry::login_all(ctx, ns, plan, &sessions, now).await {
-            Ok(tokens) => tokens,
-            Err(e) => {
-                ctx.memory.unwritten.keep(who, hash, sessions);
-                return Err(e);
-            }
-        },
-        None => Vec::new(),
+    let (tokens, schedule) = match logins(ctx, (ns, set), &sessions, &schedules, (now, jitter)).await {
+        Ok(done) => done,
+        Err(e) => {
+            ctx.memory.unwritten.keep(who, hash, sessions);
+            return Err(e);
+        }
     };
-    let mut all = schedules.clone();
-    all.extend(
-        tokens
-            .iter()
-            .map(|t| renewal::schedule(t.issued, t.expires_at, refresh_before, jitter)),
-    );
-    let schedule = earliest(&all);
     // After a spec change the formats or identities may have changed: drop keys no longer
     // rendered. Data the controller cannot vouch for is replaced whole.
     let mode = if r.restore {
@@ -119,6 +109,29 @@ pub(super) async fn exchange_and_write(
             Err(e)
         }
     }
+}
+
+/// The registry logins of the set's image-pull Secret (none without one) and the schedule of
+/// everything the refresh yields: the earliest of the sessions' and the tokens'.
+async fn logins(
+    ctx: &Context,
+    (ns, set): (&str, &ResolvedSet),
+    sessions: &[Session],
+    schedules: &[Schedule],
+    (now, jitter): (Timestamp, f64),
+) -> Result<(Vec<crate::exchange::ecr::RegistryToken>, Schedule), Error> {
+    let tokens = match &set.registry {
+        Some(plan) => registry::login_all(ctx, ns, plan, sessions, now).await?,
+        None => Vec::new(),
+    };
+    let refresh_before = set.first().refresh_before_seconds;
+    let mut all = schedules.to_vec();
+    all.extend(
+        tokens
+            .iter()
+            .map(|t| renewal::schedule(t.issued, t.expires_at, refresh_before, jitter)),
+    );
+    Ok((tokens, earliest(&all)))
 }
 
 /// The image-pull Secret as the cache shows it now, judged against the status's record.
