@@ -206,3 +206,38 @@ fn kinds_that_cannot_run_are_notes_until_an_identity_needs_one() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_ecr_example_is_valid_and_its_image_pull_secret_explained() {
+    let (ok, stdout, stderr) = validate(&["examples/ecr/profile.yaml", "examples/ecr/identity.yaml"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stderr.contains("2 resources checked, no problems"), "{stderr}");
+    assert!(
+        stdout.contains(
+            "Identity ci/artifacts: spec.imagePullSecret: Secret ecr-pull of type kubernetes.io/dockerconfigjson (for imagePullSecrets) will log in to 210987654321.dkr.ecr.us-east-2.amazonaws.com (artifacts-ecr, as acme/artifacts)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ecr:GetAuthorizationToken"), "{stdout}");
+}
+
+#[test]
+fn an_image_pull_secret_naming_what_cannot_log_in_is_refused_by_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let identity = dir.path().join("identity.yaml");
+    std::fs::write(
+        &identity,
+        "apiVersion: auth.atmos.tools/v1alpha1\nkind: Identity\nmetadata: {name: wrong, namespace: ci}\nspec:\n  profile: images\n  identity: acme/admin\n  imagePullSecret: {name: ecr-pull, integrations: [artifacts-ecr, missing]}\n",
+    )
+    .expect("write");
+    let (ok, stdout, _) = validate(&["examples/ecr/profile.yaml", identity.to_str().expect("path")]);
+    assert!(!ok);
+    assert!(
+        stdout.contains("auth.integrations.artifacts-ecr.via.identity: \"acme/artifacts\" is not one of this Identity's identities (acme/admin)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("spec.imagePullSecret.integrations[1]: the profile has no integration \"missing\""),
+        "{stdout}"
+    );
+}

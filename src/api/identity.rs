@@ -66,6 +66,12 @@ pub struct IdentitySpec {
     /// The Secret written: name, formats, mount path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretSpec>,
+    /// A second Secret, of type `kubernetes.io/dockerconfigjson` (for `imagePullSecrets`),
+    /// holding a registry login for each of the profile's `aws/ecr` and `aws/ecr-public`
+    /// integrations chosen here, made with this Identity's sessions and renewed with them.
+    /// Left out: no registry login (the Identity behaves as without integrations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_secret: Option<ImagePullSecretSpec>,
     /// Workloads of this namespace restarted (a pod template annotation) after the Secret's
     /// credentials change, for consumers that read them only at start (the `env` format,
     /// files read once by an SDK). Debounced: one restart per workload per window of a tenth
@@ -230,6 +236,26 @@ pub struct SecretSpec {
     pub mount_path: Option<String>,
 }
 
+/// The most integrations one image-pull Secret holds.
+pub const MAX_PULL_INTEGRATIONS: usize = 16;
+
+/// The image-pull Secret of an Identity: its name and the integrations it logs in with.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePullSecretSpec {
+    /// Name of the `kubernetes.io/dockerconfigjson` Secret; must differ from the credential
+    /// Secret's. At most 253 characters.
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub name: String,
+    /// Names of the profile's `auth.integrations` to log in with: each `aws/ecr` or
+    /// `aws/ecr-public`, with `via.identity` one of this Identity's identities. Left out:
+    /// every such integration whose `spec.auto_provision` is not `false` (Atmos logs in to
+    /// those when the identity logs in). At most 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_PULL_INTEGRATIONS), inner(length(max = MAX_SHORT_LEN)))]
+    pub integrations: Option<Vec<String>>,
+}
+
 /// A layout of the Secret's data.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -289,6 +315,11 @@ pub struct IdentityStatus {
     /// version is read once and its data compared with the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written: Option<WrittenSecret>,
+    /// What the controller last wrote to the image-pull Secret (`spec.imagePullSecret`), as
+    /// `written` for the credential Secret. Its logins renew with the credentials: the
+    /// `expiration` and `renewalTime` above are the earliest of both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_secret: Option<WrittenSecret>,
     /// The last renewal request (`auth.atmos.tools/renew-requested-at`, set by `renew`) the
     /// controller answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,14 @@ pub struct RunArgs {
     /// Profiles can never set it.
     #[arg(long, env = "ATMOS_AUTH_STS_ENDPOINT")]
     pub sts_endpoint: Option<String>,
+    /// ECR endpoint URL for every registry login (`spec.imagePullSecret`). Default: AWS's
+    /// regional endpoint of each registry (`api.ecr.<region>.amazonaws.com`). Profiles can
+    /// never set it.
+    #[arg(long, env = "ATMOS_AUTH_ECR_ENDPOINT")]
+    pub ecr_endpoint: Option<String>,
+    /// ECR Public endpoint URL for `aws/ecr-public` logins. Default: AWS's, in us-east-1.
+    #[arg(long, env = "ATMOS_AUTH_ECR_PUBLIC_ENDPOINT")]
+    pub ecr_public_endpoint: Option<String>,
     /// Budget for one STS call, retries included.
     #[arg(long, env = "ATMOS_AUTH_STS_TIMEOUT", default_value = STS_TIMEOUT_FLAG.as_str(), value_parser = parse_duration)]
     pub sts_timeout: Duration,
@@ -155,6 +163,11 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
                 // At least one call, whatever the rate rounds to.
                 burst: args.sts_burst.unwrap_or(args.sts_rate_limit.ceil().max(1.0) as u32),
             },
+        },
+        ecr: crate::exchange::ecr::EcrSettings {
+            endpoint: args.ecr_endpoint,
+            public_endpoint: args.ecr_public_endpoint,
+            operation_timeout: args.sts_timeout,
         },
         kubeconfig: args.kubeconfig,
         cluster_profile_status: args.cluster_profile_status.unwrap_or(args.namespaces.is_empty()),

@@ -47,6 +47,8 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
     let mut problems: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    // What an Identity's image-pull Secret will hold: the field explained for its author.
+    let mut explained: Vec<String> = Vec::new();
     for file in &args.files {
         match read_docs(file) {
             Ok(d) => docs.extend(d),
@@ -176,6 +178,7 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
                     .collect();
                 lines.dedup();
                 warnings.extend(lines);
+                explained.extend(image_pull_secret(&set).map(|e| line(&e)));
             }
             Err(ps) => problems.extend(ps.iter().map(|p| line(&p.to_string()))),
         }
@@ -191,6 +194,10 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
             })
             .collect();
         println!("{printable}");
+    }
+    // `info:`, not `note:`: notes are what a profile keeps but cannot run.
+    for e in &explained {
+        println!("info: {e}");
     }
     for w in &warnings {
         println!("warning: {w}");
@@ -215,6 +222,27 @@ pub fn run(args: &ValidateArgs) -> ExitCode {
         eprintln!("{checked} resources checked, {} problems{warned}", problems.len());
         ExitCode::FAILURE
     }
+}
+
+/// What `spec.imagePullSecret` makes of a resolved set: the Secret, its registries, the
+/// identity whose session logs in to each, and the permission that needs.
+fn image_pull_secret(set: &crate::resolve::ResolvedSet) -> Option<String> {
+    let plan = set.registry.as_ref()?;
+    let logins: Vec<String> = plan
+        .logins
+        .iter()
+        .map(|l| {
+            let identity = set.items.get(l.item).map_or("?", |r| r.identity.as_str());
+            format!("{} ({}, as {identity})", l.host(), l.integration)
+        })
+        .collect();
+    Some(format!(
+        "spec.imagePullSecret: Secret {} of type kubernetes.io/dockerconfigjson (for imagePullSecrets) will log in to {}; \
+         renewed with the credentials, at two thirds of the earliest expiry; each identity's role needs \
+         ecr:GetAuthorizationToken (ecr-public: also sts:GetServiceBearerToken), else the Identity is not Ready with reason EcrPermissionDenied",
+        plan.secret_name,
+        logins.join(", ")
+    ))
 }
 
 /// `namespace/name`, or `name` for a cluster-scoped resource.

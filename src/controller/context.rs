@@ -103,6 +103,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The credential exchange (STS, its session cache and rate limit).
     pub exchanger: Arc<Exchanger>,
+    /// Registry logins (ECR), through the same rate limit.
+    pub ecr: Arc<crate::exchange::ecr::EcrExchanger>,
     /// The exchange's budget: turns for reconciles (the fair queue) and the rate limit.
     pub budget: Arc<Budget>,
     /// Whether the admission policies are in force (first issues wait for them).
@@ -146,6 +148,10 @@ impl Context {
             recorder,
             metrics,
             exchanger: Arc::new(Exchanger::new(StsSettings::default(), (budget.limiter(), None), None)),
+            ecr: Arc::new(crate::exchange::ecr::EcrExchanger::new(
+                Default::default(),
+                budget.limiter(),
+            )),
             budget,
             admission: super::admission::Admission::enforced(),
         };

@@ -13,6 +13,9 @@ pub enum Error {
     /// STS refused or did not answer.
     #[error(transparent)]
     Sts(#[from] StsError),
+    /// A registry login failed.
+    #[error(transparent)]
+    Ecr(#[from] crate::exchange::ecr::EcrError),
     /// The Secret could not be written.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -30,6 +33,7 @@ impl From<crate::exchange::ExchangeError> for Error {
         match e {
             crate::exchange::ExchangeError::Token(e) => Self::Token(e),
             crate::exchange::ExchangeError::Sts(e) => Self::Sts(e),
+            crate::exchange::ExchangeError::Ecr(e) => Self::Ecr(e),
         }
     }
 }
@@ -50,6 +54,7 @@ impl Error {
         match self {
             Self::Token(e) => e.reason(),
             Self::Sts(e) => e.reason(),
+            Self::Ecr(e) => e.reason(),
             Self::Secret(e) => e.reason(),
             Self::Kube(_) | Self::Metadata(_) => "ApiError",
         }
@@ -70,6 +75,7 @@ impl Error {
         match self {
             Self::Token(e) => e.is_transient(),
             Self::Sts(e) => e.is_transient(),
+            Self::Ecr(e) => e.is_transient(),
             Self::Secret(e) => e.is_transient(),
             Self::Kube(_) => true,
             Self::Metadata(_) => false,

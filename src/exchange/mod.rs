@@ -8,6 +8,8 @@
 //! - [`token`]: the ServiceAccount token every chain starts from;
 //! - [`sts`]: AWS (`AssumeRoleWithWebIdentity`, then `AssumeRole` per link; parent sessions
 //!   cached);
+//! - [`ecr`]: registry logins (`GetAuthorizationToken` of ECR and ECR Public) with a
+//!   session of the chain;
 //! - [`budget`]: calls per second per account and region, and turns for reconciles;
 //! - [`credentials`]: what a session holds;
 //! - [`renewal`]: when a grant renews (two thirds into its real lifetime by default), and
@@ -15,6 +17,7 @@
 
 pub mod budget;
 pub mod credentials;
+pub mod ecr;
 pub mod renewal;
 pub mod sts;
 pub mod token;
@@ -36,6 +39,9 @@ pub enum ExchangeError {
     /// AWS STS refused or did not answer.
     #[error(transparent)]
     Sts(#[from] StsError),
+    /// A registry login (ECR) refused or did not answer.
+    #[error(transparent)]
+    Ecr(#[from] ecr::EcrError),
 }
 
 /// Something an exchange yields: it was issued at a time and expires at another, and the

@@ -16,12 +16,13 @@ mod convert;
 pub mod files;
 mod github;
 mod merge;
+mod registry;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::{AuthProfile, AuthProfileSpec, Identity, IdentitySpec};
-use crate::resolve::{Problem, Reason, Settings, Warning, resolve, rules, validate_profile};
+use crate::resolve::{Problem, Reason, Settings, Warning, resolve_set, rules, validate_profile};
 
 /// One config file's text and the name it is reported under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -344,11 +345,12 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
                     profile: options.name.clone(),
                     identity: Some(identity.name.clone()),
                     service_account_name: service_accounts.per_identity.get(&identity.name).cloned(),
+                    image_pull_secret: registry::pull_secret(&spec, &identity.name, &object_name, &mut notes),
                     ..IdentitySpec::default()
                 },
             );
             object.metadata.namespace = options.namespace.clone();
-            if let Err(found) = resolve(&spec, &object.spec, &object_name, &options.settings) {
+            if let Err(found) = resolve_set(&spec, &object.spec, &object_name, &options.settings) {
                 problems.extend(
                     found
                         .into_iter()

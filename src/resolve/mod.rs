@@ -31,6 +31,7 @@ pub mod names;
 pub mod overrides;
 mod problem;
 mod provider;
+pub mod registry;
 mod report;
 pub mod rules;
 mod set;

@@ -8,6 +8,7 @@ use super::identity::resolve;
 use super::model::Resolved;
 use super::names::atmos_name;
 use super::problem::{Problem, Reason};
+use super::registry::{RegistryPlan, resolve_registry};
 use crate::api::limits::MAX_SECRET_IDENTITIES;
 use crate::api::{AuthProfileSpec, IdentitySpec, SecretFormat};
 
@@ -19,6 +20,8 @@ pub struct ResolvedSet {
     /// Whether the Identity names a list (`spec.identities`): the Secret then uses the
     /// several-identity layout even for one name.
     pub multi: bool,
+    /// The image-pull Secret (`spec.imagePullSecret`), if any.
+    pub registry: Option<RegistryPlan>,
 }
 
 impl ResolvedSet {
@@ -31,15 +34,25 @@ impl ResolvedSet {
     /// The Secret hash: the identity's own for one identity (unchanged from before lists
     /// existed, so upgrading renews nothing); with a list, a hash over each one's, in order.
     pub fn spec_hash(&self) -> String {
-        if !self.multi {
-            return self.first().spec_hash();
-        }
+        let base = if self.multi {
+            let mut h = Sha256::new();
+            h.update(b"identities");
+            for r in &self.items {
+                h.update(b"\n");
+                h.update(r.spec_hash().as_bytes());
+            }
+            hex::encode(h.finalize())
+        } else {
+            self.first().spec_hash()
+        };
+        // Only an Identity with an image-pull Secret hashes it: every other keeps its hash.
+        let Some(registry) = &self.registry else {
+            return base;
+        };
         let mut h = Sha256::new();
-        h.update(b"identities");
-        for r in &self.items {
-            h.update(b"\n");
-            h.update(r.spec_hash().as_bytes());
-        }
+        h.update(base.as_bytes());
+        h.update(b"\nregistry\n");
+        h.update(serde_json::to_vec(registry).unwrap_or_default());
         hex::encode(h.finalize())
     }
 
@@ -63,10 +76,25 @@ pub fn resolve_set(
     identity_object_name: &str,
     settings: &Settings,
 ) -> Result<ResolvedSet, Vec<Problem>> {
+    let mut set = resolve_identities(profile, identity, identity_object_name, settings)?;
+    if let Some(spec) = &identity.image_pull_secret {
+        set.registry = Some(resolve_registry(profile, spec, &set)?);
+    }
+    Ok(set)
+}
+
+/// The identities of the set, without the image-pull Secret.
+fn resolve_identities(
+    profile: &AuthProfileSpec,
+    identity: &IdentitySpec,
+    identity_object_name: &str,
+    settings: &Settings,
+) -> Result<ResolvedSet, Vec<Problem>> {
     let Some(names) = &identity.identities else {
         return resolve(profile, identity, identity_object_name, settings).map(|r| ResolvedSet {
             items: vec![r],
             multi: false,
+            registry: None,
         });
     };
     let mut problems = list_problems(identity, names);
@@ -91,7 +119,11 @@ pub fn resolve_set(
         }
     }
     if problems.is_empty() && !items.is_empty() {
-        Ok(ResolvedSet { items, multi: true })
+        Ok(ResolvedSet {
+            items,
+            multi: true,
+            registry: None,
+        })
     } else {
         problems.dedup();
         Err(problems)

@@ -80,17 +80,12 @@ pub(crate) fn unused_keys(profile: &AuthProfileSpec) -> Vec<Warning> {
             "console",
             "web console sign-in, for a person",
         ),
-        (
-            profile.integrations.as_ref().is_some_and(|i| !i.is_empty()),
-            "integrations",
-            "logins (ECR, EKS, ...) Atmos performs after authenticating; a consumer logs in itself \
-             with the credentials of its Secret",
-        ),
     ] {
         if present {
             out.push(Warning::new(format!("auth.{key}"), format!("{KEPT}: {why}")));
         }
     }
+    integrations(profile, &mut out);
     for (name, provider) in &profile.providers {
         if provider.kind == PROVIDER_KIND {
             provider_keys(&format!("auth.providers.{name}"), provider, &mut out);
@@ -102,6 +97,34 @@ pub(crate) fn unused_keys(profile: &AuthProfileSpec) -> Vec<Warning> {
         }
     }
     out
+}
+
+/// The integrations no Identity can use: kinds other than `aws/ecr` and `aws/ecr-public`
+/// (`aws/eks`, `azure/acr`, `azure/aks`, `gcp/gke`, `github/sts`), and ECR logins bound to a
+/// provider. An ECR login by `via.identity` is used by the Identities that name it in
+/// `spec.imagePullSecret` (or leave its list out).
+fn integrations(profile: &AuthProfileSpec, out: &mut Vec<Warning>) {
+    use super::registry::{KIND_ECR, KIND_ECR_PUBLIC};
+    for (name, def) in profile.integrations.iter().flatten() {
+        let ecr = matches!(def.kind.as_deref(), Some(KIND_ECR | KIND_ECR_PUBLIC));
+        let by_provider = def.via.as_ref().is_some_and(|v| v.provider.is_some());
+        let why = match (ecr, by_provider) {
+            (true, false) => continue,
+            (true, true) => {
+                "an ECR login bound to a provider: a kubernetes/oidc provider yields no AWS \
+                             credentials; set via.identity, then name it in an Identity's spec.imagePullSecret"
+            }
+            (false, _) => {
+                "a login (EKS, ACR, AKS, GKE, ...) Atmos performs after authenticating; a consumer \
+                           logs in itself with the credentials of its Secret (docs/operations.md: EKS from \
+                           Terraform); only aws/ecr and aws/ecr-public become image-pull Secrets"
+            }
+        };
+        out.push(Warning::new(
+            format!("auth.integrations.{name}"),
+            format!("{KEPT}: {why}"),
+        ));
+    }
 }
 
 fn provider_keys(path: &str, p: &Provider, out: &mut Vec<Warning>) {
@@ -248,7 +271,9 @@ mod tests {
     fn one_line_per_unused_key_of_runnable_kinds_only() {
         let profile: AuthProfileSpec = serde_json::from_value(json!({
             "realm": "acme", "logs": {"level": "Debug"}, "keyring": {"type": "file"},
-            "console": {"isolated": true}, "integrations": {"ecr": {"kind": "aws/ecr"}},
+            "console": {"isolated": true},
+            "integrations": {"ecr": {"kind": "aws/ecr", "via": {"identity": "a"}}, "eks": {"kind": "aws/eks"},
+                             "ecr-p": {"kind": "aws/ecr", "via": {"provider": "k8s"}}},
             "providers": {
                 "k8s": {"kind": "kubernetes/oidc", "default": true, "tags": ["ci"], "session": {"duration": "1h"},
                         "spec": {"audience": "sts.amazonaws.com", "files": {"base_path": "/x"}}},
@@ -270,7 +295,8 @@ mod tests {
                 "auth.logs",
                 "auth.keyring",
                 "auth.console",
-                "auth.integrations",
+                "auth.integrations.ecr-p",
+                "auth.integrations.eks",
                 "auth.providers.k8s.session",
                 "auth.providers.k8s.default",
                 "auth.providers.k8s.tags",

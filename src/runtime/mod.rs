@@ -53,6 +53,8 @@ pub struct Config {
     pub settings: Settings,
     /// Where and how STS is called.
     pub sts: StsSettings,
+    /// Where registry logins (ECR, ECR Public) are made.
+    pub ecr: crate::exchange::ecr::EcrSettings,
     /// Namespaces to watch; empty: all.
     pub namespaces: Vec<String>,
     /// Whether this process writes ClusterAuthProfile status.
@@ -159,6 +161,10 @@ async fn controllers(
         (budget.limiter(), Some(budget.reports())),
         Some(metrics.clone() as Arc<dyn CallObserver>),
     ));
+    let ecr = Arc::new(crate::exchange::ecr::EcrExchanger::new(
+        config.ecr.clone(),
+        budget.limiter(),
+    ));
     tokio::spawn({
         let budget = budget.clone();
         async move { budget.dispatch().await }
@@ -198,6 +204,7 @@ async fn controllers(
                 recorder: Recorder::new(client.clone(), reporter.clone()),
                 metrics: metrics.clone(),
                 exchanger: exchanger.clone(),
+                ecr: ecr.clone(),
                 budget: budget.clone(),
                 admission: admission.clone(),
             };

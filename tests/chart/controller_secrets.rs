@@ -190,6 +190,17 @@ fn the_controller_may_write_only_its_own_secrets() {
         false,
     );
     assert!(out.status.success(), "the controller's own Secret: {}", stderr(&out));
+    // So is its image-pull Secret (`spec.imagePullSecret`), of type dockerconfigjson.
+    let mut pull: serde_json::Value =
+        serde_json::from_str(&opaque_secret("pull", managed.clone(), Some(("owner", &uid)))).expect("JSON");
+    pull["type"] = json!("kubernetes.io/dockerconfigjson");
+    pull["stringData"] = json!({".dockerconfigjson": r#"{"auths":{}}"#});
+    let out = create(as_controller, &pull.to_string(), false);
+    assert!(
+        out.status.success(),
+        "the controller's image-pull Secret: {}",
+        stderr(&out)
+    );
     let patch = |who: &[&str], name: &str, body: &str| -> Output {
         output(
             kubectl(cp)

@@ -185,7 +185,7 @@ fn template_default_values_is_cluster_wide_and_hardened() {
             );
             assert_eq!(
                 policy["spec"]["variables"][0],
-                json!({"name": "types", "expression": r#"["Opaque"]"#})
+                json!({"name": "types", "expression": r#"["Opaque","kubernetes.io/dockerconfigjson"]"#})
             );
         } else if policy_resources.contains(&"deployments") {
             // The controller's workload writes: its own ServiceAccount only, updates only.
@@ -448,6 +448,10 @@ fn deployment_settings_are_accepted_by_the_controller_binary() {
         &[
             "--set",
             "controller.stsEndpoint=https://sts.us-east-2.amazonaws.com",
+            "--set",
+            "controller.ecrEndpoint=https://api.ecr-fips.us-east-2.amazonaws.com",
+            "--set",
+            "controller.ecrPublicEndpoint=https://api.ecr-public.us-east-1.amazonaws.com",
             "--set",
             "controller.stsTimeout=1m30s",
             "--set",

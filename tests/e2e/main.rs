@@ -10,6 +10,7 @@ mod cluster_profiles;
 mod consumers;
 mod corpus;
 mod deep;
+mod ecr;
 mod exposition;
 mod fair_accounts;
 mod fixture;

@@ -78,7 +78,7 @@ async fn a_pasted_block_applies_strictly_and_secrets_are_refused() -> Result<()>
     let warnings = api.get("pasted").await?.status.map(|s| s.warnings).unwrap_or_default();
     for expected in [
         "auth.realm: kept, not used in a cluster: ",
-        "auth.integrations: kept, not used in a cluster: ",
+        "auth.integrations.acme/eks: kept, not used in a cluster: ",
         "auth.identities.acme/admin.alias: kept, not used in a cluster: ",
         "auth.identities.acme/admin.session: not used: for aws/assume-role Atmos reads only principal.duration",
     ] {

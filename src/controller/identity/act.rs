@@ -155,6 +155,10 @@ impl Pass<'_> {
         {
             self.status.written = None;
         }
+        let pull = set.registry.as_ref().map(|r| r.secret_name.as_str());
+        if self.status.image_pull_secret.as_ref().map(|w| w.name.as_str()) != pull {
+            self.status.image_pull_secret = None;
+        }
     }
 
     fn metric_labels(&self, set: &ResolvedSet) -> IdentityLabels {
@@ -266,6 +270,7 @@ async fn revoke(pass: &mut Pass<'_>, reason: &str, msg: &str) -> Result<Action, 
     pass.status.identities = Vec::new();
     // The Secrets no longer hold what was written.
     pass.status.written = None;
+    pass.status.image_pull_secret = None;
     pass.not_ready(reason, msg, None).await
 }
 
@@ -285,12 +290,7 @@ async fn serve(
     let secret_name = set.first().secret.name.clone();
     pass.describe(set);
     if supersede {
-        let (secrets, cached) = secrets_of(ctx, &ns);
-        let emptied = secret::supersede(&secrets, &ns, &pass.uid, &secret_name, &cached).await?;
-        forget_written(ctx, &ns, &emptied);
-        for old in emptied {
-            tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
-        }
+        empty_superseded(pass, set).await?;
     }
     let Some((plan, existing)) = with_live(pass, o, (set, hash), plan, view).await? else {
         // A plan other than a read for a view that needs one: not made by `plan`.
@@ -354,6 +354,21 @@ async fn serve(
             self::refresh(pass, (set, hash), &existing, refresh, sts, jitter).await
         }
     }
+}
+
+/// Empties the Secrets the Identity wrote under names it no longer uses (neither its
+/// credential Secret's nor its image-pull Secret's).
+async fn empty_superseded(pass: &Pass<'_>, set: &ResolvedSet) -> Result<(), Error> {
+    let (ctx, ns, name) = (pass.ctx, pass.ns.as_str(), pass.obj.name_any());
+    let secret_name = &set.first().secret.name;
+    let (secrets, cached) = secrets_of(ctx, ns);
+    let pull = set.registry.as_ref().map(|r| r.secret_name.as_str());
+    let emptied = secret::supersede(&secrets, ns, &pass.uid, (secret_name, pull), &cached).await?;
+    forget_written(ctx, ns, &emptied);
+    for old in emptied {
+        tracing::info!(namespace = %ns, identity = %name, secret = %old, current = %secret_name, "credentials removed from superseded Secret");
+    }
+    Ok(())
 }
 
 /// The plan, and what stands at the name: as gathered, or read live first when the plan
@@ -498,7 +513,11 @@ async fn renewed(
         sessions,
         schedules,
         record,
+        registry,
     } = issued;
+    if registry.is_some() {
+        pass.status.image_pull_secret = registry;
+    }
     let resolved = set.first();
     pass.status.last_refresh_time = Some(rfc3339(pass.now));
     // Any renewal answers a request made before it.

@@ -521,7 +521,8 @@ mod tests {
             issued_message(
                 &ResolvedSet {
                     items: vec![resolved.clone()],
-                    multi: false
+                    multi: false,
+                    registry: None,
                 },
                 exp,
                 renew
@@ -537,6 +538,7 @@ mod tests {
                 },
             ],
             multi: true,
+            registry: None,
         };
         assert_eq!(
             issued_message(&two, exp, renew),

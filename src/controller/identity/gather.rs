@@ -62,6 +62,7 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
         restores: Default::default(),
         last_unrequested: None,
         renew_request: None,
+        registry: None,
     };
     if !o.synced || o.deleting {
         return o;
@@ -84,6 +85,10 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
             o.secret = Some(cached_view(ctx, (ns, secret), uid, confirmed));
             o.restores = ctx.memory.restores.get(&me).unwrap_or_default();
             o.last_unrequested = ctx.memory.unrequested.get(&me);
+            o.registry = set
+                .registry
+                .as_ref()
+                .map(|plan| super::registry::gather(ctx, ns, plan, &o.old, uid));
         }
         o.resolved = Some(resolved);
     }
@@ -177,7 +182,7 @@ fn cached_view(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str, confirm
 
 /// What `meta` (cached or live) says stands at the name for the Identity with `owner_uid`:
 /// someone else's Secret, or this Identity's, with what a live read found (`live`).
-fn owned_view(meta: &ObjectMeta, owner_uid: &str, live: Option<Live>) -> Existing {
+pub(super) fn owned_view(meta: &ObjectMeta, owner_uid: &str, live: Option<Live>) -> Existing {
     let owned = meta
         .owner_references
         .iter()

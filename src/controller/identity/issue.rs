@@ -9,7 +9,7 @@ use kube::{Api, Resource};
 
 use super::act::{Pass, Refreshing};
 use super::trigger::RenewReason;
-use super::{Refresh, decide};
+use super::{Refresh, decide, registry};
 use crate::controller::{Context, Error};
 use crate::exchange::credentials::Credentials;
 use crate::exchange::renewal::{self, Schedule};
@@ -30,6 +30,8 @@ pub(super) struct Issued {
     pub sessions: Vec<Session>,
     pub schedules: Vec<Schedule>,
     pub record: Record,
+    /// The record of the image-pull Secret's write, for an Identity that has one.
+    pub registry: Option<crate::api::WrittenSecret>,
 }
 
 /// Exchanges (or reuses the sessions a failed write left) and writes the Secret once. A
@@ -59,7 +61,14 @@ pub(super) async fn exchange_and_write(
         .iter()
         .map(|s| renewal::schedule(s.issued, s.credentials.expiration, refresh_before, jitter))
         .collect();
-    let schedule = earliest(&schedules);
+    // Registry logins are one more output: the Secrets renew when the first of all is due.
+    let (tokens, schedule) = match logins(ctx, (ns, set), &sessions, &schedules, (now, jitter)).await {
+        Ok(done) => done,
+        Err(e) => {
+            ctx.memory.unwritten.keep(who, hash, sessions);
+            return Err(e);
+        }
+    };
     // After a spec change the formats or identities may have changed: drop keys no longer
     // rendered. Data the controller cannot vouch for is replaced whole.
     let mode = if r.restore {
@@ -79,12 +88,22 @@ pub(super) async fn exchange_and_write(
     )
     .await
     {
-        Ok(record) => Ok(Issued {
-            schedule,
-            sessions,
-            schedules,
-            record,
-        }),
+        Ok(record) => {
+            let registry = match &set.registry {
+                Some(plan) => {
+                    let view = pass_registry(pass, plan);
+                    Some(registry::write(pass, (plan, view.as_ref()), &tokens, (hash, &schedule)).await?)
+                }
+                None => None,
+            };
+            Ok(Issued {
+                schedule,
+                sessions,
+                schedules,
+                record,
+                registry,
+            })
+        }
         Err(e) => {
             ctx.memory.unwritten.keep(who, hash, sessions);
             Err(e)
@@ -94,6 +113,34 @@ pub(super) async fn exchange_and_write(
 
 /// The `cloud` label of the exchanges this module makes (`Refresh` is AWS's exchange).
 const CLOUD: &str = "aws";
+
+/// The registry logins of the set's image-pull Secret (none without one) and the schedule of
+/// everything the refresh yields: the earliest of the sessions' and the tokens'.
+async fn logins(
+    ctx: &Context,
+    (ns, set): (&str, &ResolvedSet),
+    sessions: &[Session],
+    schedules: &[Schedule],
+    (now, jitter): (Timestamp, f64),
+) -> Result<(Vec<crate::exchange::ecr::RegistryToken>, Schedule), Error> {
+    let tokens = match &set.registry {
+        Some(plan) => registry::login_all(ctx, ns, plan, sessions, now).await?,
+        None => Vec::new(),
+    };
+    let refresh_before = set.first().refresh_before_seconds;
+    let mut all = schedules.to_vec();
+    all.extend(
+        tokens
+            .iter()
+            .map(|t| renewal::schedule(t.issued, t.expires_at, refresh_before, jitter)),
+    );
+    Ok((tokens, earliest(&all)))
+}
+
+/// The image-pull Secret as the cache shows it now, judged against the status's record.
+fn pass_registry(pass: &Pass<'_>, plan: &crate::resolve::registry::RegistryPlan) -> Option<registry::RegistryView> {
+    Some(registry::gather(pass.ctx, &pass.ns, plan, &pass.old, &pass.uid))
+}
 
 /// Runs each identity's chain in turn, in [`decide::refresh_order`]: a parent that is itself
 /// one of the identities is issued (and cached) before the chains that start with it, so

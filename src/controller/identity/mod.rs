@@ -11,6 +11,7 @@ mod issue;
 #[cfg(test)]
 mod mock_api;
 mod plan;
+mod registry;
 mod secret_plan;
 mod trigger;
 

@@ -75,6 +75,8 @@ pub struct Observed<P> {
     pub last_unrequested: Option<Timestamp>,
     /// A renewal request (`renew`) the status has not answered yet.
     pub renew_request: Option<String>,
+    /// The image-pull Secret, for an Identity that has one.
+    pub registry: Option<super::registry::RegistryView>,
 }
 
 /// What the reconcile does.
@@ -211,9 +213,15 @@ fn serve<P>(o: &Observed<P>, ns: &str) -> Option<Plan> {
     let set = o.resolved.as_ref()?.as_ref().ok()?;
     let name = &set.first().secret.name;
     let hash = set.spec_hash();
+    let mut secret = plan_secret(o, o.secret.as_ref()?, (ns, name), &hash);
+    if let Some(view) = &o.registry {
+        secret = super::registry::amend(o, (ns, view), secret);
+    }
+    let pull = set.registry.as_ref().map(|r| r.secret_name.as_str());
+    let pull_moved = o.old.image_pull_secret.as_ref().map(|w| w.name.as_str()) != pull;
     Some(Plan::Serve {
-        supersede: decide::may_have_superseded(o.old.secret_name.as_deref(), name),
-        secret: plan_secret(o, o.secret.as_ref()?, (ns, name), &hash),
+        supersede: decide::may_have_superseded(o.old.secret_name.as_deref(), name) || pull_moved,
+        secret,
         hash,
     })
 }
@@ -308,6 +316,7 @@ pub(crate) mod tests {
             restores: Restores::default(),
             last_unrequested: None,
             renew_request: None,
+            registry: None,
         }
     }
 

@@ -10,7 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::ResourceExt;
 use serde_json::{Map, Value};
 
-use crate::output::labels;
+use base64::Engine as _;
+
+use crate::output::{dockerconfig, labels};
 
 /// The Secret the controller wants: data, managed-by label, its own annotations, and a
 /// controller owner reference so garbage collection removes it with the Identity.
@@ -140,7 +142,15 @@ fn empty_patch(uid: &str, keys: &[String], mark: &str, value: &str) -> Value {
         .map(|k| ((*k).to_owned(), Value::Null))
         .collect();
     annotations.insert(mark.to_owned(), value.into());
-    let data: Map<String, Value> = keys.iter().map(|k| (k.clone(), Value::Null)).collect();
+    // An image-pull Secret must keep its key, with JSON (the API server validates the type).
+    let emptied = |k: &str| {
+        if k == dockerconfig::KEY {
+            Value::from(base64::engine::general_purpose::STANDARD.encode(dockerconfig::EMPTY))
+        } else {
+            Value::Null
+        }
+    };
+    let data: Map<String, Value> = keys.iter().map(|k| (k.clone(), emptied(k))).collect();
     serde_json::json!({
         "metadata": { "uid": uid, "annotations": annotations },
         "data": data,

@@ -48,17 +48,17 @@ pub fn with_written(
 pub type ToEmpty = (String, String, Vec<String>);
 
 /// The Secrets among `secrets` that this Identity (`owner_uid`) wrote under a name other than
-/// `current` and that still need emptying. One already marked superseded by `current`,
-/// without renewal annotations, is done.
+/// `current` (and `also`, its image-pull Secret) and that still need emptying. One already
+/// marked superseded by `current`, without renewal annotations, is done.
 pub fn to_supersede<'a>(
     secrets: impl IntoIterator<Item = &'a PartialObjectMeta<Secret>>,
     owner_uid: &str,
-    current: &str,
+    (current, also): (&str, Option<&str>),
 ) -> Vec<ToEmpty> {
     to_empty(
         secrets,
         owner_uid,
-        |m| m.name_any() != current,
+        |m| m.name_any() != current && Some(m.name_any().as_str()) != also,
         labels::SUPERSEDED_BY,
         current,
     )
@@ -109,7 +109,7 @@ mod tests {
             // Superseded by an earlier name: re-marked for the current one.
             meta("older", "me", &[(labels::SUPERSEDED_BY, "old")]),
         ];
-        let names: Vec<String> = to_supersede(&secrets, "me", "current")
+        let names: Vec<String> = to_supersede(&secrets, "me", ("current", None))
             .into_iter()
             .map(|(n, uid, _)| {
                 assert_eq!(uid, format!("uid-{n}"));

@@ -113,17 +113,17 @@ fn manager() -> PatchParams {
     }
 }
 
-/// Empties every Secret this Identity wrote under a name other than `current`, found in the
-/// metadata cache (`cached`: the controller's Secrets, by the managed-by label) by their
-/// owner reference; returns their names.
+/// Empties every Secret this Identity wrote under a name other than `current` (or `also`, its
+/// image-pull Secret), found in the metadata cache (`cached`: the controller's Secrets, by the
+/// managed-by label) by their owner reference; returns their names.
 pub async fn supersede(
     api: &Api<Secret>,
     namespace: &str,
     owner_uid: &str,
-    current: &str,
+    (current, also): (&str, Option<&str>),
     cached: &[Arc<PartialObjectMeta<Secret>>],
 ) -> Result<Vec<String>, SecretError> {
-    let todo = to_supersede(cached.iter().map(AsRef::as_ref), owner_uid, current);
+    let todo = to_supersede(cached.iter().map(AsRef::as_ref), owner_uid, (current, also));
     empty_all(api, namespace, todo, |uid, keys| supersede_patch(uid, current, keys)).await
 }
 

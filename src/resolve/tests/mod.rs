@@ -9,6 +9,7 @@ mod limits;
 mod link;
 mod names;
 mod provider;
+mod registry;
 mod report;
 mod sts_call;
 mod target;

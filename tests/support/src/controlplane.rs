@@ -586,7 +586,7 @@ pub fn k8s_bin_dir() -> Result<PathBuf> {
         .map_err(|e| anyhow!(e))
 }
 
-/// Runs `build-binaries.sh TARGET` (`control-plane`, `helm` or `all`) and returns the
+/// Runs `build-binaries.sh TARGET` (`control-plane`, `helm`, `registry` or `all`) and returns the
 /// directory it prints, checked to hold `expected`.
 pub(crate) fn build_binaries(target: &str, expected: &str) -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../controlplane/build-binaries.sh");

@@ -1,4 +1,5 @@
 pub mod certs;
 pub mod controlplane;
 pub mod helm;
+pub mod registry;
 pub mod sts;

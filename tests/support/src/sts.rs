@@ -17,6 +17,7 @@
 //!                                    # default: every audience some role trusts
 //! port: 0                            # 127.0.0.1 port; absent or 0: any free port
 //! rate_limit: {rate: 50, burst: 50}  # request quota; beyond it `Throttling` (absent: none)
+//! ecr_token_seconds: 43200          # lifetime of ECR tokens (AWS: 12 h); tests shorten it
 //! roles:
 //!   - arn: arn:aws:iam::123456789012:role/admin   # role path allowed: role/team/admin
 //!     max_session_seconds: 3600      # MaxSessionDuration (default 3600, at most 43200)
@@ -25,7 +26,13 @@
 //!       subjects: ["system:serviceaccount:infra:terraform"]   # StringLike (* and ?)
 //!     trusted_roles: []              # role ARNs whose sessions may AssumeRole into it
 //!     external_id: null              # ExternalId an AssumeRole must carry, if set
+//!     permissions: [ecr:GetAuthorizationToken]   # actions beyond STS its policies allow
 //! ```
+//!
+//! It also answers ECR's and ECR Public's `GetAuthorizationToken` (JSON 1.1, by
+//! `X-Amz-Target`), signed with a session it issued, for roles whose `permissions` list
+//! `ecr:GetAuthorizationToken` (ECR Public: `ecr-public:GetAuthorizationToken` and
+//! `sts:GetServiceBearerToken`); the tokens last `ecr_token_seconds` (default 12 h).
 //!
 //! Without `DurationSeconds` a session lasts AWS's default hour, capped by the role's
 //! maximum and, for chained calls, by `max_chained_session_seconds`.
@@ -43,6 +50,7 @@
 mod actions;
 mod calls;
 mod config;
+pub mod ecr;
 mod error;
 mod faults;
 pub mod issuer;
@@ -51,7 +59,7 @@ mod params;
 mod server;
 mod sessions;
 mod sigv4;
-mod thread;
+pub(crate) mod thread;
 mod throttle;
 mod xml;
 
@@ -102,6 +110,7 @@ impl LocalSts {
             web_identity_tokens: Default::default(),
             throttle,
             account_throttles: std::sync::Mutex::new(account_throttles),
+            ecr: Default::default(),
         });
         let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
         tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
@@ -178,6 +187,12 @@ impl LocalSts {
             .iter()
             .flat_map(|s| [s.secret_access_key.clone(), s.session_token.clone()]);
         tokens.into_iter().chain(keys).collect()
+    }
+
+    /// The registry tokens its ECR `GetAuthorizationToken` issued (a registry's token service
+    /// checks clients against them).
+    pub fn ecr_tokens(&self) -> Arc<ecr::EcrTokens> {
+        self.state.ecr.clone()
     }
 
     /// How many times it fetched the issuer's discovery document and JWKS.

@@ -27,6 +27,8 @@ pub struct StsState {
     pub web_identity_tokens: std::sync::Mutex<Vec<String>>,
     /// The request quota, if the configuration sets one.
     pub throttle: Option<super::throttle::Throttle>,
+    /// The registry tokens ECR issued.
+    pub ecr: Arc<super::ecr::EcrTokens>,
     /// The request quotas per account, charged to the account of the role a call names.
     pub account_throttles: std::sync::Mutex<std::collections::HashMap<String, super::throttle::Throttle>>,
 }
@@ -94,6 +96,15 @@ pub async fn dispatch(
 
 /// Verifies the SigV4 signature of a call and returns the session that signed it.
 pub fn authenticate(state: &StsState, request: &sigv4::Request<'_>, now: Timestamp) -> Result<Arc<Session>, StsError> {
+    authenticate_for(state, (request, "sts"), now)
+}
+
+/// [`authenticate`] for a call to `service` (its SigV4 signing name: `sts`, `ecr`, `ecr-public`).
+pub fn authenticate_for(
+    state: &StsState,
+    (request, service): (&sigv4::Request<'_>, &str),
+    now: Timestamp,
+) -> Result<Arc<Session>, StsError> {
     let Some(header) = request.headers.get("authorization") else {
         return Err(StsError::missing_authentication());
     };
@@ -123,7 +134,7 @@ pub fn authenticate(state: &StsState, request: &sigv4::Request<'_>, now: Timesta
             session.assumed_role_arn()
         )));
     }
-    sigv4::verify(request, &auth, &session.secret_access_key, now)?;
+    sigv4::verify((request, service), &auth, &session.secret_access_key, now)?;
     Ok(session)
 }
 

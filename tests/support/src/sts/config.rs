@@ -48,7 +48,18 @@ pub struct StsConfig {
     /// ([`crate::sts::LocalSts::set_account_rate_limit`]).
     #[serde(default)]
     pub account_rate_limits: BTreeMap<String, RateLimit>,
+    /// Lifetime of the registry tokens ECR's `GetAuthorizationToken` issues, seconds
+    /// (AWS: 12 hours). Tests shorten it to watch renewal and expiry.
+    #[serde(default = "default_ecr_token_seconds")]
+    pub ecr_token_seconds: u32,
     pub roles: Vec<RoleConfig>,
+}
+
+/// ECR's authorization token lifetime.
+pub const AWS_ECR_TOKEN_SECONDS: u32 = 43_200;
+
+fn default_ecr_token_seconds() -> u32 {
+    AWS_ECR_TOKEN_SECONDS
 }
 
 /// A token bucket over all actions: `rate` calls per second, `burst` at once.
@@ -79,6 +90,10 @@ pub struct RoleConfig {
     /// The `ExternalId` an `AssumeRole` into this role must carry, if any.
     #[serde(default)]
     pub external_id: Option<String>,
+    /// Actions the role's identity-based policies allow beyond STS's (`ecr:GetAuthorizationToken`,
+    /// `ecr-public:GetAuthorizationToken`, `sts:GetServiceBearerToken`; `ecr:*` and `*` too).
+    #[serde(default)]
+    pub permissions: Vec<String>,
 }
 
 /// The web-identity half of a trust policy: `StringLike` conditions on `aud` and `sub`
@@ -110,6 +125,7 @@ impl StsConfig {
             rate_limit: None,
             other_accounts: Vec::new(),
             account_rate_limits: BTreeMap::new(),
+            ecr_token_seconds: AWS_ECR_TOKEN_SECONDS,
             roles: Vec::new(),
         }
     }
@@ -147,6 +163,9 @@ impl StsConfig {
             .find(|a| !self.accounts().any(|k| k == *a))
         {
             bail!("account_rate_limits: {unknown:?} is not one of the accounts");
+        }
+        if self.ecr_token_seconds == 0 {
+            bail!("ecr_token_seconds must be positive");
         }
         if self.min_session_seconds == 0 {
             bail!("min_session_seconds must be positive");
@@ -226,7 +245,17 @@ impl RoleConfig {
             web_identity: None,
             trusted_roles: Vec::new(),
             external_id: None,
+            permissions: Vec::new(),
         }
+    }
+
+    /// Whether the role's policies allow `action` (`service:Action`), as IAM matches an
+    /// `Action` element: exactly, `service:*` or `*`.
+    pub fn allows(&self, action: &str) -> bool {
+        let service = action.split(':').next().unwrap_or_default();
+        self.permissions
+            .iter()
+            .any(|p| p == action || p == "*" || *p == format!("{service}:*"))
     }
 
     /// The role's name: the last segment of its ARN (the path left out).

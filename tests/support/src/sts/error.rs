@@ -43,6 +43,11 @@ impl StsError {
         Self::new("AccessDenied", 403, message)
     }
 
+    /// How ECR (a JSON service) says a policy does not allow the call.
+    pub fn access_denied_exception(message: impl Into<String>) -> Self {
+        Self::new("AccessDeniedException", 400, message)
+    }
+
     pub fn invalid_identity_token(message: impl Into<String>) -> Self {
         Self::new("InvalidIdentityToken", 400, message)
     }

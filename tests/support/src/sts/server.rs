@@ -55,6 +55,19 @@ async fn query_api(
     body: Bytes,
 ) -> Response {
     let request_id = request_id();
+    if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
+        let signed = sigv4::Request {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        if let Some((action, response)) = super::ecr::handle(&state, target, &signed) {
+            tracing::info!(action, request_id, status = %response.status(), "local ECR");
+            return response;
+        }
+    }
     let form_body: &[u8] = if method == Method::POST { &body } else { b"" };
     let params = Params::parse(uri.query(), form_body);
     let action = params.get("Action");

@@ -249,17 +249,22 @@ fn parse_amz_date(value: &str) -> Option<Timestamp> {
 }
 
 /// Checks the scope, the clock and the signature of `req` against `secret`.
-pub fn verify(req: &Request<'_>, auth: &Authorization, secret: &str, now: Timestamp) -> Result<(), StsError> {
+pub fn verify(
+    (req, service): (&Request<'_>, &str),
+    auth: &Authorization,
+    secret: &str,
+    now: Timestamp,
+) -> Result<(), StsError> {
     let amz_date = amz_date(req.headers)?;
     let Some(signed_at) = parse_amz_date(amz_date) else {
         return Err(StsError::incomplete_signature(format!(
             "Date must be in ISO-8601 'basic format'. Got '{amz_date}'."
         )));
     };
-    if auth.service != "sts" {
-        return Err(StsError::signature_mismatch(
-            "Credential should be scoped to correct service: 'sts'.",
-        ));
+    if auth.service != service {
+        return Err(StsError::signature_mismatch(format!(
+            "Credential should be scoped to correct service: '{service}'."
+        )));
     }
     if !amz_date.starts_with(&auth.date) || auth.date.len() != 8 {
         return Err(StsError::signature_mismatch(format!(
