@@ -18,6 +18,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
+use atmos_auth_testenv::controlplane::ControlPlane;
 use atmos_auth_testenv::sts::Fault;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -31,14 +32,8 @@ use crate::fixture::*;
 /// own series.
 const RELEASE_NS: &str = "atmos-auth-system";
 
-/// Metrics the rewrite of the STS budget adds (helper fair19, "Forged annotations, unfair
-/// budgets..."): the queue alert and panels use them. Known here until that merge; then
-/// remove this list and build the queue alert's cases from scrapes.
-const COMING: [(&str, &[&str]); 3] = [
-    ("atmos_auth_sts_queue_calls", &[]),
-    ("atmos_auth_sts_queue_wait_seconds_bucket", &["le"]),
-    ("atmos_auth_sts_throttled_total", &["region"]),
-];
+/// The queue scenarios' budget: one STS call a second, one at once after a pause.
+const QUEUE_BUDGET: [&str; 4] = ["--sts-rate-limit", "1", "--sts-burst", "1"];
 
 fn profile() -> String {
     format!(
@@ -164,6 +159,85 @@ fn extrapolated(before: &Scrape, after: &Scrape, name: &str, minutes: u32) -> Ve
         .collect()
 }
 
+/// Gauge `name` as `scrapes` saw it, one scrape a minute, then the last held: the
+/// scenario going on as it was when last scraped. One series per label set of the last
+/// scrape (absent before: 0).
+fn scraped_in_turn(scrapes: &[Scrape], name: &str, minutes: u32) -> Vec<Value> {
+    let Some(last) = scrapes.last() else {
+        return Vec::new();
+    };
+    last.of(name)
+        .map(|s| {
+            let values: Vec<String> = scrapes
+                .iter()
+                .map(|sc| sc.of(name).find(|o| o.labels == s.labels).map_or(0.0, |o| o.value))
+                .map(|v| v.to_string())
+                .collect();
+            let held = minutes.saturating_sub(u32::try_from(values.len()).unwrap_or(minutes));
+            series(s, &format!("{} {}x{held}", values.join(" "), s.value))
+        })
+        .collect()
+}
+
+/// The STS queue's scenarios, on a controller of their own with a budget of one call a
+/// second (`QUEUE_BUDGET`), its own namespace and STS: (an import of Identities at once,
+/// scraped until the queue drained; Identities renewing every 5 s, more than the budget
+/// serves, scraped once the first renewals queue).
+async fn queue_scenarios(cp: &ControlPlane, client: &kube::Client) -> Result<(Vec<Scrape>, Vec<Scrape>)> {
+    let ns = namespace(client, "alerts-queue").await?;
+    let sts = start_sts(cp);
+    let controller = ControllerProcess::start(cp, &ns, &sts.endpoint(), &QUEUE_BUDGET)?;
+    let fail = |e: anyhow::Error| anyhow::anyhow!("{e:#}\n{}", log_tail(&controller.log_text()));
+    apply(client, &ns, &profile()).await?;
+    wait_for(Duration::from_secs(30), || async {
+        Ok(scrape(&controller).await.is_ok())
+    })
+    .await
+    .map_err(fail)?;
+    let queue = |s: &Scrape| s.of("atmos_auth_sts_queue_calls").map(|s| s.value).sum::<f64>();
+
+    // Four Identities at once: three wait, served one a second; the queue drains.
+    for i in 0..4 {
+        apply(client, &ns, &crate::identity(&format!("import-{i}"), "")).await?;
+    }
+    // Scraped from the first scrape with calls queued (once the controller has seen the
+    // Identities) until one at 0.
+    let mut drain: Vec<Scrape> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while drain.last().is_none_or(|s| queue(s) > 0.0) {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the import's calls did not queue and drain: {:?}",
+            drain.iter().map(queue).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let s = scrape(&controller).await?;
+        if !drain.is_empty() || queue(&s) > 0.0 {
+            drain.push(s);
+        }
+    }
+
+    // Eight Identities renewed 5 s after each issue: 1.6 calls a second fall due, one is
+    // served. Scraped once the first renewals are back in line.
+    for i in 0..8 {
+        let spec = "  identity: acme/short\n  refreshBefore: 55s";
+        apply(client, &ns, &crate::identity(&format!("due-{i}"), spec)).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let mut overloaded = Vec::new();
+    for _ in 0..5 {
+        overloaded.push(scrape(&controller).await?);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    ensure!(
+        overloaded.iter().all(|s| queue(s) > 0.0),
+        "the queue emptied while renewals fell due faster than the budget: {:?}\n{}",
+        overloaded.iter().map(queue).collect::<Vec<_>>(),
+        log_tail(&controller.log_text())
+    );
+    Ok((drain, overloaded))
+}
+
 /// An expected alert: its labels (with `severity`) and its annotations expanded.
 fn alert(rules: &Value, name: &str, labels: &[(&str, &str)]) -> Result<Value> {
     let rule = rules["groups"]
@@ -216,8 +290,7 @@ fn promtool(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(text)
 }
 
-/// What the exporter serves: each metric with the labels seen on it, across `scrapes`,
-/// and the coming ones.
+/// What the exporter serves: each metric with the labels seen on it, across `scrapes`.
 fn served(scrapes: &[&Scrape]) -> BTreeMap<String, BTreeSet<String>> {
     let mut known: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for s in scrapes.iter().flat_map(|s| &s.samples) {
@@ -225,11 +298,6 @@ fn served(scrapes: &[&Scrape]) -> BTreeMap<String, BTreeSet<String>> {
             .entry(s.name.clone())
             .or_default()
             .extend(s.labels.keys().cloned());
-    }
-    for (name, labels) in COMING {
-        let entry = known.entry(name.into()).or_default();
-        entry.extend(labels.iter().map(|l| (*l).to_owned()));
-        entry.insert("namespace".into());
     }
     known
 }
@@ -300,25 +368,30 @@ async fn the_charts_alerts_fire_and_stay_silent_on_series_scraped_from_the_expor
 
     // STS throttles every call: the renewal is missed; scraped once past the point the
     // expiry alert is about (less than half the margin from renewal to expiry left).
-    sts.set_fault(Some(Fault::Throttling));
-    let renewing = wait_reason(&client, &ns, "renewing", "Throttling", Duration::from_secs(30))
-        .await
-        .map_err(fail)?;
-    let status = renewing.status.context("no status")?;
-    let at = |t: Option<String>| -> Result<f64> {
-        let t: jiff::Timestamp = t.context("no time in status")?.parse()?;
-        Ok(t.as_millisecond() as f64 / 1000.0)
+    // The queue's scenarios meanwhile, on their own controller and STS.
+    let throttle = async {
+        sts.set_fault(Some(Fault::Throttling));
+        let renewing = wait_reason(&client, &ns, "renewing", "Throttling", Duration::from_secs(30))
+            .await
+            .map_err(fail)?;
+        let status = renewing.status.context("no status")?;
+        let at = |t: Option<String>| -> Result<f64> {
+            let t: jiff::Timestamp = t.context("no time in status")?.parse()?;
+            Ok(t.as_millisecond() as f64 / 1000.0)
+        };
+        let (expiry, renewal) = (at(status.expiration)?, at(status.renewal_time)?);
+        let alert_point = expiry - 0.5 * (expiry - renewal);
+        ensure!(
+            now() < expiry - 5.0,
+            "the credentials expire before the scrape could be taken"
+        );
+        tokio::time::sleep(Duration::from_secs_f64((alert_point - now() + 2.0).max(0.0))).await;
+        let throttled = scrape(&controller).await?;
+        ensure!(throttled.at < expiry, "scraped after expiry");
+        sts.set_fault(None);
+        Ok::<_, anyhow::Error>(throttled)
     };
-    let (expiry, renewal) = (at(status.expiration)?, at(status.renewal_time)?);
-    let alert_point = expiry - 0.5 * (expiry - renewal);
-    ensure!(
-        now() < expiry - 5.0,
-        "the credentials expire before the scrape could be taken"
-    );
-    tokio::time::sleep(Duration::from_secs_f64((alert_point - now() + 2.0).max(0.0))).await;
-    let throttled = scrape(&controller).await?;
-    ensure!(throttled.at < expiry, "scraped after expiry");
-    sts.set_fault(None);
+    let (throttled, (drain, overloaded)) = tokio::try_join!(throttle, queue_scenarios(cp, &client))?;
 
     // A replica that waits for a Lease held elsewhere: not leading.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
@@ -440,24 +513,30 @@ async fn the_charts_alerts_fire_and_stay_silent_on_series_scraped_from_the_expor
         held(&waiting, &leader_series, 0, 20),
         vec![(10, "AtmosAuthNoLeader", vec![alert(&rules, "AtmosAuthNoLeader", &[])?])],
     ));
-    // The queue's series come with the budget's rewrite (see COMING): until then, series
-    // written here, not scraped.
-    let queue = |values: &str| {
-        vec![json!({"series": format!("atmos_auth_sts_queue_calls{{namespace=\"{RELEASE_NS}\"}}"), "values": values})]
-    };
+    // The STS queue: an import's burst drains; renewals falling due faster than the budget
+    // serves keep calls waiting.
+    let queue_series = "atmos_auth_sts_queue_calls";
     cases.push(case(
-        "(not scraped yet) a queue that drains",
-        queue("40-2x20"),
+        "the queue stays empty",
+        held(&healthy, &[queue_series], 0, 30),
         vec![(20, "AtmosAuthStsQueueGrowing", vec![])],
     ));
     cases.push(case(
-        "(not scraped yet) a queue that grows",
-        queue("0+5x40"),
-        vec![(
-            30,
-            "AtmosAuthStsQueueGrowing",
-            vec![alert(&rules, "AtmosAuthStsQueueGrowing", &[])?],
-        )],
+        "an import's burst queues and drains",
+        scraped_in_turn(&drain, queue_series, 30),
+        vec![(20, "AtmosAuthStsQueueGrowing", vec![])],
+    ));
+    cases.push(case(
+        "renewals fall due faster than the budget serves",
+        scraped_in_turn(&overloaded, queue_series, 30),
+        vec![
+            (10, "AtmosAuthStsQueueGrowing", vec![]),
+            (
+                25,
+                "AtmosAuthStsQueueGrowing",
+                vec![alert(&rules, "AtmosAuthStsQueueGrowing", &[])?],
+            ),
+        ],
     ));
 
     // Every alert has a firing and a silent case.
@@ -496,7 +575,9 @@ async fn the_charts_alerts_fire_and_stay_silent_on_series_scraped_from_the_expor
     })?;
 
     // Every metric and label the rules and the dashboard name is served.
-    let known = served(&[&healthy_before, &healthy, &throttled, &waiting]);
+    let mut scrapes = vec![&healthy_before, &healthy, &throttled, &waiting];
+    scrapes.extend(drain.iter().chain(&overloaded));
+    let known = served(&scrapes);
     let mut problems = Vec::new();
     for r in rules["groups"][0]["rules"].as_array().into_iter().flatten() {
         let what = format!("rule {}", r["alert"]);
