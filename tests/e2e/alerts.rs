@@ -519,22 +519,22 @@ async fn the_charts_alerts_fire_and_stay_silent_on_series_scraped_from_the_expor
     cases.push(case(
         "the queue stays empty",
         held(&healthy, &[queue_series], 0, 30),
-        vec![(20, "AtmosAuthStsQueueGrowing", vec![])],
+        vec![(20, "AtmosAuthStsQueueNotDraining", vec![])],
     ));
     cases.push(case(
         "an import's burst queues and drains",
         scraped_in_turn(&drain, queue_series, 30),
-        vec![(20, "AtmosAuthStsQueueGrowing", vec![])],
+        vec![(20, "AtmosAuthStsQueueNotDraining", vec![])],
     ));
     cases.push(case(
         "renewals fall due faster than the budget serves",
         scraped_in_turn(&overloaded, queue_series, 30),
         vec![
-            (10, "AtmosAuthStsQueueGrowing", vec![]),
+            (10, "AtmosAuthStsQueueNotDraining", vec![]),
             (
                 25,
-                "AtmosAuthStsQueueGrowing",
-                vec![alert(&rules, "AtmosAuthStsQueueGrowing", &[])?],
+                "AtmosAuthStsQueueNotDraining",
+                vec![alert(&rules, "AtmosAuthStsQueueNotDraining", &[])?],
             ),
         ],
     ));
