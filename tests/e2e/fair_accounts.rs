@@ -21,13 +21,13 @@ use crate::{identity, profile};
 const B_ACCOUNT: &str = "210987654321";
 const B_ROLE: &str = "arn:aws:iam::210987654321:role/e2e-fair-b";
 /// The controller's `--sts-rate-limit`, calls per second.
-const RATE: f64 = 20.0;
+const RATE: f64 = 10.0;
 /// Its `--sts-burst`: half a second's worth, so that a controller starved of CPU for a moment
 /// on a busy CI machine loses no budget (the rate below is measured net of the burst).
 const BURST: usize = 10;
 /// Identities per namespace: A's are two-link chains (two calls each), B's one link.
 const A_COUNT: usize = 16;
-const B_COUNT: usize = 80;
+const B_COUNT: usize = 60;
 
 fn b_profile() -> String {
     format!(
@@ -78,6 +78,8 @@ async fn all(api: &Api<Identity>, n: usize, timeout: Duration, done: impl Fn(&Id
 
 #[tokio::test]
 async fn a_throttled_account_leaves_another_accounts_renewals_their_rate() -> Result<()> {
+    // A rate measured to 90 %: beside the fleets and kills it lost 10 % to CPU alone.
+    let _heavy = crate::serial::heavy().await;
     let cp = control_plane();
     let client = cp.client().await?;
     let a = namespace(&client, "fair-a").await?;
