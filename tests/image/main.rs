@@ -171,10 +171,30 @@ impl Drop for Registry {
 fn build_image(reference: &str) -> Result<()> {
     let profile = std::env::var("ATMOS_AUTH_IMAGE_PROFILE").unwrap_or_else(|_| "image-test".to_owned());
     let start = Instant::now();
-    run(Command::new("bash")
-        .arg(repo().join("scripts/build-image.sh"))
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("scripts/build-image.sh"))
         .args(["--profile", &profile, "--push", reference])
-        .stderr(Stdio::inherit()))?;
+        .stderr(Stdio::inherit());
+    // What cargo set for this test binary: build scripts that watch such variables (ring's)
+    // would rebuild, and everything above them, whenever the command alternates between a
+    // shell and this test.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_",
+            "CARGO_TARGET_TMPDIR",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    run(&mut cmd)?;
     eprintln!("image built ({profile}) and pushed in {:?}", start.elapsed());
     Ok(())
 }
