@@ -84,7 +84,7 @@ YAML
 rm -rf "$work/registry"
 "$bin/registry" serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-trap 'kill "$registry_pid" 2>/dev/null || true' EXIT
+trap 'kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; rm -rf "$work/registry"' EXIT
 for _ in $(seq 100); do
   "$crane" catalog "127.0.0.1:$port" >/dev/null 2>&1 && break
   kill -0 "$registry_pid" 2>/dev/null || fail "the local registry exited: $(cat "$work/registry.log")"
