@@ -146,6 +146,21 @@ fn dockerfile_builds_the_scripts_image_from_existing_paths() {
     assert_eq!(labels, image_spec::labels(), "the Dockerfile's labels");
 
     let values = yaml_file(&chart_dir().join("values.yaml")).remove(0);
+    let chart = yaml_file(&chart_dir().join("Chart.yaml")).remove(0);
+    // GHCR links an image to its repository by the source label; the chart pulls the
+    // image of its appVersion from values.yaml's repository.
+    let repository = values["image"]["repository"].as_str().expect("image.repository");
+    let labels = image_spec::labels();
+    assert_eq!(
+        repository.strip_prefix("ghcr.io/"),
+        labels["org.opencontainers.image.source"].strip_prefix("https://github.com/"),
+        "the image's source label names the repository values.yaml pulls from"
+    );
+    assert_eq!(
+        chart["appVersion"].as_str(),
+        Some(labels["org.opencontainers.image.version"].as_str()),
+        "the image's version label is the chart's appVersion"
+    );
     assert_eq!(
         values["podSecurityContext"]["runAsUser"].to_string(),
         image_spec::env_value("IMAGE_UID"),
