@@ -13,8 +13,9 @@
 //!   `kubectl` applied before Helm.
 //!
 //! Not here: running the controller binary with the chart's ServiceAccount token against the
-//! local STS (the end-to-end suite owns those fixtures), and `cargo build --release` for the
-//! Dockerfile (slow on two cores: CI runs it; here only the Dockerfile's paths are checked).
+//! local STS (the end-to-end suite owns those fixtures), and building the image (tests/image
+//! builds it with scripts/build-image.sh; here the Dockerfile is held to the same paths,
+//! user, entry point and labels).
 
 mod admission;
 mod cluster_admission;
@@ -22,6 +23,9 @@ mod controller_secrets;
 mod dockerfile;
 mod examples;
 mod fixture;
+#[allow(dead_code)]
+#[path = "../image/spec.rs"]
+mod image_spec;
 mod install;
 mod platform_examples;
 mod rbac;

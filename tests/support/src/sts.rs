@@ -68,6 +68,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::certs::CertKey;
+
 pub use calls::{ActionCalls, CallCounts, RoleCall};
 pub use config::{RateLimit, RoleConfig, StsConfig, WebIdentityTrust};
 pub use error::StsError;
@@ -85,12 +87,23 @@ use thread::ServerThread;
 pub struct LocalSts {
     server: ServerThread,
     state: Arc<StsState>,
+    tls: bool,
 }
 
 impl LocalSts {
     /// Starts serving on 127.0.0.1 at `config.port` (absent or 0: a free port). Keys of the
     /// issuer are fetched on the first web identity call, so the issuer may start later.
     pub fn start(config: StsConfig, issuer: OidcIssuer) -> Result<Self> {
+        Self::serve(config, issuer, None)
+    }
+
+    /// Like [`Self::start`], over HTTPS with `cert` (a server certificate for the name the
+    /// caller will use, from [`crate::certs::Ca::issue_server`]), as AWS's endpoints are.
+    pub fn start_tls(config: StsConfig, issuer: OidcIssuer, cert: &CertKey) -> Result<Self> {
+        Self::serve(config, issuer, Some(thread::tls_acceptor(cert)?))
+    }
+
+    fn serve(config: StsConfig, issuer: OidcIssuer, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<Self> {
         config.validate()?;
         let port = config.port.unwrap_or(0);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
@@ -112,14 +125,22 @@ impl LocalSts {
             account_throttles: std::sync::Mutex::new(account_throttles),
             ecr: Default::default(),
         });
-        let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), None)?;
-        tracing::info!(endpoint = %format!("http://{}", server.addr()), "local STS listening");
-        Ok(Self { server, state })
+        let tls_on = tls.is_some();
+        let server = ServerThread::spawn("local-sts", listener, server::router(state.clone()), tls)?;
+        let scheme = if tls_on { "https" } else { "http" };
+        tracing::info!(endpoint = %format!("{scheme}://{}", server.addr()), "local STS listening");
+        Ok(Self {
+            server,
+            state,
+            tls: tls_on,
+        })
     }
 
-    /// `http://127.0.0.1:PORT` — the `endpoint_url` for SDKs and the AWS CLI.
+    /// `http://127.0.0.1:PORT` (`https://` when started with TLS) — the `endpoint_url` for
+    /// SDKs and the AWS CLI.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.server.addr())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.server.addr())
     }
 
     pub fn addr(&self) -> SocketAddr {

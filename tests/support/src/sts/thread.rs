@@ -10,6 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::Router;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 
 pub struct ServerThread {
@@ -121,4 +124,20 @@ impl Drop for ServerThread {
             let _ = thread.join();
         }
     }
+}
+
+/// A TLS acceptor serving `cert` (PEM certificate and PKCS#8 key), with ring as kube's and
+/// the AWS SDK's TLS.
+pub fn tls_acceptor(cert: &crate::certs::CertKey) -> Result<TlsAcceptor> {
+    let chain = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the server certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).context("reading the server key")?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("building the TLS config")?;
+    Ok(TlsAcceptor::from(std::sync::Arc::new(config)))
 }
