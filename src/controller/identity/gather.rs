@@ -21,7 +21,7 @@ use crate::controller::{Context, Error};
 use crate::output::secret::{Existing, Live, Record, data_hash};
 use crate::output::tamper::data_writers;
 use crate::resolve::overrides::not_allowed;
-use crate::resolve::resolve_set;
+use crate::resolve::{Problem, Reason, ResolvedSet, resolve_set};
 use crate::util::keyed::{Key, key};
 
 /// The profile an Identity may use.
@@ -74,7 +74,7 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     );
     let profile = profile_use(obj, ns, ctx, now);
     if let ProfileUse::Usable(held) = &profile {
-        let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);
+        let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings).and_then(exchanged_here);
         if let (Ok(set), Some(uid)) = (&resolved, obj.metadata.uid.as_deref()) {
             let me = key(ns, &name);
             let secret = &set.first().secret.name;
@@ -89,6 +89,25 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     }
     o.profile = Some(profile);
     o
+}
+
+/// A resolved set this controller can exchange: an Azure chain resolves (so `validate` and
+/// the AuthProfile status accept it), but its exchange is not built yet, so the Identity is
+/// refused with a specific reason instead of reaching the AWS exchanger.
+fn exchanged_here(set: ResolvedSet) -> Result<ResolvedSet, Vec<Problem>> {
+    match set.items.iter().find_map(|r| r.federation.as_ref().map(|f| (r, f))) {
+        None => Ok(set),
+        Some((r, f)) => Err(vec![Problem::new(
+            format!("auth.providers.{}.kind", r.token.provider),
+            Reason::UnsupportedKind,
+            format!(
+                "the chain of {} resolves, but this controller version does not exchange {} tokens yet; \
+                 no Secret is written",
+                r.identity,
+                f.target.cloud()
+            ),
+        )]),
+    }
 }
 
 /// Finds the Identity's profile and whether it may use it: a ClusterAuthProfile must select
@@ -208,4 +227,33 @@ pub async fn read_live(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str)
         writers: data_writers(secret.managed_fields()),
     };
     Ok(owned_view(&secret.metadata, owner_uid, Some(live)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::{Settings, resolve_set};
+
+    #[test]
+    fn an_azure_chain_is_refused_until_its_exchange_exists() {
+        let profile: AuthProfileSpec = serde_json::from_value(serde_json::json!({
+            "providers": {"entra": {"kind": "azure/oidc", "spec": {
+                "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "client_id": "11111111-2222-3333-4444-555555555555", "service_account": "tf"}}},
+            "identities": {"azure/prod": {"kind": "azure/subscription", "default": true,
+                "via": {"provider": "entra"},
+                "principal": {"subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"}}}
+        }))
+        .unwrap();
+        let spec = serde_json::from_value(serde_json::json!({"profile": "p"})).unwrap();
+        let set = resolve_set(&profile, &spec, "azure", &Settings::default()).unwrap();
+        let problems = exchanged_here(set).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "auth.providers.entra.kind");
+        assert_eq!(problems[0].reason, Reason::UnsupportedKind);
+        assert_eq!(
+            problems[0].message,
+            "the chain of azure/prod resolves, but this controller version does not exchange Azure tokens yet; no Secret is written"
+        );
+    }
 }
