@@ -1,4 +1,5 @@
 pub mod certs;
 pub mod controlplane;
+pub mod entra;
 pub mod helm;
 pub mod sts;

@@ -46,12 +46,12 @@ mod config;
 mod error;
 mod faults;
 pub mod issuer;
-mod oidc;
+pub(crate) mod oidc;
 mod params;
 mod server;
 mod sessions;
 mod sigv4;
-mod thread;
+pub(crate) mod thread;
 mod throttle;
 mod xml;
 
