@@ -13,6 +13,9 @@ pub enum Error {
     /// STS refused or did not answer.
     #[error(transparent)]
     Sts(#[from] StsError),
+    /// Entra refused or did not answer.
+    #[error(transparent)]
+    Entra(#[from] crate::exchange::azure::EntraError),
     /// The Secret could not be written.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -30,6 +33,7 @@ impl From<crate::exchange::ExchangeError> for Error {
         match e {
             crate::exchange::ExchangeError::Token(e) => Self::Token(e),
             crate::exchange::ExchangeError::Sts(e) => Self::Sts(e),
+            crate::exchange::ExchangeError::Entra(e) => Self::Entra(e),
         }
     }
 }
@@ -37,7 +41,11 @@ impl From<crate::exchange::ExchangeError> for Error {
 impl Error {
     /// Whether STS's endpoint gave no answer (it is then down for every Identity).
     pub fn endpoint_down(&self) -> bool {
-        matches!(self, Self::Sts(e) if e.endpoint_down())
+        match self {
+            Self::Sts(e) => e.endpoint_down(),
+            Self::Entra(e) => e.endpoint_down(),
+            _ => false,
+        }
     }
 
     /// Condition reason for this failure: each layer's own.
@@ -45,6 +53,7 @@ impl Error {
         match self {
             Self::Token(e) => e.reason(),
             Self::Sts(e) => e.reason(),
+            Self::Entra(e) => e.reason(),
             Self::Secret(e) => e.reason(),
             Self::Kube(_) | Self::Metadata(_) => "ApiError",
         }
@@ -55,6 +64,7 @@ impl Error {
         match self {
             Self::Token(e) => e.is_transient(),
             Self::Sts(e) => e.is_transient(),
+            Self::Entra(e) => e.is_transient(),
             Self::Secret(e) => e.is_transient(),
             Self::Kube(_) => true,
             Self::Metadata(_) => false,
