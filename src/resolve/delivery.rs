@@ -3,10 +3,32 @@
 //! file in the Secret, whose lifetime rules live here. Only federated chains (Azure) use it;
 //! an AWS chain that sets it is refused until AWS gets a token-file mode of its own.
 
+use super::model::SecretPlan;
 use super::model::{DEFAULT_TOKEN_MOUNT_PATH, Delivery, TokenSource};
 use super::problem::{Problem, Reason};
 use super::rules::{self, format_seconds};
-use crate::api::{IdentitySpec, Provider, TokenDelivery};
+use crate::api::{IdentitySpec, Provider, SecretFormat, TokenDelivery};
+
+/// An Azure chain's formats: `env` (for `envFrom`) unless the Identity names others;
+/// `files` writes the same settings as `azure.env`; `process` (AWS's `credential_process`)
+/// is refused.
+pub(super) fn azure_formats(identity: &IdentitySpec, secret: &mut SecretPlan, problems: &mut Vec<Problem>) {
+    let named = identity
+        .secret
+        .as_ref()
+        .and_then(|s| s.formats.as_ref())
+        .is_some_and(|f| !f.is_empty());
+    if !named {
+        secret.formats = vec![SecretFormat::Env];
+    } else if secret.formats.contains(&SecretFormat::Process) {
+        problems.push(Problem::new(
+            "spec.secret.formats",
+            Reason::InvalidIdentity,
+            "process is AWS's credential_process; an Azure chain's Secret holds settings: use env (keys for \
+             envFrom, the default) or files (azure.env)",
+        ));
+    }
+}
 
 /// Lifetime of a token file kept in the Secret when the provider names none: the
 /// TokenRequest cap the controller allows, renewed at half-life.

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::Settings;
-use super::delivery::check_delivery;
+use super::delivery::{azure_formats, check_delivery};
 use super::identity_fields::{check_refresh_before, check_secret, check_service_account_name};
 use super::merge::merge_over;
 use super::model::{Delivery, Federation, FederationTarget, Resolved};
@@ -91,7 +91,10 @@ pub fn resolve(
     check_service_account_name(identity, &mut problems);
     let refresh_before_seconds =
         check_refresh_before(identity, &mut problems).or(settings.default_refresh_before_seconds);
-    let secret = check_secret(identity, identity_object_name, &mut problems);
+    let mut secret = check_secret(identity, identity_object_name, &mut problems);
+    if let (Some(plan), Some(_)) = (&mut secret, &delivery) {
+        azure_formats(identity, plan, &mut problems);
+    }
 
     match (outcome, secret) {
         (Some((name, chain, warnings)), Some(secret)) if problems.is_empty() => {

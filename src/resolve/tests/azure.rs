@@ -446,3 +446,19 @@ fn a_projected_secret_serves_one_serviceaccount() {
     let secret = identity("profile: k8s\nidentities: [azure/prod, azure/dev]\nfederatedToken: {delivery: Secret}");
     assert!(resolve_set(&prof, &secret, "both", &Settings::default()).is_ok());
 }
+
+#[test]
+fn an_azure_secret_holds_settings_as_env_by_default_never_credential_process() {
+    let r = resolved(&azure_profile(""), &azure_identity(""));
+    assert_eq!(r.secret.formats, [SecretFormat::Env]);
+    let r = resolved(&azure_profile(""), &azure_identity("secret: {formats: [files]}"));
+    assert_eq!(r.secret.formats, [SecretFormat::Files]);
+    assert_eq!(
+        only(&azure_profile(""), &azure_identity("secret: {formats: [process, env]}")),
+        p(
+            "spec.secret.formats",
+            Reason::InvalidIdentity,
+            "process is AWS's credential_process; an Azure chain's Secret holds settings: use env (keys for envFrom, the default) or files (azure.env)"
+        )
+    );
+}
