@@ -103,6 +103,10 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The credential exchange (STS, its session cache and rate limit).
     pub exchanger: Arc<Exchanger>,
+    /// Entra's token endpoint, to verify Azure federations.
+    pub entra: Arc<crate::exchange::azure::EntraExchanger>,
+    /// How often a settings-only Azure Secret's federation is verified again.
+    pub azure_reverify_interval: std::time::Duration,
     /// The exchange's budget: turns for reconciles (the fair queue) and the rate limit.
     pub budget: Arc<Budget>,
     /// Whether the admission policies are in force (first issues wait for them).
@@ -146,6 +150,11 @@ impl Context {
             recorder,
             metrics,
             exchanger: Arc::new(Exchanger::new(StsSettings::default(), (budget.limiter(), None), None)),
+            entra: Arc::new(
+                crate::exchange::azure::EntraExchanger::new(budget.limiter(), std::time::Duration::from_secs(5), None)
+                    .expect("an Entra client without extra CAs"),
+            ),
+            azure_reverify_interval: std::time::Duration::from_secs(3600),
             budget,
             admission: super::admission::Admission::enforced(),
         };

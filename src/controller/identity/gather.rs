@@ -91,22 +91,23 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     o
 }
 
-/// A resolved set this controller can exchange: an Azure chain resolves (so `validate` and
-/// the AuthProfile status accept it), but its exchange is not built yet, so the Identity is
-/// refused with a specific reason instead of reaching the AWS exchanger.
+/// A resolved set this controller can serve: one Azure identity per Secret for now (the
+/// layout of several is not built), so a list with an Azure identity is refused with a
+/// specific reason instead of reaching an exchanger.
 fn exchanged_here(set: ResolvedSet) -> Result<ResolvedSet, Vec<Problem>> {
     match set.items.iter().find_map(|r| r.federation.as_ref().map(|f| (r, f))) {
-        None => Ok(set),
-        Some((r, f)) => Err(vec![Problem::new(
-            format!("auth.providers.{}.kind", r.token.provider),
+        Some((r, f)) if set.multi => Err(vec![Problem::new(
+            "spec.identities",
             Reason::UnsupportedKind,
             format!(
-                "the chain of {} resolves, but this controller version does not exchange {} tokens yet; \
-                 no Secret is written",
+                "{} is an {} identity: this controller version writes one {} identity per Secret \
+                 (spec.identity); no Secret is written",
                 r.identity,
+                f.target.cloud(),
                 f.target.cloud()
             ),
         )]),
+        _ => Ok(set),
     }
 }
 
@@ -235,7 +236,7 @@ mod tests {
     use crate::resolve::{Settings, resolve_set};
 
     #[test]
-    fn an_azure_chain_is_refused_until_its_exchange_exists() {
+    fn one_azure_identity_per_secret_is_served_a_list_is_refused() {
         let profile: AuthProfileSpec = serde_json::from_value(serde_json::json!({
             "providers": {"entra": {"kind": "azure/oidc", "spec": {
                 "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
@@ -247,13 +248,16 @@ mod tests {
         .unwrap();
         let spec = serde_json::from_value(serde_json::json!({"profile": "p"})).unwrap();
         let set = resolve_set(&profile, &spec, "azure", &Settings::default()).unwrap();
+        assert!(exchanged_here(set).is_ok());
+        let spec = serde_json::from_value(serde_json::json!({"profile": "p", "identities": ["azure/prod"]})).unwrap();
+        let set = resolve_set(&profile, &spec, "azure", &Settings::default()).unwrap();
         let problems = exchanged_here(set).unwrap_err();
         assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].path, "auth.providers.entra.kind");
+        assert_eq!(problems[0].path, "spec.identities");
         assert_eq!(problems[0].reason, Reason::UnsupportedKind);
         assert_eq!(
             problems[0].message,
-            "the chain of azure/prod resolves, but this controller version does not exchange Azure tokens yet; no Secret is written"
+            "azure/prod is an Azure identity: this controller version writes one Azure identity per Secret (spec.identity); no Secret is written"
         );
     }
 }
