@@ -4,6 +4,7 @@
 
 mod admission_check;
 mod atmos_reading;
+mod azure;
 mod chart_rbac;
 mod cluster_profiles;
 mod consumers;
