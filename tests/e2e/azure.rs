@@ -13,7 +13,7 @@ const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
 const SUBSCRIPTION: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 
-fn azure_profile() -> String {
+pub(crate) fn azure_profile() -> String {
     format!(
         r#"
 apiVersion: auth.atmos.tools/v1alpha1
@@ -34,7 +34,7 @@ spec:
     )
 }
 
-fn azure_identity(name: &str, body: &str) -> String {
+pub(crate) fn azure_identity(name: &str, body: &str) -> String {
     format!(
         "apiVersion: auth.atmos.tools/v1alpha1\nkind: Identity\nmetadata: {{name: {name}}}\nspec:\n  profile: azure\n{body}\n"
     )

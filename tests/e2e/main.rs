@@ -5,6 +5,7 @@
 mod admission_check;
 mod atmos_reading;
 mod azure;
+mod azure_consumer;
 mod chart_rbac;
 mod cluster_profiles;
 mod consumers;
