@@ -344,6 +344,26 @@ pub struct IdentityStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 51))]
     pub warnings: Vec<String>,
+    /// With a projected federated token (`federatedToken.delivery: Projected`, an Azure
+    /// chain's default): what a consumer pod must provide, since a pod can only project its
+    /// own ServiceAccount's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<ConsumerStatus>,
+}
+
+/// What a consumer pod of a settings-only Secret must provide (also the Secret's
+/// `consumer.json`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStatus {
+    /// The pod's `spec.serviceAccountName`.
+    pub service_account_name: String,
+    /// The projected token's `audience`.
+    pub audience: String,
+    /// Where the projected token volume is mounted.
+    pub mount_path: String,
+    /// The token file the Secret's settings name.
+    pub token_path: String,
 }
 
 /// One identity of a Secret that holds several.

@@ -62,7 +62,14 @@ async fn an_azure_federation_is_verified_at_entra_and_its_settings_written() -> 
         cp,
         &ns,
         &sts.endpoint(),
-        &["--azure-authority-host", &authority, "--azure-ca-file", &ca_arg],
+        &[
+            "--azure-authority-host",
+            &authority,
+            "--azure-ca-file",
+            &ca_arg,
+            "--azure-reverify-interval",
+            "2s",
+        ],
     )?;
 
     apply(&client, &ns, &azure_profile()).await?;
@@ -102,6 +109,41 @@ async fn an_azure_federation_is_verified_at_entra_and_its_settings_written() -> 
     assert_eq!(consumer["serviceAccountName"], "terraform");
     assert_eq!(consumer["audience"], "api://AzureADTokenExchange");
     assert!(data["azure.env"].contains(&format!("ARM_CLIENT_ID={CLIENT}\n")));
+    // Status names what a consumer pod needs.
+    let consumer_status = st.consumer.clone().expect("status.consumer");
+    assert_eq!(consumer_status.service_account_name, "terraform");
+    assert_eq!(
+        consumer_status.token_path,
+        "/var/run/secrets/azure/tokens/azure-identity-token"
+    );
+
+    // Re-verified at the interval (2 s here) without rewriting the unchanged Secret.
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(client.clone(), &ns);
+    let version = secrets.get("prod").await?.metadata.resource_version;
+    let verified = |entra: &LocalEntra| {
+        entra
+            .assertions()
+            .iter()
+            .filter(|a| a.error.is_none() && a.subject.as_deref() == Some(subject.as_str()))
+            .count()
+    };
+    let before = verified(&entra);
+    wait_for(Duration::from_secs(30), || {
+        let n = verified(&entra);
+        async move { Ok(n >= before + 2) }
+    })
+    .await?;
+    assert_eq!(
+        secrets.get("prod").await?.metadata.resource_version,
+        version,
+        "rewritten"
+    );
+    let renewed: kube::Api<atmos_auth_controller::api::Identity> = kube::Api::namespaced(client.clone(), &ns);
+    let later = renewed.get("prod").await?.status.unwrap_or_default();
+    assert_ne!(
+        later.renewal_time, st.renewal_time,
+        "the status follows the re-verification"
+    );
 
     // Opt-in: the token file in the Secret, a real token Entra accepts.
     apply(

@@ -142,6 +142,12 @@ impl Pass<'_> {
             .collect();
         self.status.warnings = crate::controller::conditions::status_warnings(&warnings);
         self.status.secret_name = Some(resolved.secret.name.clone());
+        self.status.consumer = resolved.consumer_requirement().map(|c| crate::api::ConsumerStatus {
+            service_account_name: c.service_account_name,
+            audience: c.audience,
+            mount_path: c.mount_path,
+            token_path: c.token_path,
+        });
         // A record of another Secret says nothing of this one.
         if self
             .status

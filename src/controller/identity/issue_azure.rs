@@ -8,12 +8,15 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::act::{Pass, Refreshing};
 use super::issue::{Issued, restores_of, write_mode, write_secret};
+use super::trigger::RenewReason;
 use crate::controller::Error;
 use crate::exchange::renewal::{self, Schedule};
 use crate::exchange::token::request_token;
 use crate::exchange::{Exchange, ExchangeError, Request};
 use crate::output::azure::render;
+use crate::output::secret::{Record, data_hash};
 use crate::resolve::{Delivery, FederationTarget, ResolvedSet};
+use k8s_openapi::ByteString;
 
 /// Verifies the federation of the set's one Azure identity and writes its Secret.
 pub(super) async fn verify_and_write(
@@ -51,6 +54,14 @@ pub(super) async fn verify_and_write(
     );
     let file = matches!(federation.delivery, Delivery::Secret).then_some(token.as_str());
     let data = render(resolved, target, &federation.delivery, file);
+    if let Some(record) = unchanged(pass, (set, hash), r, &data, &schedule) {
+        return Ok(Issued {
+            schedule,
+            sessions: Vec::new(),
+            schedules: vec![schedule],
+            record,
+        });
+    }
     let record = write_secret(
         pass,
         set,
@@ -67,6 +78,41 @@ pub(super) async fn verify_and_write(
     })
 }
 
+/// A re-verification whose Secret would not change (settings only, same spec, the same
+/// data recorded): the record with the new schedule, and no write.
+fn unchanged(
+    pass: &Pass<'_>,
+    (set, hash): (&ResolvedSet, &str),
+    r: &Refreshing,
+    data: &std::collections::BTreeMap<String, String>,
+    schedule: &Schedule,
+) -> Option<Record> {
+    if r.trigger != RenewReason::Renewing || r.restore {
+        return None;
+    }
+    let newer = pass
+        .ctx
+        .memory
+        .written
+        .get(&crate::util::keyed::key(
+            &pass.ns,
+            &kube::ResourceExt::name_any(pass.obj),
+        ))
+        .map(|rec| rec.written);
+    let written = newer.or_else(|| pass.old.written.clone())?;
+    let bytes = data
+        .iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+        .collect();
+    let same =
+        written.name == set.first().secret.name && written.spec_hash == hash && written.data_hash == data_hash(&bytes);
+    same.then_some(Record {
+        written,
+        expiration: schedule.expiration,
+        renewal: schedule.renewal,
+    })
+}
+
 /// When the Secret is looked at again (pure). Settings only: verified again after
 /// `reverify` (its "expiry", twice that, only says how stale a failing verification may get
 /// before it is reported expired). A token file of `token_seconds`: renewed at half-life.
@@ -79,7 +125,7 @@ pub(super) fn schedule_of(
 ) -> Schedule {
     let (lifetime, before) = match delivery {
         Delivery::Projected { .. } => {
-            let every = i64::try_from(reverify.as_secs()).unwrap_or(i64::MAX / 4).max(60);
+            let every = i64::try_from(reverify.as_secs()).unwrap_or(i64::MAX / 4).max(1);
             (every * 2, every)
         }
         Delivery::Secret => (token_seconds, token_seconds / 2),
