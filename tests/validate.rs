@@ -206,3 +206,10 @@ fn kinds_that_cannot_run_are_notes_until_an_identity_needs_one() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_azure_examples_are_valid() {
+    let (ok, stdout, stderr) = validate(&["examples/azure/profile.yaml", "examples/azure/identity.yaml"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stderr.contains("2 resources checked, no problems"), "{stderr}");
+}
