@@ -151,8 +151,12 @@ impl Context {
             metrics,
             exchanger: Arc::new(Exchanger::new(StsSettings::default(), (budget.limiter(), None), None)),
             entra: Arc::new(
-                crate::exchange::azure::EntraExchanger::new(budget.limiter(), std::time::Duration::from_secs(5), None)
-                    .expect("an Entra client without extra CAs"),
+                crate::exchange::azure::EntraExchanger::new(
+                    (budget.limiter(), None),
+                    std::time::Duration::from_secs(5),
+                    None,
+                )
+                .expect("an Entra client without extra CAs"),
             ),
             azure_reverify_interval: std::time::Duration::from_secs(3600),
             budget,

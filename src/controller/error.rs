@@ -43,9 +43,7 @@ impl Error {
     pub fn endpoint_down(&self) -> bool {
         match self {
             Self::Sts(e) => e.endpoint_down(),
-            // Entra reports no endpoint health to the budget yet: a failed call backs off on
-            // its own instead of being parked for a probe that would never be answered.
-            Self::Entra(_) => false,
+            Self::Entra(e) => e.endpoint_down(),
             _ => false,
         }
     }

@@ -173,7 +173,11 @@ async fn controllers(
         (budget.limiter(), Some(budget.reports())),
         Some(metrics.clone() as Arc<dyn CallObserver>),
     ));
-    let entra = match EntraExchanger::new(budget.limiter(), config.azure.timeout, config.azure.ca_pem.as_deref()) {
+    let entra = match EntraExchanger::new(
+        (budget.limiter(), Some(budget.reports())),
+        config.azure.timeout,
+        config.azure.ca_pem.as_deref(),
+    ) {
         Ok(entra) => Arc::new(entra),
         Err(e) => {
             tracing::error!(error = %e, "cannot build the Entra client; Azure Identities will fail");

@@ -411,7 +411,7 @@ async fn refresh(
     // An endpoint that does not answer is down for everyone: wait for a probe's answer.
     let endpoint = match &set.first().federation {
         Some(f) => match &f.target {
-            crate::resolve::FederationTarget::Azure(t) => format!("entra:{}", t.authority_host),
+            crate::resolve::FederationTarget::Azure(t) => crate::exchange::azure::endpoint_key(&t.authority_host),
         },
         None => ctx.services.exchanger.endpoint_of(set.first()),
     };

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 pub use error::EntraError;
 
+use super::budget::EndpointReports;
 use super::budget::limit::Limiter;
 use super::{Exchange, ExchangeError, Grant, Request};
 use crate::resolve::AzureTarget;
@@ -52,16 +53,27 @@ impl Grant for EntraGrant {
     }
 }
 
-/// The Entra exchanger: one HTTP client, the budget's limiter.
+/// The Entra exchanger: one HTTP client, the budget's limiter, and whom to tell whether each
+/// authority host answered (the budget parks the refreshes of one that does not).
 pub struct EntraExchanger {
     http: reqwest::Client,
     limiter: Arc<Limiter>,
+    reports: Option<Arc<dyn EndpointReports>>,
+}
+
+/// The budget's key of an authority host: its rate limit and its health.
+pub fn endpoint_key(authority_host: &str) -> String {
+    format!("entra:{authority_host}")
 }
 
 impl EntraExchanger {
     /// An exchanger whose calls last at most `timeout`, trusting the system's roots plus
     /// `extra_ca_pem` (a private authority host's CA; the tests' local Entra).
-    pub fn new(limiter: Arc<Limiter>, timeout: Duration, extra_ca_pem: Option<&str>) -> Result<Self, String> {
+    pub fn new(
+        (limiter, reports): (Arc<Limiter>, Option<Arc<dyn EndpointReports>>),
+        timeout: Duration,
+        extra_ca_pem: Option<&str>,
+    ) -> Result<Self, String> {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
@@ -74,7 +86,7 @@ impl EntraExchanger {
             }
         }
         let http = builder.build().map_err(|e| format!("the Entra HTTP client: {e}"))?;
-        Ok(Self { http, limiter })
+        Ok(Self { http, limiter, reports })
     }
 
     async fn call(&self, target: &AzureTarget, assertion: &str, issued: Timestamp) -> Result<EntraGrant, EntraError> {
@@ -86,18 +98,23 @@ impl EntraExchanger {
             ("client_assertion", assertion),
             ("scope", management_scope(&target.cloud_environment)),
         ];
-        let key = format!("entra:{}", target.authority_host);
+        let key = endpoint_key(&target.authority_host);
         self.limiter.acquire(&key).await;
         let ids = || (target.client_id.clone(), target.tenant_id.clone());
         let sent = self.http.post(&url).form(&form).send().await;
-        let response = sent.map_err(|e| {
-            let (client_id, tenant) = ids();
-            EntraError::Unreachable {
-                client_id,
-                tenant,
-                detail: crate::util::redact::redact(&without_url(&e)),
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                let (client_id, tenant) = ids();
+                let err = EntraError::Unreachable {
+                    client_id,
+                    tenant,
+                    detail: crate::util::redact::redact(&without_url(&e)),
+                };
+                self.report(&key, Some(&err));
+                return Err(err);
             }
-        })?;
+        };
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|e| {
             let (client_id, tenant) = ids();
@@ -115,7 +132,19 @@ impl EntraExchanger {
             Err(e) if e.is_throttling() => self.limiter.throttled(&key),
             _ => self.limiter.passed(&key),
         }
+        self.report(&key, outcome.as_ref().err());
         outcome
+    }
+}
+
+impl EntraExchanger {
+    /// Tells the budget whether the host answered (a 5xx or no answer: it did not).
+    fn report(&self, key: &str, err: Option<&EntraError>) {
+        match (&self.reports, err.is_some_and(EntraError::endpoint_down)) {
+            (Some(r), true) => r.failed(key),
+            (Some(r), false) => r.answered(key),
+            (None, _) => {}
+        }
     }
 }
 

@@ -54,7 +54,13 @@ async fn the_federation_is_proved_at_the_tenants_token_endpoint() {
     )
     .unwrap();
     let limiter = Arc::new(Limiter::new(LimitSettings::default()));
-    let ex = EntraExchanger::new(limiter, Duration::from_secs(10), Some(entra.ca_pem())).unwrap();
+    let reports = Arc::new(Reports::default());
+    let ex = EntraExchanger::new(
+        (limiter, Some(reports.clone())),
+        Duration::from_secs(10),
+        Some(entra.ca_pem()),
+    )
+    .unwrap();
 
     let grant = exchange(&ex, &target(&entra, CLIENT), issuer.token(SUBJECT, AUD, 600).unwrap())
         .await
@@ -95,12 +101,29 @@ async fn the_federation_is_proved_at_the_tenants_token_endpoint() {
     assert_eq!(err.reason(), "EntraAppNotFound");
     // No token in any message.
     assert!(!err.to_string().contains("eyJ"), "{err}");
+    // Refusals are answers: the host is up for the budget.
+    let key = endpoint_key(&entra.authority_host());
+    assert_eq!(*reports.0.lock().unwrap(), vec![(true, key); 3]);
+}
+
+/// Records what the exchanger tells the budget.
+#[derive(Default)]
+struct Reports(std::sync::Mutex<Vec<(bool, String)>>);
+
+impl crate::exchange::budget::EndpointReports for Reports {
+    fn answered(&self, endpoint: &str) {
+        self.0.lock().unwrap().push((true, endpoint.to_owned()));
+    }
+    fn failed(&self, endpoint: &str) {
+        self.0.lock().unwrap().push((false, endpoint.to_owned()));
+    }
 }
 
 #[tokio::test]
 async fn an_endpoint_that_does_not_answer_is_down_and_transient() {
     let limiter = Arc::new(Limiter::new(LimitSettings::default()));
-    let ex = EntraExchanger::new(limiter, Duration::from_secs(2), None).unwrap();
+    let reports = Arc::new(Reports::default());
+    let ex = EntraExchanger::new((limiter, Some(reports.clone())), Duration::from_secs(2), None).unwrap();
     // A port nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -120,6 +143,11 @@ async fn an_endpoint_that_does_not_answer_is_down_and_transient() {
     };
     assert!(err.endpoint_down() && err.is_transient(), "{err}");
     assert_eq!(err.reason(), "EntraUnreachable");
+    // The budget hears that the host is down, under the key the reconcile parks on.
+    assert_eq!(
+        *reports.0.lock().unwrap(),
+        [(false, endpoint_key(&format!("https://127.0.0.1:{port}/")))]
+    );
     t.cloud_environment = "china".into();
     assert_eq!(
         management_scope(&t.cloud_environment),
