@@ -167,7 +167,23 @@ impl Checker<'_> {
             }
         })
         .unwrap_or_else(|| "public".to_owned());
-        match string_at(&spec.extra, "token_file_path") {
+        self.token_file_path(pname, &spec.extra);
+        let authority_host = self.authority_host(pname, &cloud_environment, before);
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(AzureProvider {
+            tenant_id: tenant_id?,
+            client_id: client_id?,
+            location,
+            cloud_environment,
+            authority_host: authority_host?,
+        })
+    }
+
+    /// `token_file_path`: a runner's setting, warned about (a problem when not a string).
+    fn token_file_path(&mut self, pname: &str, extra: &std::collections::BTreeMap<String, Value>) {
+        match string_at(extra, "token_file_path") {
             Ok(Some(_)) => self.warnings.push(Warning::new(
                 provider_path(pname, "spec.token_file_path"),
                 "kept, not used in a cluster: Atmos reads the federated token from that file on a \
@@ -182,10 +198,12 @@ impl Checker<'_> {
             )),
             Ok(None) => {}
         }
-        let authority_host = self
-            .settings
-            .azure_authority_host(&cloud_environment)
-            .map(str::to_owned);
+    }
+
+    /// The operator's authority host for `cloud_environment`; a problem when there is none
+    /// (reported only if the provider had no other problem since `before`).
+    fn authority_host(&mut self, pname: &str, cloud_environment: &str, before: usize) -> Option<String> {
+        let authority_host = self.settings.azure_authority_host(cloud_environment).map(str::to_owned);
         if authority_host.is_none() && self.problems.len() == before {
             let allowed: Vec<&str> = self
                 .settings
@@ -208,16 +226,7 @@ impl Checker<'_> {
                 ),
             ));
         }
-        if self.problems.len() != before {
-            return None;
-        }
-        Some(AzureProvider {
-            tenant_id: tenant_id?,
-            client_id: client_id?,
-            location,
-            cloud_environment,
-            authority_host: authority_host?,
-        })
+        authority_host
     }
 
     /// Checks the kinds on either side of identity `name`'s `via`: the provider it starts
