@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 pub use crate::resolve::settings::{
-    AWS_MIN_SESSION_SECONDS, AWS_STS_AUDIENCES, DEFAULT_AUDIENCE, DEFAULT_REGION, MIN_TOKEN_SECONDS, PROVIDER_KIND,
-    Settings, is_aws_sts_audience,
+    AWS_MIN_SESSION_SECONDS, AWS_STS_AUDIENCES, AZURE_AUTHORITY_HOSTS, AZURE_DEFAULT_AUDIENCE, DEFAULT_AUDIENCE,
+    DEFAULT_REGION, MIN_TOKEN_SECONDS, PROVIDER_KIND, Settings, audience_matches, is_aws_sts_audience,
 };
 
 /// Budget for one STS call, retries included (`--sts-timeout`).
@@ -43,6 +43,13 @@ pub enum SettingsError {
          authenticate to the cluster; allow only cloud audiences such as {DEFAULT_AUDIENCE}"
     )]
     ApiServerAudience(String),
+    /// `--azure-authority-host` is not `ENVIRONMENT=https://HOST/`.
+    #[error(
+        "--azure-authority-host {0:?}: {1}; write ENVIRONMENT=https://HOST/ with ENVIRONMENT one of \
+         public, usgovernment, china (Atmos's cloud_environment), for example \
+         public=https://login.microsoftonline.com/"
+    )]
+    AuthorityHost(String, &'static str),
     /// `--default-refresh-before` does not fit in seconds.
     #[error("--default-refresh-before {0:?} is too long; use a duration shorter than the session, such as 20m")]
     RefreshBefore(Duration),
@@ -53,14 +60,25 @@ pub enum SettingsError {
 #[derive(clap::Args, Clone, Debug)]
 pub struct SettingsArgs {
     /// Token audiences a provider may request (repeat, or comma-separated); `aws-sts` stands
-    /// for AWS STS's global and regional audiences (sts.amazonaws.com, sts.<region>.amazonaws.com).
+    /// for AWS STS's global and regional audiences (sts.amazonaws.com, sts.<region>.amazonaws.com);
+    /// `*` stands for any run of characters other than `/`.
     #[arg(
         long = "allowed-audience",
         env = "ATMOS_AUTH_ALLOWED_AUDIENCES",
         value_delimiter = ',',
-        default_value = AWS_STS_AUDIENCES
+        default_values = [AWS_STS_AUDIENCES, AZURE_DEFAULT_AUDIENCE]
     )]
     pub allowed_audiences: Vec<String>,
+    /// Entra authority host per Atmos `cloud_environment`, `ENVIRONMENT=https://HOST/` (repeat,
+    /// or comma-separated): the only hosts Azure tokens are exchanged at and written into pod
+    /// settings as AZURE_AUTHORITY_HOST. Default: Atmos's public, usgovernment and china hosts.
+    #[arg(
+        long = "azure-authority-host",
+        env = "ATMOS_AUTH_AZURE_AUTHORITY_HOSTS",
+        value_delimiter = ',',
+        default_values_t = AZURE_AUTHORITY_HOSTS.iter().map(|(e, h)| format!("{e}={h}")).collect::<Vec<_>>()
+    )]
+    pub azure_authority_hosts: Vec<String>,
     /// `spec.endpoint_url` values profiles may carry (repeat, or comma-separated). Default none.
     #[arg(
         long = "allowed-endpoint",
@@ -97,6 +115,11 @@ impl SettingsArgs {
             .transpose()?;
         Ok(Settings {
             allowed_audiences: self.allowed_audiences.clone(),
+            azure_authority_hosts: self
+                .azure_authority_hosts
+                .iter()
+                .map(|entry| parse_authority_host(entry))
+                .collect::<Result<_, _>>()?,
             allowed_endpoints: self.allowed_endpoints.clone(),
             min_session_seconds: self.min_session_seconds,
             min_token_seconds: MIN_TOKEN_SECONDS,
@@ -106,16 +129,34 @@ impl SettingsArgs {
     }
 }
 
+/// `ENVIRONMENT=https://HOST/` to the pair, the host ending in `/` as the Azure SDKs expect.
+fn parse_authority_host(entry: &str) -> Result<(String, String), SettingsError> {
+    let bad = |why| SettingsError::AuthorityHost(entry.to_owned(), why);
+    let (env, host) = entry.split_once('=').ok_or_else(|| bad("no ="))?;
+    if !AZURE_AUTHORITY_HOSTS.iter().any(|(known, _)| *known == env) {
+        return Err(bad("unknown environment"));
+    }
+    let rest = host
+        .strip_prefix("https://")
+        .ok_or_else(|| bad("the host must be an https:// URL (MSAL refuses any other)"))?;
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+        return Err(bad("the URL must be a host (and port) only"));
+    }
+    Ok((env.to_owned(), format!("https://{authority}/")))
+}
+
 /// Refuses an allow-list that contains the API server's own audience: a well-known default,
 /// or `issuer` (the cluster's ServiceAccount issuer, known only to `run`).
 pub fn check_audiences(allowed: &[String], issuer: Option<&str>) -> Result<(), SettingsError> {
     // `aws-sts` covers an issuer only if the issuer were an STS audience, which no cluster's is.
-    let covers_issuer =
-        |aud: &String| issuer.is_some_and(|i| i == aud || (aud == AWS_STS_AUDIENCES && is_aws_sts_audience(i)));
-    match allowed
-        .iter()
-        .find(|aud| API_SERVER_AUDIENCES.contains(&aud.as_str()) || covers_issuer(aud))
-    {
+    // A pattern entry (`*`) is refused when it matches one of them, as an exact entry is.
+    let covers = |aud: &String, known: &str| {
+        audience_matches(aud, known) || (aud == AWS_STS_AUDIENCES && is_aws_sts_audience(known))
+    };
+    match allowed.iter().find(|aud| {
+        API_SERVER_AUDIENCES.iter().any(|known| covers(aud, known)) || issuer.is_some_and(|i| covers(aud, i))
+    }) {
         Some(aud) => Err(SettingsError::ApiServerAudience(aud.clone())),
         None => Ok(()),
     }
@@ -180,6 +221,35 @@ mod tests {
         assert!(err.to_string().starts_with("--default-region: \"Mars\""), "{err}");
         let err = parse(&["--allowed-audience", "sts.amazonaws.com,api"]).unwrap_err();
         assert_eq!(err, SettingsError::ApiServerAudience("api".into()));
+    }
+
+    #[test]
+    fn authority_hosts_come_from_the_flag_checked() {
+        let s = parse(&["--azure-authority-host", "public=https://127.0.0.1:8443"]).expect("valid");
+        assert_eq!(s.azure_authority_host("public"), Some("https://127.0.0.1:8443/"));
+        assert_eq!(s.azure_authority_host("china"), None);
+        for bad in [
+            "public=http://127.0.0.1:8443/",
+            "mars=https://login.example/",
+            "public=https://login.example/tenant",
+            "https://login.example/",
+        ] {
+            let err = parse(&["--azure-authority-host", bad]).unwrap_err();
+            assert!(
+                matches!(&err, SettingsError::AuthorityHost(entry, _) if entry == bad),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_audience_pattern_that_covers_the_api_server_is_refused() {
+        let list = vec!["https://kubernetes.*.svc".to_owned()];
+        assert!(check_audiences(&list, None).is_err());
+        let list = vec!["https://127.0.0.1:*".to_owned()];
+        assert!(check_audiences(&list, Some("https://127.0.0.1:6443")).is_err());
+        let list = vec!["api://*".to_owned()];
+        assert!(check_audiences(&list, Some("https://127.0.0.1:6443")).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests"): builds the local control plane from Go modules
-# once per machine (cached), makes sure the AWS CLI is present for the consumer tests, then
+# once per machine (cached), makes sure the AWS CLI and azure-identity are present for the
+# consumer tests, then
 # runs every test of the workspace. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,6 +13,11 @@ done
 if ! command -v aws >/dev/null; then
   echo "tests/run.sh: installing the AWS CLI from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check awscli
+fi
+# The Azure consumer test runs azure-identity for Python against the local Entra endpoint.
+if ! python3 -c 'import azure.identity' 2>/dev/null; then
+  echo "tests/run.sh: installing azure-identity from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check azure-identity
 fi
 
 # The alert tests run the chart's rules through the real promtool (Debian's `prometheus`).

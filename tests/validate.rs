@@ -241,3 +241,10 @@ fn an_image_pull_secret_naming_what_cannot_log_in_is_refused_by_field() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_azure_examples_are_valid() {
+    let (ok, stdout, stderr) = validate(&["examples/azure/profile.yaml", "examples/azure/identity.yaml"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stderr.contains("2 resources checked, no problems"), "{stderr}");
+}

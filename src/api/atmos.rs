@@ -139,6 +139,13 @@ pub(crate) fn provider_spec_schema(_: &mut schemars::SchemaGenerator) -> schemar
         ("service_account", json!({"maxLength": MAX_NAME_LEN})),
         ("expiration", json!({"maxLength": MAX_SHORT_LEN})),
         ("endpoint_url", json!({"maxLength": MAX_LONG_LEN})),
+        // azure/oidc (Atmos's pkg/auth/providers/azure/oidc.go).
+        ("tenant_id", json!({"maxLength": MAX_SHORT_LEN})),
+        ("client_id", json!({"maxLength": MAX_SHORT_LEN})),
+        ("subscription_id", json!({"maxLength": MAX_SHORT_LEN})),
+        ("location", json!({"maxLength": MAX_SHORT_LEN})),
+        ("cloud_environment", json!({"maxLength": MAX_SHORT_LEN})),
+        ("token_file_path", json!({"maxLength": MAX_LONG_LEN})),
     ]);
     schema.insert(
         "description".to_owned(),
@@ -147,7 +154,10 @@ pub(crate) fn provider_spec_schema(_: &mut schemars::SchemaGenerator) -> schemar
          `service_account` (in the Identity's namespace; an Identity's serviceAccountName \
          overrides it) and `expiration` (token lifetime, a Go duration, 10m to 1h, default \
          10m); `endpoint_url` is not used (as in Atmos, an STS call goes to its identity's \
-         spec.endpoint_url). At most 32 \
+         spec.endpoint_url). azure/oidc reads `tenant_id` and `client_id` (required), \
+         `subscription_id`, `location`, `cloud_environment` (public, usgovernment, china), \
+         `audience` (default api://AzureADTokenExchange) and `service_account`/`expiration` as \
+         kubernetes/oidc; `token_file_path` is not used in a cluster. At most 32 \
          keys; values are scalars, lists of scalars or maps of those."
             .into(),
     );

@@ -72,6 +72,10 @@ pub struct IdentitySpec {
     /// Left out: no registry login (the Identity behaves as without integrations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secret: Option<ImagePullSecretSpec>,
+    /// How consumer pods get the ServiceAccount token that a cloud's SDK exchanges itself
+    /// (`azure/oidc`). Left out: `delivery: Projected`. Refused for AWS chains for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated_token: Option<FederatedTokenSpec>,
     /// Workloads of this namespace restarted (a pod template annotation) after the Secret's
     /// credentials change, for consumers that read them only at start (the `env` format,
     /// files read once by an SDK). Debounced: one restart per workload per window of a tenth
@@ -256,6 +260,35 @@ pub struct ImagePullSecretSpec {
     pub integrations: Option<Vec<String>>,
 }
 
+/// Where a consumer pod finds the federated token its SDK exchanges.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedTokenSpec {
+    /// `Projected` (default): the Secret holds settings only, pointing at a projected
+    /// ServiceAccount token volume of the consumer pod, which must then run as the resolved
+    /// ServiceAccount (status names it). `Secret`: the controller keeps a 1-hour token file in
+    /// the Secret, renewed at half-life, for pods that cannot run as that ServiceAccount;
+    /// anyone who can read the Secret can then federate as that ServiceAccount wherever it is
+    /// trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<TokenDelivery>,
+    /// `Projected`: where the consumer pod mounts the projected token volume; the token file
+    /// is `<mountPath>/azure-identity-token`. Default `/var/run/secrets/azure/tokens` (the
+    /// layout of Azure Workload Identity's webhook). At most 2048 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_LONG_LEN))]
+    pub mount_path: Option<String>,
+}
+
+/// How the federated token reaches the consumer pod.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
+pub enum TokenDelivery {
+    /// A projected ServiceAccount token volume in the consumer pod; no token at rest.
+    Projected,
+    /// A token file kept fresh in the Secret (opt-in).
+    Secret,
+}
+
 /// A layout of the Secret's data.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -342,6 +375,26 @@ pub struct IdentityStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 51))]
     pub warnings: Vec<String>,
+    /// With a projected federated token (`federatedToken.delivery: Projected`, an Azure
+    /// chain's default): what a consumer pod must provide, since a pod can only project its
+    /// own ServiceAccount's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<ConsumerStatus>,
+}
+
+/// What a consumer pod of a settings-only Secret must provide (also the Secret's
+/// `consumer.json`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStatus {
+    /// The pod's `spec.serviceAccountName`.
+    pub service_account_name: String,
+    /// The projected token's `audience`.
+    pub audience: String,
+    /// Where the projected token volume is mounted.
+    pub mount_path: String,
+    /// The token file the Secret's settings name.
+    pub token_path: String,
 }
 
 /// One identity of a Secret that holds several.

@@ -22,9 +22,9 @@ pub use cluster_profile::{
     SelectorRequirement,
 };
 pub use identity::{
-    DEFAULT_MOUNT_PATH, Identity, IdentityOverrides, IdentitySpec, IdentityStatus, ImagePullSecretSpec, IssuedIdentity,
-    MAX_PULL_INTEGRATIONS, MAX_RESTART_TARGETS, ProfileKind, RestartTarget, SecretFormat, SecretSpec, WorkloadKind,
-    WrittenSecret,
+    ConsumerStatus, DEFAULT_MOUNT_PATH, FederatedTokenSpec, Identity, IdentityOverrides, IdentitySpec, IdentityStatus,
+    ImagePullSecretSpec, IssuedIdentity, MAX_PULL_INTEGRATIONS, MAX_RESTART_TARGETS, ProfileKind, RestartTarget,
+    SecretFormat, SecretSpec, TokenDelivery, WorkloadKind, WrittenSecret,
 };
 pub use kept::{
     AuthConsole, Cluster, Integration, IntegrationSpec, IntegrationVia, Integrations, Keyring, Kubeconfig, Logs,

@@ -75,6 +75,14 @@ pub struct RunArgs {
     /// How often the admission policies are checked.
     #[arg(long, env = "ATMOS_AUTH_ADMISSION_CHECK_INTERVAL", default_value = "30s", value_parser = parse_duration, hide = true)]
     pub admission_check_interval: Duration,
+    /// PEM CA bundle trusted, besides the system's roots, for the Entra authority hosts
+    /// (`--azure-authority-host`): for a private authority host (the tests' local Entra).
+    #[arg(long, env = "ATMOS_AUTH_AZURE_CA_FILE")]
+    pub azure_ca_file: Option<PathBuf>,
+    /// How often an Azure Identity's federation is verified again (an exchange at Entra) when
+    /// its Secret holds settings only: nothing in it expires.
+    #[arg(long, env = "ATMOS_AUTH_AZURE_REVERIFY_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub azure_reverify_interval: Duration,
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
     #[arg(long = "namespace", env = "ATMOS_AUTH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -153,7 +161,23 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
             .unwrap_or_else(|| "default".to_owned()),
         name: args.lease_name.clone(),
     });
+    let azure_ca_pem = match &args.azure_ca_file {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| runtime::Error::Azure(format!("--azure-ca-file {}: {e}", path.display())))?;
+            reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+                runtime::Error::Azure(format!("--azure-ca-file {}: not a PEM CA bundle: {e}", path.display()))
+            })?;
+            Some(pem)
+        }
+    };
     Ok(runtime::Config {
+        azure: runtime::AzureConfig {
+            ca_pem: azure_ca_pem,
+            reverify_interval: args.azure_reverify_interval,
+            timeout: args.sts_timeout,
+        },
         settings: args.settings.settings()?,
         sts: StsSettings {
             endpoint: args.sts_endpoint,

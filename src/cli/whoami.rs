@@ -60,6 +60,13 @@ pub fn run(args: &WhoamiArgs) -> ExitCode {
     })
 }
 
+/// Whether a Secret's data is an Azure chain's settings (any key only those hold).
+fn is_azure_settings(data: &std::collections::BTreeMap<String, String>) -> bool {
+    data.keys().any(|k| {
+        crate::output::azure::ALL_KEYS.contains(&k.as_str()) && !crate::output::render::ALL_KEYS.contains(&k.as_str())
+    })
+}
+
 async fn whoami(args: &WhoamiArgs) -> Result<String, String> {
     let (client, ns) = args.kube.connect().await?;
     let name = &args.name;
@@ -83,6 +90,12 @@ async fn whoami(args: &WhoamiArgs) -> Result<String, String> {
         .into_iter()
         .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
         .collect();
+    if is_azure_settings(&data) {
+        return Err(format!(
+            "Secret {ns}/{secret_name} holds Azure settings, not AWS credentials: whoami calls AWS STS; \
+             the controller verifies the Azure federation at Entra itself (see `status {name}`)"
+        ));
+    }
     let env_identity = status.identity.clone().unwrap_or_else(|| name.clone());
     let found = read_back(&data, &env_identity).map_err(|e| match e {
         ReadBackError::Empty => {
@@ -142,4 +155,20 @@ async fn whoami(args: &WhoamiArgs) -> Result<String, String> {
         out.push_str(&format!("  Expires:  {exp}\n"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn an_azure_secret_is_told_apart_from_aws_credentials() {
+        let azure = BTreeMap::from([("ARM_USE_OIDC".to_owned(), "true".to_owned())]);
+        assert!(super::is_azure_settings(&azure));
+        let aws = BTreeMap::from([
+            ("config".to_owned(), String::new()),
+            ("credential_process.json".to_owned(), String::new()),
+        ]);
+        assert!(!super::is_azure_settings(&aws));
+    }
 }

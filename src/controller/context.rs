@@ -105,6 +105,10 @@ pub struct Services {
     pub exchanger: Arc<Exchanger>,
     /// Registry logins (ECR), through the same rate limit.
     pub ecr: Arc<crate::exchange::ecr::EcrExchanger>,
+    /// Entra's token endpoint, to verify Azure federations.
+    pub entra: Arc<crate::exchange::azure::EntraExchanger>,
+    /// How often a settings-only Azure Secret's federation is verified again.
+    pub azure_reverify_interval: std::time::Duration,
     /// The exchange's budget: turns for reconciles (the fair queue) and the rate limit.
     pub budget: Arc<Budget>,
     /// Whether the admission policies are in force (first issues wait for them).
@@ -152,6 +156,15 @@ impl Context {
                 Default::default(),
                 budget.limiter(),
             )),
+            entra: Arc::new(
+                crate::exchange::azure::EntraExchanger::new(
+                    (budget.limiter(), None),
+                    std::time::Duration::from_secs(5),
+                    None,
+                )
+                .expect("an Entra client without extra CAs"),
+            ),
+            azure_reverify_interval: std::time::Duration::from_secs(3600),
             budget,
             admission: super::admission::Admission::enforced(),
         };

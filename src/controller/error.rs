@@ -16,6 +16,9 @@ pub enum Error {
     /// A registry login failed.
     #[error(transparent)]
     Ecr(#[from] crate::exchange::ecr::EcrError),
+    /// Entra refused or did not answer.
+    #[error(transparent)]
+    Entra(#[from] crate::exchange::azure::EntraError),
     /// The Secret could not be written.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -34,6 +37,7 @@ impl From<crate::exchange::ExchangeError> for Error {
             crate::exchange::ExchangeError::Token(e) => Self::Token(e),
             crate::exchange::ExchangeError::Sts(e) => Self::Sts(e),
             crate::exchange::ExchangeError::Ecr(e) => Self::Ecr(e),
+            crate::exchange::ExchangeError::Entra(e) => Self::Entra(e),
         }
     }
 }
@@ -41,7 +45,11 @@ impl From<crate::exchange::ExchangeError> for Error {
 impl Error {
     /// Whether STS's endpoint gave no answer (it is then down for every Identity).
     pub fn endpoint_down(&self) -> bool {
-        matches!(self, Self::Sts(e) if e.endpoint_down())
+        match self {
+            Self::Sts(e) => e.endpoint_down(),
+            Self::Entra(e) => e.endpoint_down(),
+            _ => false,
+        }
     }
 
     /// Whether STS throttled the call (the account's quota in its region is spent).
@@ -55,6 +63,7 @@ impl Error {
             Self::Token(e) => e.reason(),
             Self::Sts(e) => e.reason(),
             Self::Ecr(e) => e.reason(),
+            Self::Entra(e) => e.reason(),
             Self::Secret(e) => e.reason(),
             Self::Kube(_) | Self::Metadata(_) => "ApiError",
         }
@@ -76,6 +85,7 @@ impl Error {
             Self::Token(e) => e.is_transient(),
             Self::Sts(e) => e.is_transient(),
             Self::Ecr(e) => e.is_transient(),
+            Self::Entra(e) => e.is_transient(),
             Self::Secret(e) => e.is_transient(),
             Self::Kube(_) => true,
             Self::Metadata(_) => false,

@@ -6,6 +6,7 @@
 //! The [`budget`] (rate limit and fair queue) belongs to the exchange, not to the reconcile.
 //!
 //! - [`token`]: the ServiceAccount token every chain starts from;
+//! - [`azure`]: Entra (`client_credentials` with the token as a `jwt-bearer` assertion);
 //! - [`sts`]: AWS (`AssumeRoleWithWebIdentity`, then `AssumeRole` per link; parent sessions
 //!   cached);
 //! - [`ecr`]: registry logins (`GetAuthorizationToken` of ECR and ECR Public) with a
@@ -15,6 +16,7 @@
 //! - [`renewal`]: when a grant renews (two thirds into its real lifetime by default), and
 //!   the backoff after a failure.
 
+pub mod azure;
 pub mod budget;
 pub mod credentials;
 pub mod ecr;
@@ -42,6 +44,9 @@ pub enum ExchangeError {
     /// A registry login (ECR) refused or did not answer.
     #[error(transparent)]
     Ecr(#[from] ecr::EcrError),
+    /// Entra refused or did not answer.
+    #[error(transparent)]
+    Entra(#[from] azure::EntraError),
 }
 
 /// Something an exchange yields: it was issued at a time and expires at another, and the

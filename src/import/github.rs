@@ -13,6 +13,8 @@ use crate::settings::PROVIDER_KIND as KUBERNETES_OIDC;
 
 /// The provider kind that only exists inside a GitHub Actions job.
 const GITHUB_OIDC: &str = "github/oidc";
+/// Atmos's Entra provider: in CI it takes GitHub's token; in a cluster, a ServiceAccount's.
+const AZURE_OIDC: &str = "azure/oidc";
 
 /// `github/oidc` → `kubernetes/oidc` when ServiceAccounts are given (a note says what the
 /// IAM trust policies must now trust); otherwise a note says what to pass.
@@ -29,6 +31,17 @@ pub(super) fn map_providers(
             continue;
         };
         let is_github = provider.kind == GITHUB_OIDC;
+        let is_azure = provider.kind == AZURE_OIDC;
+        let has_sa = provider.spec.as_ref().is_some_and(|s| s.service_account.is_some());
+        if is_azure && service_accounts.is_empty() && !has_sa {
+            notes.push(Note {
+                path,
+                message: "azure/oidc reads GitHub's token in CI; in a cluster it needs a ServiceAccount: pass \
+                          --service-account SA (for example --service-account terraform)"
+                    .into(),
+            });
+            continue;
+        }
         if is_github && service_accounts.is_empty() {
             notes.push(Note {
                 path,
@@ -40,7 +53,7 @@ pub(super) fn map_providers(
             });
             continue;
         }
-        if !is_github && provider.kind != KUBERNETES_OIDC {
+        if !is_github && !is_azure && provider.kind != KUBERNETES_OIDC {
             continue;
         }
         let provider_spec = provider.spec.get_or_insert_with(Default::default);
@@ -51,6 +64,23 @@ pub(super) fn map_providers(
                 message: format!("kept {kept} from the profile; --service-account {sa} fills in only a missing one"),
             }),
             _ => {}
+        }
+        if is_azure {
+            let ns = namespace.unwrap_or("<namespace>");
+            let sa = provider_spec.service_account.as_deref().unwrap_or("<ServiceAccount>");
+            notes.push(Note {
+                path,
+                message: format!(
+                    "azure/oidc now federates the cluster's ServiceAccount token instead of GitHub's: the app \
+                     registration (client_id) needs a federated credential with the cluster's OIDC issuer, \
+                     subject system:serviceaccount:{ns}:{sa} and audience {}",
+                    provider_spec
+                        .audience
+                        .as_deref()
+                        .unwrap_or(crate::settings::AZURE_DEFAULT_AUDIENCE)
+                ),
+            });
+            continue;
         }
         if !is_github {
             continue;

@@ -326,3 +326,44 @@ fn default_names() {
     assert_eq!(default_name(Path::new("conf/CI_Profile.yml"), false), "ci-profile");
     assert_eq!(default_name(Path::new("."), true), "atmos");
 }
+
+const AZURE: &str = "auth:
+  providers:
+    entra:
+      kind: azure/oidc
+      spec:
+        tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+        client_id: 11111111-2222-3333-4444-555555555555
+  identities:
+    azure/prod:
+      default: true
+      kind: azure/subscription
+      via:
+        provider: entra
+      principal:
+        subscription_id: aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee
+";
+
+#[test]
+fn a_github_sourced_azure_provider_gets_the_serviceaccount_and_the_federated_credential_note() {
+    let out = import(&[input("atmos.yaml", AZURE)], &options(&["terraform"], true)).unwrap();
+    assert_eq!(out.problems, vec![]);
+    let entra = &out.profile.spec.providers["entra"];
+    assert_eq!(entra.kind, "azure/oidc");
+    assert_eq!(
+        entra.spec.as_ref().and_then(|s| s.service_account.as_deref()),
+        Some("terraform")
+    );
+    assert_eq!(out.identities.len(), 1);
+    let note = out.notes.iter().find(|n| n.path == "auth.providers.entra").unwrap();
+    assert!(
+        note.message
+            .contains("subject system:serviceaccount:infra:terraform and audience api://AzureADTokenExchange"),
+        "{}",
+        note.message
+    );
+    // Without a ServiceAccount: kept, and a note says what to pass.
+    let out = import(&[input("atmos.yaml", AZURE)], &options(&[], false)).unwrap();
+    let note = out.notes.iter().find(|n| n.path == "auth.providers.entra").unwrap();
+    assert!(note.message.contains("pass --service-account SA"), "{}", note.message);
+}

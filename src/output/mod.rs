@@ -4,6 +4,7 @@
 //! Rendering is pure; when a Secret renews is the exchange's arithmetic
 //! ([`crate::exchange::renewal`]), from its grants' expiries.
 
+pub mod azure;
 pub mod dockerconfig;
 pub mod labels;
 pub mod read_back;

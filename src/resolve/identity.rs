@@ -3,14 +3,15 @@
 use serde_json::Value;
 
 use super::Settings;
+use super::delivery::{azure_formats, check_delivery};
 use super::identity_fields::{check_refresh_before, check_secret, check_service_account_name};
 use super::merge::merge_over;
-use super::model::Resolved;
+use super::model::{Delivery, Federation, FederationTarget, Resolved};
 use super::names::{Names, atmos_name, capitals_note};
 use super::overrides::external_id_problem;
 use super::problem::{Problem, Reason};
 use super::target::select_target;
-use super::walk::Checker;
+use super::walk::{Chain, Checker};
 use super::warnings::{Warning, dedup};
 use crate::api::{AuthProfileSpec, IdentitySpec};
 
@@ -74,32 +75,86 @@ pub fn resolve(
         }
     }
 
+    // The delivery of the token, for a chain that reached an Azure target (or would have:
+    // an azure/subscription target whose provider had problems still gets its own checked).
+    let mut delivery = None;
+    if let Some((_, chain, _)) = &mut outcome {
+        let federated = chain.azure.is_some() || chain.target_kind == super::kinds::AZURE_IDENTITY_KIND;
+        let provider = chain
+            .provider
+            .as_deref()
+            .and_then(|p| profile.providers.get_key_value(p))
+            .map(|(k, v)| (k.as_str(), v));
+        delivery = check_delivery(identity, federated, provider, chain.token.as_mut(), &mut problems);
+    }
+
     check_service_account_name(identity, &mut problems);
     let refresh_before_seconds =
         check_refresh_before(identity, &mut problems).or(settings.default_refresh_before_seconds);
-    let secret = check_secret(identity, identity_object_name, &mut problems);
+    let mut secret = check_secret(identity, identity_object_name, &mut problems);
+    if let (Some(plan), Some(_)) = (&mut secret, &delivery) {
+        azure_formats(identity, plan, &mut problems);
+    }
 
     match (outcome, secret) {
         (Some((name, chain, warnings)), Some(secret)) if problems.is_empty() => {
-            match (chain.token, chain.links.last()) {
-                (Some(token), Some(last)) => Ok(Resolved {
-                    identity: atmos_name(name),
-                    region: last.region.clone(),
-                    chain: chain.names,
-                    token,
-                    links: chain.links,
-                    secret,
-                    refresh_before_seconds,
-                    warnings: dedup(warnings),
-                }),
-                // Unreachable when no problem was found; reported rather than assumed.
-                _ => Err(vec![Problem::new(
-                    format!("auth.identities.{name}"),
-                    Reason::InvalidProfile,
-                    "the chain did not resolve to a provider and at least one link",
-                )]),
-            }
+            let chosen = Chosen {
+                secret,
+                refresh_before_seconds,
+                warnings: dedup(warnings),
+            };
+            assemble(name, chain, delivery, chosen)
         }
         _ => Err(problems),
+    }
+}
+
+/// What the Identity's own fields decided, for [`assemble`].
+struct Chosen {
+    secret: super::model::SecretPlan,
+    refresh_before_seconds: Option<i64>,
+    warnings: Vec<Warning>,
+}
+
+/// The `Resolved` of a chain without problems: AWS links, or an Azure target with its
+/// token's delivery.
+fn assemble(name: &str, chain: Chain, delivery: Option<Delivery>, chosen: Chosen) -> Result<Resolved, Vec<Problem>> {
+    let Chosen {
+        secret,
+        refresh_before_seconds,
+        warnings,
+    } = chosen;
+    match (chain.token, chain.links.last(), chain.azure, delivery) {
+        (Some(token), None, Some(azure), Some(delivery)) => Ok(Resolved {
+            identity: atmos_name(name),
+            region: azure.location.clone().unwrap_or_default(),
+            chain: chain.names,
+            token,
+            links: Vec::new(),
+            secret,
+            refresh_before_seconds,
+            warnings,
+            federation: Some(Federation {
+                target: FederationTarget::Azure(azure),
+                delivery,
+            }),
+        }),
+        (Some(token), Some(last), None, None) => Ok(Resolved {
+            identity: atmos_name(name),
+            region: last.region.clone(),
+            chain: chain.names,
+            token,
+            links: chain.links,
+            secret,
+            refresh_before_seconds,
+            warnings,
+            federation: None,
+        }),
+        // Unreachable when no problem was found; reported rather than assumed.
+        _ => Err(vec![Problem::new(
+            format!("auth.identities.{name}"),
+            Reason::InvalidProfile,
+            "the chain did not resolve to a provider and at least one link (AWS) or an Azure target",
+        )]),
     }
 }

@@ -4,8 +4,13 @@
 
 /// The one provider kind the controller runs.
 pub(crate) use super::settings::PROVIDER_KIND;
-/// The one identity kind the controller runs.
+/// The AWS identity kind the controller runs.
 pub(crate) const IDENTITY_KIND: &str = "aws/assume-role";
+/// Atmos's Entra workload identity federation provider, which the controller runs with a
+/// ServiceAccount token as the federated token.
+pub(crate) const AZURE_PROVIDER_KIND: &str = "azure/oidc";
+/// The Azure identity kind the controller runs (via an `azure/oidc` provider).
+pub(crate) const AZURE_IDENTITY_KIND: &str = "azure/subscription";
 
 /// Provider kinds Atmos knows (its `pkg/auth/factory`), and the controller's own. Any other
 /// kind is refused by Atmos ("unsupported provider kind"), so an import refuses it too
@@ -81,10 +86,10 @@ impl KindProblem {
     }
 }
 
-/// Checks a provider kind: `Ok` for [`PROVIDER_KIND`].
+/// Checks a provider kind: `Ok` for [`PROVIDER_KIND`] and [`AZURE_PROVIDER_KIND`].
 pub(crate) fn check_provider_kind(kind: &str) -> Result<(), KindProblem> {
     match kind {
-        PROVIDER_KIND => Ok(()),
+        PROVIDER_KIND | AZURE_PROVIDER_KIND => Ok(()),
         "" => Err(KindProblem::Missing(format!(
             "kind is required; the controller runs providers of kind {PROVIDER_KIND}"
         ))),
@@ -105,8 +110,31 @@ pub(crate) fn check_provider_kind(kind: &str) -> Result<(), KindProblem> {
                 "aws/saml" => "SAML needs a person to log in through a browser; use kind \
                                kubernetes/oidc with spec.service_account"
                     .to_owned(),
+                "azure/cli" => format!(
+                    "it uses a person's `az login` session on a workstation; use kind \
+                     {AZURE_PROVIDER_KIND} with spec.tenant_id, spec.client_id and \
+                     spec.service_account (an app registration with a federated credential for \
+                     that ServiceAccount)"
+                ),
+                "azure/device-code" => format!(
+                    "a device-code login needs a person to enter the code in a browser; use kind \
+                     {AZURE_PROVIDER_KIND} with spec.tenant_id, spec.client_id and spec.service_account"
+                ),
+                "azure/interactive" => format!(
+                    "an interactive login needs a person at a browser; use kind \
+                     {AZURE_PROVIDER_KIND} with spec.tenant_id, spec.client_id and spec.service_account"
+                ),
+                "gcp/adc" => "Application Default Credentials are a person's gcloud login or the \
+                              machine's own account, not a ServiceAccount's; kind \
+                              gcp/workload-identity-federation is the federated way (not yet run by the \
+                              controller)"
+                    .to_owned(),
+                "gcp/workload-identity-federation" => "the controller does not exchange tokens with \
+                     GCP yet; keep this provider for Atmos in CI"
+                    .to_owned(),
                 _ => format!(
-                    "the controller runs only {PROVIDER_KIND}; use kind {PROVIDER_KIND} with spec.service_account"
+                    "the controller runs {PROVIDER_KIND} (AWS) and {AZURE_PROVIDER_KIND} (Azure); use one \
+                     of them with spec.service_account"
                 ),
             };
             Err(KindProblem::CannotRun(format!(
@@ -116,10 +144,10 @@ pub(crate) fn check_provider_kind(kind: &str) -> Result<(), KindProblem> {
     }
 }
 
-/// Checks an identity kind: `Ok` for [`IDENTITY_KIND`].
+/// Checks an identity kind: `Ok` for [`IDENTITY_KIND`] and [`AZURE_IDENTITY_KIND`].
 pub(crate) fn check_identity_kind(kind: &str) -> Result<(), KindProblem> {
     let message = match kind {
-        IDENTITY_KIND => return Ok(()),
+        IDENTITY_KIND | AZURE_IDENTITY_KIND => return Ok(()),
         "" => {
             return Err(KindProblem::Missing(format!(
                 "kind is required; the controller runs kind {IDENTITY_KIND}"
@@ -148,9 +176,14 @@ pub(crate) fn check_identity_kind(kind: &str) -> Result<(), KindProblem> {
             "kind aws/ambient is for Atmos running inside a consumer pod, where it uses the \
              credentials the controller mounted; the controller itself runs kind {IDENTITY_KIND}"
         ),
+        "gcp/service-account" | "gcp/project" => format!(
+            "kind {kind} is not run by the controller yet (GCP workload identity federation); the \
+             controller runs kind {IDENTITY_KIND} via a {PROVIDER_KIND} provider and kind \
+             {AZURE_IDENTITY_KIND} via an {AZURE_PROVIDER_KIND} provider"
+        ),
         other => format!(
             "kind {other} cannot run in a cluster; the controller runs kind {IDENTITY_KIND} via a \
-             {PROVIDER_KIND} provider"
+             {PROVIDER_KIND} provider and kind {AZURE_IDENTITY_KIND} via an {AZURE_PROVIDER_KIND} provider"
         ),
     };
     Err(KindProblem::CannotRun(message))

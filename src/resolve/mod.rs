@@ -19,7 +19,9 @@
 //! `env`); `overrides` says which override fields an Identity may set; `warnings` lists what
 //! is kept but not used in a cluster.
 
+mod azure;
 mod credential_fields;
+pub mod delivery;
 pub mod go_duration;
 mod identity;
 mod identity_fields;
@@ -43,7 +45,10 @@ mod warnings;
 pub use credential_fields::is_credential_name;
 pub use identity::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
-pub use model::{Link, Resolved, SecretPlan, TokenSource, process_key};
+pub use model::{
+    AzureTarget, ConsumerRequirement, DEFAULT_TOKEN_MOUNT_PATH, Delivery, FEDERATED_TOKEN_FILE, Federation,
+    FederationTarget, Link, Resolved, SecretPlan, TokenSource, process_key,
+};
 pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize, summarize_within};
 pub use report::{IdentityReport, MAX_STATUS_CHAIN, MAX_STATUS_MESSAGE_LEN, ProfileReport, validate_profile};
 pub use rules::{clean_session_name, session_name};

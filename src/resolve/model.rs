@@ -30,6 +30,107 @@ pub struct Resolved {
     /// What the chain says that is not used, or used as Atmos uses it. Not part of the hash.
     #[serde(skip_serializing)]
     pub warnings: Vec<Warning>,
+    /// A chain into another cloud than AWS: then `links` is empty and `region` is the
+    /// cloud's location, if any. Left out of the hashed JSON for AWS, so hashes hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federation: Option<Federation>,
+}
+
+/// A chain whose ServiceAccount token a cloud's SDK exchanges itself (`azure/oidc`; GCP's
+/// workload identity federation plugs in as another [`FederationTarget`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Federation {
+    /// The cloud and what the exchange needs.
+    pub target: FederationTarget,
+    /// How the consumer pod gets the token.
+    pub delivery: Delivery,
+}
+
+/// The cloud a federated chain ends in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "cloud", rename_all = "lowercase")]
+pub enum FederationTarget {
+    /// Entra: `client_credentials` with a `jwt-bearer` assertion at the tenant's token endpoint.
+    Azure(AzureTarget),
+}
+
+impl FederationTarget {
+    /// The cloud's name, for messages (`Azure`).
+    pub fn cloud(&self) -> &'static str {
+        match self {
+            Self::Azure(_) => "Azure",
+        }
+    }
+}
+
+/// An `azure/oidc` provider with its `azure/subscription` identity, as one exchange.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AzureTarget {
+    /// Entra tenant (a GUID or a verified domain).
+    pub tenant_id: String,
+    /// Application (client) id of the app registration holding the federated credential.
+    pub client_id: String,
+    /// The identity's `principal.subscription_id` (required, as in Atmos).
+    pub subscription_id: String,
+    /// The identity's `principal.resource_group`.
+    pub resource_group: Option<String>,
+    /// The identity's `principal.location`, else the provider's `spec.location`.
+    pub location: Option<String>,
+    /// Atmos's `cloud_environment` (`public` when left out).
+    pub cloud_environment: String,
+    /// The operator's authority host for that environment (`https://HOST/`), never a profile's.
+    pub authority_host: String,
+}
+
+/// How the consumer pod gets the federated token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "delivery")]
+pub enum Delivery {
+    /// A projected ServiceAccount token volume at `mount_path` (the file
+    /// [`FEDERATED_TOKEN_FILE`] in it); the pod must run as the resolved ServiceAccount.
+    Projected {
+        /// Absolute, without a trailing `/`.
+        mount_path: String,
+    },
+    /// The token file kept in the Secret (key [`FEDERATED_TOKEN_FILE`]).
+    Secret,
+}
+
+/// The token file's name, in the projected volume or as the Secret's key (Azure Workload
+/// Identity's webhook uses the same name).
+pub const FEDERATED_TOKEN_FILE: &str = "azure-identity-token";
+/// Where a consumer pod mounts the projected token volume unless the Identity says otherwise.
+pub const DEFAULT_TOKEN_MOUNT_PATH: &str = "/var/run/secrets/azure/tokens";
+
+/// What a consumer pod of a `Projected` Secret must provide: its ServiceAccount, and a
+/// projected token of that audience at that path. Status and the Secret's `consumer` key
+/// name it; not secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerRequirement {
+    /// `spec.serviceAccountName` of the consumer pod.
+    pub service_account_name: String,
+    /// The projected token's `audience`.
+    pub audience: String,
+    /// Where the projected token volume is mounted.
+    pub mount_path: String,
+    /// The token file the settings point at: `<mountPath>/azure-identity-token`.
+    pub token_path: String,
+}
+
+impl Resolved {
+    /// What a consumer pod must provide, when the Secret points at a projected token.
+    pub fn consumer_requirement(&self) -> Option<ConsumerRequirement> {
+        match &self.federation.as_ref()?.delivery {
+            Delivery::Projected { mount_path } => Some(ConsumerRequirement {
+                service_account_name: self.token.service_account.clone(),
+                audience: self.token.audience.clone(),
+                mount_path: mount_path.clone(),
+                token_path: format!("{mount_path}/{FEDERATED_TOKEN_FILE}"),
+            }),
+            Delivery::Secret => None,
+        }
+    }
 }
 
 /// TokenRequest parameters. The namespace is always the Identity's own.

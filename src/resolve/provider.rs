@@ -56,10 +56,12 @@ pub(super) fn check_provider(
             ));
         }
     }
-    let audience = spec
-        .audience
-        .clone()
-        .unwrap_or_else(|| rules::DEFAULT_AUDIENCE.to_owned());
+    // Atmos's default per kind: Entra's federated-credential audience for azure/oidc.
+    let default_audience = match provider.kind.as_str() {
+        kinds::AZURE_PROVIDER_KIND => super::settings::AZURE_DEFAULT_AUDIENCE,
+        _ => rules::DEFAULT_AUDIENCE,
+    };
+    let audience = spec.audience.clone().unwrap_or_else(|| default_audience.to_owned());
     if !settings.audience_allowed(&audience) {
         problems.push(Problem::new(
             path(name, "spec.audience"),

@@ -118,6 +118,9 @@ fn resolve_identities(
             })),
         }
     }
+    if problems.is_empty() {
+        problems = mix_problems(names, &items);
+    }
     if problems.is_empty() && !items.is_empty() {
         Ok(ResolvedSet {
             items,
@@ -128,6 +131,53 @@ fn resolve_identities(
         problems.dedup();
         Err(problems)
     }
+}
+
+/// What cannot share one Secret: identities of different clouds (an AWS Secret holds role
+/// credentials the controller renews; an Azure one, settings for an SDK that exchanges a
+/// token itself: a pod would get both kinds of variables and files, and one Secret's
+/// readers would hold both clouds), and, with a projected token, identities whose pods would
+/// need different ServiceAccounts or audiences (a pod runs as one ServiceAccount).
+fn mix_problems(names: &[String], items: &[Resolved]) -> Vec<Problem> {
+    let cloud = |r: &Resolved| r.federation.as_ref().map_or("AWS", |f| f.target.cloud());
+    let mut problems = Vec::new();
+    let Some(first) = items.first() else {
+        return problems;
+    };
+    for (i, r) in items.iter().enumerate().skip(1) {
+        if cloud(r) != cloud(first) {
+            problems.push(Problem::new(
+                format!("spec.identities[{i}]"),
+                Reason::InvalidIdentity,
+                format!(
+                    "\"{}\" is an {} identity and \"{}\" an {} one: one Secret holds one cloud's \
+                     identities (its readers hold all of them, and a pod would get both clouds' \
+                     settings); write one Identity per cloud",
+                    names[i],
+                    cloud(r),
+                    names[0],
+                    cloud(first)
+                ),
+            ));
+            continue;
+        }
+        if let (Some(a), Some(b)) = (first.consumer_requirement(), r.consumer_requirement())
+            && (a.service_account_name != b.service_account_name || a.audience != b.audience)
+        {
+            problems.push(Problem::new(
+                format!("spec.identities[{i}]"),
+                Reason::InvalidIdentity,
+                format!(
+                    "\"{}\" needs a token of ServiceAccount {} for audience {}, \"{}\" one of {} for {}: \
+                     a Secret with delivery Projected serves pods running as one ServiceAccount, with \
+                     one projected token; write one Identity per ServiceAccount (or set \
+                     spec.serviceAccountName), or use spec.federatedToken.delivery: Secret",
+                    names[i], b.service_account_name, b.audience, names[0], a.service_account_name, a.audience
+                ),
+            ));
+        }
+    }
+    problems
 }
 
 /// What is wrong with `spec.identities` itself.

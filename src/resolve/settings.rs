@@ -8,6 +8,16 @@ pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
 /// `sts.amazonaws.com` and every regional `sts.<region>.amazonaws.com`
 /// (`sts.cn-<...>.amazonaws.com.cn` in China). Atmos's examples use the regional ones.
 pub const AWS_STS_AUDIENCES: &str = "aws-sts";
+/// Token audience of an `azure/oidc` provider that names none (Atmos's default, Entra's
+/// audience for federated credentials).
+pub const AZURE_DEFAULT_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// Entra authority hosts of Atmos's `cloud_environment`s (its
+/// `pkg/auth/cloud/azure/cloud_environments.go`): the default operator allow-list.
+pub const AZURE_AUTHORITY_HOSTS: [(&str, &str); 3] = [
+    ("public", "https://login.microsoftonline.com/"),
+    ("usgovernment", "https://login.microsoftonline.us/"),
+    ("china", "https://login.chinacloudapi.cn/"),
+];
 /// Region when neither a link nor its parents name one (Atmos's default).
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Shortest role session AWS grants, seconds.
@@ -21,8 +31,13 @@ pub const PROVIDER_KIND: &str = "kubernetes/oidc";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// Token audiences a provider may request; [`AWS_STS_AUDIENCES`] stands for all of
-    /// AWS STS's. Default `[AWS_STS_AUDIENCES]`.
+    /// AWS STS's; `*` in an entry stands for any run of characters other than `/` (one path
+    /// segment). Default `[AWS_STS_AUDIENCES, AZURE_DEFAULT_AUDIENCE]`.
     pub allowed_audiences: Vec<String>,
+    /// Entra authority host per Atmos `cloud_environment` (`public`, `usgovernment`, `china`):
+    /// where the controller exchanges tokens and what pods get as `AZURE_AUTHORITY_HOST`. A
+    /// profile only names the environment, never the host. Default [`AZURE_AUTHORITY_HOSTS`].
+    pub azure_authority_hosts: Vec<(String, String)>,
     /// `spec.endpoint_url` values an operator allow-listed (default none: refused).
     pub allowed_endpoints: Vec<String>,
     /// Shortest session a link may request, seconds. AWS: 900. Lowered only by a test
@@ -40,7 +55,11 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            allowed_audiences: vec![AWS_STS_AUDIENCES.to_owned()],
+            allowed_audiences: vec![AWS_STS_AUDIENCES.to_owned(), AZURE_DEFAULT_AUDIENCE.to_owned()],
+            azure_authority_hosts: AZURE_AUTHORITY_HOSTS
+                .iter()
+                .map(|(env, host)| ((*env).to_owned(), (*host).to_owned()))
+                .collect(),
             allowed_endpoints: Vec::new(),
             min_session_seconds: AWS_MIN_SESSION_SECONDS,
             min_token_seconds: MIN_TOKEN_SECONDS,
@@ -55,8 +74,16 @@ impl Settings {
     pub fn audience_allowed(&self, audience: &str) -> bool {
         self.allowed_audiences.iter().any(|a| match a.as_str() {
             AWS_STS_AUDIENCES => is_aws_sts_audience(audience),
-            exact => exact == audience,
+            pattern => audience_matches(pattern, audience),
         })
+    }
+
+    /// The authority host the operator set for `cloud_environment`, if any.
+    pub fn azure_authority_host(&self, cloud_environment: &str) -> Option<&str> {
+        self.azure_authority_hosts
+            .iter()
+            .find(|(env, _)| env == cloud_environment)
+            .map(|(_, host)| host.as_str())
     }
 
     /// The allow-list for a message: `aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), x`.
@@ -75,6 +102,46 @@ impl Settings {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Whether `audience` matches an allow-list entry: equal, or with each `*` standing for any
+/// run of characters other than `/`, so `//iam.googleapis.com/projects/*/locations/global/...`
+/// allows any project's pool provider and nothing beyond one path segment.
+pub fn audience_matches(pattern: &str, audience: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == audience;
+    }
+    let (mut p, mut a) = (pattern.split('/'), audience.split('/'));
+    loop {
+        match (p.next(), a.next()) {
+            (None, None) => return true,
+            (Some(ps), Some(aseg)) if segment_matches(ps.as_bytes(), aseg.as_bytes()) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Wildcard match of one segment (`*`: any run of bytes), the two-pointer way: on a
+/// mismatch, the last `*` takes one more byte. At most pattern × segment steps.
+fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// AWS STS's audiences: `sts.amazonaws.com`, `sts.<region>.amazonaws.com`, and in China
@@ -135,7 +202,42 @@ mod tests {
         assert!(!strict.audience_allowed("sts.us-east-1.amazonaws.com"));
         assert_eq!(
             settings.allowed_audiences_text(),
-            "aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com)"
+            "aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), api://AzureADTokenExchange"
         );
+    }
+
+    #[test]
+    fn entra_audience_is_allowed_by_default_and_nothing_like_it() {
+        let settings = Settings::default();
+        assert!(settings.audience_allowed(AZURE_DEFAULT_AUDIENCE));
+        for refused in [
+            "api://AzureADTokenExchange/",
+            "api://azureadtokenexchange",
+            "api://AzureADTokenExchangeX",
+        ] {
+            assert!(!settings.audience_allowed(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_star_stands_for_one_path_segment() {
+        let gcp = "//iam.googleapis.com/projects/*/locations/global/workloadIdentityPools/*/providers/*";
+        assert!(audience_matches(
+            gcp,
+            "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s"
+        ));
+        for refused in [
+            "//iam.googleapis.com/projects/1/2/locations/global/workloadIdentityPools/p/providers/q",
+            "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q/x",
+            "//evil.example/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+        ] {
+            assert!(!audience_matches(gcp, refused), "{refused}");
+        }
+        assert!(audience_matches("api://*-exchange", "api://team-a-exchange"));
+        assert!(audience_matches("api://a*b*c", "api://aXbYbZc"));
+        assert!(!audience_matches("api://a*b*c", "api://aXbYbZ"));
+        assert!(audience_matches("api://*", "api://"));
+        assert!(!audience_matches("api://*", "api://x/y"));
+        assert!(!audience_matches("exact", "exactly"));
     }
 }

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::Settings;
+use super::azure::AzureProvider;
 use super::credential_fields;
 use super::kinds::{self, KindProblem};
-use super::model::{Link, TokenSource};
+use super::model::{AzureTarget, Link, TokenSource};
 use super::names::{self, Found, Names};
 use super::problem::{Problem, Reason, list};
 use super::provider;
@@ -41,6 +42,10 @@ pub(crate) struct Chain {
     /// How many of the problems come from the target's name (the name is checked for the
     /// target only, so an extension leaves them out).
     pub name_problems: usize,
+    /// The kind of the target identity (what an identity chaining from it chains from).
+    pub target_kind: String,
+    /// An `azure/subscription` target through an `azure/oidc` provider, when both passed.
+    pub azure: Option<AzureTarget>,
 }
 
 /// Checks one target identity's chain, collecting problems.
@@ -219,8 +224,11 @@ impl<'a> Checker<'a> {
             depth: walk.len(),
             extendable,
             name_problems,
+            target_kind: target_def.kind.clone(),
             ..Chain::default()
         };
+        let mut provider_kind: Option<&str> = None;
+        let mut azure_provider: Option<AzureProvider> = None;
 
         // The provider, reached by the last identity of the walk.
         // Atmos's rule: a link's principal.region, else its parent link's, else the default
@@ -244,12 +252,24 @@ impl<'a> Checker<'a> {
                 provider_region = p.region.clone().map(|r| (pname.clone(), r));
                 chain.token =
                     provider::check_provider(pname, p, self.settings, service_account, require_sa, &mut self.problems);
+                provider_kind = Some(p.kind.as_str());
+                azure_provider = self.azure_provider(pname, p);
             }
         }
 
         // Each link, provider side first.
-        for &(name, def) in walk.iter().rev() {
+        for (i, &(name, def)) in walk.iter().enumerate().rev() {
             self.secret_problems(name, def);
+            let first = i + 1 == walk.len();
+            let parent_kind = walk.get(i + 1).map(|(_, d)| d.kind.as_str());
+            self.cloud_link(name, def, provider_kind.filter(|_| first), parent_kind);
+            if first
+                && i == 0
+                && def.kind == kinds::AZURE_IDENTITY_KIND
+                && let Some(azure) = &azure_provider
+            {
+                chain.azure = self.azure_target(name, def, azure);
+            }
             let region = self.check_link(name, def, parent_region.as_deref(), &mut chain.links);
             if parent_region.is_none()
                 && let Some((pname, provider_region)) = &provider_region
@@ -306,6 +326,8 @@ impl<'a> Checker<'a> {
             extendable: true,
             region: None,
             name_problems,
+            target_kind: def.kind.clone(),
+            azure: None,
         };
         if !parent.names.is_empty() {
             chain.names.reserve(parent.names.len() + 1);
@@ -313,6 +335,7 @@ impl<'a> Checker<'a> {
             chain.names.push(self.target.to_owned());
         }
         self.secret_problems(self.target, def);
+        self.cloud_link(self.target, def, None, Some(&parent.target_kind));
         let region = self.check_link(self.target, def, parent.region.as_deref(), &mut chain.links);
         chain.region = Some(region);
         chain

@@ -20,6 +20,7 @@ use kube::{Client, Config as KubeConfig};
 use crate::controller::admission::Admission;
 use crate::controller::{self, ClusterContext, Context, Recorder, Scope, Services, Skipped, Tuning, WatchReports};
 use crate::exchange::Budget;
+use crate::exchange::azure::EntraExchanger;
 use crate::exchange::sts::{CallObserver, Exchanger, StsSettings};
 use crate::settings::{self, AWS_MIN_SESSION_SECONDS, Settings, SettingsError};
 use crate::telemetry::Metrics;
@@ -36,6 +37,9 @@ pub enum Error {
     /// A setting refused.
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    /// An Azure setting refused.
+    #[error("{0}")]
+    Azure(String),
     /// Leader election failed.
     #[error("leader election: {0}")]
     Leader(String),
@@ -73,6 +77,19 @@ pub struct Config {
     pub profile_deletion_grace: Duration,
     /// The admission policies checked, and whether their absence is accepted.
     pub admission: AdmissionConfig,
+    /// How Entra is called.
+    pub azure: AzureConfig,
+}
+
+/// How Entra is called (its hosts are settings: `--azure-authority-host`).
+#[derive(Clone, Debug)]
+pub struct AzureConfig {
+    /// Extra CAs trusted for the authority hosts (already checked to parse).
+    pub ca_pem: Option<String>,
+    /// How often a settings-only Secret's federation is verified again.
+    pub reverify_interval: Duration,
+    /// Budget for one token request.
+    pub timeout: Duration,
 }
 
 /// Which admission policies the controller checks, and how.
@@ -165,6 +182,17 @@ async fn controllers(
         config.ecr.clone(),
         budget.limiter(),
     ));
+    let entra = match EntraExchanger::new(
+        (budget.limiter(), Some(budget.reports())),
+        config.azure.timeout,
+        config.azure.ca_pem.as_deref(),
+    ) {
+        Ok(entra) => Arc::new(entra),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the Entra client; Azure Identities will fail");
+            return;
+        }
+    };
     tokio::spawn({
         let budget = budget.clone();
         async move { budget.dispatch().await }
@@ -205,6 +233,8 @@ async fn controllers(
                 metrics: metrics.clone(),
                 exchanger: exchanger.clone(),
                 ecr: ecr.clone(),
+                entra: entra.clone(),
+                azure_reverify_interval: config.azure.reverify_interval,
                 budget: budget.clone(),
                 admission: admission.clone(),
             };

@@ -129,7 +129,14 @@ fn template_default_values_is_cluster_wide_and_hardened() {
         "leader election is on by default"
     );
     assert_eq!(env["ATMOS_AUTH_LEASE_NAMESPACE"], NAMESPACE);
-    assert_eq!(env["ATMOS_AUTH_ALLOWED_AUDIENCES"], "aws-sts");
+    assert_eq!(
+        env["ATMOS_AUTH_ALLOWED_AUDIENCES"],
+        "aws-sts,api://AzureADTokenExchange"
+    );
+    assert_eq!(
+        env["ATMOS_AUTH_AZURE_AUTHORITY_HOSTS"],
+        "public=https://login.microsoftonline.com/,usgovernment=https://login.microsoftonline.us/,china=https://login.chinacloudapi.cn/"
+    );
     assert_eq!(env["ATMOS_AUTH_ADMIN_ADDR"], "0.0.0.0:8080");
     assert_eq!(env["ATMOS_AUTH_LOG_FORMAT"], "json");
     assert!(env.contains_key("POD_NAME") && env.contains_key("POD_NAMESPACE"));

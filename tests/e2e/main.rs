@@ -5,6 +5,8 @@
 mod admission_check;
 mod alerts;
 mod atmos_reading;
+mod azure;
+mod azure_consumer;
 mod chart_rbac;
 mod cluster_profiles;
 mod consumers;

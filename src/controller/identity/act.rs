@@ -146,6 +146,12 @@ impl Pass<'_> {
             .collect();
         self.status.warnings = crate::controller::conditions::status_warnings(&warnings);
         self.status.secret_name = Some(resolved.secret.name.clone());
+        self.status.consumer = resolved.consumer_requirement().map(|c| crate::api::ConsumerStatus {
+            service_account_name: c.service_account_name,
+            audience: c.audience,
+            mount_path: c.mount_path,
+            token_path: c.token_path,
+        });
         // A record of another Secret says nothing of this one.
         if self
             .status
@@ -422,7 +428,12 @@ async fn refresh(
         return not_enforced(pass, refusal).await;
     }
     // An endpoint that does not answer is down for everyone: wait for a probe's answer.
-    let endpoint = ctx.services.exchanger.endpoint_of(set.first());
+    let endpoint = match &set.first().federation {
+        Some(f) => match &f.target {
+            crate::resolve::FederationTarget::Azure(t) => crate::exchange::azure::endpoint_key(&t.authority_host),
+        },
+        None => ctx.services.exchanger.endpoint_of(set.first()),
+    };
     if let Admit::Parked { .. } = ctx.services.budget.admit(&endpoint, &pass.key(), r.urgency) {
         let retry = decide::parked(None, 0, r.old_expiry, (&set.first().secret.name, &endpoint), pass.now);
         pass.set_ready(false, &retry.reason, &retry.message);
@@ -559,6 +570,7 @@ async fn renewed(
         .metrics
         .schedule(&labels, schedule.expiration.as_second(), schedule.renewal.as_second());
     let roles = match sessions.as_slice() {
+        [] => format!("the Azure federation of {}", set.names()),
         [one] => one.assumed_role_arn.clone(),
         many => format!("{} identities ({})", many.len(), set.names()),
     };

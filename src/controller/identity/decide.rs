@@ -514,6 +514,7 @@ mod tests {
             },
             refresh_before_seconds: None,
             warnings: Vec::new(),
+            federation: None,
         };
         let exp = ts("2026-01-01T01:00:00.9Z");
         let renew = ts("2026-01-01T00:40:00Z");
@@ -585,6 +586,7 @@ mod tests {
             },
             refresh_before_seconds: None,
             warnings: Vec::new(),
+            federation: None,
         };
         let items = [with_links(2), with_links(3), with_links(1), with_links(2)];
         assert_eq!(refresh_order(&items), [2, 0, 3, 1]);

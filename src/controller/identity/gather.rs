@@ -21,7 +21,7 @@ use crate::controller::{Context, Error};
 use crate::output::secret::{Existing, Live, Record, data_hash};
 use crate::output::tamper::data_writers;
 use crate::resolve::overrides::not_allowed;
-use crate::resolve::resolve_set;
+use crate::resolve::{Problem, Reason, ResolvedSet, resolve_set};
 use crate::util::keyed::{Key, key};
 
 /// The profile an Identity may use.
@@ -75,7 +75,7 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     );
     let profile = profile_use(obj, ns, ctx, now);
     if let ProfileUse::Usable(held) = &profile {
-        let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings);
+        let resolved = resolve_set(held.spec(), &obj.spec, &name, &ctx.settings).and_then(exchanged_here);
         if let (Ok(set), Some(uid)) = (&resolved, obj.metadata.uid.as_deref()) {
             let me = key(ns, &name);
             let secret = &set.first().secret.name;
@@ -94,6 +94,26 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     }
     o.profile = Some(profile);
     o
+}
+
+/// A resolved set this controller can serve: one Azure identity per Secret for now (the
+/// layout of several is not built), so a list with an Azure identity is refused with a
+/// specific reason instead of reaching an exchanger.
+fn exchanged_here(set: ResolvedSet) -> Result<ResolvedSet, Vec<Problem>> {
+    match set.items.iter().find_map(|r| r.federation.as_ref().map(|f| (r, f))) {
+        Some((r, f)) if set.multi => Err(vec![Problem::new(
+            "spec.identities",
+            Reason::UnsupportedKind,
+            format!(
+                "{} is an {} identity: this controller version writes one {} identity per Secret \
+                 (spec.identity); no Secret is written",
+                r.identity,
+                f.target.cloud(),
+                f.target.cloud()
+            ),
+        )]),
+        _ => Ok(set),
+    }
 }
 
 /// Finds the Identity's profile and whether it may use it: a ClusterAuthProfile must select
@@ -213,4 +233,36 @@ pub async fn read_live(ctx: &Context, (ns, name): (&str, &str), owner_uid: &str)
         writers: data_writers(secret.managed_fields()),
     };
     Ok(owned_view(&secret.metadata, owner_uid, Some(live)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::{Settings, resolve_set};
+
+    #[test]
+    fn one_azure_identity_per_secret_is_served_a_list_is_refused() {
+        let profile: AuthProfileSpec = serde_json::from_value(serde_json::json!({
+            "providers": {"entra": {"kind": "azure/oidc", "spec": {
+                "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "client_id": "11111111-2222-3333-4444-555555555555", "service_account": "tf"}}},
+            "identities": {"azure/prod": {"kind": "azure/subscription", "default": true,
+                "via": {"provider": "entra"},
+                "principal": {"subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"}}}
+        }))
+        .unwrap();
+        let spec = serde_json::from_value(serde_json::json!({"profile": "p"})).unwrap();
+        let set = resolve_set(&profile, &spec, "azure", &Settings::default()).unwrap();
+        assert!(exchanged_here(set).is_ok());
+        let spec = serde_json::from_value(serde_json::json!({"profile": "p", "identities": ["azure/prod"]})).unwrap();
+        let set = resolve_set(&profile, &spec, "azure", &Settings::default()).unwrap();
+        let problems = exchanged_here(set).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "spec.identities");
+        assert_eq!(problems[0].reason, Reason::UnsupportedKind);
+        assert_eq!(
+            problems[0].message,
+            "azure/prod is an Azure identity: this controller version writes one Azure identity per Secret (spec.identity); no Secret is written"
+        );
+    }
 }

@@ -43,6 +43,9 @@ pub(super) async fn exchange_and_write(
     sts: &impl Refresh,
     jitter: f64,
 ) -> Result<Issued, Error> {
+    if set.first().federation.is_some() {
+        return super::issue_azure::verify_and_write(pass, (set, hash), (existing, r), jitter).await;
+    }
     let (ctx, ns, now) = (pass.ctx, pass.ns.as_str(), pass.now);
     let who = key(ns, &kube::ResourceExt::name_any(pass.obj));
     let sessions = match ctx.memory.unwritten.take(&who, hash, now) {
@@ -71,20 +74,18 @@ pub(super) async fn exchange_and_write(
     };
     // After a spec change the formats or identities may have changed: drop keys no longer
     // rendered. Data the controller cannot vouch for is replaced whole.
-    let mode = if r.restore {
-        WriteMode::Restore
-    } else {
-        WriteMode::Apply {
-            prune: r.trigger == RenewReason::SpecChanged,
-        }
+    let mode = write_mode(r);
+    let restores = restores_of(r);
+    let Some(data) = rendered(set, &sessions, &schedules) else {
+        return Err(Error::Metadata("sessions"));
     };
-    let restores = (r.trigger == RenewReason::Tampered).then_some(&r.restores);
+    let issued_at = sessions.iter().map(|s| s.issued).min().unwrap_or(Timestamp::UNIX_EPOCH);
     match write_secret(
         pass,
         set,
         hash,
         (existing, mode, restores),
-        (&sessions, &schedules, &schedule),
+        (data, issued_at, &schedule),
     )
     .await
     {
@@ -142,6 +143,24 @@ fn pass_registry(pass: &Pass<'_>, plan: &crate::resolve::registry::RegistryPlan)
     Some(registry::gather(pass.ctx, &pass.ns, plan, &pass.old, &pass.uid))
 }
 
+/// The restores before this one, when it is a restore of tampered data.
+pub(super) fn restores_of(r: &Refreshing) -> Option<&crate::output::tamper::Restores> {
+    (r.trigger == RenewReason::Tampered).then_some(&r.restores)
+}
+
+/// How the Secret is written: after a spec change the formats or identities may have
+/// changed, so keys no longer rendered are dropped; data the controller cannot vouch for is
+/// replaced whole.
+pub(super) fn write_mode(r: &Refreshing) -> WriteMode {
+    if r.restore {
+        WriteMode::Restore
+    } else {
+        WriteMode::Apply {
+            prune: r.trigger == RenewReason::SpecChanged,
+        }
+    }
+}
+
 /// Runs each identity's chain in turn, in [`decide::refresh_order`]: a parent that is itself
 /// one of the identities is issued (and cached) before the chains that start with it, so
 /// they reuse it; any parent shared by several identities is exchanged once. Stops at the
@@ -193,23 +212,19 @@ fn earliest(schedules: &[Schedule]) -> Schedule {
     })
 }
 
-/// Renders and writes the Secret for `sessions` (one per identity of `set`), with the times
-/// of their `schedules` (and `schedule`, the earliest); a restore (`restores`: those before
-/// it) says so in annotations. Returns the record of the write, also kept in process memory
-/// until a status write records it.
-async fn write_secret(
+/// Writes the Secret with `data` issued at `issued_at`, with the times of `schedule` (the
+/// earliest of its identities'); a restore (`restores`: those before it) says so in
+/// annotations. Returns the record of the write, also kept in process memory until a status
+/// write records it.
+pub(super) async fn write_secret(
     pass: &Pass<'_>,
     set: &ResolvedSet,
     hash: &str,
     (existing, mode, restores): (&Existing, WriteMode, Option<&crate::output::tamper::Restores>),
-    (sessions, schedules, schedule): (&[Session], &[Schedule], &Schedule),
+    (data, issued_at, schedule): (BTreeMap<String, String>, Timestamp, &Schedule),
 ) -> Result<Record, Error> {
     let (ctx, ns) = (pass.ctx, pass.ns.as_str());
     let resolved = set.first();
-    let Some(data) = rendered(set, sessions, schedules) else {
-        return Err(Error::Metadata("sessions"));
-    };
-    let issued_at = sessions.iter().map(|s| s.issued).min().unwrap_or(Timestamp::UNIX_EPOCH);
     let mut annotations = BTreeMap::from([
         (labels::SPEC_HASH.to_owned(), hash.to_owned()),
         (labels::EXPIRATION.to_owned(), rfc3339(schedule.expiration)),
@@ -218,7 +233,12 @@ async fn write_secret(
         (labels::ISSUED_AT.to_owned(), issued_at.to_string()),
         (labels::IDENTITY.to_owned(), set.names()),
     ]);
-    let extra = extra_keys(&data);
+    // The per-identity keys of an AWS Secret of several identities (an Azure one has none).
+    let extra = if resolved.federation.is_none() {
+        extra_keys(&data)
+    } else {
+        Vec::new()
+    };
     if !extra.is_empty() {
         annotations.insert(labels::DATA_KEYS.to_owned(), extra.join(","));
     }

@@ -8,6 +8,7 @@ mod act;
 mod decide;
 mod gather;
 mod issue;
+mod issue_azure;
 #[cfg(test)]
 mod mock_api;
 mod plan;

@@ -35,6 +35,7 @@ fn one_link_from_the_default_identity() {
             },
             refresh_before_seconds: None,
             warnings: vec![],
+            federation: None,
         }
     );
 }

@@ -29,11 +29,36 @@ fn sso_and_saml_need_a_person() {
         only(&prof, &identity("profile: k8s")).message,
         "kind aws/saml cannot run in a cluster: SAML needs a person to log in through a browser; use kind kubernetes/oidc with spec.service_account"
     );
-    let prof = profile("providers: {cluster-oidc: {kind: azure/oidc}}");
-    assert_eq!(
-        only(&prof, &identity("profile: k8s")).message,
-        "kind azure/oidc cannot run in a cluster: the controller runs only kubernetes/oidc; use kind kubernetes/oidc with spec.service_account"
-    );
+}
+
+#[test]
+fn person_logins_of_azure_and_gcp_each_say_why() {
+    let cases = [
+        (
+            "azure/cli",
+            "kind azure/cli cannot run in a cluster: it uses a person's `az login` session on a workstation; use kind azure/oidc with spec.tenant_id, spec.client_id and spec.service_account (an app registration with a federated credential for that ServiceAccount)",
+        ),
+        (
+            "azure/device-code",
+            "kind azure/device-code cannot run in a cluster: a device-code login needs a person to enter the code in a browser; use kind azure/oidc with spec.tenant_id, spec.client_id and spec.service_account",
+        ),
+        (
+            "azure/interactive",
+            "kind azure/interactive cannot run in a cluster: an interactive login needs a person at a browser; use kind azure/oidc with spec.tenant_id, spec.client_id and spec.service_account",
+        ),
+        (
+            "gcp/adc",
+            "kind gcp/adc cannot run in a cluster: Application Default Credentials are a person's gcloud login or the machine's own account, not a ServiceAccount's; kind gcp/workload-identity-federation is the federated way (not yet run by the controller)",
+        ),
+    ];
+    for (kind, message) in cases {
+        let prof = profile(&format!("providers: {{cluster-oidc: {{kind: {kind}}}}}"));
+        assert_eq!(
+            only(&prof, &identity("profile: k8s")),
+            p("auth.providers.cluster-oidc.kind", Reason::UnsupportedKind, message),
+            "{kind}"
+        );
+    }
 }
 
 #[test]
@@ -57,7 +82,7 @@ fn identity_kinds_that_cannot_run() {
         ),
         (
             "gcp/service-account",
-            "kind gcp/service-account cannot run in a cluster; the controller runs kind aws/assume-role via a kubernetes/oidc provider",
+            "kind gcp/service-account is not run by the controller yet (GCP workload identity federation); the controller runs kind aws/assume-role via a kubernetes/oidc provider and kind azure/subscription via an azure/oidc provider",
         ),
     ];
     for (kind, message) in cases {

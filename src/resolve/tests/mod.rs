@@ -1,6 +1,7 @@
 //! Resolution and validation: one bad input per rule, with the exact message. One file per
 //! part of the resolver.
 
+mod azure;
 mod chains;
 mod fidelity;
 mod identity_fields;

@@ -1,5 +1,6 @@
 pub mod certs;
 pub mod controlplane;
+pub mod entra;
 pub mod helm;
 pub mod registry;
 pub mod sts;

@@ -54,7 +54,7 @@ pub mod ecr;
 mod error;
 mod faults;
 pub mod issuer;
-mod oidc;
+pub(crate) mod oidc;
 mod params;
 mod server;
 mod sessions;

@@ -113,6 +113,9 @@ pub struct TokenClaims {
     pub iat: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// A fresh id per token, as kube-apiserver sets (since 1.29).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 impl TokenClaims {
@@ -126,6 +129,7 @@ impl TokenClaims {
             exp: now + lifetime_seconds,
             iat: now,
             nbf: Some(now),
+            jti: Some(hex::encode(rand::random::<[u8; 16]>())),
         }
     }
 }

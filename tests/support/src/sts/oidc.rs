@@ -50,6 +50,8 @@ pub struct VerifiedToken {
     pub subject: String,
     pub audiences: Vec<String>,
     pub expires_at: i64,
+    /// The token's id (kube-apiserver sets one since 1.29), for logs that tell tokens apart.
+    pub jti: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +73,8 @@ struct Claims {
     aud: Option<Audience>,
     exp: Option<serde_json::Number>,
     nbf: Option<serde_json::Number>,
+    /// Any JSON: a `jti` of an odd type must not make a token undecodable.
+    jti: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +292,7 @@ impl OidcVerifier {
             subject,
             audiences,
             expires_at: exp,
+            jti: claims.jti.and_then(|j| j.as_str().map(str::to_owned)),
         })
     }
 }
