@@ -74,6 +74,8 @@ impl Error {
         match self {
             Self::Sts(e) if crate::exchange::sts::is_throttled(e) => "throttled",
             Self::Sts(e) if e.endpoint_down() => "unavailable",
+            Self::Entra(e) if e.is_throttling() => "throttled",
+            Self::Entra(crate::exchange::azure::EntraError::Unreachable { .. }) => "unavailable",
             e if !e.is_transient() => "refused",
             _ => "error",
         }
@@ -119,5 +121,28 @@ mod tests {
         });
         assert_eq!(down.exchange_result(), "unavailable");
         assert_eq!(rejected("InternalFailure", 400).exchange_result(), "error");
+    }
+
+    #[test]
+    fn entra_exchange_results_are_told_apart_as_sts_ones() {
+        use crate::exchange::azure::EntraError;
+        let entra = |code: u32, status: u16| {
+            Error::Entra(EntraError::Rejected {
+                client_id: "c".into(),
+                tenant: "t".into(),
+                error: "invalid_request".into(),
+                code: Some(code),
+                description: format!("AADSTS{code}: m"),
+                status,
+            })
+        };
+        assert_eq!(entra(50196, 429).exchange_result(), "throttled");
+        assert_eq!(entra(70021, 400).exchange_result(), "refused");
+        let down = Error::Entra(EntraError::Unreachable {
+            client_id: "c".into(),
+            tenant: "t".into(),
+            detail: "connection refused".into(),
+        });
+        assert_eq!(down.exchange_result(), "unavailable");
     }
 }

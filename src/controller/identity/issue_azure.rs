@@ -35,7 +35,8 @@ pub(super) async fn verify_and_write(
     // file it writes, so the file is known to work.
     let token = request_token(&ctx.services.client, ns, &resolved.token).await?;
     let assertion = token.clone();
-    ctx.services
+    let verified = ctx
+        .services
         .entra
         .exchange(Request {
             namespace: ns,
@@ -44,7 +45,11 @@ pub(super) async fn verify_and_write(
             keep: false,
             token: Box::pin(async move { Ok::<_, ExchangeError>(assertion) }),
         })
-        .await?;
+        .await
+        .map_err(Error::from);
+    let result = verified.as_ref().map_or_else(Error::exchange_result, |_| "ok");
+    ctx.services.metrics.exchanged("azure", result);
+    verified?;
     let schedule = schedule_of(
         &federation.delivery,
         resolved.token.expiration_seconds,
