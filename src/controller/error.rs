@@ -28,6 +28,9 @@ pub enum Error {
     /// An object without namespace, name or UID.
     #[error("object without {0}")]
     Metadata(&'static str),
+    /// A chain this build resolves but cannot exchange yet (GCP until its exchanger lands).
+    #[error("{0}")]
+    NotExchanged(&'static str),
 }
 
 /// An exchange's failure is its layer's own: the token source's or the cloud's.
@@ -66,6 +69,7 @@ impl Error {
             Self::Entra(e) => e.reason(),
             Self::Secret(e) => e.reason(),
             Self::Kube(_) | Self::Metadata(_) => "ApiError",
+            Self::NotExchanged(_) => "UnsupportedKind",
         }
     }
 
@@ -88,7 +92,7 @@ impl Error {
             Self::Entra(e) => e.is_transient(),
             Self::Secret(e) => e.is_transient(),
             Self::Kube(_) => true,
-            Self::Metadata(_) => false,
+            Self::Metadata(_) | Self::NotExchanged(_) => false,
         }
     }
 }

@@ -131,7 +131,7 @@ fn template_default_values_is_cluster_wide_and_hardened() {
     assert_eq!(env["ATMOS_AUTH_LEASE_NAMESPACE"], NAMESPACE);
     assert_eq!(
         env["ATMOS_AUTH_ALLOWED_AUDIENCES"],
-        "aws-sts,api://AzureADTokenExchange"
+        "aws-sts,api://AzureADTokenExchange,//iam.googleapis.com/projects/*/locations/global/workloadIdentityPools/*/providers/*"
     );
     assert_eq!(
         env["ATMOS_AUTH_AZURE_AUTHORITY_HOSTS"],

@@ -431,6 +431,7 @@ async fn refresh(
     let endpoint = match &set.first().federation {
         Some(f) => match &f.target {
             crate::resolve::FederationTarget::Azure(t) => crate::exchange::azure::endpoint_key(&t.authority_host),
+            crate::resolve::FederationTarget::Gcp(t) => format!("gcp-sts:{}", t.sts_url),
         },
         None => ctx.services.exchanger.endpoint_of(set.first()),
     };

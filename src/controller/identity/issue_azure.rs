@@ -30,7 +30,12 @@ pub(super) async fn verify_and_write(
     let Some(federation) = &resolved.federation else {
         return Err(Error::Metadata("federation"));
     };
-    let FederationTarget::Azure(target) = &federation.target;
+    let FederationTarget::Azure(target) = &federation.target else {
+        return Err(Error::NotExchanged(
+            "GCP workload identity federation chains resolve and validate, but this controller does not yet \
+             exchange tokens with Google STS: keep this profile for Atmos in CI until it does",
+        ));
+    };
     // One TokenRequest: the assertion the controller presents, and (delivery Secret) the
     // file it writes, so the file is known to work.
     let token = request_token(&ctx.services.client, ns, &resolved.token).await?;
