@@ -31,9 +31,6 @@ pub enum Error {
     /// An object without namespace, name or UID.
     #[error("object without {0}")]
     Metadata(&'static str),
-    /// A chain this build resolves but cannot exchange yet (GCP until its exchanger lands).
-    #[error("{0}")]
-    NotExchanged(&'static str),
 }
 
 /// An exchange's failure is its layer's own: the token source's or the cloud's.
@@ -75,7 +72,6 @@ impl Error {
             Self::Gcp(e) => e.reason(),
             Self::Secret(e) => e.reason(),
             Self::Kube(_) | Self::Metadata(_) => "ApiError",
-            Self::NotExchanged(_) => "UnsupportedKind",
         }
     }
 
@@ -99,7 +95,7 @@ impl Error {
             Self::Gcp(e) => e.is_transient(),
             Self::Secret(e) => e.is_transient(),
             Self::Kube(_) => true,
-            Self::Metadata(_) | Self::NotExchanged(_) => false,
+            Self::Metadata(_) => false,
         }
     }
 }

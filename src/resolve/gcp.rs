@@ -546,6 +546,7 @@ impl Checker<'_> {
         }
         target.lifetime_seconds = self.lifetime(name, &principal.extra);
         let project_id = self.principal_key(name, &principal.extra, "project_id", check_project_id);
+        self.no_delegation(name, def, target.service_account_email.as_deref(), &delegates);
         if self.problems.len() != before {
             return None;
         }
@@ -560,6 +561,39 @@ impl Checker<'_> {
         target.project_id = project_id.or(target.project_id).or_else(|| project_of(&email));
         target.service_account_email = Some(email);
         Some(target)
+    }
+
+    /// Refuses a delegation chain (the provider's service account before the identity's, or
+    /// `principal.delegates`): the pod's google-auth could not follow it. An
+    /// `external_account` configuration impersonates one service account, and google-auth
+    /// (2.63) takes no `external_account` source in an `impersonated_service_account` one
+    /// (only `authorized_user`, `service_account` and `external_account_authorized_user`).
+    fn no_delegation(&mut self, name: &str, def: &IdentityDef, provider_sa: Option<&str>, delegates: &[String]) {
+        const WHY: &str = "a pod's credential configuration (external_account) impersonates one service account, \
+                           and google-auth accepts no external_account source in an impersonated_service_account \
+                           configuration, so no pod could follow a delegation chain";
+        if !delegates.is_empty() {
+            self.identity_problem(
+                name,
+                "principal.delegates",
+                format!(
+                    "{WHY}: grant the pool's principal roles/iam.workloadIdentityUser on the service account \
+                     itself and remove delegates"
+                ),
+            );
+        }
+        if let Some(provider_sa) = provider_sa {
+            let pname = def.via.as_ref().and_then(|v| v.provider.as_deref()).unwrap_or_default();
+            self.problems.push(Problem::new(
+                provider_path(pname, "service_account_email"),
+                Reason::InvalidProfile,
+                format!(
+                    "{provider_sa} would be impersonated before {name}'s service account (as Atmos does), and {WHY}: \
+                     remove service_account_email from the provider (let the pool's principal impersonate the \
+                     identity's service account directly), or use a gcp/project identity on this provider"
+                ),
+            ));
+        }
     }
 
     /// `principal.lifetime`: a Go duration (Atmos passes `3600s` on as is) within

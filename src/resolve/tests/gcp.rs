@@ -150,19 +150,26 @@ fn a_project_identity_sets_the_context_over_its_service_account() {
 }
 
 #[test]
-fn the_providers_service_account_leads_the_delegation_chain() {
+fn a_delegation_chain_is_refused_as_no_pod_could_follow_it() {
     let prof = gcp_profile(
         "providers: {gcp-wif: {spec: {service_account_email: ci@acme-shared.iam.gserviceaccount.com}}}
 identities: {gcp/terraform: {principal: {delegates: [hop@acme-shared.iam.gserviceaccount.com]}}}",
     );
-    let t = gcp(&resolved(&prof, &gcp_identity("gcp/terraform", ""))).clone();
-    assert_eq!(t.service_account_email.as_deref(), Some(SA));
+    let all = problems(&prof, &gcp_identity("gcp/terraform", ""));
+    let paths: Vec<_> = all.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(
-        t.delegates,
+        paths,
         [
-            "ci@acme-shared.iam.gserviceaccount.com",
-            "hop@acme-shared.iam.gserviceaccount.com"
+            "auth.identities.gcp/terraform.principal.delegates",
+            "auth.providers.gcp-wif.spec.service_account_email"
         ]
+    );
+    assert!(
+        all[0]
+            .message
+            .contains("google-auth accepts no external_account source"),
+        "{}",
+        all[0].message
     );
     // The project comes from the identity, else the provider, else the email (as in Atmos).
     let bare = gcp_profile_without(&["/providers/gcp-wif/spec/project_id"], "");
