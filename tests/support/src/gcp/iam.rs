@@ -19,13 +19,15 @@ use super::{GcpState, Impersonation, Issued};
 const METHOD: &str = ":generateAccessToken";
 const NAME_PREFIX: &str = "projects/-/serviceAccounts/";
 
+/// The request; as in proto3 JSON, `null` stands for an empty list (google-auth sends
+/// `"delegates": null`).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Body {
     #[serde(default)]
-    delegates: Vec<String>,
+    delegates: Option<Vec<String>>,
     #[serde(default)]
-    scope: Vec<String>,
+    scope: Option<Vec<String>>,
     /// `3600s`, as protobuf's Duration in JSON.
     #[serde(default)]
     lifetime: Option<String>,
@@ -47,7 +49,7 @@ pub(super) async fn generate_access_token(
     };
     let outcome = match serde_json::from_slice::<Body>(&body) {
         Ok(body) => {
-            record.delegates = body.delegates.clone();
+            record.delegates = body.delegates.clone().unwrap_or_default();
             generate(&state, (&project, &email, &call), caller, body)
         }
         Err(e) => Err(IamError::invalid(format!("Invalid JSON payload received. {e}"))),
@@ -99,7 +101,8 @@ fn generate(
     let caller = caller
         .filter(|c| c.expires_at > now)
         .ok_or_else(IamError::unauthenticated)?;
-    if body.scope.is_empty() {
+    let scope = body.scope.unwrap_or_default();
+    if scope.is_empty() {
         return Err(IamError::invalid("Scope required."));
     }
     let config = state.config();
@@ -117,7 +120,8 @@ fn generate(
     };
     // Each hop must allow the previous principal: the caller, then each delegate in turn.
     let mut previous = caller.member.clone();
-    let hops = body.delegates.iter().map(String::as_str).chain(std::iter::once(""));
+    let delegates = body.delegates.unwrap_or_default();
+    let hops = delegates.iter().map(String::as_str).chain(std::iter::once(""));
     for hop in hops {
         let hop_email = if hop.is_empty() {
             email
@@ -141,7 +145,7 @@ fn generate(
         Issued {
             member: format!("serviceAccount:{email}"),
             expires_at,
-            scopes: body.scope,
+            scopes: scope,
         },
     );
     let expire_time = Timestamp::from_second(expires_at).map_err(|e| IamError::invalid(e.to_string()))?;
