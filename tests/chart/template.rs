@@ -137,6 +137,11 @@ fn template_default_values_is_cluster_wide_and_hardened() {
         env["ATMOS_AUTH_AZURE_AUTHORITY_HOSTS"],
         "public=https://login.microsoftonline.com/,usgovernment=https://login.microsoftonline.us/,china=https://login.chinacloudapi.cn/"
     );
+    assert_eq!(env["ATMOS_AUTH_GCP_STS_URL"], "https://sts.googleapis.com/v1/token");
+    assert_eq!(
+        env["ATMOS_AUTH_GCP_IAM_CREDENTIALS_URL"],
+        "https://iamcredentials.googleapis.com/"
+    );
     assert_eq!(env["ATMOS_AUTH_ADMIN_ADDR"], "0.0.0.0:8080");
     assert_eq!(env["ATMOS_AUTH_LOG_FORMAT"], "json");
     assert!(env.contains_key("POD_NAME") && env.contains_key("POD_NAMESPACE"));
