@@ -75,8 +75,14 @@ pub(super) fn check_provider(
     let audience_missing = audience.is_none();
     let audience = audience.unwrap_or_default();
     if !audience_missing && !settings.audience_allowed(&audience) {
+        // A GCP provider's audience is token_source.audience, else the pool provider's name.
+        let field = if provider.kind == kinds::GCP_PROVIDER_KIND {
+            "spec.token_source.audience"
+        } else {
+            "spec.audience"
+        };
         problems.push(Problem::new(
-            path(name, "spec.audience"),
+            path(name, field),
             Reason::AudienceNotAllowed,
             format!(
                 "audience \"{audience}\" is not allowed: the controller requests tokens only for {}; \

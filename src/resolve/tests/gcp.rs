@@ -335,7 +335,10 @@ fn the_token_source_audience_is_the_tokens_and_must_be_allowed() {
     let refused = only(&prof, &gcp_identity("gcp/terraform", ""));
     assert_eq!(
         (refused.path.as_str(), refused.reason),
-        ("auth.providers.gcp-wif.spec.audience", Reason::AudienceNotAllowed)
+        (
+            "auth.providers.gcp-wif.spec.token_source.audience",
+            Reason::AudienceNotAllowed
+        )
     );
     let mut settings = Settings::default();
     settings
