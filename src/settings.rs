@@ -7,7 +7,8 @@ use std::time::Duration;
 
 pub use crate::resolve::settings::{
     AWS_MIN_SESSION_SECONDS, AWS_STS_AUDIENCES, AZURE_AUTHORITY_HOSTS, AZURE_DEFAULT_AUDIENCE, DEFAULT_AUDIENCE,
-    DEFAULT_REGION, MIN_TOKEN_SECONDS, PROVIDER_KIND, Settings, audience_matches, is_aws_sts_audience,
+    DEFAULT_REGION, GCP_IAM_CREDENTIALS_URL, GCP_POOL_PROVIDER_AUDIENCES, GCP_STS_URL, MIN_TOKEN_SECONDS,
+    PROVIDER_KIND, Settings, audience_matches, is_aws_sts_audience,
 };
 
 /// Budget for one STS call, retries included (`--sts-timeout`).
@@ -50,6 +51,9 @@ pub enum SettingsError {
          public=https://login.microsoftonline.com/"
     )]
     AuthorityHost(String, &'static str),
+    /// `--gcp-sts-url` or `--gcp-iam-credentials-url` is not a URL the SDKs may be given.
+    #[error("{0} {1:?}: {2}; write an https:// URL such as https://sts.googleapis.com/v1/token")]
+    GcpUrl(&'static str, String, &'static str),
     /// `--default-refresh-before` does not fit in seconds.
     #[error("--default-refresh-before {0:?} is too long; use a duration shorter than the session, such as 20m")]
     RefreshBefore(Duration),
@@ -66,7 +70,7 @@ pub struct SettingsArgs {
         long = "allowed-audience",
         env = "ATMOS_AUTH_ALLOWED_AUDIENCES",
         value_delimiter = ',',
-        default_values = [AWS_STS_AUDIENCES, AZURE_DEFAULT_AUDIENCE]
+        default_values = [AWS_STS_AUDIENCES, AZURE_DEFAULT_AUDIENCE, GCP_POOL_PROVIDER_AUDIENCES]
     )]
     pub allowed_audiences: Vec<String>,
     /// Entra authority host per Atmos `cloud_environment`, `ENVIRONMENT=https://HOST/` (repeat,
@@ -79,6 +83,18 @@ pub struct SettingsArgs {
         default_values_t = AZURE_AUTHORITY_HOSTS.iter().map(|(e, h)| format!("{e}={h}")).collect::<Vec<_>>()
     )]
     pub azure_authority_hosts: Vec<String>,
+    /// Google STS's token URL: the only place GCP tokens are exchanged, and the `token_url`
+    /// written into pods' `external_account` configuration.
+    #[arg(long = "gcp-sts-url", env = "ATMOS_AUTH_GCP_STS_URL", default_value = GCP_STS_URL)]
+    pub gcp_sts_url: String,
+    /// IAM Credentials' base URL (`https://HOST/`): impersonation, and the
+    /// `service_account_impersonation_url` written into pods' configuration.
+    #[arg(
+        long = "gcp-iam-credentials-url",
+        env = "ATMOS_AUTH_GCP_IAM_CREDENTIALS_URL",
+        default_value = GCP_IAM_CREDENTIALS_URL
+    )]
+    pub gcp_iam_credentials_url: String,
     /// `spec.endpoint_url` values profiles may carry (repeat, or comma-separated). Default none.
     #[arg(
         long = "allowed-endpoint",
@@ -120,6 +136,8 @@ impl SettingsArgs {
                 .iter()
                 .map(|entry| parse_authority_host(entry))
                 .collect::<Result<_, _>>()?,
+            gcp_sts_url: parse_gcp_url(&self.gcp_sts_url, "--gcp-sts-url", false)?,
+            gcp_iam_credentials_url: parse_gcp_url(&self.gcp_iam_credentials_url, "--gcp-iam-credentials-url", true)?,
             allowed_endpoints: self.allowed_endpoints.clone(),
             min_session_seconds: self.min_session_seconds,
             min_token_seconds: MIN_TOKEN_SECONDS,
@@ -144,6 +162,25 @@ fn parse_authority_host(entry: &str) -> Result<(String, String), SettingsError> 
         return Err(bad("the URL must be a host (and port) only"));
     }
     Ok((env.to_owned(), format!("https://{authority}/")))
+}
+
+/// A GCP endpoint flag: an `http(s)://` URL without query, fragment or credentials (google-auth
+/// accepts plain http, which only a test on loopback should use); `base`: a base URL, given
+/// a trailing `/`.
+fn parse_gcp_url(url: &str, flag: &'static str, base: bool) -> Result<String, SettingsError> {
+    let bad = |why| SettingsError::GcpUrl(flag, url.to_owned(), why);
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| bad("not an https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', '@', ' ']) {
+        return Err(bad("the URL must be a host (and port) and a path only"));
+    }
+    if base && !url.ends_with('/') {
+        return Ok(format!("{url}/"));
+    }
+    Ok(url.to_owned())
 }
 
 /// Refuses an allow-list that contains the API server's own audience: a well-known default,
@@ -221,6 +258,31 @@ mod tests {
         assert!(err.to_string().starts_with("--default-region: \"Mars\""), "{err}");
         let err = parse(&["--allowed-audience", "sts.amazonaws.com,api"]).unwrap_err();
         assert_eq!(err, SettingsError::ApiServerAudience("api".into()));
+    }
+
+    #[test]
+    fn gcp_urls_come_from_the_flags_checked() {
+        let s = parse(&[
+            "--gcp-sts-url",
+            "https://127.0.0.1:9443/v1/token",
+            "--gcp-iam-credentials-url",
+            "https://127.0.0.1:9443",
+        ])
+        .expect("valid");
+        assert_eq!(s.gcp_sts_url, "https://127.0.0.1:9443/v1/token");
+        assert_eq!(s.gcp_iam_credentials_url, "https://127.0.0.1:9443/");
+        for bad in [
+            "sts.googleapis.com/v1/token",
+            "https://user@sts.example/v1/token",
+            "https://x/?a=b",
+            "https:///v1",
+        ] {
+            let err = parse(&["--gcp-sts-url", bad]).unwrap_err();
+            assert!(
+                matches!(&err, SettingsError::GcpUrl("--gcp-sts-url", url, _) if url == bad),
+                "{err}"
+            );
+        }
     }
 
     #[test]

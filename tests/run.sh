@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests"): builds the local control plane from Go modules
-# once per machine (cached), makes sure the AWS CLI and azure-identity are present for the
+# once per machine (cached), makes sure the AWS CLI, azure-identity and google-auth are present for the
 # consumer tests, then
 # runs every test of the workspace. Extra arguments go to `cargo test`.
 set -euo pipefail
@@ -18,6 +18,11 @@ fi
 if ! python3 -c 'import azure.identity' 2>/dev/null; then
   echo "tests/run.sh: installing azure-identity from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check azure-identity
+fi
+# The GCP consumer test runs google-auth for Python against the local Google STS and IAM Credentials.
+if ! python3 -c 'import google.auth, requests' 2>/dev/null; then
+  echo "tests/run.sh: installing google-auth from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check google-auth requests
 fi
 
 # The alert tests run the chart's rules through the real promtool (Debian's `prometheus`).

@@ -248,3 +248,10 @@ fn the_azure_examples_are_valid() {
     assert!(ok, "{stdout}{stderr}");
     assert!(stderr.contains("2 resources checked, no problems"), "{stderr}");
 }
+
+#[test]
+fn the_gcp_examples_are_valid() {
+    let (ok, stdout, stderr) = validate(&["examples/gcp/profile.yaml", "examples/gcp/identity.yaml"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stderr.contains("2 resources checked, no problems"), "{stderr}");
+}

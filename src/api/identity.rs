@@ -273,8 +273,9 @@ pub struct FederatedTokenSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<TokenDelivery>,
     /// `Projected`: where the consumer pod mounts the projected token volume; the token file
-    /// is `<mountPath>/azure-identity-token`. Default `/var/run/secrets/azure/tokens` (the
-    /// layout of Azure Workload Identity's webhook). At most 2048 characters.
+    /// is `<mountPath>/azure-identity-token` (Azure; default `/var/run/secrets/azure/tokens`,
+    /// the layout of Azure Workload Identity's webhook) or `<mountPath>/gcp-identity-token`
+    /// (GCP; default `/var/run/secrets/gcp/tokens`). At most 2048 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = MAX_LONG_LEN))]
     pub mount_path: Option<String>,

@@ -79,8 +79,13 @@ pub struct RunArgs {
     /// (`--azure-authority-host`): for a private authority host (the tests' local Entra).
     #[arg(long, env = "ATMOS_AUTH_AZURE_CA_FILE")]
     pub azure_ca_file: Option<PathBuf>,
-    /// How often an Azure Identity's federation is verified again (an exchange at Entra) when
-    /// its Secret holds settings only: nothing in it expires.
+    /// PEM CA bundle trusted, besides the system's roots, for `--gcp-sts-url` and
+    /// `--gcp-iam-credentials-url` (the tests' local GCP endpoint).
+    #[arg(long, env = "ATMOS_AUTH_GCP_CA_FILE")]
+    pub gcp_ca_file: Option<PathBuf>,
+    /// How often an Azure or GCP Identity's federation is verified again (an exchange at Entra,
+    /// or at Google STS and IAM Credentials) when its Secret holds settings only: nothing in it
+    /// expires.
     #[arg(long, env = "ATMOS_AUTH_AZURE_REVERIFY_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub azure_reverify_interval: Duration,
     /// Watch only these namespaces (repeat, or comma-separated). Default: all namespaces.
@@ -152,6 +157,18 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A PEM CA bundle flag's file, checked to parse.
+fn read_ca(path: Option<&std::path::Path>, flag: &str) -> Result<Option<String>, runtime::Error> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let pem =
+        std::fs::read_to_string(path).map_err(|e| runtime::Error::Azure(format!("{flag} {}: {e}", path.display())))?;
+    reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        .map_err(|e| runtime::Error::Azure(format!("{flag} {}: not a PEM CA bundle: {e}", path.display())))?;
+    Ok(Some(pem))
+}
+
 fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
     let lease = args.leader_election.then(|| LeaseConfig {
         namespace: args
@@ -172,8 +189,10 @@ fn config(args: RunArgs) -> Result<runtime::Config, runtime::Error> {
             Some(pem)
         }
     };
+    let gcp_ca_pem = read_ca(args.gcp_ca_file.as_deref(), "--gcp-ca-file")?;
     Ok(runtime::Config {
         azure: runtime::AzureConfig {
+            gcp_ca_pem,
             ca_pem: azure_ca_pem,
             reverify_interval: args.azure_reverify_interval,
             timeout: args.sts_timeout,

@@ -60,11 +60,20 @@ pub fn run(args: &WhoamiArgs) -> ExitCode {
     })
 }
 
-/// Whether a Secret's data is an Azure chain's settings (any key only those hold).
-fn is_azure_settings(data: &std::collections::BTreeMap<String, String>) -> bool {
-    data.keys().any(|k| {
-        crate::output::azure::ALL_KEYS.contains(&k.as_str()) && !crate::output::render::ALL_KEYS.contains(&k.as_str())
-    })
+/// The cloud whose settings a Secret's data holds, when it is not AWS credentials (any key
+/// only that cloud's Secrets hold).
+fn federated_settings(data: &std::collections::BTreeMap<String, String>) -> Option<(&'static str, &'static str)> {
+    let only = |keys: &[&str]| {
+        data.keys()
+            .any(|k| keys.contains(&k.as_str()) && !crate::output::render::ALL_KEYS.contains(&k.as_str()))
+    };
+    if data.contains_key(crate::output::gcp::CREDENTIALS_JSON) {
+        Some(("GCP", "at Google STS and IAM Credentials"))
+    } else if only(&crate::output::azure::ALL_KEYS) {
+        Some(("Azure", "at Entra"))
+    } else {
+        None
+    }
 }
 
 async fn whoami(args: &WhoamiArgs) -> Result<String, String> {
@@ -90,10 +99,10 @@ async fn whoami(args: &WhoamiArgs) -> Result<String, String> {
         .into_iter()
         .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
         .collect();
-    if is_azure_settings(&data) {
+    if let Some((cloud, at)) = federated_settings(&data) {
         return Err(format!(
-            "Secret {ns}/{secret_name} holds Azure settings, not AWS credentials: whoami calls AWS STS; \
-             the controller verifies the Azure federation at Entra itself (see `status {name}`)"
+            "Secret {ns}/{secret_name} holds {cloud} settings, not AWS credentials: whoami calls AWS STS; \
+             the controller verifies the {cloud} federation {at} itself (see `status {name}`)"
         ));
     }
     let env_identity = status.identity.clone().unwrap_or_else(|| name.clone());
@@ -162,13 +171,19 @@ mod tests {
     use std::collections::BTreeMap;
 
     #[test]
-    fn an_azure_secret_is_told_apart_from_aws_credentials() {
+    fn azure_and_gcp_secrets_are_told_apart_from_aws_credentials() {
         let azure = BTreeMap::from([("ARM_USE_OIDC".to_owned(), "true".to_owned())]);
-        assert!(super::is_azure_settings(&azure));
+        assert_eq!(super::federated_settings(&azure).map(|c| c.0), Some("Azure"));
+        // consumer.json is in both clouds' Secrets: the configuration tells GCP's apart.
+        let gcp = BTreeMap::from([
+            ("gcp-credentials.json".to_owned(), "{}".to_owned()),
+            ("consumer.json".to_owned(), "{}".to_owned()),
+        ]);
+        assert_eq!(super::federated_settings(&gcp).map(|c| c.0), Some("GCP"));
         let aws = BTreeMap::from([
             ("config".to_owned(), String::new()),
             ("credential_process.json".to_owned(), String::new()),
         ]);
-        assert!(!super::is_azure_settings(&aws));
+        assert_eq!(super::federated_settings(&aws), None);
     }
 }

@@ -107,7 +107,9 @@ pub struct Services {
     pub ecr: Arc<crate::exchange::ecr::EcrExchanger>,
     /// Entra's token endpoint, to verify Azure federations.
     pub entra: Arc<crate::exchange::azure::EntraExchanger>,
-    /// How often a settings-only Azure Secret's federation is verified again.
+    /// Google STS and IAM Credentials, to verify GCP federations.
+    pub gcp: Arc<crate::exchange::gcp::GcpExchanger>,
+    /// How often a settings-only Azure or GCP Secret's federation is verified again.
     pub azure_reverify_interval: std::time::Duration,
     /// The exchange's budget: turns for reconciles (the fair queue) and the rate limit.
     pub budget: Arc<Budget>,
@@ -163,6 +165,14 @@ impl Context {
                     None,
                 )
                 .expect("an Entra client without extra CAs"),
+            ),
+            gcp: Arc::new(
+                crate::exchange::gcp::GcpExchanger::new(
+                    (budget.limiter(), None),
+                    std::time::Duration::from_secs(5),
+                    None,
+                )
+                .expect("a GCP client without extra CAs"),
             ),
             azure_reverify_interval: std::time::Duration::from_secs(3600),
             budget,

@@ -19,6 +19,9 @@ pub enum Error {
     /// Entra refused or did not answer.
     #[error(transparent)]
     Entra(#[from] crate::exchange::azure::EntraError),
+    /// Google refused or did not answer.
+    #[error(transparent)]
+    Gcp(#[from] crate::exchange::gcp::GcpError),
     /// The Secret could not be written.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -38,6 +41,7 @@ impl From<crate::exchange::ExchangeError> for Error {
             crate::exchange::ExchangeError::Sts(e) => Self::Sts(e),
             crate::exchange::ExchangeError::Ecr(e) => Self::Ecr(e),
             crate::exchange::ExchangeError::Entra(e) => Self::Entra(e),
+            crate::exchange::ExchangeError::Gcp(e) => Self::Gcp(e),
         }
     }
 }
@@ -48,6 +52,7 @@ impl Error {
         match self {
             Self::Sts(e) => e.endpoint_down(),
             Self::Entra(e) => e.endpoint_down(),
+            Self::Gcp(e) => e.endpoint_down(),
             _ => false,
         }
     }
@@ -64,6 +69,7 @@ impl Error {
             Self::Sts(e) => e.reason(),
             Self::Ecr(e) => e.reason(),
             Self::Entra(e) => e.reason(),
+            Self::Gcp(e) => e.reason(),
             Self::Secret(e) => e.reason(),
             Self::Kube(_) | Self::Metadata(_) => "ApiError",
         }
@@ -76,6 +82,8 @@ impl Error {
             Self::Sts(e) if e.endpoint_down() => "unavailable",
             Self::Entra(e) if e.is_throttling() => "throttled",
             Self::Entra(crate::exchange::azure::EntraError::Unreachable { .. }) => "unavailable",
+            Self::Gcp(e) if e.is_throttling() => "throttled",
+            Self::Gcp(e) if e.endpoint_down() => "unavailable",
             e if !e.is_transient() => "refused",
             _ => "error",
         }
@@ -88,6 +96,7 @@ impl Error {
             Self::Sts(e) => e.is_transient(),
             Self::Ecr(e) => e.is_transient(),
             Self::Entra(e) => e.is_transient(),
+            Self::Gcp(e) => e.is_transient(),
             Self::Secret(e) => e.is_transient(),
             Self::Kube(_) => true,
             Self::Metadata(_) => false,

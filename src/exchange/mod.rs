@@ -7,6 +7,7 @@
 //!
 //! - [`token`]: the ServiceAccount token every chain starts from;
 //! - [`azure`]: Entra (`client_credentials` with the token as a `jwt-bearer` assertion);
+//! - [`gcp`]: Google STS's token exchange, then IAM Credentials' `generateAccessToken`;
 //! - [`sts`]: AWS (`AssumeRoleWithWebIdentity`, then `AssumeRole` per link; parent sessions
 //!   cached);
 //! - [`ecr`]: registry logins (`GetAuthorizationToken` of ECR and ECR Public) with a
@@ -20,6 +21,7 @@ pub mod azure;
 pub mod budget;
 pub mod credentials;
 pub mod ecr;
+pub mod gcp;
 pub mod renewal;
 pub mod sts;
 pub mod token;
@@ -47,6 +49,9 @@ pub enum ExchangeError {
     /// Entra refused or did not answer.
     #[error(transparent)]
     Entra(#[from] azure::EntraError),
+    /// Google STS or IAM Credentials refused or did not answer.
+    #[error(transparent)]
+    Gcp(#[from] gcp::GcpError),
 }
 
 /// Something an exchange yields: it was issued at a time and expires at another, and the

@@ -15,6 +15,8 @@ use crate::settings::PROVIDER_KIND as KUBERNETES_OIDC;
 const GITHUB_OIDC: &str = "github/oidc";
 /// Atmos's Entra provider: in CI it takes GitHub's token; in a cluster, a ServiceAccount's.
 const AZURE_OIDC: &str = "azure/oidc";
+/// Atmos's GCP provider: in CI it takes GitHub's token; in a cluster, a ServiceAccount's.
+const GCP_WIF: &str = "gcp/workload-identity-federation";
 
 /// `github/oidc` → `kubernetes/oidc` when ServiceAccounts are given (a note says what the
 /// IAM trust policies must now trust); otherwise a note says what to pass.
@@ -32,13 +34,16 @@ pub(super) fn map_providers(
         };
         let is_github = provider.kind == GITHUB_OIDC;
         let is_azure = provider.kind == AZURE_OIDC;
+        let is_gcp = provider.kind == GCP_WIF;
         let has_sa = provider.spec.as_ref().is_some_and(|s| s.service_account.is_some());
-        if is_azure && service_accounts.is_empty() && !has_sa {
+        if (is_azure || is_gcp) && service_accounts.is_empty() && !has_sa {
             notes.push(Note {
                 path,
-                message: "azure/oidc reads GitHub's token in CI; in a cluster it needs a ServiceAccount: pass \
-                          --service-account SA (for example --service-account terraform)"
-                    .into(),
+                message: format!(
+                    "{} reads GitHub's token in CI; in a cluster it needs a ServiceAccount: pass \
+                     --service-account SA (for example --service-account terraform)",
+                    provider.kind
+                ),
             });
             continue;
         }
@@ -53,7 +58,7 @@ pub(super) fn map_providers(
             });
             continue;
         }
-        if !is_github && !is_azure && provider.kind != KUBERNETES_OIDC {
+        if !is_github && !is_azure && !is_gcp && provider.kind != KUBERNETES_OIDC {
             continue;
         }
         let provider_spec = provider.spec.get_or_insert_with(Default::default);
@@ -78,6 +83,22 @@ pub(super) fn map_providers(
                         .audience
                         .as_deref()
                         .unwrap_or(crate::settings::AZURE_DEFAULT_AUDIENCE)
+                ),
+            });
+            continue;
+        }
+        if is_gcp {
+            let ns = namespace.unwrap_or("<namespace>");
+            let sa = provider_spec.service_account.as_deref().unwrap_or("<ServiceAccount>");
+            let audience = crate::resolve::gcp_token_audience(&provider_spec.extra)
+                .unwrap_or_else(|| "the pool provider's resource name".to_owned());
+            notes.push(Note {
+                path,
+                message: format!(
+                    "{GCP_WIF} now federates the cluster's ServiceAccount token instead of GitHub's: the workload \
+                     identity pool provider must trust the cluster's OIDC issuer with allowed audience {audience} \
+                     and map google.subject=assertion.sub, and the service account it impersonates must let \
+                     subject system:serviceaccount:{ns}:{sa} of the pool use it (roles/iam.workloadIdentityUser)"
                 ),
             });
             continue;

@@ -133,7 +133,9 @@ mod tests {
 
     fn rendered(r: &Resolved, token: Option<&str>) -> BTreeMap<String, String> {
         let f = r.federation.as_ref().unwrap();
-        let FederationTarget::Azure(t) = &f.target;
+        let FederationTarget::Azure(t) = &f.target else {
+            panic!("an Azure chain")
+        };
         render(r, t, &f.delivery, token)
     }
 

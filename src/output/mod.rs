@@ -6,6 +6,7 @@
 
 pub mod azure;
 pub mod dockerconfig;
+pub mod gcp;
 pub mod labels;
 pub mod read_back;
 pub mod render;

@@ -95,7 +95,10 @@ fn check_location(location: &str) -> Result<(), String> {
 
 /// The string at `key` of a free-form map: `Err` with the problem's message when it is of
 /// another type (Atmos reads these keys with `.(string)`, ignoring any other type).
-fn string_at<'v>(map: &'v std::collections::BTreeMap<String, Value>, key: &str) -> Result<Option<&'v str>, String> {
+pub(super) fn string_at<'v>(
+    map: &'v std::collections::BTreeMap<String, Value>,
+    key: &str,
+) -> Result<Option<&'v str>, String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),

@@ -4,15 +4,44 @@
 //! an AWS chain that sets it is refused until AWS gets a token-file mode of its own.
 
 use super::model::SecretPlan;
-use super::model::{DEFAULT_TOKEN_MOUNT_PATH, Delivery, TokenSource};
+use super::model::{DEFAULT_TOKEN_MOUNT_PATH, Delivery, GCP_DEFAULT_TOKEN_MOUNT_PATH, TokenSource};
 use super::problem::{Problem, Reason};
 use super::rules::{self, format_seconds};
 use crate::api::{IdentitySpec, Provider, SecretFormat, TokenDelivery};
 
-/// An Azure chain's formats: `env` (for `envFrom`) unless the Identity names others;
-/// `files` writes the same settings as `azure.env`; `process` (AWS's `credential_process`)
-/// is refused.
-pub(super) fn azure_formats(identity: &IdentitySpec, secret: &mut SecretPlan, problems: &mut Vec<Problem>) {
+/// The cloud of a federated chain: its default mount path, token file and messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cloud {
+    Azure,
+    Gcp,
+}
+
+impl Cloud {
+    fn default_mount_path(self) -> &'static str {
+        match self {
+            Self::Azure => DEFAULT_TOKEN_MOUNT_PATH,
+            Self::Gcp => GCP_DEFAULT_TOKEN_MOUNT_PATH,
+        }
+    }
+
+    /// The setting the mount path is written into.
+    fn token_setting(self) -> &'static str {
+        match self {
+            Self::Azure => "AZURE_FEDERATED_TOKEN_FILE",
+            Self::Gcp => "external_account configuration's credential_source.file",
+        }
+    }
+}
+
+/// A federated chain's formats: `env` (for `envFrom`) unless the Identity names others;
+/// `files` writes the same settings as a file; `process` (AWS's `credential_process`) is
+/// refused.
+pub(super) fn federated_formats(
+    identity: &IdentitySpec,
+    secret: &mut SecretPlan,
+    cloud: Cloud,
+    problems: &mut Vec<Problem>,
+) {
     let named = identity
         .secret
         .as_ref()
@@ -21,11 +50,21 @@ pub(super) fn azure_formats(identity: &IdentitySpec, secret: &mut SecretPlan, pr
     if !named {
         secret.formats = vec![SecretFormat::Env];
     } else if secret.formats.contains(&SecretFormat::Process) {
+        let files = match cloud {
+            Cloud::Azure => "files (azure.env)",
+            Cloud::Gcp => "files (gcp.env)",
+        };
         problems.push(Problem::new(
             "spec.secret.formats",
             Reason::InvalidIdentity,
-            "process is AWS's credential_process; an Azure chain's Secret holds settings: use env (keys for \
-             envFrom, the default) or files (azure.env)",
+            format!(
+                "process is AWS's credential_process; {} chain's Secret holds settings: use env (keys for \
+                 envFrom, the default) or {files}",
+                match cloud {
+                    Cloud::Azure => "an Azure",
+                    Cloud::Gcp => "a GCP",
+                }
+            ),
         ));
     }
 }
@@ -37,31 +76,32 @@ pub const SECRET_TOKEN_SECONDS: i64 = 3600;
 /// 10 minutes, so a shorter token could be expired when it reads it.
 pub const MIN_SECRET_TOKEN_SECONDS: i64 = 1800;
 
-/// The delivery of a federated chain (`federated`) or `None` for an AWS chain, with its
+/// The delivery of a federated chain (`federated`: its cloud) or `None` for an AWS chain, with its
 /// problems; for `Secret`, the token's lifetime in `token` set as the rules above say.
 /// `provider` is the chain's provider (for its `spec.expiration`).
 pub(super) fn check_delivery(
     identity: &IdentitySpec,
-    federated: bool,
+    federated: Option<Cloud>,
     provider: Option<(&str, &Provider)>,
     token: Option<&mut TokenSource>,
     problems: &mut Vec<Problem>,
 ) -> Option<Delivery> {
     let spec = identity.federated_token.clone().unwrap_or_default();
-    if !federated {
+    let Some(cloud) = federated else {
         if identity.federated_token.is_some() {
             problems.push(Problem::new(
                 "spec.federatedToken",
                 Reason::InvalidIdentity,
-                "applies to chains a cloud's SDK exchanges itself (an azure/oidc provider); an AWS \
-                 chain's Secret holds role credentials, renewed by the controller: remove it",
+                "applies to chains a cloud's SDK exchanges itself (an azure/oidc or \
+                 gcp/workload-identity-federation provider); an AWS chain's Secret holds role \
+                 credentials, renewed by the controller: remove it",
             ));
         }
         return None;
-    }
+    };
     match spec.delivery.unwrap_or(TokenDelivery::Projected) {
         TokenDelivery::Projected => {
-            let written = spec.mount_path.as_deref().unwrap_or(DEFAULT_TOKEN_MOUNT_PATH);
+            let written = spec.mount_path.as_deref().unwrap_or(cloud.default_mount_path());
             match rules::check_mount_path(written) {
                 Ok(mount_path) => Some(Delivery::Projected { mount_path }),
                 Err(_) => {
@@ -70,8 +110,9 @@ pub(super) fn check_delivery(
                         Reason::InvalidIdentity,
                         format!(
                             "\"{}\" must be an absolute path of letters, digits and . _ / - (no .. and \
-                             not /): it is written into the Secret's AZURE_FEDERATED_TOKEN_FILE",
-                            written.escape_debug()
+                             not /): it is written into the Secret's {}",
+                            written.escape_debug(),
+                            cloud.token_setting()
                         ),
                     ));
                     None

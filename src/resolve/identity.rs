@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::Settings;
-use super::delivery::{azure_formats, check_delivery};
+use super::delivery::{Cloud, check_delivery, federated_formats};
 use super::identity_fields::{check_refresh_before, check_secret, check_service_account_name};
 use super::merge::merge_over;
 use super::model::{Delivery, Federation, FederationTarget, Resolved};
@@ -78,13 +78,17 @@ pub fn resolve(
     // The delivery of the token, for a chain that reached an Azure target (or would have:
     // an azure/subscription target whose provider had problems still gets its own checked).
     let mut delivery = None;
+    let mut cloud = Cloud::Azure;
     if let Some((_, chain, _)) = &mut outcome {
-        let federated = chain.azure.is_some() || chain.target_kind == super::kinds::AZURE_IDENTITY_KIND;
+        let gcp = chain.gcp.is_some() || super::kinds::is_gcp_identity(&chain.target_kind);
+        let federated = gcp || chain.azure.is_some() || chain.target_kind == super::kinds::AZURE_IDENTITY_KIND;
+        cloud = if gcp { Cloud::Gcp } else { Cloud::Azure };
         let provider = chain
             .provider
             .as_deref()
             .and_then(|p| profile.providers.get_key_value(p))
             .map(|(k, v)| (k.as_str(), v));
+        let federated = federated.then_some(cloud);
         delivery = check_delivery(identity, federated, provider, chain.token.as_mut(), &mut problems);
     }
 
@@ -93,7 +97,7 @@ pub fn resolve(
         check_refresh_before(identity, &mut problems).or(settings.default_refresh_before_seconds);
     let mut secret = check_secret(identity, identity_object_name, &mut problems);
     if let (Some(plan), Some(_)) = (&mut secret, &delivery) {
-        azure_formats(identity, plan, &mut problems);
+        federated_formats(identity, plan, cloud, &mut problems);
     }
 
     match (outcome, secret) {
@@ -124,20 +128,26 @@ fn assemble(name: &str, chain: Chain, delivery: Option<Delivery>, chosen: Chosen
         refresh_before_seconds,
         warnings,
     } = chosen;
-    match (chain.token, chain.links.last(), chain.azure, delivery) {
-        (Some(token), None, Some(azure), Some(delivery)) => Ok(Resolved {
+    let target = match (chain.azure, chain.gcp) {
+        (Some(azure), None) => Some(FederationTarget::Azure(azure)),
+        (None, Some(gcp)) => Some(FederationTarget::Gcp(gcp)),
+        _ => None,
+    };
+    match (chain.token, chain.links.last(), target, delivery) {
+        (Some(token), None, Some(target), Some(delivery)) => Ok(Resolved {
             identity: atmos_name(name),
-            region: azure.location.clone().unwrap_or_default(),
+            region: match &target {
+                FederationTarget::Azure(azure) => azure.location.clone(),
+                FederationTarget::Gcp(gcp) => gcp.region.clone(),
+            }
+            .unwrap_or_default(),
             chain: chain.names,
             token,
             links: Vec::new(),
             secret,
             refresh_before_seconds,
             warnings,
-            federation: Some(Federation {
-                target: FederationTarget::Azure(azure),
-                delivery,
-            }),
+            federation: Some(Federation { target, delivery }),
         }),
         (Some(token), Some(last), None, None) => Ok(Resolved {
             identity: atmos_name(name),
@@ -154,7 +164,7 @@ fn assemble(name: &str, chain: Chain, delivery: Option<Delivery>, chosen: Chosen
         _ => Err(vec![Problem::new(
             format!("auth.identities.{name}"),
             Reason::InvalidProfile,
-            "the chain did not resolve to a provider and at least one link (AWS) or an Azure target",
+            "the chain did not resolve to a provider and at least one link (AWS) or an Azure or GCP target",
         )]),
     }
 }

@@ -11,6 +11,18 @@ pub(crate) const IDENTITY_KIND: &str = "aws/assume-role";
 pub(crate) const AZURE_PROVIDER_KIND: &str = "azure/oidc";
 /// The Azure identity kind the controller runs (via an `azure/oidc` provider).
 pub(crate) const AZURE_IDENTITY_KIND: &str = "azure/subscription";
+/// Atmos's GCP workload identity federation provider, run with a ServiceAccount token as the
+/// subject token of Google STS's token exchange.
+pub(crate) const GCP_PROVIDER_KIND: &str = "gcp/workload-identity-federation";
+/// The GCP identity that impersonates a service account (`generateAccessToken`).
+pub(crate) const GCP_SA_KIND: &str = "gcp/service-account";
+/// The GCP identity that names a project, region and zone (no call of its own).
+pub(crate) const GCP_PROJECT_KIND: &str = "gcp/project";
+
+/// Whether `kind` is one of the GCP identity kinds the controller runs.
+pub(crate) fn is_gcp_identity(kind: &str) -> bool {
+    kind == GCP_SA_KIND || kind == GCP_PROJECT_KIND
+}
 
 /// Provider kinds Atmos knows (its `pkg/auth/factory`), and the controller's own. Any other
 /// kind is refused by Atmos ("unsupported provider kind"), so an import refuses it too
@@ -86,10 +98,10 @@ impl KindProblem {
     }
 }
 
-/// Checks a provider kind: `Ok` for [`PROVIDER_KIND`] and [`AZURE_PROVIDER_KIND`].
+/// Checks a provider kind: `Ok` for [`PROVIDER_KIND`], [`AZURE_PROVIDER_KIND`] and [`GCP_PROVIDER_KIND`].
 pub(crate) fn check_provider_kind(kind: &str) -> Result<(), KindProblem> {
     match kind {
-        PROVIDER_KIND | AZURE_PROVIDER_KIND => Ok(()),
+        PROVIDER_KIND | AZURE_PROVIDER_KIND | GCP_PROVIDER_KIND => Ok(()),
         "" => Err(KindProblem::Missing(format!(
             "kind is required; the controller runs providers of kind {PROVIDER_KIND}"
         ))),
@@ -124,17 +136,15 @@ pub(crate) fn check_provider_kind(kind: &str) -> Result<(), KindProblem> {
                     "an interactive login needs a person at a browser; use kind \
                      {AZURE_PROVIDER_KIND} with spec.tenant_id, spec.client_id and spec.service_account"
                 ),
-                "gcp/adc" => "Application Default Credentials are a person's gcloud login or the \
-                              machine's own account, not a ServiceAccount's; kind \
-                              gcp/workload-identity-federation is the federated way (not yet run by the \
-                              controller)"
-                    .to_owned(),
-                "gcp/workload-identity-federation" => "the controller does not exchange tokens with \
-                     GCP yet; keep this provider for Atmos in CI"
-                    .to_owned(),
+                "gcp/adc" => format!(
+                    "Application Default Credentials are a person's gcloud login or the machine's own \
+                     account, not a ServiceAccount's; use kind {GCP_PROVIDER_KIND} with project_number, \
+                     workload_identity_pool_id, workload_identity_provider_id and spec.service_account (a \
+                     workload identity pool provider that trusts the cluster's issuer)"
+                ),
                 _ => format!(
-                    "the controller runs {PROVIDER_KIND} (AWS) and {AZURE_PROVIDER_KIND} (Azure); use one \
-                     of them with spec.service_account"
+                    "the controller runs {PROVIDER_KIND} (AWS), {AZURE_PROVIDER_KIND} (Azure) and \
+                     {GCP_PROVIDER_KIND} (GCP); use one of them with spec.service_account"
                 ),
             };
             Err(KindProblem::CannotRun(format!(
@@ -144,10 +154,10 @@ pub(crate) fn check_provider_kind(kind: &str) -> Result<(), KindProblem> {
     }
 }
 
-/// Checks an identity kind: `Ok` for [`IDENTITY_KIND`] and [`AZURE_IDENTITY_KIND`].
+/// Checks an identity kind: `Ok` for the AWS, Azure and GCP kinds the controller runs.
 pub(crate) fn check_identity_kind(kind: &str) -> Result<(), KindProblem> {
     let message = match kind {
-        IDENTITY_KIND | AZURE_IDENTITY_KIND => return Ok(()),
+        IDENTITY_KIND | AZURE_IDENTITY_KIND | GCP_SA_KIND | GCP_PROJECT_KIND => return Ok(()),
         "" => {
             return Err(KindProblem::Missing(format!(
                 "kind is required; the controller runs kind {IDENTITY_KIND}"
@@ -176,14 +186,10 @@ pub(crate) fn check_identity_kind(kind: &str) -> Result<(), KindProblem> {
             "kind aws/ambient is for Atmos running inside a consumer pod, where it uses the \
              credentials the controller mounted; the controller itself runs kind {IDENTITY_KIND}"
         ),
-        "gcp/service-account" | "gcp/project" => format!(
-            "kind {kind} is not run by the controller yet (GCP workload identity federation); the \
-             controller runs kind {IDENTITY_KIND} via a {PROVIDER_KIND} provider and kind \
-             {AZURE_IDENTITY_KIND} via an {AZURE_PROVIDER_KIND} provider"
-        ),
         other => format!(
             "kind {other} cannot run in a cluster; the controller runs kind {IDENTITY_KIND} via a \
-             {PROVIDER_KIND} provider and kind {AZURE_IDENTITY_KIND} via an {AZURE_PROVIDER_KIND} provider"
+             {PROVIDER_KIND} provider, kind {AZURE_IDENTITY_KIND} via an {AZURE_PROVIDER_KIND} provider and \
+             kinds {GCP_SA_KIND} and {GCP_PROJECT_KIND} via a {GCP_PROVIDER_KIND} provider"
         ),
     };
     Err(KindProblem::CannotRun(message))

@@ -2,7 +2,7 @@
 //! id, session name, region) and STS endpoint as one STS call.
 
 use super::go_duration;
-use super::kinds::IDENTITY_KIND;
+use super::kinds::{self, IDENTITY_KIND};
 use super::model::Link;
 use super::names;
 use super::problem::{Problem, Reason};
@@ -20,6 +20,10 @@ impl Checker<'_> {
         parent_region: Option<&str>,
         links: &mut Vec<Link>,
     ) -> String {
+        if kinds::is_gcp_identity(&def.kind) {
+            // A GCP region is checked (and kept) by the GCP target, not as an AWS region.
+            return parent_region.unwrap_or(&self.settings.default_region).to_owned();
+        }
         let principal = def.principal.clone().unwrap_or_default();
         let region = match &principal.region {
             Some(region) => {

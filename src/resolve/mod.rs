@@ -22,6 +22,7 @@
 mod azure;
 mod credential_fields;
 pub mod delivery;
+mod gcp;
 pub mod go_duration;
 mod identity;
 mod identity_fields;
@@ -43,11 +44,13 @@ mod walk;
 mod warnings;
 
 pub use credential_fields::is_credential_name;
+pub(crate) use gcp::token_audience as gcp_token_audience;
 pub use identity::resolve;
 pub use merge::{MergeError, deep_merge, merge_over};
 pub use model::{
     AzureTarget, ConsumerRequirement, DEFAULT_TOKEN_MOUNT_PATH, Delivery, FEDERATED_TOKEN_FILE, Federation,
-    FederationTarget, Link, Resolved, SecretPlan, TokenSource, process_key,
+    FederationTarget, GCP_DEFAULT_SCOPE, GCP_DEFAULT_TOKEN_MOUNT_PATH, GCP_TOKEN_FILE, GcpTarget, Link, Resolved,
+    SecretPlan, TokenSource, process_key,
 };
 pub use problem::{MAX_SUMMARY_LEN, Problem, Reason, summarize, summarize_within};
 pub use report::{IdentityReport, MAX_STATUS_CHAIN, MAX_STATUS_MESSAGE_LEN, ProfileReport, validate_profile};

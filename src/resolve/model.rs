@@ -52,6 +52,9 @@ pub struct Federation {
 pub enum FederationTarget {
     /// Entra: `client_credentials` with a `jwt-bearer` assertion at the tenant's token endpoint.
     Azure(AzureTarget),
+    /// Google: STS token exchange, then `generateAccessToken` when a service account is
+    /// impersonated.
+    Gcp(GcpTarget),
 }
 
 impl FederationTarget {
@@ -59,7 +62,76 @@ impl FederationTarget {
     pub fn cloud(&self) -> &'static str {
         match self {
             Self::Azure(_) => "Azure",
+            Self::Gcp(_) => "GCP",
         }
+    }
+
+    /// The token file's name, in the projected volume or as the Secret's key.
+    pub fn token_file(&self) -> &'static str {
+        match self {
+            Self::Azure(_) => FEDERATED_TOKEN_FILE,
+            Self::Gcp(_) => GCP_TOKEN_FILE,
+        }
+    }
+
+    /// Where a consumer pod mounts the projected token volume unless the Identity says otherwise.
+    pub fn default_mount_path(&self) -> &'static str {
+        match self {
+            Self::Azure(_) => DEFAULT_TOKEN_MOUNT_PATH,
+            Self::Gcp(_) => GCP_DEFAULT_TOKEN_MOUNT_PATH,
+        }
+    }
+}
+
+/// A `gcp/workload-identity-federation` provider with its `gcp/service-account` and
+/// `gcp/project` identities, as one exchange: Google STS exchanges the ServiceAccount token
+/// for a federated token, then IAM Credentials' `generateAccessToken` impersonates
+/// `service_account_email` (through `delegates`) when there is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GcpTarget {
+    /// The pool's project number (digits).
+    pub project_number: String,
+    /// Workload identity pool id (`workload_identity_pool_id`, else the legacy key).
+    pub pool_id: String,
+    /// Pool provider id (`workload_identity_provider_id`, else the legacy key).
+    pub provider_id: String,
+    /// The `audience` of the STS exchange: the pool provider's full resource name,
+    /// `//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/Q`.
+    pub sts_audience: String,
+    /// The service account impersonated (the identity's, else the provider's); `None`: the
+    /// federated token itself is the credential.
+    pub service_account_email: Option<String>,
+    /// The delegation chain to it, as emails: the provider's service account first when the
+    /// identity impersonates another one, then the identity's `principal.delegates`.
+    pub delegates: Vec<String>,
+    /// OAuth scopes of the access token (default `cloud-platform`).
+    pub scopes: Vec<String>,
+    /// The impersonated token's lifetime, seconds (`principal.lifetime`); `None`: Google's 1 h.
+    pub lifetime_seconds: Option<i64>,
+    /// Project the consumer works in (`gcp/project`'s, the service account identity's, the
+    /// provider's, else the service account email's).
+    pub project_id: Option<String>,
+    /// `gcp/project`'s region, else the provider's.
+    pub region: Option<String>,
+    /// `gcp/project`'s zone.
+    pub zone: Option<String>,
+    /// The operator's STS token URL (`https://sts.googleapis.com/v1/token`), never a profile's.
+    pub sts_url: String,
+    /// The operator's IAM Credentials base URL (`https://iamcredentials.googleapis.com/`).
+    pub iam_credentials_url: String,
+}
+
+/// Google's default scope, as Atmos's.
+pub const GCP_DEFAULT_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+impl GcpTarget {
+    /// The `generateAccessToken` URL of the impersonated service account, if any.
+    pub fn impersonation_url(&self) -> Option<String> {
+        let email = self.service_account_email.as_ref()?;
+        Some(format!(
+            "{}v1/projects/-/serviceAccounts/{email}:generateAccessToken",
+            self.iam_credentials_url
+        ))
     }
 }
 
@@ -101,6 +173,10 @@ pub enum Delivery {
 pub const FEDERATED_TOKEN_FILE: &str = "azure-identity-token";
 /// Where a consumer pod mounts the projected token volume unless the Identity says otherwise.
 pub const DEFAULT_TOKEN_MOUNT_PATH: &str = "/var/run/secrets/azure/tokens";
+/// A GCP chain's token file name.
+pub const GCP_TOKEN_FILE: &str = "gcp-identity-token";
+/// Where a consumer pod of a GCP chain mounts the projected token volume by default.
+pub const GCP_DEFAULT_TOKEN_MOUNT_PATH: &str = "/var/run/secrets/gcp/tokens";
 
 /// What a consumer pod of a `Projected` Secret must provide: its ServiceAccount, and a
 /// projected token of that audience at that path. Status and the Secret's `consumer` key
@@ -114,19 +190,21 @@ pub struct ConsumerRequirement {
     pub audience: String,
     /// Where the projected token volume is mounted.
     pub mount_path: String,
-    /// The token file the settings point at: `<mountPath>/azure-identity-token`.
+    /// The token file the settings point at: `<mountPath>/azure-identity-token` (Azure),
+    /// `<mountPath>/gcp-identity-token` (GCP).
     pub token_path: String,
 }
 
 impl Resolved {
     /// What a consumer pod must provide, when the Secret points at a projected token.
     pub fn consumer_requirement(&self) -> Option<ConsumerRequirement> {
-        match &self.federation.as_ref()?.delivery {
+        let federation = self.federation.as_ref()?;
+        match &federation.delivery {
             Delivery::Projected { mount_path } => Some(ConsumerRequirement {
                 service_account_name: self.token.service_account.clone(),
                 audience: self.token.audience.clone(),
                 mount_path: mount_path.clone(),
-                token_path: format!("{mount_path}/{FEDERATED_TOKEN_FILE}"),
+                token_path: format!("{mount_path}/{}", federation.target.token_file()),
             }),
             Delivery::Secret => None,
         }

@@ -57,14 +57,32 @@ pub(super) fn check_provider(
         }
     }
     // Atmos's default per kind: Entra's federated-credential audience for azure/oidc.
-    let default_audience = match provider.kind.as_str() {
-        kinds::AZURE_PROVIDER_KIND => super::settings::AZURE_DEFAULT_AUDIENCE,
-        _ => rules::DEFAULT_AUDIENCE,
+    // For GCP, token_source.audience else the pool provider's name (its keys' problems are
+    // reported by the GCP check, so a missing one gives no audience problem here).
+    let audience = match provider.kind.as_str() {
+        kinds::GCP_PROVIDER_KIND => super::gcp::token_audience(&spec.extra),
+        kinds::AZURE_PROVIDER_KIND => Some(
+            spec.audience
+                .clone()
+                .unwrap_or_else(|| super::settings::AZURE_DEFAULT_AUDIENCE.to_owned()),
+        ),
+        _ => Some(
+            spec.audience
+                .clone()
+                .unwrap_or_else(|| rules::DEFAULT_AUDIENCE.to_owned()),
+        ),
     };
-    let audience = spec.audience.clone().unwrap_or_else(|| default_audience.to_owned());
-    if !settings.audience_allowed(&audience) {
+    let audience_missing = audience.is_none();
+    let audience = audience.unwrap_or_default();
+    if !audience_missing && !settings.audience_allowed(&audience) {
+        // A GCP provider's audience is token_source.audience, else the pool provider's name.
+        let field = if provider.kind == kinds::GCP_PROVIDER_KIND {
+            "spec.token_source.audience"
+        } else {
+            "spec.audience"
+        };
         problems.push(Problem::new(
-            path(name, "spec.audience"),
+            path(name, field),
             Reason::AudienceNotAllowed,
             format!(
                 "audience \"{audience}\" is not allowed: the controller requests tokens only for {}; \
@@ -142,7 +160,7 @@ pub(super) fn check_provider(
         }
     };
 
-    if problems.len() != before {
+    if problems.len() != before || audience_missing {
         return None;
     }
     service_account.map(|service_account| TokenSource {

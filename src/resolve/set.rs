@@ -150,13 +150,13 @@ fn mix_problems(names: &[String], items: &[Resolved]) -> Vec<Problem> {
                 format!("spec.identities[{i}]"),
                 Reason::InvalidIdentity,
                 format!(
-                    "\"{}\" is an {} identity and \"{}\" an {} one: one Secret holds one cloud's \
+                    "\"{}\" is {} identity and \"{}\" {} one: one Secret holds one cloud's \
                      identities (its readers hold all of them, and a pod would get both clouds' \
                      settings); write one Identity per cloud",
                     names[i],
-                    cloud(r),
+                    with_article(cloud(r)),
                     names[0],
-                    cloud(first)
+                    with_article(cloud(first))
                 ),
             ));
             continue;
@@ -178,6 +178,12 @@ fn mix_problems(names: &[String], items: &[Resolved]) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// `an AWS`, `an Azure`, `a GCP`.
+fn with_article(cloud: &str) -> String {
+    let article = if cloud.starts_with('A') { "an" } else { "a" };
+    format!("{article} {cloud}")
 }
 
 /// What is wrong with `spec.identities` itself.

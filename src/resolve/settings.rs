@@ -18,6 +18,14 @@ pub const AZURE_AUTHORITY_HOSTS: [(&str, &str); 3] = [
     ("usgovernment", "https://login.microsoftonline.us/"),
     ("china", "https://login.chinacloudapi.cn/"),
 ];
+/// Token audiences of GCP workload identity pool providers: every pool provider's full
+/// resource name (Atmos's default audience for `gcp/workload-identity-federation`).
+pub const GCP_POOL_PROVIDER_AUDIENCES: &str =
+    "//iam.googleapis.com/projects/*/locations/global/workloadIdentityPools/*/providers/*";
+/// Google STS's token exchange URL (Atmos's), the default operator setting.
+pub const GCP_STS_URL: &str = "https://sts.googleapis.com/v1/token";
+/// IAM Credentials' base URL, the default operator setting.
+pub const GCP_IAM_CREDENTIALS_URL: &str = "https://iamcredentials.googleapis.com/";
 /// Region when neither a link nor its parents name one (Atmos's default).
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Shortest role session AWS grants, seconds.
@@ -32,12 +40,18 @@ pub const PROVIDER_KIND: &str = "kubernetes/oidc";
 pub struct Settings {
     /// Token audiences a provider may request; [`AWS_STS_AUDIENCES`] stands for all of
     /// AWS STS's; `*` in an entry stands for any run of characters other than `/` (one path
-    /// segment). Default `[AWS_STS_AUDIENCES, AZURE_DEFAULT_AUDIENCE]`.
+    /// segment). Default `[AWS_STS_AUDIENCES, AZURE_DEFAULT_AUDIENCE, GCP_POOL_PROVIDER_AUDIENCES]`.
     pub allowed_audiences: Vec<String>,
     /// Entra authority host per Atmos `cloud_environment` (`public`, `usgovernment`, `china`):
     /// where the controller exchanges tokens and what pods get as `AZURE_AUTHORITY_HOST`. A
     /// profile only names the environment, never the host. Default [`AZURE_AUTHORITY_HOSTS`].
     pub azure_authority_hosts: Vec<(String, String)>,
+    /// Google STS's token URL: where the controller exchanges GCP tokens and what pods get as
+    /// `token_url`. Never a profile's. Default [`GCP_STS_URL`].
+    pub gcp_sts_url: String,
+    /// IAM Credentials' base URL, ending in `/`: impersonation at issue and in pods'
+    /// `service_account_impersonation_url`. Default [`GCP_IAM_CREDENTIALS_URL`].
+    pub gcp_iam_credentials_url: String,
     /// `spec.endpoint_url` values an operator allow-listed (default none: refused).
     pub allowed_endpoints: Vec<String>,
     /// Shortest session a link may request, seconds. AWS: 900. Lowered only by a test
@@ -55,11 +69,17 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            allowed_audiences: vec![AWS_STS_AUDIENCES.to_owned(), AZURE_DEFAULT_AUDIENCE.to_owned()],
+            allowed_audiences: vec![
+                AWS_STS_AUDIENCES.to_owned(),
+                AZURE_DEFAULT_AUDIENCE.to_owned(),
+                GCP_POOL_PROVIDER_AUDIENCES.to_owned(),
+            ],
             azure_authority_hosts: AZURE_AUTHORITY_HOSTS
                 .iter()
                 .map(|(env, host)| ((*env).to_owned(), (*host).to_owned()))
                 .collect(),
+            gcp_sts_url: GCP_STS_URL.to_owned(),
+            gcp_iam_credentials_url: GCP_IAM_CREDENTIALS_URL.to_owned(),
             allowed_endpoints: Vec::new(),
             min_session_seconds: AWS_MIN_SESSION_SECONDS,
             min_token_seconds: MIN_TOKEN_SECONDS,
@@ -202,7 +222,10 @@ mod tests {
         assert!(!strict.audience_allowed("sts.us-east-1.amazonaws.com"));
         assert_eq!(
             settings.allowed_audiences_text(),
-            "aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), api://AzureADTokenExchange"
+            format!(
+                "aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), api://AzureADTokenExchange, \
+                 {GCP_POOL_PROVIDER_AUDIENCES}"
+            )
         );
     }
 

@@ -8,8 +8,9 @@ use serde_json::Value;
 use super::Settings;
 use super::azure::AzureProvider;
 use super::credential_fields;
+use super::gcp::GcpProvider;
 use super::kinds::{self, KindProblem};
-use super::model::{AzureTarget, Link, TokenSource};
+use super::model::{AzureTarget, GcpTarget, Link, TokenSource};
 use super::names::{self, Found, Names};
 use super::problem::{Problem, Reason, list};
 use super::provider;
@@ -46,6 +47,8 @@ pub(crate) struct Chain {
     pub target_kind: String,
     /// An `azure/subscription` target through an `azure/oidc` provider, when both passed.
     pub azure: Option<AzureTarget>,
+    /// A GCP target through a `gcp/workload-identity-federation` provider, when all passed.
+    pub gcp: Option<GcpTarget>,
 }
 
 /// Checks one target identity's chain, collecting problems.
@@ -229,6 +232,7 @@ impl<'a> Checker<'a> {
         };
         let mut provider_kind: Option<&str> = None;
         let mut azure_provider: Option<AzureProvider> = None;
+        let mut gcp_provider: Option<GcpProvider> = None;
 
         // The provider, reached by the last identity of the walk.
         // Atmos's rule: a link's principal.region, else its parent link's, else the default
@@ -254,6 +258,7 @@ impl<'a> Checker<'a> {
                     provider::check_provider(pname, p, self.settings, service_account, require_sa, &mut self.problems);
                 provider_kind = Some(p.kind.as_str());
                 azure_provider = self.azure_provider(pname, p);
+                gcp_provider = self.gcp_provider(pname, p);
             }
         }
 
@@ -263,6 +268,12 @@ impl<'a> Checker<'a> {
             let first = i + 1 == walk.len();
             let parent_kind = walk.get(i + 1).map(|(_, d)| d.kind.as_str());
             self.cloud_link(name, def, provider_kind.filter(|_| first), parent_kind);
+            self.gcp_link(name, def, provider_kind.filter(|_| first), parent_kind);
+            chain.gcp = match (&gcp_provider, &chain.gcp) {
+                (Some(p), None) if first && kinds::is_gcp_identity(&def.kind) => self.gcp_target(name, def, p),
+                (_, Some(parent)) if def.kind == kinds::GCP_PROJECT_KIND => self.gcp_project_over(name, def, parent),
+                _ => None,
+            };
             if first
                 && i == 0
                 && def.kind == kinds::AZURE_IDENTITY_KIND
@@ -328,6 +339,7 @@ impl<'a> Checker<'a> {
             name_problems,
             target_kind: def.kind.clone(),
             azure: None,
+            gcp: None,
         };
         if !parent.names.is_empty() {
             chain.names.reserve(parent.names.len() + 1);
@@ -336,6 +348,12 @@ impl<'a> Checker<'a> {
         }
         self.secret_problems(self.target, def);
         self.cloud_link(self.target, def, None, Some(&parent.target_kind));
+        self.gcp_link(self.target, def, None, Some(&parent.target_kind));
+        if def.kind == kinds::GCP_PROJECT_KIND
+            && let Some(base) = &parent.gcp
+        {
+            chain.gcp = self.gcp_project_over(self.target, def, base);
+        }
         let region = self.check_link(self.target, def, parent.region.as_deref(), &mut chain.links);
         chain.region = Some(region);
         chain

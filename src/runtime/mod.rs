@@ -90,6 +90,9 @@ pub struct AzureConfig {
     pub reverify_interval: Duration,
     /// Budget for one token request.
     pub timeout: Duration,
+    /// Extra CAs trusted for Google STS and IAM Credentials (`--gcp-ca-file`); GCP
+    /// federations share the re-verify interval and timeout above.
+    pub gcp_ca_pem: Option<String>,
 }
 
 /// Which admission policies the controller checks, and how.
@@ -193,6 +196,17 @@ async fn controllers(
             return;
         }
     };
+    let gcp = match crate::exchange::gcp::GcpExchanger::new(
+        (budget.limiter(), Some(budget.reports())),
+        config.azure.timeout,
+        config.azure.gcp_ca_pem.as_deref(),
+    ) {
+        Ok(gcp) => Arc::new(gcp),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the GCP client; GCP Identities will fail");
+            return;
+        }
+    };
     tokio::spawn({
         let budget = budget.clone();
         async move { budget.dispatch().await }
@@ -234,6 +248,7 @@ async fn controllers(
                 exchanger: exchanger.clone(),
                 ecr: ecr.clone(),
                 entra: entra.clone(),
+                gcp: gcp.clone(),
                 azure_reverify_interval: config.azure.reverify_interval,
                 budget: budget.clone(),
                 admission: admission.clone(),

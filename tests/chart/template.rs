@@ -131,11 +131,16 @@ fn template_default_values_is_cluster_wide_and_hardened() {
     assert_eq!(env["ATMOS_AUTH_LEASE_NAMESPACE"], NAMESPACE);
     assert_eq!(
         env["ATMOS_AUTH_ALLOWED_AUDIENCES"],
-        "aws-sts,api://AzureADTokenExchange"
+        "aws-sts,api://AzureADTokenExchange,//iam.googleapis.com/projects/*/locations/global/workloadIdentityPools/*/providers/*"
     );
     assert_eq!(
         env["ATMOS_AUTH_AZURE_AUTHORITY_HOSTS"],
         "public=https://login.microsoftonline.com/,usgovernment=https://login.microsoftonline.us/,china=https://login.chinacloudapi.cn/"
+    );
+    assert_eq!(env["ATMOS_AUTH_GCP_STS_URL"], "https://sts.googleapis.com/v1/token");
+    assert_eq!(
+        env["ATMOS_AUTH_GCP_IAM_CREDENTIALS_URL"],
+        "https://iamcredentials.googleapis.com/"
     );
     assert_eq!(env["ATMOS_AUTH_ADMIN_ADDR"], "0.0.0.0:8080");
     assert_eq!(env["ATMOS_AUTH_LOG_FORMAT"], "json");

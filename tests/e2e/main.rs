@@ -18,6 +18,7 @@ mod fair_accounts;
 mod fixture;
 mod flow;
 mod forged;
+mod gcp;
 mod ha;
 mod import;
 mod leftovers;

@@ -431,6 +431,7 @@ async fn refresh(
     let endpoint = match &set.first().federation {
         Some(f) => match &f.target {
             crate::resolve::FederationTarget::Azure(t) => crate::exchange::azure::endpoint_key(&t.authority_host),
+            crate::resolve::FederationTarget::Gcp(t) => crate::exchange::gcp::endpoint_key(&t.sts_url),
         },
         None => ctx.services.exchanger.endpoint_of(set.first()),
     };
@@ -570,7 +571,11 @@ async fn renewed(
         .metrics
         .schedule(&labels, schedule.expiration.as_second(), schedule.renewal.as_second());
     let roles = match sessions.as_slice() {
-        [] => format!("the Azure federation of {}", set.names()),
+        [] => format!(
+            "the {} federation of {}",
+            set.first().federation.as_ref().map_or("Azure", |f| f.target.cloud()),
+            set.names()
+        ),
         [one] => one.assumed_role_arn.clone(),
         many => format!("{} identities ({})", many.len(), set.names()),
     };

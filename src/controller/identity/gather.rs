@@ -105,9 +105,10 @@ fn exchanged_here(set: ResolvedSet) -> Result<ResolvedSet, Vec<Problem>> {
             "spec.identities",
             Reason::UnsupportedKind,
             format!(
-                "{} is an {} identity: this controller version writes one {} identity per Secret \
+                "{} is {} {} identity: this controller version writes one {} identity per Secret \
                  (spec.identity); no Secret is written",
                 r.identity,
+                if f.target.cloud() == "GCP" { "a" } else { "an" },
                 f.target.cloud(),
                 f.target.cloud()
             ),

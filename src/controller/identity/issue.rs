@@ -44,7 +44,7 @@ pub(super) async fn exchange_and_write(
     jitter: f64,
 ) -> Result<Issued, Error> {
     if set.first().federation.is_some() {
-        return super::issue_azure::verify_and_write(pass, (set, hash), (existing, r), jitter).await;
+        return super::issue_federated::verify_and_write(pass, (set, hash), (existing, r), jitter).await;
     }
     let (ctx, ns, now) = (pass.ctx, pass.ns.as_str(), pass.now);
     let who = key(ns, &kube::ResourceExt::name_any(pass.obj));

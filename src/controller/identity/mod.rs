@@ -8,7 +8,7 @@ mod act;
 mod decide;
 mod gather;
 mod issue;
-mod issue_azure;
+mod issue_federated;
 #[cfg(test)]
 mod mock_api;
 mod plan;

@@ -61,6 +61,7 @@ fn azure(r: &Resolved) -> (&AzureTarget, &Delivery) {
     let f = r.federation.as_ref().expect("an Azure chain");
     match &f.target {
         FederationTarget::Azure(t) => (t, &f.delivery),
+        FederationTarget::Gcp(_) => panic!("an Azure chain"),
     }
 }
 
@@ -259,7 +260,7 @@ fn the_audience_is_allow_listed_by_the_operator() {
         p(
             "auth.providers.entra.spec.audience",
             Reason::AudienceNotAllowed,
-            "audience \"api://custom\" is not allowed: the controller requests tokens only for aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), api://AzureADTokenExchange; use one of them, or ask the operator to allow it"
+            "audience \"api://custom\" is not allowed: the controller requests tokens only for aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), api://AzureADTokenExchange, //iam.googleapis.com/projects/*/locations/global/workloadIdentityPools/*/providers/*; use one of them, or ask the operator to allow it"
         )
     );
     let patterns = Settings {
@@ -390,7 +391,7 @@ fn an_aws_chain_refuses_the_token_delivery_field() {
         p(
             "spec.federatedToken",
             Reason::InvalidIdentity,
-            "applies to chains a cloud's SDK exchanges itself (an azure/oidc provider); an AWS chain's Secret holds role credentials, renewed by the controller: remove it"
+            "applies to chains a cloud's SDK exchanges itself (an azure/oidc or gcp/workload-identity-federation provider); an AWS chain's Secret holds role credentials, renewed by the controller: remove it"
         )
     );
 }

@@ -48,7 +48,7 @@ fn person_logins_of_azure_and_gcp_each_say_why() {
         ),
         (
             "gcp/adc",
-            "kind gcp/adc cannot run in a cluster: Application Default Credentials are a person's gcloud login or the machine's own account, not a ServiceAccount's; kind gcp/workload-identity-federation is the federated way (not yet run by the controller)",
+            "kind gcp/adc cannot run in a cluster: Application Default Credentials are a person's gcloud login or the machine's own account, not a ServiceAccount's; use kind gcp/workload-identity-federation with project_number, workload_identity_pool_id, workload_identity_provider_id and spec.service_account (a workload identity pool provider that trusts the cluster's issuer)",
         ),
     ];
     for (kind, message) in cases {
@@ -79,10 +79,6 @@ fn identity_kinds_that_cannot_run() {
         (
             "aws/ambient",
             "kind aws/ambient is for Atmos running inside a consumer pod, where it uses the credentials the controller mounted; the controller itself runs kind aws/assume-role",
-        ),
-        (
-            "gcp/service-account",
-            "kind gcp/service-account is not run by the controller yet (GCP workload identity federation); the controller runs kind aws/assume-role via a kubernetes/oidc provider and kind azure/subscription via an azure/oidc provider",
         ),
     ];
     for (kind, message) in cases {

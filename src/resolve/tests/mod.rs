@@ -4,6 +4,7 @@
 mod azure;
 mod chains;
 mod fidelity;
+mod gcp;
 mod identity_fields;
 mod kinds;
 mod limits;

@@ -12,7 +12,7 @@ fn audience_not_allowed() {
         p(
             "auth.providers.cluster-oidc.spec.audience",
             Reason::AudienceNotAllowed,
-            "audience \"https://kubernetes.default.svc\" is not allowed: the controller requests tokens only for aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), api://AzureADTokenExchange; use one of them, or ask the operator to allow it"
+            "audience \"https://kubernetes.default.svc\" is not allowed: the controller requests tokens only for aws-sts (sts.amazonaws.com and sts.<region>.amazonaws.com), api://AzureADTokenExchange, //iam.googleapis.com/projects/*/locations/global/workloadIdentityPools/*/providers/*; use one of them, or ask the operator to allow it"
         )
     );
 }

@@ -235,7 +235,7 @@ impl LocalEntra {
 }
 
 /// A TLS acceptor serving `cert_pem` with `key_pem` (PKCS#8).
-fn acceptor(cert_pem: &str, key_pem: &str) -> Result<TlsAcceptor> {
+pub(crate) fn acceptor(cert_pem: &str, key_pem: &str) -> Result<TlsAcceptor> {
     let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).context("the serving certificate")?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("the serving key")?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

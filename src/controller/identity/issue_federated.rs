@@ -1,5 +1,6 @@
-//! One refresh of an Azure Identity: the federation proved at Entra with a token of the
-//! Identity's ServiceAccount (so `Ready=True` means an SDK in the pod will get a token too),
+//! One refresh of an Azure or GCP Identity: the federation proved with a token of the
+//! Identity's ServiceAccount (at Entra; at Google STS, then IAM Credentials when a service
+//! account is impersonated), so `Ready=True` means an SDK in the pod will get a token too,
 //! then the Secret of settings written. A settings-only Secret (delivery `Projected`) holds
 //! nothing that expires: it is verified again every `--azure-reverify-interval`; a Secret
 //! holding the token file (delivery `Secret`) is renewed at half the token's life.
@@ -13,12 +14,43 @@ use crate::controller::Error;
 use crate::exchange::renewal::{self, Schedule};
 use crate::exchange::token::request_token;
 use crate::exchange::{Exchange, ExchangeError, Request};
-use crate::output::azure::render;
 use crate::output::secret::{Record, data_hash};
 use crate::resolve::{Delivery, FederationTarget, ResolvedSet};
 use k8s_openapi::ByteString;
 
-/// Verifies the federation of the set's one Azure identity and writes its Secret.
+/// Exchanges `token` as the federation of `target` says; the grant only proves it works.
+async fn prove(pass: &Pass<'_>, target: &FederationTarget, token: String) -> Result<(), Error> {
+    let (services, ns, now) = (&pass.ctx.services, pass.ns.as_str(), pass.now);
+    let token = Box::pin(async move { Ok::<_, ExchangeError>(token) });
+    let (cloud, proved) = match target {
+        FederationTarget::Azure(input) => {
+            let request = Request {
+                namespace: ns,
+                input,
+                now,
+                keep: false,
+                token,
+            };
+            ("azure", services.entra.exchange(request).await.map(drop))
+        }
+        FederationTarget::Gcp(input) => {
+            let request = Request {
+                namespace: ns,
+                input,
+                now,
+                keep: false,
+                token,
+            };
+            ("gcp", services.gcp.exchange(request).await.map(drop))
+        }
+    };
+    let proved = proved.map_err(Error::from);
+    let result = proved.as_ref().map_or_else(Error::exchange_result, |_| "ok");
+    services.metrics.exchanged(cloud, result);
+    proved
+}
+
+/// Verifies the federation of the set's one Azure or GCP identity and writes its Secret.
 pub(super) async fn verify_and_write(
     pass: &Pass<'_>,
     (set, hash): (&ResolvedSet, &str),
@@ -30,26 +62,10 @@ pub(super) async fn verify_and_write(
     let Some(federation) = &resolved.federation else {
         return Err(Error::Metadata("federation"));
     };
-    let FederationTarget::Azure(target) = &federation.target;
     // One TokenRequest: the assertion the controller presents, and (delivery Secret) the
     // file it writes, so the file is known to work.
     let token = request_token(&ctx.services.client, ns, &resolved.token).await?;
-    let assertion = token.clone();
-    let verified = ctx
-        .services
-        .entra
-        .exchange(Request {
-            namespace: ns,
-            input: target,
-            now,
-            keep: false,
-            token: Box::pin(async move { Ok::<_, ExchangeError>(assertion) }),
-        })
-        .await
-        .map_err(Error::from);
-    let result = verified.as_ref().map_or_else(Error::exchange_result, |_| "ok");
-    ctx.services.metrics.exchanged("azure", result);
-    verified?;
+    prove(pass, &federation.target, token.clone()).await?;
     let schedule = schedule_of(
         &federation.delivery,
         resolved.token.expiration_seconds,
@@ -58,7 +74,10 @@ pub(super) async fn verify_and_write(
         jitter,
     );
     let file = matches!(federation.delivery, Delivery::Secret).then_some(token.as_str());
-    let data = render(resolved, target, &federation.delivery, file);
+    let data = match &federation.target {
+        FederationTarget::Azure(target) => crate::output::azure::render(resolved, target, &federation.delivery, file),
+        FederationTarget::Gcp(target) => crate::output::gcp::render(resolved, target, &federation.delivery, file),
+    };
     if let Some(record) = unchanged(pass, (set, hash), r, &data, &schedule) {
         return Ok(Issued {
             schedule,
