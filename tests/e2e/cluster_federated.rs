@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use atmos_auth_controller::output::labels;
 use atmos_auth_testenv::entra::{EntraConfig, LocalEntra};
 use atmos_auth_testenv::gcp::{GcpConfig, LocalGcp, pool_provider_name};
 use atmos_auth_testenv::sts::OidcIssuer;
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 
 use crate::cluster_profiles::apply_cluster_profile;
 use crate::fixture::*;
@@ -152,6 +153,24 @@ async fn a_cluster_profile_with_an_azure_provider_serves_the_namespaces_it_selec
         !controller.log_text().contains(token.as_str()),
         "the token leaked into the log"
     );
+
+    // Namespace a deselected: its Secrets stay, marked revoked, without the token file or
+    // the settings (an Azure Secret's keys are not AWS's fixed ones; they are recorded).
+    apply_cluster_profile(&client, &cluster_profile("e2e-cap-azure", "e2e-nothing", &body)).await?;
+    wait_reason(&client, &a, "file", "NamespaceNotAllowed", Duration::from_secs(60)).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &a);
+    for name in ["file", "tf"] {
+        let waited = wait_for(Duration::from_secs(30), || {
+            let secrets = secrets.clone();
+            async move {
+                let s = secrets.get(name).await?;
+                Ok(s.annotations().contains_key(labels::REVOKED) && s.data.unwrap_or_default().is_empty())
+            }
+        })
+        .await;
+        let left: Vec<String> = secrets.get(name).await?.data.unwrap_or_default().into_keys().collect();
+        waited.map_err(|e| anyhow::anyhow!("{name}: {e:#}; keys left: {left:?}"))?;
+    }
     Api::<atmos_auth_controller::api::ClusterAuthProfile>::all(client.clone())
         .delete("e2e-cap-azure", &Default::default())
         .await?;
