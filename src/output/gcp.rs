@@ -255,6 +255,7 @@ mod tests {
             assert!(!data.contains_key(absent), "{absent}");
         }
         assert!(data.keys().all(|k| ALL_KEYS.contains(&k.as_str())), "{data:?}");
+        assert!(r.consumer_requirement().is_none(), "the pod needs no ServiceAccount");
     }
 
     #[test]

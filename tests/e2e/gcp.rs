@@ -446,6 +446,7 @@ async fn the_access_token_format_holds_a_token_google_issued_renewed_before_it_e
         info.expires_at
     );
     assert!(renewal < expiration, "{renewal} {expiration}");
+    assert!(st.consumer.is_none(), "the pod exchanges nothing: {:?}", st.consumer);
 
     // Renewed before the first token expires, with another token the endpoint issued.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
