@@ -301,6 +301,11 @@ pub enum SecretFormat {
     Files,
     /// `AWS_*` keys for `envFrom`: for short Jobs only.
     Env,
+    /// GCP chains only, and alone: `GOOGLE_OAUTH_ACCESS_TOKEN`, the impersonated access
+    /// token, renewed at two thirds of its life. Terraform's google provider prefers it to
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, so it never shares a Secret with that setting.
+    #[serde(rename = "gcp-access-token")]
+    GcpAccessToken,
 }
 
 /// What the controller did and found.

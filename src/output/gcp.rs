@@ -15,8 +15,10 @@
 //!   `GOOGLE_CLOUD_ZONE`, `CLOUDSDK_COMPUTE_ZONE` when known;
 //! - `files`: the same as `KEY=value` lines in `gcp.env`.
 //!
-//! No `GOOGLE_OAUTH_ACCESS_TOKEN`: it wins over the credentials file in Terraform's google
-//! provider and expires within the hour (a separate, explicitly chosen format, not built yet).
+//! `gcp-access-token` (chosen explicitly, and alone: it wins over the credentials file in
+//! Terraform's google provider, so the two never share a Secret) holds instead
+//! `GOOGLE_OAUTH_ACCESS_TOKEN`, the impersonated access token the controller obtained, with
+//! the project keys; no configuration and no `consumer.json` (the pod exchanges nothing).
 //! With delivery `Projected` the key `consumer.json` names what the pod must provide; with
 //! delivery `Secret` the token itself is the key `gcp-identity-token`.
 
@@ -34,8 +36,12 @@ pub const CREDENTIALS_JSON: &str = "gcp-credentials.json";
 pub const GCP_ENV_FILE: &str = "gcp.env";
 const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
+/// The access token's key (`gcp-access-token`).
+pub const ACCESS_TOKEN_KEY: &str = "GOOGLE_OAUTH_ACCESS_TOKEN";
+
 /// Every key a GCP Secret may hold (for tools that tell a GCP Secret apart).
-pub const ALL_KEYS: [&str; 12] = [
+pub const ALL_KEYS: [&str; 13] = [
+    ACCESS_TOKEN_KEY,
     "GOOGLE_APPLICATION_CREDENTIALS",
     "GOOGLE_CLOUD_PROJECT",
     "GCLOUD_PROJECT",
@@ -92,6 +98,18 @@ pub fn settings(resolved: &Resolved, target: &GcpTarget) -> Vec<(&'static str, S
         out.push(("CLOUDSDK_COMPUTE_ZONE", zone.clone()));
     }
     out
+}
+
+/// The Secret's data with format `gcp-access-token`: the access token and the project keys
+/// (never `GOOGLE_APPLICATION_CREDENTIALS`, which the token would shadow).
+pub fn render_access_token(resolved: &Resolved, target: &GcpTarget, access_token: &str) -> BTreeMap<String, String> {
+    let mut data: BTreeMap<String, String> = settings(resolved, target)
+        .into_iter()
+        .filter(|(k, _)| *k != "GOOGLE_APPLICATION_CREDENTIALS")
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    data.insert(ACCESS_TOKEN_KEY.to_owned(), access_token.to_owned());
+    data
 }
 
 /// The Secret's data; `token` is the ServiceAccount token for delivery `Secret`.
@@ -217,5 +235,57 @@ mod tests {
         assert!(config.get("service_account_impersonation_url").is_none(), "{config}");
         assert_eq!(data["GOOGLE_CLOUD_ZONE"], "us-central1-a");
         assert_eq!(data["CLOUDSDK_CORE_PROJECT"], "acme-ctx");
+    }
+
+    #[test]
+    fn the_access_token_format_holds_the_token_and_never_the_credentials_setting() {
+        let r = resolved(json!({}), "secret: {formats: [gcp-access-token]}");
+        let FederationTarget::Gcp(t) = &r.federation.as_ref().unwrap().target else {
+            panic!("a GCP chain")
+        };
+        let data = render_access_token(&r, t, "ya29.token");
+        assert_eq!(data[ACCESS_TOKEN_KEY], "ya29.token");
+        assert_eq!(data["GOOGLE_CLOUD_PROJECT"], "acme-prod");
+        for absent in [
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            CREDENTIALS_JSON,
+            CONSUMER_JSON,
+            GCP_TOKEN_FILE,
+        ] {
+            assert!(!data.contains_key(absent), "{absent}");
+        }
+        assert!(data.keys().all(|k| ALL_KEYS.contains(&k.as_str())), "{data:?}");
+        assert!(r.consumer_requirement().is_none(), "the pod needs no ServiceAccount");
+    }
+
+    #[test]
+    fn the_access_token_format_is_refused_beside_another_format_or_a_token_file() {
+        let profile: crate::api::AuthProfileSpec = serde_json::from_value(json!({
+            "providers": {"wif": {"kind": "gcp/workload-identity-federation", "spec": {
+                "project_number": "123456789012", "workload_identity_pool_id": "k8s-pool",
+                "workload_identity_provider_id": "cluster", "service_account": "tf"}}},
+            "identities": {"gcp/tf": {"kind": "gcp/service-account", "default": true,
+                "via": {"provider": "wif"},
+                "principal": {"service_account_email": "tf@acme-prod.iam.gserviceaccount.com"}}}
+        }))
+        .unwrap();
+        let refused = |extra: &str| {
+            let spec = serde_saphyr::from_str(&format!("profile: p\n{extra}")).unwrap();
+            let problems = resolve(&profile, &spec, "gcp", &Settings::default()).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].path, "spec.secret.formats");
+            problems[0].message.clone()
+        };
+        let both = refused("secret: {formats: [env, gcp-access-token]}");
+        assert!(
+            both.starts_with("gcp-access-token must be the only format: Terraform's google provider"),
+            "{both}"
+        );
+        assert!(
+            both.contains("a second Identity with formats [gcp-access-token]"),
+            "{both}"
+        );
+        let file = refused("federatedToken: {delivery: Secret}\nsecret: {formats: [gcp-access-token]}");
+        assert!(file.contains("remove spec.federatedToken.delivery: Secret"), "{file}");
     }
 }

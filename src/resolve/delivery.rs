@@ -35,11 +35,11 @@ impl Cloud {
 
 /// A federated chain's formats: `env` (for `envFrom`) unless the Identity names others;
 /// `files` writes the same settings as a file; `process` (AWS's `credential_process`) is
-/// refused.
+/// refused; `gcp-access-token` only on a GCP chain, alone ([`access_token_problem`]).
 pub(super) fn federated_formats(
     identity: &IdentitySpec,
     secret: &mut SecretPlan,
-    cloud: Cloud,
+    (cloud, delivery): (Cloud, &Delivery),
     problems: &mut Vec<Problem>,
 ) {
     let named = identity
@@ -66,6 +66,39 @@ pub(super) fn federated_formats(
                 }
             ),
         ));
+    }
+    problems.extend(access_token_problem(&secret.formats, Some((cloud, delivery))));
+}
+
+/// Why `formats` may not hold `gcp-access-token` on this chain (`federated`: its cloud and
+/// delivery, `None` for AWS). It is refused beside any other format because Terraform's
+/// google provider (and gcloud) take `GOOGLE_OAUTH_ACCESS_TOKEN` over
+/// `GOOGLE_APPLICATION_CREDENTIALS`: a pod given both would use a token that a running
+/// process never renews instead of the configuration it refreshes itself, the same trap as
+/// static AWS keys beside `credential_process`. With delivery `Secret` a token file would sit
+/// in the Secret for nothing: the controller makes the exchange itself.
+pub(super) fn access_token_problem(formats: &[SecretFormat], federated: Option<(Cloud, &Delivery)>) -> Option<Problem> {
+    if !formats.contains(&SecretFormat::GcpAccessToken) {
+        return None;
+    }
+    let problem = |message: &str| Some(Problem::new("spec.secret.formats", Reason::InvalidIdentity, message));
+    match federated {
+        None | Some((Cloud::Azure, _)) => problem(
+            "gcp-access-token holds a GCP access token (GOOGLE_OAUTH_ACCESS_TOKEN) and applies to \
+             gcp/workload-identity-federation chains only: remove it",
+        ),
+        Some(_) if formats.len() > 1 => problem(
+            "gcp-access-token must be the only format: Terraform's google provider and gcloud use \
+             GOOGLE_OAUTH_ACCESS_TOKEN before GOOGLE_APPLICATION_CREDENTIALS, so a pod given both \
+             would keep a token it never renews instead of the configuration it refreshes itself; \
+             write the access token to a Secret of its own (a second Identity with formats \
+             [gcp-access-token]) and give each pod one of them",
+        ),
+        Some((_, Delivery::Secret)) => problem(
+            "gcp-access-token needs no token file in the Secret (the controller makes the \
+             exchange): remove spec.federatedToken.delivery: Secret",
+        ),
+        Some(_) => None,
     }
 }
 
@@ -154,5 +187,31 @@ pub(super) fn check_delivery(
                 _ => Some(Delivery::Secret),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod access_token_tests {
+    use super::*;
+
+    #[test]
+    fn the_access_token_format_is_for_gcp_chains_alone() {
+        let only = [SecretFormat::GcpAccessToken];
+        let projected = Delivery::Projected {
+            mount_path: "/t".into(),
+        };
+        assert!(access_token_problem(&only, Some((Cloud::Gcp, &projected))).is_none());
+        assert!(access_token_problem(&[SecretFormat::Env], None).is_none());
+        for federated in [None, Some((Cloud::Azure, &projected))] {
+            let p = access_token_problem(&only, federated).expect("refused");
+            assert_eq!(p.path, "spec.secret.formats");
+            assert!(
+                p.message.contains("gcp/workload-identity-federation chains only"),
+                "{}",
+                p.message
+            );
+        }
+        let both = [SecretFormat::Files, SecretFormat::GcpAccessToken];
+        assert!(access_token_problem(&both, Some((Cloud::Gcp, &projected))).is_some());
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::Settings;
-use super::delivery::{Cloud, check_delivery, federated_formats};
+use super::delivery::{Cloud, access_token_problem, check_delivery, federated_formats};
 use super::identity_fields::{check_refresh_before, check_secret, check_service_account_name};
 use super::merge::merge_over;
 use super::model::{Delivery, Federation, FederationTarget, Resolved};
@@ -79,6 +79,7 @@ pub fn resolve(
     // an azure/subscription target whose provider had problems still gets its own checked).
     let mut delivery = None;
     let mut cloud = Cloud::Azure;
+    let mut aws_chain = false;
     if let Some((_, chain, _)) = &mut outcome {
         let gcp = chain.gcp.is_some() || super::kinds::is_gcp_identity(&chain.target_kind);
         let federated = gcp || chain.azure.is_some() || chain.target_kind == super::kinds::AZURE_IDENTITY_KIND;
@@ -88,6 +89,7 @@ pub fn resolve(
             .as_deref()
             .and_then(|p| profile.providers.get_key_value(p))
             .map(|(k, v)| (k.as_str(), v));
+        aws_chain = !federated;
         let federated = federated.then_some(cloud);
         delivery = check_delivery(identity, federated, provider, chain.token.as_mut(), &mut problems);
     }
@@ -96,8 +98,10 @@ pub fn resolve(
     let refresh_before_seconds =
         check_refresh_before(identity, &mut problems).or(settings.default_refresh_before_seconds);
     let mut secret = check_secret(identity, identity_object_name, &mut problems);
-    if let (Some(plan), Some(_)) = (&mut secret, &delivery) {
-        federated_formats(identity, plan, cloud, &mut problems);
+    match (&mut secret, &delivery) {
+        (Some(plan), Some(delivery)) => federated_formats(identity, plan, (cloud, delivery), &mut problems),
+        (Some(plan), None) if aws_chain => problems.extend(access_token_problem(&plan.formats, None)),
+        _ => {}
     }
 
     match (outcome, secret) {

@@ -199,6 +199,10 @@ impl Resolved {
     /// What a consumer pod must provide, when the Secret points at a projected token.
     pub fn consumer_requirement(&self) -> Option<ConsumerRequirement> {
         let federation = self.federation.as_ref()?;
+        // With GCP's access token the pod exchanges nothing: it may run as anyone.
+        if self.secret.formats.contains(&crate::api::SecretFormat::GcpAccessToken) {
+            return None;
+        }
         match &federation.delivery {
             Delivery::Projected { mount_path } => Some(ConsumerRequirement {
                 service_account_name: self.token.service_account.clone(),

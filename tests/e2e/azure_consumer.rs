@@ -181,3 +181,128 @@ async fn azure_identity_gets_tokens_with_the_secrets_settings_across_rotations()
     );
     Ok(())
 }
+
+/// Gets an ARM token with one WorkloadIdentityCredential per line read (one process).
+const SDK_LOOP: &str = r#"
+import sys
+from azure.identity import WorkloadIdentityCredential
+cred = WorkloadIdentityCredential(disable_instance_discovery=True)
+for _ in sys.stdin:
+    tok = cred.get_token("https://management.azure.com/.default")
+    print("ok", tok.expires_on, flush=True)
+"#;
+
+/// Soak (not in the normal run: `cargo test --test e2e -- --ignored soak_`, about 45 min):
+/// one azure-identity process across the opt-in token file's real renewal. The file lasts
+/// 1 h and is renewed at half-life; the test plays the kubelet, copying the Secret's token
+/// file where its volume would be every 5 s, and asks the same process for a token every
+/// 30 s (Entra's local tokens live 60 s, so it asks Entra again). azure-identity re-reads the
+/// file every 10 minutes, so the renewed token must be presented by that process within
+/// about 10 minutes of the renewal, and no request may fail meanwhile.
+#[tokio::test]
+#[ignore = "soak: about 45 minutes"]
+async fn soak_one_azure_identity_process_across_the_token_files_renewal() -> Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let cp = control_plane();
+    let client = cp.client().await?;
+    let ns = namespace(&client, "azure-soak").await?;
+    let subject = format!("system:serviceaccount:{ns}:terraform");
+    let issuer = OidcIssuer {
+        url: cp.issuer().to_owned(),
+        ca_pem: cp.ca_pem().to_owned(),
+    };
+    let entra = LocalEntra::start(EntraConfig::single(TENANT, CLIENT, cp.issuer(), &subject), issuer)?;
+    let dir = tempfile::tempdir()?;
+    let ca_file = dir.path().join("entra-ca.pem");
+    std::fs::write(&ca_file, entra.ca_pem())?;
+    let mounted = dir.path().join("secret");
+    std::fs::create_dir_all(&mounted)?;
+    let sts = start_sts(cp);
+    let authority = format!("public={}", entra.authority_host());
+    let ca_arg = ca_file.display().to_string();
+    let _controller = ControllerProcess::start(
+        cp,
+        &ns,
+        &sts.endpoint(),
+        &["--azure-authority-host", &authority, "--azure-ca-file", &ca_arg],
+    )?;
+    apply(&client, &ns, &super::azure::azure_profile()).await?;
+    let body = format!(
+        "  federatedToken: {{delivery: Secret}}\n  secret: {{mountPath: {}}}",
+        mounted.display()
+    );
+    apply(&client, &ns, &super::azure::azure_identity("soak", &body)).await?;
+    wait_reason(&client, &ns, "soak", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let first = secret_data(&client, &ns, "soak").await?;
+    let file = mounted.join("azure-identity-token");
+    std::fs::write(&file, &first["azure-identity-token"])?;
+    let first_jti = jti(&first["azure-identity-token"]).context("jti")?;
+
+    let mut child = Command::new("python3")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .env("REQUESTS_CA_BUNDLE", &ca_file)
+        .envs(
+            first
+                .iter()
+                .filter(|(k, _)| k.starts_with("AZURE_") || k.starts_with("ARM_")),
+        )
+        .args(["-c", SDK_LOOP])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("python3 with azure-identity")?;
+    let mut out = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let start = std::time::Instant::now();
+    let mut renewed: Option<(String, std::time::Instant)> = None;
+    let mut asked = 0;
+    loop {
+        // The kubelet's copy of the Secret's token file (atomically, as its volume does).
+        let now = secret_data(&client, &ns, "soak").await?;
+        let token = now
+            .get("azure-identity-token")
+            .context("the token file left the Secret")?;
+        let tmp = mounted.join(".azure-identity-token.tmp");
+        std::fs::write(&tmp, token)?;
+        std::fs::rename(&tmp, &file)?;
+        if renewed.is_none() && jti(token) != Some(first_jti.clone()) {
+            eprintln!("renewed after {:?}", start.elapsed());
+            renewed = Some((jti(token).context("jti")?, std::time::Instant::now()));
+        }
+        if asked % 6 == 0 {
+            let stdin = child.stdin.as_mut().context("stdin")?;
+            stdin.write_all(b"token\n").await?;
+            stdin.flush().await?;
+            let line = tokio::time::timeout(Duration::from_secs(60), out.next_line())
+                .await
+                .context("azure-identity timed out")??
+                .context("azure-identity exited (see its stderr above)")?;
+            anyhow::ensure!(line.starts_with("ok "), "azure-identity failed: {line}");
+        }
+        asked += 1;
+        if let Some((new, at)) = &renewed {
+            if presented(&entra, new) {
+                eprintln!(
+                    "the same process presented the renewed token {:?} after the renewal",
+                    at.elapsed()
+                );
+                break;
+            }
+            anyhow::ensure!(
+                at.elapsed() < Duration::from_secs(12 * 60),
+                "the process did not present the renewed token within 12 minutes of its renewal"
+            );
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(55 * 60),
+            "no renewal within 55 minutes"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(presented(&entra, &first_jti), "the first token was presented too");
+    anyhow::ensure!(child.try_wait()?.is_none(), "the process ended");
+    Ok(())
+}

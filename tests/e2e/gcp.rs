@@ -388,3 +388,167 @@ async fn google_auth_gets_tokens_with_the_secrets_settings_across_rotations() ->
     assert!(issued_for_sa(&env.gcp, &hash));
     Ok(())
 }
+
+/// `gcp-access-token`: chosen explicitly, the Secret holds the impersonated access token
+/// (one the endpoint issued for the service account) and no credentials setting it would
+/// shadow; it is renewed before it expires, at two thirds of its real life; switching an
+/// Identity from `env` to it removes the keys it would shadow.
+#[tokio::test]
+async fn the_access_token_format_holds_a_token_google_issued_renewed_before_it_expires() -> Result<()> {
+    let client = control_plane().client().await?;
+    let ns = namespace(&client, "gcp-token").await?;
+    let env = start(&client, &ns).await?;
+    let body = |formats: &str| format!("  identity: gcp/prod\n  secret: {{formats: [{formats}]}}");
+    apply(&client, &ns, &gcp_identity("token", &body("env"))).await?;
+    wait_reason(&client, &ns, "token", "CredentialsIssued", Duration::from_secs(60))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tail(&env.controller.log_text())))?;
+    assert!(
+        secret_data(&client, &ns, "token")
+            .await?
+            .contains_key("GOOGLE_APPLICATION_CREDENTIALS")
+    );
+
+    // Switched: the token in, the settings it would shadow out.
+    apply(&client, &ns, &gcp_identity("token", &body("gcp-access-token"))).await?;
+    let switched = wait_for(Duration::from_secs(60), || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            let d = secret_data(&client, &ns, "token").await?;
+            Ok(d.contains_key("GOOGLE_OAUTH_ACCESS_TOKEN")
+                && !d.contains_key("GOOGLE_APPLICATION_CREDENTIALS")
+                && !d.contains_key("gcp-credentials.json"))
+        }
+    })
+    .await;
+    let data = secret_data(&client, &ns, "token").await?;
+    switched.map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}; keys: {:?}\n{}",
+            data.keys(),
+            log_tail(&env.controller.log_text())
+        )
+    })?;
+    let first = data["GOOGLE_OAUTH_ACCESS_TOKEN"].clone();
+    let info = env.gcp.token_info(&first).context("not a token the endpoint issued")?;
+    assert_eq!(info.member, format!("serviceAccount:{SA}"));
+    assert_eq!(data["GOOGLE_CLOUD_PROJECT"], "acme-prod");
+    assert!(!data.contains_key("consumer.json"), "{:?}", data.keys());
+
+    // The status's expiry is the token's; renewal comes before it.
+    let identities: Api<atmos_auth_controller::api::Identity> = Api::namespaced(client.clone(), &ns);
+    let st = identities.get("token").await?.status.unwrap_or_default();
+    let expiration: jiff::Timestamp = st.expiration.as_deref().context("status.expiration")?.parse()?;
+    let renewal: jiff::Timestamp = st.renewal_time.as_deref().context("status.renewalTime")?.parse()?;
+    assert!(
+        (expiration.as_second() - info.expires_at).abs() <= 1,
+        "status {expiration} vs token {}",
+        info.expires_at
+    );
+    assert!(renewal < expiration, "{renewal} {expiration}");
+    assert!(st.consumer.is_none(), "the pod exchanges nothing: {:?}", st.consumer);
+
+    // Renewed before the first token expires, with another token the endpoint issued.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let second = loop {
+        let now = secret_data(&client, &ns, "token").await?;
+        if now.get("GOOGLE_OAUTH_ACCESS_TOKEN") != Some(&first) {
+            break now["GOOGLE_OAUTH_ACCESS_TOKEN"].clone();
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "not renewed within 90 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let renewed_at = jiff::Timestamp::now().as_second();
+    assert!(
+        renewed_at < info.expires_at,
+        "renewed at {renewed_at}, after the token expired at {}",
+        info.expires_at
+    );
+    let next = env
+        .gcp
+        .token_info(&second)
+        .context("the renewed token is not the endpoint's")?;
+    assert_eq!(next.member, format!("serviceAccount:{SA}"));
+
+    // Never logged, nor in status.
+    let log = env.controller.log_text();
+    let status = serde_json::to_string(&identities.get("token").await?.status)?;
+    for t in [&first, &second] {
+        assert!(
+            !log.contains(t.as_str()) && !status.contains(t.as_str()),
+            "an access token leaked"
+        );
+    }
+    Ok(())
+}
+
+/// Soak (not in the normal run: `cargo test --test e2e -- --ignored soak_`, about 35 min):
+/// one google-auth process across the opt-in token file's real renewal (1 h, renewed at
+/// half-life). The test plays the kubelet, copying the Secret's token file where its volume
+/// would be every 5 s, and refreshes the same process every 30 s; google-auth reads the file
+/// at each refresh, so the renewed token is presented at the first refresh after it lands,
+/// and no refresh may fail meanwhile.
+#[tokio::test]
+#[ignore = "soak: about 35 minutes"]
+async fn soak_one_google_auth_process_across_the_token_files_renewal() -> Result<()> {
+    let client = control_plane().client().await?;
+    let ns = namespace(&client, "gcp-soak").await?;
+    let env = start(&client, &ns).await?;
+    let mounted = env.dir.path().join("secret");
+    std::fs::create_dir_all(&mounted)?;
+    let body = format!(
+        "  identity: gcp/prod\n  federatedToken: {{delivery: Secret}}\n  secret: {{mountPath: {}}}",
+        mounted.display()
+    );
+    apply(&client, &ns, &gcp_identity("soak", &body)).await?;
+    wait_reason(&client, &ns, "soak", "CredentialsIssued", Duration::from_secs(60)).await?;
+    let first = secret_data(&client, &ns, "soak").await?;
+    mount(&mounted, &first)?;
+    let first_jti = jti(&first["gcp-identity-token"]).context("jti")?;
+    let mut sdk = Sdk::start(&first, &env.ca_file)?;
+    let start = std::time::Instant::now();
+    let mut renewed: Option<(String, std::time::Instant)> = None;
+    let mut rounds = 0;
+    loop {
+        let now = secret_data(&client, &ns, "soak").await?;
+        let token = now
+            .get("gcp-identity-token")
+            .context("the token file left the Secret")?;
+        let (file, tmp) = (
+            mounted.join("gcp-identity-token"),
+            mounted.join(".gcp-identity-token.tmp"),
+        );
+        std::fs::write(&tmp, token)?;
+        std::fs::rename(&tmp, &file)?;
+        if renewed.is_none() && jti(token) != Some(first_jti.clone()) {
+            eprintln!("renewed after {:?}", start.elapsed());
+            renewed = Some((jti(token).context("jti")?, std::time::Instant::now()));
+        }
+        if rounds % 6 == 0 {
+            let hash = sdk.refresh().await?;
+            anyhow::ensure!(issued_for_sa(&env.gcp, &hash), "not an impersonated token");
+        }
+        rounds += 1;
+        if let Some((new, at)) = &renewed {
+            if presented(&env.gcp, new) {
+                eprintln!(
+                    "the same process presented the renewed token {:?} after the renewal",
+                    at.elapsed()
+                );
+                break;
+            }
+            anyhow::ensure!(
+                at.elapsed() < Duration::from_secs(120),
+                "the process did not present the renewed token within 2 minutes of its renewal"
+            );
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(45 * 60),
+            "no renewal within 45 minutes"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(presented(&env.gcp, &first_jti));
+    anyhow::ensure!(sdk.child.try_wait()?.is_none(), "the process ended");
+    Ok(())
+}

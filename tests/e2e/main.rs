@@ -8,6 +8,7 @@ mod atmos_reading;
 mod azure;
 mod azure_consumer;
 mod chart_rbac;
+mod cluster_federated;
 mod cluster_profiles;
 mod consumers;
 mod corpus;

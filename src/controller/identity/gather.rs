@@ -96,23 +96,33 @@ pub fn gather(obj: &Identity, ns: &str, ctx: &Context, now: Timestamp) -> Observ
     o
 }
 
-/// A resolved set this controller can serve: one Azure identity per Secret for now (the
-/// layout of several is not built), so a list with an Azure identity is refused with a
-/// specific reason instead of reaching an exchanger.
+/// A resolved set this controller can serve: one Azure or GCP identity per Secret, so a list
+/// with one is refused with a reason saying why and what to do instead of reaching an
+/// exchanger. Kept refused on purpose: a pod reads one set of these settings (the SDKs take
+/// one client, tenant, credentials file and token file from the environment), so a second
+/// identity's keys would overwrite the first's.
 fn exchanged_here(set: ResolvedSet) -> Result<ResolvedSet, Vec<Problem>> {
     match set.items.iter().find_map(|r| r.federation.as_ref().map(|f| (r, f))) {
-        Some((r, f)) if set.multi => Err(vec![Problem::new(
-            "spec.identities",
-            Reason::UnsupportedKind,
-            format!(
-                "{} is {} {} identity: this controller version writes one {} identity per Secret \
-                 (spec.identity); no Secret is written",
-                r.identity,
-                if f.target.cloud() == "GCP" { "a" } else { "an" },
-                f.target.cloud(),
-                f.target.cloud()
-            ),
-        )]),
+        Some((r, f)) if set.multi => {
+            let cloud = f.target.cloud();
+            let (article, reads) = if cloud == "GCP" {
+                ("a", "one GOOGLE_APPLICATION_CREDENTIALS configuration")
+            } else {
+                ("an", "one AZURE_CLIENT_ID/ARM_CLIENT_ID, tenant and token file")
+            };
+            Err(vec![Problem::new(
+                "spec.identities",
+                Reason::UnsupportedKind,
+                format!(
+                    "{id} is {article} {cloud} identity, and a Secret holds one {cloud} identity: \
+                     a pod's SDKs and Terraform read {reads} from its environment, so several \
+                     would overwrite each other; set spec.identity: {id} instead of \
+                     spec.identities, with one Identity (and Secret) per {cloud} identity; no \
+                     Secret is written",
+                    id = r.identity,
+                ),
+            )])
+        }
         _ => Ok(set),
     }
 }
@@ -263,7 +273,40 @@ mod tests {
         assert_eq!(problems[0].reason, Reason::UnsupportedKind);
         assert_eq!(
             problems[0].message,
-            "azure/prod is an Azure identity: this controller version writes one Azure identity per Secret (spec.identity); no Secret is written"
+            "azure/prod is an Azure identity, and a Secret holds one Azure identity: a pod's SDKs \
+             and Terraform read one AZURE_CLIENT_ID/ARM_CLIENT_ID, tenant and token file from its \
+             environment, so several would overwrite each other; set spec.identity: azure/prod \
+             instead of spec.identities, with one Identity (and Secret) per Azure identity; no \
+             Secret is written"
+        );
+    }
+
+    #[test]
+    fn a_list_with_a_gcp_identity_is_refused_saying_why() {
+        let profile: AuthProfileSpec = serde_json::from_value(serde_json::json!({
+            "providers": {"wif": {"kind": "gcp/workload-identity-federation", "spec": {
+                "project_number": "123456789012", "workload_identity_pool_id": "k8s-pool",
+                "workload_identity_provider_id": "cluster", "service_account": "tf"}}},
+            "identities": {"gcp/prod": {"kind": "gcp/project", "default": true,
+                "via": {"provider": "wif"}, "principal": {"project_id": "acme-prod"}}}
+        }))
+        .unwrap();
+        let spec = serde_json::from_value(serde_json::json!({"profile": "p", "identities": ["gcp/prod"]})).unwrap();
+        let set = resolve_set(&profile, &spec, "gcp", &Settings::default()).unwrap();
+        let problems = exchanged_here(set).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "spec.identities");
+        assert!(
+            problems[0]
+                .message
+                .starts_with("gcp/prod is a GCP identity, and a Secret holds one GCP identity: a pod's SDKs and Terraform read one GOOGLE_APPLICATION_CREDENTIALS configuration"),
+            "{}",
+            problems[0].message
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("set spec.identity: gcp/prod instead of spec.identities")
         );
     }
 }

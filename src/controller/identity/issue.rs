@@ -233,12 +233,11 @@ pub(super) async fn write_secret(
         (labels::ISSUED_AT.to_owned(), issued_at.to_string()),
         (labels::IDENTITY.to_owned(), set.names()),
     ]);
-    // The per-identity keys of an AWS Secret of several identities (an Azure one has none).
-    let extra = if resolved.federation.is_none() {
-        extra_keys(&data)
-    } else {
-        Vec::new()
-    };
+    // The keys beyond AWS's fixed ones: an AWS Secret's per-identity keys, every key of an
+    // Azure or GCP Secret. Recorded so that emptying the Secret (revoked, superseded) or
+    // pruning it after a spec change removes them too: a token file or access token must
+    // not outlive the Secret's use.
+    let extra = extra_keys(&data);
     if !extra.is_empty() {
         annotations.insert(labels::DATA_KEYS.to_owned(), extra.join(","));
     }

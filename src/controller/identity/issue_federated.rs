@@ -3,14 +3,17 @@
 //! account is impersonated), so `Ready=True` means an SDK in the pod will get a token too,
 //! then the Secret of settings written. A settings-only Secret (delivery `Projected`) holds
 //! nothing that expires: it is verified again every `--azure-reverify-interval`; a Secret
-//! holding the token file (delivery `Secret`) is renewed at half the token's life.
+//! holding the token file (delivery `Secret`) is renewed at half the token's life; one
+//! holding GCP's access token (`gcp-access-token`) at two thirds of that token's life.
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::act::{Pass, Refreshing};
 use super::issue::{Issued, restores_of, write_mode, write_secret};
 use super::trigger::RenewReason;
+use crate::api::SecretFormat;
 use crate::controller::Error;
+use crate::exchange::gcp::GcpGrant;
 use crate::exchange::renewal::{self, Schedule};
 use crate::exchange::token::request_token;
 use crate::exchange::{Exchange, ExchangeError, Request};
@@ -18,8 +21,15 @@ use crate::output::secret::{Record, data_hash};
 use crate::resolve::{Delivery, FederationTarget, ResolvedSet};
 use k8s_openapi::ByteString;
 
-/// Exchanges `token` as the federation of `target` says; the grant only proves it works.
-async fn prove(pass: &Pass<'_>, target: &FederationTarget, token: String) -> Result<(), Error> {
+/// Exchanges `token` as the federation of `target` says. The grant only proves it works,
+/// except with `keep` (GCP's `gcp-access-token` format): then the GCP grant, with its access
+/// token, is returned.
+async fn prove(
+    pass: &Pass<'_>,
+    target: &FederationTarget,
+    token: String,
+    keep: bool,
+) -> Result<Option<GcpGrant>, Error> {
     let (services, ns, now) = (&pass.ctx.services, pass.ns.as_str(), pass.now);
     let token = Box::pin(async move { Ok::<_, ExchangeError>(token) });
     let (cloud, proved) = match target {
@@ -31,17 +41,17 @@ async fn prove(pass: &Pass<'_>, target: &FederationTarget, token: String) -> Res
                 keep: false,
                 token,
             };
-            ("azure", services.entra.exchange(request).await.map(drop))
+            ("azure", services.entra.exchange(request).await.map(|_| None))
         }
         FederationTarget::Gcp(input) => {
             let request = Request {
                 namespace: ns,
                 input,
                 now,
-                keep: false,
+                keep,
                 token,
             };
-            ("gcp", services.gcp.exchange(request).await.map(drop))
+            ("gcp", services.gcp.exchange(request).await.map(|g| keep.then_some(g)))
         }
     };
     let proved = proved.map_err(Error::from);
@@ -65,8 +75,9 @@ pub(super) async fn verify_and_write(
     // One TokenRequest: the assertion the controller presents, and (delivery Secret) the
     // file it writes, so the file is known to work.
     let token = request_token(&ctx.services.client, ns, &resolved.token).await?;
-    prove(pass, &federation.target, token.clone()).await?;
-    let schedule = schedule_of(
+    let keep = resolved.secret.formats.contains(&SecretFormat::GcpAccessToken);
+    let kept = prove(pass, &federation.target, token.clone(), keep).await?;
+    let mut schedule = schedule_of(
         &federation.delivery,
         resolved.token.expiration_seconds,
         ctx.services.azure_reverify_interval,
@@ -74,9 +85,20 @@ pub(super) async fn verify_and_write(
         jitter,
     );
     let file = matches!(federation.delivery, Delivery::Secret).then_some(token.as_str());
-    let data = match &federation.target {
-        FederationTarget::Azure(target) => crate::output::azure::render(resolved, target, &federation.delivery, file),
-        FederationTarget::Gcp(target) => crate::output::gcp::render(resolved, target, &federation.delivery, file),
+    let data = match (&federation.target, kept.as_ref().and_then(|g| g.access_token.as_ref())) {
+        (FederationTarget::Gcp(target), Some(access)) => {
+            // The access token expires: renewed from its real expiry (two thirds of its life
+            // unless the Identity's refreshBefore says earlier), not at the re-verify interval.
+            let grant = kept.as_ref().map_or((now, now), |g| (g.issued, g.expiration));
+            schedule = renewal::schedule(grant.0, grant.1, resolved.refresh_before_seconds, jitter);
+            crate::output::gcp::render_access_token(resolved, target, access.expose())
+        }
+        (FederationTarget::Azure(target), _) => {
+            crate::output::azure::render(resolved, target, &federation.delivery, file)
+        }
+        (FederationTarget::Gcp(target), None) => {
+            crate::output::gcp::render(resolved, target, &federation.delivery, file)
+        }
     };
     if let Some(record) = unchanged(pass, (set, hash), r, &data, &schedule) {
         return Ok(Issued {

@@ -1,8 +1,9 @@
 //! GCP: the ServiceAccount token exchanged at Google STS for a federated token of its pool
 //! provider, then, when the chain impersonates a service account, `generateAccessToken` at
-//! IAM Credentials (with `delegates`). The controller makes these calls only to prove the
+//! IAM Credentials (with `delegates`). The controller makes these calls to prove the
 //! federation works (`Ready=True` means google-auth in the pod will get a token too); the
-//! access tokens are dropped at once, never stored or logged. Pods exchange their own token.
+//! access tokens are dropped at once unless the request asks to keep the last one (the
+//! `gcp-access-token` format), and never logged. Otherwise pods exchange their own token.
 //!
 //! Both URLs are the operator's (`--gcp-sts-url`, `--gcp-iam-credentials-url`, resolved into
 //! the target); calls go through the budget's rate limiter, keyed by the pool's project
@@ -30,13 +31,33 @@ const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// What a successful exchange proves: the federation (and impersonation) worked at
-/// `issued`; the last access token (dropped) would have lasted until `expiration`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `issued`; the last access token lasts until `expiration`, and is kept only when the
+/// request said `keep`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GcpGrant {
     /// When the first request was sent.
     pub issued: Timestamp,
     /// When the last token obtained expires.
     pub expiration: Timestamp,
+    /// The last access token (impersonated, else federated), with `keep` only.
+    pub access_token: Option<AccessToken>,
+}
+
+/// An access token: its `Debug` never shows it, so no log or error can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// The token itself, for the Secret's data only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(redacted)")
+    }
 }
 
 impl Grant for GcpGrant {
@@ -123,7 +144,7 @@ impl GcpExchanger {
         outcome
     }
 
-    async fn call(&self, target: &GcpTarget, token: &str, issued: Timestamp) -> Result<GcpGrant, GcpError> {
+    async fn call(&self, target: &GcpTarget, token: &str, issued: Timestamp, keep: bool) -> Result<GcpGrant, GcpError> {
         let key = endpoint_key(&target.sts_url);
         let what = format!("Google STS token exchange for {}", target.sts_audience);
         let quota = Quota {
@@ -149,7 +170,9 @@ impl GcpExchanger {
         let federated =
             read_sts(status, &body, issued).map_err(|answer| answer.into_error(&target.sts_audience, &what))?;
         let Some(url) = target.impersonation_url() else {
-            return Ok(federated.grant);
+            let mut grant = federated.grant;
+            grant.access_token = keep.then_some(AccessToken(federated.token));
+            return Ok(grant);
         };
         let email = target.service_account_email.clone().unwrap_or_default();
         let what = format!("generateAccessToken for service account {email}");
@@ -174,7 +197,9 @@ impl GcpExchanger {
             .body(body.to_string());
         let iam_key = format!("iamcredentials:{}", target.iam_credentials_url);
         let (status, answer) = self.post((&iam_key, &quota, &what), request).await?;
-        read_iam(status, &answer, issued).map_err(|a| a.into_error(&email, &what))
+        let (mut grant, impersonated) = read_iam(status, &answer, issued).map_err(|a| a.into_error(&email, &what))?;
+        grant.access_token = keep.then_some(impersonated);
+        Ok(grant)
     }
 }
 
@@ -280,6 +305,7 @@ fn read_sts(status: u16, body: &[u8], issued: Timestamp) -> Result<Federated, An
                 grant: GcpGrant {
                     issued,
                     expiration: issued.saturating_add(SignedDuration::from_secs(s)).unwrap_or(issued),
+                    access_token: None,
                 },
             }),
             _ => Err(Answer::Unreadable(
@@ -300,13 +326,21 @@ fn read_sts(status: u16, body: &[u8], issued: Timestamp) -> Result<Federated, An
     }
 }
 
-/// Reads IAM Credentials' answer (pure): the impersonated token's expiry, or why not.
-fn read_iam(status: u16, body: &[u8], issued: Timestamp) -> Result<GcpGrant, Answer> {
+/// Reads IAM Credentials' answer (pure): the impersonated token's expiry and the token, or
+/// why not.
+fn read_iam(status: u16, body: &[u8], issued: Timestamp) -> Result<(GcpGrant, AccessToken), Answer> {
     if (200..300).contains(&status) {
         let ok: IamSuccess = serde_json::from_slice(body).map_err(|e| Answer::Unreadable(format!("not JSON: {e}")))?;
         let expiration = ok.expire_time.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
-        return match (ok.access_token.as_deref(), expiration) {
-            (Some(t), Some(expiration)) if !t.is_empty() && expiration > issued => Ok(GcpGrant { issued, expiration }),
+        return match (ok.access_token, expiration) {
+            (Some(t), Some(expiration)) if !t.is_empty() && expiration > issued => Ok((
+                GcpGrant {
+                    issued,
+                    expiration,
+                    access_token: None,
+                },
+                AccessToken(t),
+            )),
             _ => Err(Answer::Unreadable(
                 "no accessToken or an expireTime not in the future".to_owned(),
             )),
@@ -328,7 +362,7 @@ impl Exchange<GcpTarget> for GcpExchanger {
     fn exchange<'a>(&'a self, request: Request<'a, GcpTarget>) -> BoxFuture<'a, Result<GcpGrant, ExchangeError>> {
         Box::pin(async move {
             let token = request.token.await?;
-            Ok(self.call(request.input, &token, request.now).await?)
+            Ok(self.call(request.input, &token, request.now, request.keep).await?)
         })
     }
 }

@@ -43,12 +43,21 @@ fn token(jwt: String) -> TokenFuture<'static> {
 }
 
 async fn exchange(ex: &GcpExchanger, target: &GcpTarget, jwt: String) -> Result<GcpGrant, GcpError> {
+    exchange_keeping(ex, target, jwt, false).await
+}
+
+async fn exchange_keeping(
+    ex: &GcpExchanger,
+    target: &GcpTarget,
+    jwt: String,
+    keep: bool,
+) -> Result<GcpGrant, GcpError> {
     let outcome = ex
         .exchange(Request {
             namespace: "infra",
             input: target,
             now: Timestamp::now(),
-            keep: false,
+            keep,
             token: token(jwt),
         })
         .await;
@@ -104,6 +113,7 @@ async fn the_federation_and_impersonation_are_proved_at_google() {
     assert_eq!(gcp.exchanges().len(), 1);
     let calls = gcp.impersonations();
     assert_eq!((calls.len(), calls[0].error.clone()), (1, None));
+    assert_eq!(grant.access_token, None, "dropped unless kept");
     // Without a service account, the federated token is the credential: STS only.
     exchange(
         &ex,
@@ -113,6 +123,21 @@ async fn the_federation_and_impersonation_are_proved_at_google() {
     .await
     .unwrap();
     assert_eq!(gcp.impersonations().len(), 1);
+
+    // Kept (the gcp-access-token format): the impersonated token, which the endpoint
+    // knows as the service account's, never shown by Debug.
+    let kept = exchange_keeping(
+        &ex,
+        &target(&gcp, PROVIDER, Some(SA)),
+        issuer.token(SUBJECT, &aud, 600).unwrap(),
+        true,
+    )
+    .await
+    .unwrap();
+    let token = kept.access_token.clone().expect("kept");
+    let info = gcp.token_info(token.expose()).expect("a token the endpoint issued");
+    assert_eq!(info.member, format!("serviceAccount:{SA}"));
+    assert!(!format!("{kept:?}").contains(token.expose()));
 
     // Refusals name what to fix and are not retried quickly.
     let cases = [
@@ -212,7 +237,8 @@ fn answers_are_read_as_google_writes_them() {
         format!(r#"{{"accessToken":"ya29.x","expireTime":"{later}"}}"#).as_bytes(),
         now,
     );
-    assert_eq!(ok.ok().map(|g| g.expiration), Some(later));
+    let (grant, token) = ok.ok().unwrap();
+    assert_eq!((grant.expiration, token.expose()), (later, "ya29.x"));
     let Err(answer) = read_iam(
         429,
         br#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}"#,
