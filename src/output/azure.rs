@@ -88,17 +88,36 @@ pub fn render(
 ) -> BTreeMap<String, String> {
     let settings = settings(resolved, target, delivery);
     let mut data = BTreeMap::new();
+    add_settings(
+        &mut data,
+        resolved,
+        &settings,
+        (AZURE_ENV_FILE, FEDERATED_TOKEN_FILE),
+        (delivery, token),
+    );
+    data
+}
+
+/// The part every federated cloud's Secret shares: its settings as `env` keys and as a
+/// `files` env file, then the opt-in token file, or else what the consumer pod needs.
+pub(crate) fn add_settings(
+    data: &mut BTreeMap<String, String>,
+    resolved: &Resolved,
+    settings: &[(&'static str, String)],
+    (env_file, token_file): (&str, &str),
+    (delivery, token): (&Delivery, Option<&str>),
+) {
     let formats = &resolved.secret.formats;
     if formats.contains(&SecretFormat::Env) {
         data.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     }
     if formats.contains(&SecretFormat::Files) {
         let lines: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        data.insert(AZURE_ENV_FILE.to_owned(), lines);
+        data.insert(env_file.to_owned(), lines);
     }
     match (delivery, token) {
         (Delivery::Secret, Some(token)) => {
-            data.insert(FEDERATED_TOKEN_FILE.to_owned(), token.to_owned());
+            data.insert(token_file.to_owned(), token.to_owned());
         }
         _ => {
             if let Some(need) = resolved.consumer_requirement() {
@@ -109,7 +128,6 @@ pub fn render(
             }
         }
     }
-    data
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::azure::CONSUMER_JSON;
-use crate::api::SecretFormat;
 use crate::resolve::{Delivery, GCP_TOKEN_FILE, GcpTarget, Resolved};
 
 /// The data key of the credential configuration.
@@ -124,27 +123,13 @@ pub fn render(
         CREDENTIALS_JSON.to_owned(),
         credential_configuration(resolved, target, delivery),
     )]);
-    let formats = &resolved.secret.formats;
-    if formats.contains(&SecretFormat::Env) {
-        data.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    }
-    if formats.contains(&SecretFormat::Files) {
-        let lines: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        data.insert(GCP_ENV_FILE.to_owned(), lines);
-    }
-    match (delivery, token) {
-        (Delivery::Secret, Some(token)) => {
-            data.insert(GCP_TOKEN_FILE.to_owned(), token.to_owned());
-        }
-        _ => {
-            if let Some(need) = resolved.consumer_requirement() {
-                data.insert(
-                    CONSUMER_JSON.to_owned(),
-                    serde_json::to_string_pretty(&need).unwrap_or_default(),
-                );
-            }
-        }
-    }
+    super::azure::add_settings(
+        &mut data,
+        resolved,
+        &settings,
+        (GCP_ENV_FILE, GCP_TOKEN_FILE),
+        (delivery, token),
+    );
     data
 }
 
